@@ -1,0 +1,18 @@
+//! packet-service: the client-facing gateway of a ROSE Online server stack.
+pub mod protocol;
+
+/// Generated backend contracts.
+pub mod pb {
+    /// `rose.auth.v1`
+    pub mod auth {
+        tonic::include_proto!("rose.auth.v1");
+    }
+    /// `rose.character.v1`
+    pub mod character {
+        tonic::include_proto!("rose.character.v1");
+    }
+    /// `rose.world.v1`
+    pub mod world {
+        tonic::include_proto!("rose.world.v1");
+    }
+}

@@ -1,0 +1,1 @@
+//! Typed packets (filled in next).
