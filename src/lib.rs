@@ -1,5 +1,6 @@
 //! packet-service: the client-facing gateway of a ROSE Online server stack.
 pub mod config;
+pub mod logging;
 pub mod protocol;
 
 /// Generated backend contracts.
