@@ -1,6 +1,7 @@
 //! packet-service: the client-facing gateway of a ROSE Online server stack.
 pub mod metrics;
 pub mod protocol;
+pub mod systemd;
 
 /// Generated backend contracts.
 pub mod pb {
