@@ -690,6 +690,12 @@ impl RpcMetrics {
         self.metrics.rpc_inflight.dec();
     }
 
+    /// Changes the in-flight count by `delta` (for observers that report
+    /// deltas rather than pairs).
+    pub fn inflight_add(&self, delta: i64) {
+        self.metrics.rpc_inflight.add(delta);
+    }
+
     /// Counts a job refused because the bridge queue was full.
     pub fn queue_rejected(&self) {
         self.metrics.rpc_queue_rejected.inc();
@@ -1240,6 +1246,9 @@ mod tests {
         assert_eq!(m.rpc_inflight.get(), 1);
         drop(b);
         assert_eq!(m.rpc_inflight.get(), 0);
+        rpc.inflight_add(3);
+        rpc.inflight_add(-2);
+        assert_eq!(m.rpc_inflight.get(), 1);
 
         rpc.queue_rejected();
         rpc.stale();
