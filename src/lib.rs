@@ -1,7 +1,9 @@
 //! packet-service: the client-facing gateway of a ROSE Online server stack.
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
+pub mod systemd;
 
 /// Generated backend contracts.
 pub mod pb {
