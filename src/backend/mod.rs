@@ -16,6 +16,7 @@ mod auth;
 mod character;
 pub mod characters;
 pub mod sessions;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -157,6 +158,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct EmbeddedBackend {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
+    world: Arc<world::WorldState>,
     server: JoinHandle<()>,
     purge: JoinHandle<()>,
 }
@@ -201,6 +203,7 @@ impl EmbeddedBackend {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let ttl = config.session_ttl;
         let shared = Arc::new(Shared::new(config, accounts));
+        let world = Arc::new(world::WorldState::new(shared.clone()));
         log::info!(
             "embedded backend listening on {addr} ({} accounts)",
             lock(&shared.accounts).len()
@@ -216,6 +219,11 @@ impl EmbeddedBackend {
                 character::CharacterService {
                     shared: shared.clone(),
                 },
+            ))
+            .add_service(pb::world::world_server::WorldServer::new(
+                world::WorldService {
+                    state: world.clone(),
+                },
             ));
         let server = tokio::spawn(async move {
             let signal = async move {
@@ -229,9 +237,15 @@ impl EmbeddedBackend {
         Ok(EmbeddedBackend {
             addr,
             stop,
+            world,
             server,
             purge,
         })
+    }
+
+    /// Counters of the world service.
+    pub fn world_stats(&self) -> world::WorldStats {
+        self.world.stats()
     }
 
     /// The address the services are served on.
@@ -243,6 +257,7 @@ impl EmbeddedBackend {
     /// (up to a few seconds) for open connections to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.world.close_all_links();
         let mut server = self.server;
         if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
             .await
@@ -256,7 +271,12 @@ impl EmbeddedBackend {
     }
 }
 
-/// Removes expired sessions every half TTL (at most every minute) until stopped.
+/// How long an expired session is kept so that a join with it is answered
+/// TIME_OUT (after that: INVALID_PASSWORD, as for any unknown id).
+const EXPIRED_SESSION_GRACE: Duration = Duration::from_secs(60);
+
+/// Removes sessions expired for longer than [`EXPIRED_SESSION_GRACE`], every
+/// half TTL (between 1 s and 60 s), until stopped.
 async fn purge_sessions(shared: Arc<Shared>, ttl: Duration, mut stopped: watch::Receiver<bool>) {
     let period = (ttl / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut tick = tokio::time::interval(period);
@@ -264,7 +284,7 @@ async fn purge_sessions(shared: Arc<Shared>, ttl: Duration, mut stopped: watch::
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let n = lock(&shared.sessions).purge_expired(Instant::now());
+                let n = lock(&shared.sessions).purge_expired(Instant::now(), EXPIRED_SESSION_GRACE);
                 if n > 0 {
                     log::debug!("embedded backend: purged {n} expired sessions");
                 }

@@ -3,7 +3,8 @@
 //!
 //! Every method that looks at expiry takes `now` from its caller, so expiry
 //! is tested without sleeping. Expired sessions are invalid everywhere; they
-//! are removed when a lookup meets them and by [`SessionStore::purge_expired`].
+//! are removed when a lookup meets them and by [`SessionStore::purge_expired`]
+//! (run periodically by the backend, a grace period after expiry).
 //!
 //! **One live session per account.** A new login for an account that already
 //! has a session replaces it: the old session id becomes invalid at once.
@@ -256,12 +257,14 @@ impl SessionStore {
         Some(s)
     }
 
-    /// Removes every expired session; returns how many.
-    pub fn purge_expired(&mut self, now: Instant) -> usize {
+    /// Removes every session that expired at least `grace` ago; returns how
+    /// many. (Until then a join with it is answered TIME_OUT rather than
+    /// INVALID_PASSWORD; either way it is invalid.)
+    pub fn purge_expired(&mut self, now: Instant, grace: Duration) -> usize {
         let expired: Vec<u32> = self
             .sessions
             .values()
-            .filter(|s| now >= s.expires)
+            .filter(|s| now >= s.expires + grace)
             .map(|s| s.id)
             .collect();
         for id in &expired {
@@ -359,7 +362,8 @@ mod tests {
         let (mut store, t0, mut rng) = setup();
         let old = store.create(1, 1, digest("a"), t0, &mut rng);
         let young = store.create(2, 1, digest("b"), t0 + TTL / 2, &mut rng);
-        assert_eq!(store.purge_expired(t0 + TTL), 1);
+        assert_eq!(store.purge_expired(t0 + TTL, Duration::from_secs(1)), 0);
+        assert_eq!(store.purge_expired(t0 + TTL, Duration::ZERO), 1);
         assert!(store.get(old, t0 + TTL).is_err());
         assert!(store.get(young, t0 + TTL).is_ok());
         // The account of the purged session can log in again.
