@@ -197,6 +197,114 @@ async fn backend_login_results() {
     backend.shutdown().await;
 }
 
+/// A file in the temp dir, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn backend_accounts_file() {
+    let file = TempFile::new(
+        "accounts-ok.txt",
+        &format!(
+            "# test accounts\nGM gmpw 9\nbanned pw 0\nhashed sha256:{}\n",
+            String::from_utf8(sha256_hex("hashedpw")).unwrap()
+        ),
+    );
+    let backend = start(BackendConfig {
+        accounts_file: Some(file.0.clone()),
+        ..BackendConfig::default()
+    })
+    .await;
+    let mut a = AuthClient::new(channel(&backend).await);
+    let gm = login(&mut a, "gm", "gmpw").await;
+    assert_eq!((gm.result, gm.access), (auth::LoginResult::Ok as i32, 9));
+    assert_eq!(
+        login(&mut a, "banned", "pw").await.result,
+        auth::LoginResult::NoRightToConnect as i32
+    );
+    assert_eq!(login(&mut a, "hashed", "hashedpw").await.result, 0);
+    let md5 = a
+        .login(login_req(
+            "hashed",
+            md5_hex_of_admin(),
+            auth::DigestKind::Md5Hex,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        md5.result,
+        auth::LoginResult::InvalidPassword as i32,
+        "only the SHA-256 digest is known"
+    );
+    backend.shutdown().await;
+}
+
+#[tokio::test]
+async fn backend_start_errors_name_file_and_line() {
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let file = TempFile::new("accounts-bad.txt", "ok pw\n\nbroken\n");
+    let err = EmbeddedBackend::start(
+        BackendConfig {
+            accounts_file: Some(file.0.clone()),
+            ..BackendConfig::default()
+        },
+        listen,
+    )
+    .await
+    .err()
+    .expect("a bad accounts file must fail the start");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:3: ", file.0.display())),
+        "{err}"
+    );
+    let missing = EmbeddedBackend::start(
+        BackendConfig {
+            accounts_file: Some("/nonexistent/accounts.txt".into()),
+            ..BackendConfig::default()
+        },
+        listen,
+    )
+    .await
+    .err()
+    .expect("a missing accounts file must fail the start");
+    assert!(missing.to_string().contains("/nonexistent/accounts.txt"));
+    let dup = EmbeddedBackend::start(
+        BackendConfig {
+            accounts: vec![("a".into(), "x".into()), ("A".into(), "y".into())],
+            ..BackendConfig::default()
+        },
+        listen,
+    )
+    .await
+    .err()
+    .expect("duplicate seed accounts must fail the start");
+    assert!(dup.to_string().contains("\"A\""), "{dup}");
+
+    // Binding an address that is taken fails with the address named.
+    let taken = std::net::TcpListener::bind(listen).unwrap();
+    let addr = taken.local_addr().unwrap();
+    let bind = EmbeddedBackend::start(BackendConfig::default(), addr)
+        .await
+        .err()
+        .expect("binding a taken port must fail");
+    assert!(bind.to_string().contains(&addr.to_string()), "{bind}");
+}
+
 #[tokio::test]
 async fn backend_auto_create() {
     let backend = start(BackendConfig {
