@@ -1,4 +1,5 @@
 //! packet-service: the client-facing gateway of a ROSE Online server stack.
+pub mod backend;
 pub mod config;
 pub mod logging;
 pub mod metrics;
