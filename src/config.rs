@@ -414,7 +414,7 @@ mod spec {
         "accounts-file",
         "ACCOUNTS_FILE",
         "PATH",
-        "user:password lines for the embedded auth service",
+        "accounts for the embedded auth service, one `name password [access]` per line",
         None,
         FilePath,
     );

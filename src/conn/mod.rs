@@ -3,6 +3,7 @@
 //! connection from accept to close.
 
 pub mod output;
+pub mod proxy;
 pub mod reason;
 pub mod state;
 
@@ -45,6 +46,11 @@ pub struct Conn {
     pub closing: Option<CloseReason>,
     /// The deadline this connection has in the timer heap, if any.
     pub timer_at: Option<Instant>,
+    /// A PROXY protocol header must come first (`--proxy-protocol`).
+    pub awaiting_proxy: bool,
+    /// The address this connection counts against in the per-IP table, once
+    /// known (at accept, or after the PROXY header).
+    pub counted_ip: Option<std::net::IpAddr>,
 }
 
 impl Conn {
@@ -63,6 +69,8 @@ impl Conn {
             in_dirty: false,
             closing: None,
             timer_at: None,
+            awaiting_proxy: false,
+            counted_ip: None,
         }
     }
 }
