@@ -300,6 +300,7 @@ impl Server {
             metrics_stop,
             health,
             grace,
+            addr,
             ..
         } = self;
         let result = Reactor::new(
@@ -314,7 +315,7 @@ impl Server {
         )
         .and_then(|reactor| {
             health.set_ready(true);
-            crate::systemd::ready("accepting clients");
+            crate::systemd::ready(&format!("accepting clients on {addr}"));
             reactor.run()
         });
         if let Some(stop) = metrics_stop {
