@@ -35,6 +35,7 @@
 //! | [`logging`] | log output |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
+//! | [`client`] | a blocking game client for tools and tests |
 //! | [`conn`] | a connection, its output queue, close reasons, the state machine |
 //! | [`reactor`] | the event loop and its timers |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link |
@@ -48,6 +49,7 @@
 
 pub mod backend;
 pub mod buf;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod ids;
