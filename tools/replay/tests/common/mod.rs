@@ -1,0 +1,356 @@
+//! Test support: a small session server speaking the project's codecs, a
+//! recording client that plays a login → char → map session against it, and
+//! the conversion of that recording into a pcap file.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use packet_service::protocol::packet_type::STRESS_ID;
+use packet_service::protocol::{Codec, CodecKind, DialectId, Direction, PacketType, HEADER_LEN};
+use packet_service_replay::capture::LinkType;
+use packet_service_replay::reassembly::Side;
+use packet_service_replay::synth::{CaptureBuilder, Conversation};
+use pcap_file::TsResolution;
+
+/// How long any blocking socket call in the tests may take.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn id(t: PacketType) -> u16 {
+    DialectId::Osirose
+        .dialect()
+        .wire_id(t)
+        .unwrap_or_else(|| panic!("{t} has no id"))
+}
+
+/// A plaintext packet of type `t` with `body`.
+pub fn packet(t: PacketType, body: &[u8]) -> Vec<u8> {
+    let command = if t == PacketType::STRESS {
+        STRESS_ID
+    } else {
+        id(t)
+    };
+    let mut p = vec![0u8; HEADER_LEN];
+    p[0..2].copy_from_slice(&((HEADER_LEN + body.len()) as u16).to_le_bytes());
+    p[2..4].copy_from_slice(&command.to_le_bytes());
+    p.extend_from_slice(body);
+    p
+}
+
+/// Seals a plaintext packet.
+pub fn seal(codec: Codec, dir: Direction, plain: &[u8]) -> Vec<u8> {
+    let mut p = plain.to_vec();
+    codec.seal(dir, &mut p).expect("seal");
+    p
+}
+
+/// Reads one whole frame; returns (wire bytes, plaintext), `None` at EOF.
+pub fn read_frame(s: &mut TcpStream, codec: Codec, dir: Direction) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut wire = vec![0u8; HEADER_LEN];
+    s.read_exact(&mut wire).ok()?;
+    let h = codec.peek(dir, &wire).ok()??;
+    wire.resize(h.wire_len, 0);
+    s.read_exact(&mut wire[HEADER_LEN..]).ok()?;
+    let mut plain = wire.clone();
+    codec.open(&h, &mut plain).ok()?;
+    plain.truncate(h.data_len);
+    Some((wire, plain))
+}
+
+/// The in-test server: ACCEPT, STRESS echo (plain), server select, join with
+/// session check, screen-shot time, select character → switch server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+}
+
+struct Shared {
+    codec: Codec,
+    port: u16,
+    next_session: AtomicU32,
+    sessions: Mutex<HashSet<u32>>,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1:0; `seed` makes its session ids and
+    /// random values differ from another instance's.
+    pub fn start(kind: CodecKind, seed: u32) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shared = Arc::new(Shared {
+            codec: Codec::new(kind),
+            port: addr.port(),
+            next_session: AtomicU32::new(seed.wrapping_mul(0x9E37_79B9) | 1),
+            sessions: Mutex::new(HashSet::new()),
+        });
+        // The accept loop lives as long as the test process.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                if stream.peer_addr().is_err() {
+                    continue;
+                }
+                let shared = shared.clone();
+                std::thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        TestServer { addr }
+    }
+}
+
+fn serve(mut s: TcpStream, shared: &Shared) {
+    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+    let codec = shared.codec;
+    let d = DialectId::Osirose.dialect();
+    while let Some((wire, plain)) = read_frame(&mut s, codec, Direction::ClientToServer) {
+        let command = u16::from_le_bytes([plain[2], plain[3]]);
+        let body = &plain[HEADER_LEN..];
+        let reply: Option<Vec<u8>> = match d.client_packet(command) {
+            Some(PacketType::STRESS) => {
+                let _ = s.write_all(&wire);
+                None
+            }
+            Some(PacketType::PAKCS_ACCEPT_REQ) => {
+                let rand = shared.next_session.fetch_add(7, Ordering::Relaxed);
+                let mut b = vec![2];
+                b.extend(rand.to_le_bytes());
+                Some(packet(PacketType::PAKSS_ACCEPT_REPLY, &b))
+            }
+            Some(PacketType::PAKCS_SRV_SELECT_REQ) => {
+                let session = shared.next_session.fetch_add(1, Ordering::Relaxed);
+                shared.sessions.lock().expect("lock").insert(session);
+                let mut b = vec![0];
+                b.extend(session.to_le_bytes());
+                b.extend(0u32.to_le_bytes());
+                b.extend(b"127.0.0.1\0");
+                b.extend(shared.port.to_le_bytes());
+                Some(packet(PacketType::PAKLC_SRV_SELECT_REPLY, &b))
+            }
+            Some(PacketType::PAKCS_JOIN_SERVER_REQ) => {
+                let session = body
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let known =
+                    session.is_some_and(|sid| shared.sessions.lock().expect("lock").contains(&sid));
+                let mut b = vec![if known { 0 } else { 3 }];
+                b.extend(session.unwrap_or(0).wrapping_add(1000).to_le_bytes());
+                b.extend(0u32.to_le_bytes());
+                Some(packet(PacketType::PAKSC_JOIN_SERVER_REPLY, &b))
+            }
+            Some(PacketType::PAKCS_SCREEN_SHOT_TIME_REQ) => {
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let mut b = 2026u16.to_le_bytes().to_vec();
+                b.extend([11, 29, (secs / 3600 % 24) as u8, (secs / 60 % 60) as u8]);
+                Some(packet(PacketType::PAKSC_SCREEN_SHOT_TIME_REPLY, &b))
+            }
+            Some(PacketType::PAKCS_SELECT_CHAR_REQ) => {
+                let session = shared.next_session.fetch_add(1, Ordering::Relaxed);
+                shared.sessions.lock().expect("lock").insert(session);
+                let mut b = shared.port.to_le_bytes().to_vec();
+                b.extend(session.to_le_bytes());
+                b.extend(0u32.to_le_bytes());
+                b.extend(b"127.0.0.1\0");
+                Some(packet(PacketType::PAKCC_SWITCH_SERVER, &b))
+            }
+            _ => None,
+        };
+        if let Some(r) = reply {
+            if s.write_all(&seal(codec, Direction::ServerToClient, &r))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    let _ = s.shutdown(Shutdown::Both);
+}
+
+/// One recorded chunk of a connection.
+#[derive(Clone, Debug)]
+pub enum Record {
+    Send(Duration, Side, Vec<u8>),
+    Close(Duration, Side),
+}
+
+/// A recorded connection.
+pub struct Recorded {
+    pub records: Vec<Record>,
+}
+
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock")
+}
+
+/// A client connection that records what goes each way.
+pub struct Client {
+    stream: TcpStream,
+    codec: Codec,
+    /// Records, tagged with a global sequence number for ordering.
+    pub log: Arc<Mutex<Vec<(usize, Record)>>>,
+    pub conn: usize,
+}
+
+impl Client {
+    pub fn connect(
+        server: SocketAddr,
+        codec: Codec,
+        log: Arc<Mutex<Vec<(usize, Record)>>>,
+        conn: usize,
+    ) -> Client {
+        let stream = TcpStream::connect(server).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        Client {
+            stream,
+            codec,
+            log,
+            conn,
+        }
+    }
+
+    fn record(&self, r: Record) {
+        self.log.lock().expect("log").push((self.conn, r));
+    }
+
+    /// Sends a plaintext packet.
+    pub fn send(&mut self, plain: &[u8]) {
+        let wire = seal(self.codec, Direction::ClientToServer, plain);
+        self.stream.write_all(&wire).expect("write");
+        self.record(Record::Send(now(), Side::Client, wire));
+    }
+
+    /// Receives one packet; returns its plaintext.
+    pub fn recv(&mut self) -> Vec<u8> {
+        let (wire, plain) =
+            read_frame(&mut self.stream, self.codec, Direction::ServerToClient).expect("reply");
+        self.record(Record::Send(now(), Side::Server, wire));
+        plain
+    }
+
+    /// Half-closes, then waits for the server to close.
+    pub fn close(mut self) {
+        self.stream.shutdown(Shutdown::Write).expect("shutdown");
+        self.record(Record::Close(now(), Side::Client));
+        let mut rest = Vec::new();
+        let _ = self.stream.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "unexpected bytes before close");
+        self.record(Record::Close(now(), Side::Server));
+    }
+}
+
+/// Plays a login → char → map session; returns the per-connection log.
+/// With `stress`, the login connection also sends a STRESS echo (plain only).
+pub fn record_session(server: SocketAddr, kind: CodecKind, stress: bool) -> Vec<(usize, Record)> {
+    let codec = Codec::new(kind);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let digest = [b'a'; 64];
+    let u32_at = |p: &[u8], at: usize| u32::from_le_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]);
+
+    let mut login = Client::connect(server, codec, log.clone(), 0);
+    login.send(&packet(PacketType::PAKCS_ACCEPT_REQ, &[]));
+    login.recv();
+    if stress {
+        login.send(&packet(PacketType::STRESS, b"ey"));
+        login.recv();
+    }
+    login.send(&packet(PacketType::PAKCS_SRV_SELECT_REQ, &[1, 0, 0, 0, 1]));
+    let select = login.recv();
+    let session = u32_at(&select, 7);
+
+    let mut char_conn = Client::connect(server, codec, log.clone(), 1);
+    char_conn.send(&packet(PacketType::PAKCS_ACCEPT_REQ, &[]));
+    char_conn.recv();
+    let mut join = session.to_le_bytes().to_vec();
+    join.extend(digest);
+    char_conn.send(&packet(PacketType::PAKCS_JOIN_SERVER_REQ, &join));
+    let joined = char_conn.recv();
+    assert_eq!(joined[6], 0, "char join accepted");
+    login.close();
+    char_conn.send(&packet(PacketType::PAKCS_SCREEN_SHOT_TIME_REQ, &[1, 0]));
+    char_conn.recv();
+    char_conn.send(&packet(PacketType::PAKCS_SELECT_CHAR_REQ, b"\0\0\0Raven\0"));
+    let switch = char_conn.recv();
+    let map_session = u32_at(&switch, 8);
+
+    let mut map = Client::connect(server, codec, log.clone(), 2);
+    map.send(&packet(PacketType::PAKCS_ACCEPT_REQ, &[]));
+    map.recv();
+    let mut join = map_session.to_le_bytes().to_vec();
+    join.extend(digest);
+    map.send(&packet(PacketType::PAKCS_JOIN_SERVER_REQ, &join));
+    let joined = map.recv();
+    assert_eq!(joined[6], 0, "map join accepted");
+    map.send(&packet(PacketType::PAKCS_ALIVE, &[]));
+    map.close();
+    char_conn.close();
+    let log = log.lock().expect("log").clone();
+    log
+}
+
+/// Writes a recorded session as a pcap with the server on port 29000.
+pub fn to_pcap(log: &[(usize, Record)], link: LinkType) -> Vec<u8> {
+    let server: SocketAddr = "127.0.0.1:29000".parse().expect("addr");
+    let mut cap = CaptureBuilder::new();
+    let mut convs: Vec<Option<Conversation>> = Vec::new();
+    for (conn, record) in log {
+        while convs.len() <= *conn {
+            convs.push(None);
+        }
+        let ts = match record {
+            Record::Send(ts, ..) | Record::Close(ts, _) => *ts,
+        };
+        let conv = convs[*conn].get_or_insert_with(|| {
+            let client = SocketAddr::from(([127, 0, 0, 1], 50_000 + *conn as u16));
+            let mut c = Conversation::new(client, server, 1_000 * (*conn as u32 + 1), 90_000);
+            c.handshake(&mut cap, ts).expect("handshake");
+            c
+        });
+        match record {
+            Record::Send(_, side, data) => conv.send(&mut cap, ts, *side, data).expect("send"),
+            Record::Close(_, side) => conv.close(&mut cap, ts, *side).expect("fin"),
+        }
+    }
+    cap.write_pcap(Vec::new(), link, TsResolution::MicroSecond)
+        .expect("pcap")
+}
+
+/// Rewrites the first recorded server packet of connection `conn` with
+/// command `command` through `edit` (on its plaintext), resealing it.
+pub fn doctor(
+    log: &mut [(usize, Record)],
+    codec: Codec,
+    conn: usize,
+    command: u16,
+    edit: impl Fn(&mut Vec<u8>),
+) {
+    for (c, r) in log.iter_mut() {
+        let Record::Send(_, Side::Server, wire) = r else {
+            continue;
+        };
+        if *c != conn {
+            continue;
+        }
+        let mut plain = wire.clone();
+        let h = codec
+            .decode(Direction::ServerToClient, &mut plain)
+            .expect("valid")
+            .expect("whole");
+        if h.command != command {
+            continue;
+        }
+        plain.truncate(h.data_len);
+        edit(&mut plain);
+        *wire = seal(codec, Direction::ServerToClient, &plain);
+        return;
+    }
+    panic!("no server packet {command:#x} on connection {conn}");
+}
+
+/// The id of `t` in the default dialect.
+pub fn wire_id(t: PacketType) -> u16 {
+    id(t)
+}

@@ -1,0 +1,197 @@
+//! End-to-end: record a login → char → map session against a server,
+//! write it as a capture, replay it against a fresh server (other session
+//! ids, other random values) and expect a match; doctor the capture and
+//! expect the difference to be reported.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::{doctor, record_session, to_pcap, wire_id, TestServer};
+use packet_service::protocol::{Codec, CodecKind, PacketType};
+use packet_service_replay::capture::LinkType;
+
+/// A capture file removed when dropped.
+struct TempCapture(PathBuf);
+
+impl TempCapture {
+    fn new(name: &str, bytes: &[u8]) -> TempCapture {
+        let path = std::env::temp_dir().join(format!("replay-{}-{name}.pcap", std::process::id()));
+        std::fs::write(&path, bytes).expect("write capture");
+        TempCapture(path)
+    }
+}
+
+impl Drop for TempCapture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn replay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replay"))
+        .args(args)
+        .output()
+        .expect("run replay")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn plain_session_replays_against_a_fresh_server() {
+    let recorded = TestServer::start(CodecKind::Plain, 1);
+    let log = record_session(recorded.addr, CodecKind::Plain, true);
+    let cap = TempCapture::new("plain", &to_pcap(&log, LinkType::Ethernet));
+    let fresh = TestServer::start(CodecKind::Plain, 2);
+    let target = fresh.addr.to_string();
+    let out = replay(&[
+        cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--codec",
+        "plain",
+        "--topspeed",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("replayed 3 connections, 19 packets: 3 match, 0 differ"),
+        "{t}"
+    );
+    // The char and map joins carried the fresh server's session ids.
+    assert_eq!(t.matches("rewritten 1,").count(), 2, "{t}");
+}
+
+#[test]
+fn rose_session_replays_paced_and_capped() {
+    let recorded = TestServer::start(CodecKind::Rose, 3);
+    let log = record_session(recorded.addr, CodecKind::Rose, false);
+    let cap = TempCapture::new("rose", &to_pcap(&log, LinkType::LinuxSll2));
+    let fresh = TestServer::start(CodecKind::Rose, 4);
+    let target = fresh.addr.to_string();
+    let out = replay(&[
+        cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--speed",
+        "4",
+        "--connections",
+        "2",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("3 match, 0 differ"), "{t}");
+    assert!(
+        !t.contains("closed early"),
+        "the login connection was done: {t}"
+    );
+}
+
+#[test]
+fn doctored_replies_are_reported() {
+    let codec = Codec::new(CodecKind::Plain);
+    let recorded = TestServer::start(CodecKind::Plain, 5);
+    let mut log = record_session(recorded.addr, CodecKind::Plain, false);
+    // Map join: the capture says INVALID_PASSWORD (3) where the server says OK.
+    doctor(
+        &mut log,
+        codec,
+        2,
+        wire_id(PacketType::PAKSC_JOIN_SERVER_REPLY),
+        |p| p[6] = 3,
+    );
+    // Login: the capture has a different packet type where the accept reply was.
+    doctor(
+        &mut log,
+        codec,
+        0,
+        wire_id(PacketType::PAKSS_ACCEPT_REPLY),
+        |p| p[2..4].copy_from_slice(&wire_id(PacketType::PAKWC_GLOBAL_VARS).to_le_bytes()),
+    );
+    let cap = TempCapture::new("doctored", &to_pcap(&log, LinkType::Ethernet));
+    let fresh = TestServer::start(CodecKind::Plain, 6);
+    let target = fresh.addr.to_string();
+    let out = replay(&[
+        cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--codec",
+        "plain",
+        "--topspeed",
+        "--timeout",
+        "2",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("1 match, 2 differ"), "{t}");
+    assert!(
+        t.contains("connection 1 127.0.0.1:50000: DIFFER server packet #0: expected PAKWC_GLOBAL_VARS got PAKSS_ACCEPT_REPLY"),
+        "{t}"
+    );
+    assert!(
+        t.contains("connection 3 127.0.0.1:50002: DIFFER server packet #1 PAKSC_JOIN_SERVER_REPLY: result differs: expected [03] got [00]"),
+        "{t}"
+    );
+}
+
+#[test]
+fn dump_lists_connections_packets_and_errors() {
+    let recorded = TestServer::start(CodecKind::Rose, 7);
+    let mut log = record_session(recorded.addr, CodecKind::Rose, false);
+    // Break the checksum of the map connection's accept reply.
+    for (conn, r) in log.iter_mut() {
+        if let (2, common::Record::Send(_, packet_service_replay::reassembly::Side::Server, wire)) =
+            (*conn, r)
+        {
+            wire[5] ^= 0xFF;
+            break;
+        }
+    }
+    let cap = TempCapture::new("dump", &to_pcap(&log, LinkType::LinuxSll));
+    let out = replay(&["--dump", cap.0.to_str().expect("path")]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    for want in [
+        "connection 1: client 127.0.0.1:50000 -> server 127.0.0.1:29000",
+        "connection 3: client 127.0.0.1:50002",
+        "C>S  PAKCS_ACCEPT_REQ",
+        "S>C  PAKLC_SRV_SELECT_REPLY",
+        "C>S  PAKCS_JOIN_SERVER_REQ",
+        "S>C  PAKCC_SWITCH_SERVER",
+        "error: checksum mismatch",
+        "(closed)",
+    ] {
+        assert!(t.contains(want), "missing {want:?}\n{t}");
+    }
+    // Decrypted bodies are shown: the SRV_SELECT_REPLY advertises 127.0.0.1.
+    assert!(t.contains("31 32 37 2e 30 2e 30 …"), "{t}");
+}
+
+#[test]
+fn usage_and_capture_errors_exit_2() {
+    assert_eq!(replay(&[]).status.code(), Some(2));
+    assert_eq!(replay(&["--bogus"]).status.code(), Some(2));
+    assert_eq!(
+        replay(&["/nonexistent/capture.pcap", "--dump"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let garbage = TempCapture::new("garbage", b"this is not a capture file");
+    let out = replay(&[garbage.0.to_str().expect("path"), "--dump"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let empty = TempCapture::new("empty", &to_pcap(&[], LinkType::Ethernet));
+    let out = replay(&[empty.0.to_str().expect("path"), "--target", "127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = replay(&["-h"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--topspeed"));
+}
