@@ -195,3 +195,87 @@ fn usage_and_capture_errors_exit_2() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--topspeed"));
 }
+
+#[test]
+fn tcpdump_capture_replays_and_doctored_copy_differs() {
+    if let Some(why) = common::tcpdump_missing() {
+        println!("skipped: {why}");
+        return;
+    }
+    let codec = Codec::new(CodecKind::Plain);
+    let recorded = TestServer::start(CodecKind::Plain, 11);
+    let port = recorded.addr.port();
+    let path = std::env::temp_dir().join(format!("replay-{}-tcpdump.pcap", std::process::id()));
+    let cap = TempCapture(path.clone());
+    let dump = common::Tcpdump::start(port, path);
+    let log = record_session(recorded.addr, CodecKind::Plain, true);
+    dump.finish(port, 3);
+
+    let fresh = TestServer::start(CodecKind::Plain, 12);
+    let target = fresh.addr.to_string();
+    let port_arg = port.to_string();
+    let file = cap.0.to_str().expect("path");
+    let args = [
+        file,
+        "--target",
+        &target,
+        "--port",
+        &port_arg,
+        "--codec",
+        "plain",
+        "--topspeed",
+    ];
+    let out = replay(&args);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("3 match, 0 differ"), "{t}");
+
+    // Doctor the map join reply in the real capture: same length, resealed.
+    let join_reply = log
+        .iter()
+        .filter_map(|(c, r)| match r {
+            common::Record::Send(_, packet_service_replay::reassembly::Side::Server, w)
+                if *c == 2 =>
+            {
+                Some(w.clone())
+            }
+            _ => None,
+        })
+        .nth(1)
+        .expect("map join reply");
+    let mut plain = join_reply.clone();
+    let h = codec
+        .decode(
+            packet_service::protocol::Direction::ServerToClient,
+            &mut plain,
+        )
+        .expect("valid")
+        .expect("whole");
+    assert_eq!(h.command, wire_id(PacketType::PAKSC_JOIN_SERVER_REPLY));
+    plain[6] = 4;
+    let doctored = common::seal(
+        codec,
+        packet_service::protocol::Direction::ServerToClient,
+        &plain,
+    );
+    let mut bytes = std::fs::read(&cap.0).expect("read capture");
+    assert_eq!(common::replace_bytes(&mut bytes, &join_reply, &doctored), 1);
+    let doctored_cap = TempCapture::new("tcpdump-doctored", &bytes);
+    let out = replay(&[
+        doctored_cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--port",
+        &port_arg,
+        "--codec",
+        "plain",
+        "--topspeed",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("2 match, 1 differ"), "{t}");
+    assert!(
+        t.contains("PAKSC_JOIN_SERVER_REPLY: result differs: expected [04] got [00]"),
+        "{t}"
+    );
+}

@@ -354,3 +354,144 @@ pub fn doctor(
 pub fn wire_id(t: PacketType) -> u16 {
     id(t)
 }
+
+/// A running `tcpdump -i lo` writing a pcap file.
+pub struct Tcpdump {
+    child: std::process::Child,
+    pub path: std::path::PathBuf,
+}
+
+/// Why a tcpdump test cannot run here, or `None` if it can. Under `CI`
+/// a missing tcpdump is a failure, not a skip.
+pub fn tcpdump_missing() -> Option<String> {
+    let found = std::process::Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return None;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "tcpdump is required under CI (.ci/run installs it)"
+    );
+    Some("tcpdump is not installed".to_string())
+}
+
+impl Tcpdump {
+    /// Starts capturing `tcp port {port}` on loopback into `path` and
+    /// returns once tcpdump reports that it is listening (it has opened the
+    /// device and written the file header by then).
+    pub fn start(port: u16, path: std::path::PathBuf) -> Tcpdump {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("tcpdump")
+            .args([
+                "-i",
+                "lo",
+                "-U",
+                "--immediate-mode",
+                "-n",
+                "-Z",
+                "root",
+                "-w",
+            ])
+            .arg(&path)
+            .arg(format!("tcp port {port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tcpdump");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + IO_TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("listening on") => break,
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("tcpdump did not start: {seen:?}");
+                }
+            }
+        }
+        let header = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            header >= 24,
+            "tcpdump is listening but wrote no pcap header"
+        );
+        Tcpdump { child, path }
+    }
+
+    /// Waits until the capture holds `conns` connections closed by both
+    /// sides (tcpdump writes each packet as it sees it), then stops tcpdump
+    /// with SIGINT so it flushes and exits.
+    pub fn finish(mut self, port: u16, conns: usize) -> std::path::PathBuf {
+        use packet_service_replay::reassembly::{reassemble, EventKind};
+        let complete = |path: &std::path::Path| {
+            let Ok(cap) = packet_service_replay::capture::read_file(path) else {
+                return false; // a record may be half written
+            };
+            let found = reassemble(&cap.segments, port);
+            found.len() == conns
+                && found.iter().all(|c| {
+                    let closed = |side| {
+                        c.events
+                            .iter()
+                            .any(|e| e.side == side && e.kind == EventKind::Close)
+                    };
+                    closed(Side::Client) && closed(Side::Server)
+                })
+        };
+        let deadline = std::time::Instant::now() + IO_TIMEOUT;
+        while !complete(&self.path) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tcpdump did not record {conns} whole connections"
+            );
+            // Polling a file: nothing to block on. Bounded by the deadline.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("tcpdump exit");
+        self.path.clone()
+    }
+}
+
+impl Drop for Tcpdump {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Replaces every occurrence of `from` in `bytes` by `to` (same length).
+pub fn replace_bytes(bytes: &mut [u8], from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len());
+    let mut n = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            n += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    n
+}
