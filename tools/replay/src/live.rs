@@ -327,6 +327,7 @@ impl Runner<'_> {
                 }
             }
             self.wait_causal(step.index);
+            self.report_progress();
             let c = step.conn;
             if self.live[c].failed || self.live[c].state == State::Finished {
                 continue;

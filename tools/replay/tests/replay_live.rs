@@ -279,3 +279,64 @@ fn tcpdump_capture_replays_and_doctored_copy_differs() {
         "{t}"
     );
 }
+
+/// A server that reads everything and never answers.
+fn silent_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_silent_server_costs_bounded_timeouts() {
+    let recorded = TestServer::start(CodecKind::Plain, 13);
+    let log = record_session(recorded.addr, CodecKind::Plain, false);
+    let cap = TempCapture::new("silent", &to_pcap(&log, LinkType::Ethernet));
+    let target = silent_server().to_string();
+    let started = std::time::Instant::now();
+    let out = replay(&[
+        cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--codec",
+        "plain",
+        "--topspeed",
+        "--timeout",
+        "0.3",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("0 match, 3 differ"), "{t}");
+    assert!(t.contains("expected PAKSS_ACCEPT_REPLY got nothing"), "{t}");
+    assert!(t.contains("note: timed out after"), "{t}");
+    // One causal timeout per connection plus the final drain, not one per step.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{t}");
+}
+
+#[test]
+fn a_server_speaking_the_other_codec_is_reported() {
+    let recorded = TestServer::start(CodecKind::Rose, 14);
+    let log = record_session(recorded.addr, CodecKind::Rose, false);
+    let cap = TempCapture::new("codec", &to_pcap(&log, LinkType::Ethernet));
+    let plain = TestServer::start(CodecKind::Plain, 15);
+    let target = plain.addr.to_string();
+    let out = replay(&[
+        cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--topspeed",
+        "--timeout",
+        "2",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("0 match, 3 differ"), "{t}");
+}
