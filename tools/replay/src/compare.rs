@@ -17,6 +17,7 @@ use std::fmt;
 use std::ops::Range;
 
 use packet_service::protocol::packet_type::Dialect;
+use packet_service::protocol::packets::{JoinServerReply, Packet, SrvSelectReply, SwitchServer};
 use packet_service::protocol::{FrameError, PacketType, HEADER_LEN};
 
 use crate::decode::{packet_name, Frame};
@@ -108,19 +109,30 @@ pub enum IdKind {
     JoinReply,
 }
 
-/// The session-like id a server packet carries, if any.
+/// The session-like id a server packet carries, if any (read with the
+/// typed packets, so a malformed reply yields nothing).
 pub fn session_ids(t: PacketType, p: &[u8]) -> Option<(IdKind, u32)> {
-    let h = HEADER_LEN;
+    let body = p.get(HEADER_LEN..)?;
     match t {
-        PacketType::PAKLC_SRV_SELECT_REPLY => Some((IdKind::Session, read_u32(p, h + 1)?)),
-        PacketType::PAKCC_SWITCH_SERVER => Some((IdKind::Session, read_u32(p, h + 2)?)),
-        PacketType::PAKSC_JOIN_SERVER_REPLY => Some((IdKind::JoinReply, read_u32(p, h + 1)?)),
+        PacketType::PAKLC_SRV_SELECT_REPLY => Some((
+            IdKind::Session,
+            SrvSelectReply::decode(body).ok()?.session_id,
+        )),
+        PacketType::PAKCC_SWITCH_SERVER => {
+            Some((IdKind::Session, SwitchServer::decode(body).ok()?.session_id))
+        }
+        PacketType::PAKSC_JOIN_SERVER_REPLY => {
+            Some((IdKind::JoinReply, JoinServerReply::decode(body).ok()?.id))
+        }
         _ => None,
     }
 }
 
 /// Replaces the session id of a client `JOIN_SERVER_REQ` (or its token
 /// variant) using `map`. Returns true when the packet changed.
+///
+/// Only the four id bytes are patched, so everything else (an odd digest a
+/// real client sent, trailing bytes) stays as captured.
 pub fn rewrite_session_id(t: PacketType, p: &mut [u8], map: impl Fn(u32) -> Option<u32>) -> bool {
     if !matches!(
         t,
@@ -491,6 +503,81 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// The masked byte ranges must sit where the typed packets put the fields.
+    #[test]
+    fn masks_follow_the_typed_layouts() {
+        use packet_service::protocol::packets::{write_packet, AcceptReply, ScreenShotTimeReply};
+        fn encoded<P: Packet>(p: &P) -> Vec<u8> {
+            let mut out = vec![0u8; 2047];
+            let n = write_packet(d(), p, &mut out).expect("encode");
+            out.truncate(n);
+            out
+        }
+        fn field<'a>(t: PacketType, p: &'a [u8], name: &str) -> &'a [u8] {
+            let fields = server_fields(t, p).expect("layout");
+            let f = fields.iter().find(|f| f.name == name).expect("field");
+            assert!(f.masked, "{name} is masked");
+            &p[f.range.clone()]
+        }
+        let select = encoded(&SrvSelectReply {
+            result: 0,
+            session_id: 0x0A0B_0C0D,
+            crypt_val: 7,
+            ip: "10.0.0.1".into(),
+            port: 0x1234,
+        });
+        let t = PacketType::PAKLC_SRV_SELECT_REPLY;
+        assert_eq!(
+            field(t, &select, "session_id"),
+            0x0A0B_0C0Du32.to_le_bytes()
+        );
+        assert_eq!(field(t, &select, "ip"), b"10.0.0.1\0");
+        assert_eq!(field(t, &select, "port"), 0x1234u16.to_le_bytes());
+        let switch = encoded(&SwitchServer {
+            port: 0x4321,
+            session_id: 0x0102_0304,
+            session_seed: 9,
+            ip: "127.0.0.1".into(),
+        });
+        let t = PacketType::PAKCC_SWITCH_SERVER;
+        assert_eq!(field(t, &switch, "port"), 0x4321u16.to_le_bytes());
+        assert_eq!(
+            field(t, &switch, "session_id"),
+            0x0102_0304u32.to_le_bytes()
+        );
+        assert_eq!(field(t, &switch, "ip"), b"127.0.0.1\0");
+        let join = encoded(&JoinServerReply {
+            result: 0,
+            id: 0x0506_0708,
+            pay_flag: 0,
+        });
+        let t = PacketType::PAKSC_JOIN_SERVER_REPLY;
+        assert_eq!(field(t, &join, "id"), 0x0506_0708u32.to_le_bytes());
+        let accept = encoded(&AcceptReply {
+            result: 2,
+            rand_value: 0x1122_3344,
+        });
+        let t = PacketType::PAKSS_ACCEPT_REPLY;
+        assert_eq!(
+            field(t, &accept, "rand_value"),
+            0x1122_3344u32.to_le_bytes()
+        );
+        let time = encoded(&ScreenShotTimeReply {
+            year: 2026,
+            month: 11,
+            day: 29,
+            hour: 13,
+            minute: 28,
+        });
+        let t = PacketType::PAKSC_SCREEN_SHOT_TIME_REPLY;
+        assert_eq!(field(t, &time, "time"), &time[6..]);
+        assert_eq!(
+            server_fields(t, &time).map(|f| f.len()),
+            Some(2),
+            "header + time"
+        );
     }
 
     #[test]

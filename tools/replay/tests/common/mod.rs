@@ -359,6 +359,8 @@ pub fn wire_id(t: PacketType) -> u16 {
 pub struct Tcpdump {
     child: std::process::Child,
     pub path: std::path::PathBuf,
+    /// tcpdump's stderr lines after "listening on".
+    stderr: std::sync::mpsc::Receiver<String>,
 }
 
 /// Why a tcpdump test cannot run here, or `None` if it can. Under `CI`
@@ -385,16 +387,21 @@ impl Tcpdump {
     pub fn start(port: u16, path: std::path::PathBuf) -> Tcpdump {
         use std::io::BufRead;
         let mut child = std::process::Command::new("tcpdump")
+            // Immediate mode makes libpcap use one ring slot per packet of
+            // snaplen size: with the defaults (2 MiB, 256 KiB) that is 8
+            // slots, and a busy machine drops packets. 64 KiB covers a
+            // loopback segment; 32 MiB gives ~500 slots.
             .args([
                 "-i",
                 "lo",
                 "-U",
                 "--immediate-mode",
-                "-n",
-                "-Z",
-                "root",
-                "-w",
+                "-s",
+                "65600",
+                "-B",
+                "32768",
             ])
+            .args(["-n", "-Z", "root", "-w"])
             .arg(&path)
             .arg(format!("tcp port {port}"))
             .stdout(std::process::Stdio::null())
@@ -427,7 +434,11 @@ impl Tcpdump {
             header >= 24,
             "tcpdump is listening but wrote no pcap header"
         );
-        Tcpdump { child, path }
+        Tcpdump {
+            child,
+            path,
+            stderr: rx,
+        }
     }
 
     /// Waits until the capture holds `conns` connections closed by both
@@ -452,10 +463,19 @@ impl Tcpdump {
         };
         let deadline = std::time::Instant::now() + IO_TIMEOUT;
         while !complete(&self.path) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "tcpdump did not record {conns} whole connections"
-            );
+            if std::time::Instant::now() >= deadline {
+                let keep = self.path.with_extension("incomplete.pcap");
+                let _ = std::fs::copy(&self.path, &keep);
+                let _ = std::process::Command::new("kill")
+                    .args(["-INT", &self.child.id().to_string()])
+                    .status();
+                let _ = self.child.wait();
+                let said: Vec<String> = self.stderr.try_iter().collect();
+                panic!(
+                    "tcpdump did not record {conns} whole connections; kept {}; it said {said:?}",
+                    keep.display()
+                );
+            }
             // Polling a file: nothing to block on. Bounded by the deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
