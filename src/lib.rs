@@ -1,5 +1,10 @@
 //! packet-service: the client-facing gateway of a ROSE Online server stack.
+pub mod backend;
+pub mod config;
+pub mod logging;
+pub mod metrics;
 pub mod protocol;
+pub mod systemd;
 
 /// Generated backend contracts.
 pub mod pb {
