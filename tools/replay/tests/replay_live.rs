@@ -340,3 +340,105 @@ fn a_server_speaking_the_other_codec_is_reported() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("0 match, 3 differ"), "{t}");
 }
+
+/// A real packet-service gateway on 127.0.0.1:0 with the demo account.
+fn gateway(codec: CodecKind) -> packet_service::server::ServerHandle {
+    let mut config = packet_service::config::Config::for_tests();
+    config.codec = codec;
+    config.metrics_enabled = false;
+    config.accounts = vec![("admin".into(), "admin".into())];
+    packet_service::server::Server::build(config)
+        .expect("gateway starts")
+        .spawn()
+}
+
+/// The acceptance test of the tool: a session against the real gateway,
+/// captured by tcpdump on loopback, replayed against a fresh gateway (new
+/// session ids, new random values, another port) must match; the same
+/// capture with one reply doctored must not.
+#[test]
+fn tcpdump_capture_of_the_gateway_replays_against_a_fresh_one() {
+    if let Some(why) = common::tcpdump_missing() {
+        println!("skipped: {why}");
+        return;
+    }
+    let codec = Codec::new(CodecKind::Rose);
+    let first = gateway(CodecKind::Rose);
+    let port = first.addr().port();
+    let path = std::env::temp_dir().join(format!("replay-{}-gateway.pcap", std::process::id()));
+    let cap = TempCapture(path.clone());
+    let dump = common::Tcpdump::start(port, path);
+    let log = common::record_gateway_session(first.addr(), CodecKind::Rose);
+    dump.finish(port, 3);
+    first.stop().expect("first gateway stops");
+
+    let file = cap.0.to_str().expect("path");
+    let port_arg = port.to_string();
+    let listing = replay(&["--dump", file, "--port", &port_arg]);
+    let t = text(&listing);
+    assert_eq!(listing.status.code(), Some(0), "{t}");
+    for want in [
+        "PAKLC_LOGIN_REPLY",
+        "PAKCC_CHAR_LIST_REPLY",
+        "PAKWC_SELECT_CHAR_REPLY",
+        "PAKWC_LOGOUT_REPLY",
+    ] {
+        assert!(t.contains(want), "dump lacks {want}:\n{t}");
+    }
+    assert!(!t.contains("error:"), "{t}");
+
+    let fresh = gateway(CodecKind::Rose);
+    let target = fresh.addr().to_string();
+    let out = replay(&[file, "--target", &target, "--port", &port_arg, "--topspeed"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("replayed 3 connections"), "{t}");
+    assert!(t.contains("3 match, 0 differ"), "{t}");
+
+    // Doctor the second character list (after the create): rename the
+    // character in the capture, resealed so only the name differs.
+    let list = common::server_frame(&log, 1, 4);
+    let mut plain = list.clone();
+    let h = codec
+        .decode(
+            packet_service::protocol::Direction::ServerToClient,
+            &mut plain,
+        )
+        .expect("valid")
+        .expect("whole");
+    assert_eq!(h.command, wire_id(PacketType::PAKCC_CHAR_LIST_REPLY));
+    plain.truncate(h.data_len);
+    let at = plain
+        .windows(5)
+        .position(|w| w == b"Raven")
+        .expect("name in list");
+    plain[at + 1] = b'o';
+    let doctored = common::seal(
+        codec,
+        packet_service::protocol::Direction::ServerToClient,
+        &plain,
+    );
+    let mut bytes = std::fs::read(&cap.0).expect("read capture");
+    assert_eq!(common::replace_bytes(&mut bytes, &list, &doctored), 1);
+    let doctored_cap = TempCapture::new("gateway-doctored", &bytes);
+    let fresh = gateway(CodecKind::Rose);
+    let target = fresh.addr().to_string();
+    let out = replay(&[
+        doctored_cap.0.to_str().expect("path"),
+        "--target",
+        &target,
+        "--port",
+        &port_arg,
+        "--topspeed",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("2 match, 1 differ"), "{t}");
+    assert!(
+        t.contains(&format!(
+            "DIFFER server packet #4 PAKCC_CHAR_LIST_REPLY: byte {} differs",
+            at + 1
+        )),
+        "{t}"
+    );
+}

@@ -454,9 +454,9 @@ impl Tcpdump {
             found.len() == conns
                 && found.iter().all(|c| {
                     let closed = |side| {
-                        c.events
-                            .iter()
-                            .any(|e| e.side == side && e.kind == EventKind::Close)
+                        c.events.iter().any(|e| {
+                            e.side == side && matches!(e.kind, EventKind::Close | EventKind::Reset)
+                        })
                     };
                     closed(Side::Client) && closed(Side::Server)
                 })
@@ -514,4 +514,148 @@ pub fn replace_bytes(bytes: &mut [u8], from: &[u8], to: &[u8]) -> usize {
         }
     }
     n
+}
+
+/// SHA-256 of "admin" as lowercase hex (protocol.md P4).
+pub const ADMIN_DIGEST: &[u8; 64] =
+    b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
+
+/// A typed packet as a plaintext packet in the default numbering.
+pub fn typed<P: packet_service::protocol::packets::Packet>(p: &P) -> Vec<u8> {
+    let mut out = vec![0u8; packet_service::protocol::MAX_PACKET_SIZE];
+    let n =
+        packet_service::protocol::packets::write_packet(DialectId::Osirose.dialect(), p, &mut out)
+            .expect("encode");
+    out.truncate(n);
+    out
+}
+
+/// Decodes the body of a plaintext packet as `P`.
+pub fn body_as<P: packet_service::protocol::packets::Packet>(plain: &[u8]) -> P {
+    let command = u16::from_le_bytes([plain[2], plain[3]]);
+    assert_eq!(
+        Some(command),
+        DialectId::Osirose.dialect().wire_id(P::TYPE),
+        "expected {}",
+        P::TYPE
+    );
+    P::decode(&plain[HEADER_LEN..]).expect("decode")
+}
+
+/// Plays the whole session of protocol.md §4 against a real gateway with
+/// the demo account admin/admin: login, channel list, server select; char
+/// join (the login connection closes now), list, create, list, screen-shot
+/// time, select; map join and its burst, change map, chat, logout. The char
+/// connection stays open while the map one joins.
+pub fn record_gateway_session(gateway: SocketAddr, kind: CodecKind) -> Vec<(usize, Record)> {
+    use packet_service::protocol::packets::*;
+    let codec = Codec::new(kind);
+    let log = Arc::new(Mutex::new(Vec::new()));
+
+    let mut login = Client::connect(gateway, codec, log.clone(), 0);
+    login.send(&typed(&AcceptReq));
+    assert_eq!(
+        body_as::<AcceptReply>(&login.recv()).result,
+        AcceptReply::ACCEPTED
+    );
+    login.send(&typed(&LoginReq {
+        digest: ADMIN_DIGEST.to_vec(),
+        username: "admin".into(),
+    }));
+    let reply: LoginReply = body_as(&login.recv());
+    assert_eq!(reply.result, 0, "admin logs in");
+    let server_id = reply.servers.first().expect("a server").id;
+    login.send(&typed(&ChannelListReq { server_id }));
+    let channels: ChannelListReply = body_as(&login.recv());
+    let channel_id = channels.channels.first().expect("a channel").id;
+    login.send(&typed(&SrvSelectReq {
+        server_id,
+        channel_id,
+    }));
+    let select: SrvSelectReply = body_as(&login.recv());
+    assert_eq!(select.result, 0);
+
+    let join = JoinServerReq {
+        session_id: select.session_id,
+        digest: ADMIN_DIGEST.to_vec(),
+    };
+    let mut char_conn = Client::connect(gateway, codec, log.clone(), 1);
+    char_conn.send(&typed(&AcceptReq));
+    char_conn.recv();
+    char_conn.send(&typed(&join));
+    assert_eq!(
+        body_as::<JoinServerReply>(&char_conn.recv()).result,
+        0,
+        "char join"
+    );
+    login.close();
+    char_conn.send(&typed(&CharListReq));
+    char_conn.recv();
+    char_conn.send(&typed(&CreateCharReq {
+        race: 0,
+        stone: 1,
+        hair: 2,
+        face: 3,
+        weapon: 0,
+        zone: 1,
+        name: "Raven".into(),
+    }));
+    assert_eq!(
+        body_as::<CreateCharReply>(&char_conn.recv()).result,
+        0,
+        "created"
+    );
+    char_conn.send(&typed(&CharListReq));
+    char_conn.recv();
+    char_conn.send(&typed(&ScreenShotTimeReq { count: 0 }));
+    char_conn.recv();
+    char_conn.send(&typed(&SelectCharReq {
+        slot: 0,
+        run_mode: 0,
+        ride_mode: 0,
+        name: "Raven".into(),
+    }));
+    let switch: SwitchServer = body_as(&char_conn.recv());
+
+    let mut map = Client::connect(gateway, codec, log.clone(), 2);
+    map.send(&typed(&AcceptReq));
+    map.recv();
+    map.send(&typed(&JoinServerReq {
+        session_id: switch.session_id,
+        digest: ADMIN_DIGEST.to_vec(),
+    }));
+    assert_eq!(
+        body_as::<JoinServerReply>(&map.recv()).result,
+        0,
+        "map join"
+    );
+    for _ in 0..4 {
+        map.recv(); // select char reply, inventory, quests, billing message
+    }
+    map.send(&typed(&ChangeMapReq {
+        weight_rate: 0,
+        z: 0,
+    }));
+    map.recv();
+    map.send(&typed(&NormalChat {
+        message: "hello".into(),
+    }));
+    map.recv();
+    map.send(&typed(&LogoutReq));
+    map.recv();
+    map.close();
+    char_conn.close();
+    let log = log.lock().expect("log").clone();
+    log
+}
+
+/// The wire bytes of the `nth` server frame recorded on connection `conn`.
+pub fn server_frame(log: &[(usize, Record)], conn: usize, nth: usize) -> Vec<u8> {
+    log.iter()
+        .filter_map(|(c, r)| match r {
+            Record::Send(_, Side::Server, w) if *c == conn => Some(w.clone()),
+            _ => None,
+        })
+        .nth(nth)
+        .expect("recorded server frame")
 }
