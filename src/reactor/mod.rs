@@ -56,6 +56,8 @@ const READS_PER_PASS: usize = 8;
 const COMPLETIONS_PER_PASS: usize = 4096;
 /// Minimum time between session refreshes on ALIVE (§9 D6).
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the reactor's counters are published to the registry.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(50);
 /// How long accept pauses after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -139,6 +141,8 @@ pub struct Reactor {
     shutdown: Arc<AtomicBool>,
     health: Arc<Health>,
     watchdog: Option<Duration>,
+    /// Something may have been counted since the last publish.
+    unpublished: bool,
 }
 
 impl Reactor {
@@ -194,6 +198,7 @@ impl Reactor {
             shutdown,
             health,
             watchdog: crate::systemd::watchdog_interval(),
+            unpublished: true,
         })
     }
 
@@ -201,10 +206,15 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut last_ping = Instant::now();
+        let mut last_publish = Instant::now();
         self.health.tick();
         loop {
             let now = Instant::now();
-            let timeout = self.poll_timeout(now);
+            let mut timeout = self.poll_timeout(now);
+            if self.unpublished {
+                let due = (last_publish + PUBLISH_INTERVAL).saturating_duration_since(now);
+                timeout = timeout.map(|t| t.min(due));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
@@ -212,6 +222,7 @@ impl Reactor {
             }
             let now = Instant::now();
             self.env.utc = utc_now();
+            self.unpublished |= !events.is_empty();
             let mut wake = false;
             for event in events.iter() {
                 match event.token() {
@@ -256,11 +267,17 @@ impl Reactor {
                 self.drain_step(now);
             }
             self.reap();
-            self.env.counters.set_active(self.conns.len());
-            self.env
-                .counters
-                .set_pool_available(self.env.pool.available());
-            self.env.counters.publish();
+            // Counters are plain integers; they reach the registry at most
+            // every PUBLISH_INTERVAL, not on every pass.
+            if self.unpublished && now.duration_since(last_publish) >= PUBLISH_INTERVAL {
+                self.env.counters.set_active(self.conns.len());
+                self.env
+                    .counters
+                    .set_pool_available(self.env.pool.available());
+                self.env.counters.publish();
+                self.unpublished = false;
+                last_publish = now;
+            }
             self.health.tick();
             if let Some(period) = self.watchdog {
                 if now.duration_since(last_ping) >= period {
