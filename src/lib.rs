@@ -44,11 +44,13 @@
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |
 //! | [`ids`] | newtypes for connection, session, user and character ids |
+//! | [`civil`] | calendar time from Unix seconds |
 //!
 //! `src/conn/LIFECYCLE.md` follows one connection from accept to close.
 
 pub mod backend;
 pub mod buf;
+pub mod civil;
 pub mod client;
 pub mod config;
 pub mod conn;

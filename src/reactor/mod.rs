@@ -35,12 +35,13 @@ use crate::conn::proxy::ProxyHeader;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use crate::conn::state::{Action, Ctx, Disposition, Input, Session, UtcTime};
 use crate::conn::{Conn, Prefix};
+use crate::ids::RequestId;
 use crate::ids::{ConnRef, SessionId};
 use crate::metrics::{Health, ReactorCounters};
 use crate::pb::auth;
 use crate::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
 use crate::protocol::{Codec, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
-use crate::rpc::types::{Completion, Job, RpcError};
+use crate::rpc::types::{Call, Completion, Job, RpcError};
 use crate::rpc::Bridge;
 use timers::Timers;
 
@@ -665,14 +666,7 @@ impl Reactor {
             for action in actions.drain(..) {
                 match action {
                     Action::Notify(request, call) => {
-                        let job = Job {
-                            conn: conn.conn_ref,
-                            request,
-                            call,
-                        };
-                        if self.env.bridge.submit(job).is_err() {
-                            self.env.counters.rpc_queue_rejected += 1;
-                        }
+                        self.env.submit(&conn, request, call);
                     }
                     Action::UnbindSession(s) => self.env.unbind(s, conn.conn_ref),
                     _ => {}
@@ -989,14 +983,8 @@ impl Env {
                 }
                 Action::Echo => {}
                 Action::Call(request, call) => {
-                    let job = Job {
-                        conn: conn.conn_ref,
-                        request,
-                        call,
-                    };
-                    if self.bridge.submit(job).is_err() {
+                    if !self.submit(conn, request, call) {
                         // Queue full: answer at once with the failure result.
-                        self.counters.rpc_queue_rejected += 1;
                         let busy = Err(RpcError::Busy);
                         let input = Input::Completion {
                             request,
@@ -1007,22 +995,14 @@ impl Env {
                     }
                 }
                 Action::Notify(request, call) => {
-                    let joining = matches!(call, crate::rpc::types::Call::WorldJoin { .. });
-                    let job = Job {
-                        conn: conn.conn_ref,
-                        request,
-                        call,
-                    };
-                    if self.bridge.submit(job).is_err() {
-                        self.counters.rpc_queue_rejected += 1;
-                        if joining {
-                            let input = Input::Joined {
-                                ok: false,
-                                entity_id: 0,
-                            };
-                            let ctx = self.ctx();
-                            conn.session.handle(&ctx, input, now, actions);
-                        }
+                    let joining = matches!(call, Call::WorldJoin { .. });
+                    if !self.submit(conn, request, call) && joining {
+                        let input = Input::Joined {
+                            ok: false,
+                            entity_id: 0,
+                        };
+                        let ctx = self.ctx();
+                        conn.session.handle(&ctx, input, now, actions);
                     }
                 }
                 Action::BindSession(s) => {
@@ -1039,6 +1019,20 @@ impl Env {
         }
         actions.clear();
         self.queued(idx, conn);
+    }
+
+    /// Hands a job to the runtime; false (counted) when the queue is full.
+    fn submit(&mut self, conn: &Conn, request: RequestId, call: Call) -> bool {
+        let job = Job {
+            conn: conn.conn_ref,
+            request,
+            call,
+        };
+        let accepted = self.bridge.submit(job).is_ok();
+        if !accepted {
+            self.counters.rpc_queue_rejected += 1;
+        }
+        accepted
     }
 
     /// Writes as much queued output as the socket takes. A short write

@@ -15,24 +15,15 @@ pub const BODY_PREVIEW: usize = 16;
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff UTC` for a time since the Unix epoch.
 pub fn utc(ts: Duration) -> String {
-    let secs = ts.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let c = packet_service::civil::Civil::from_unix(ts.as_secs());
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06} UTC",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
         ts.subsec_micros()
     )
 }
