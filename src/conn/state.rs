@@ -373,6 +373,13 @@ impl Session {
         &self.phase
     }
 
+    /// The backend request this connection waits for and its deadline, if
+    /// any (read by the invariant checks of the fuzz target and the
+    /// simulation).
+    pub fn pending_request(&self) -> Option<(RequestId, Instant)> {
+        self.pending
+    }
+
     /// The client's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
