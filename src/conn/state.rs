@@ -849,12 +849,15 @@ impl Session {
             }
             return Disposition::Applied;
         }
-        match self.pending {
-            Some((id, _)) if id == request => self.pending = None,
+        let awaited = match self.pending.take() {
+            Some(p) if p.0 == request => p,
             // Not what this connection waits for: a late answer to a request
             // that timed out, or one from before a phase change.
-            _ => return Disposition::Stale,
-        }
+            other => {
+                self.pending = other;
+                return Disposition::Stale;
+            }
+        };
         let phase = std::mem::replace(&mut self.phase, Phase::New);
         self.phase = match (phase, result) {
             (Phase::LoginPending, Ok(Reply::Login(r))) => {
@@ -1049,7 +1052,10 @@ impl Session {
                 Phase::New
             }
             (phase, _) => {
+                // An answer of the wrong kind settles nothing: keep waiting,
+                // with the deadline, which then fails the request.
                 self.phase = phase;
+                self.pending = Some(awaited);
                 return Disposition::Stale;
             }
         };

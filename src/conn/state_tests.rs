@@ -672,3 +672,23 @@ fn utc_time_conversion() {
         }
     );
 }
+
+/// Regression: an answer of the wrong kind to the awaited request (say a
+/// Logout reply to a login) cleared the pending request but left the phase
+/// waiting, with no RPC deadline left to end the wait: the connection hung
+/// in LoginPending for as long as the client sent ALIVE.
+#[test]
+fn completion_of_the_wrong_kind_keeps_the_deadline() {
+    let mut h = Harness::new();
+    let out = h.packet(1.0, &login_req());
+    let id = call_id(&out);
+    let (d, out) = h.complete(1.1, id, Ok(Reply::Logout));
+    assert_eq!(d, Disposition::Stale);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(h.s.phase(), &Phase::LoginPending);
+    assert_eq!(h.s.pending_request().map(|p| p.0), Some(id));
+    // The deadline still ends the wait with the failure result.
+    let out = h.tick(4.5);
+    assert_eq!(sent(&out), vec![PacketType::PAKLC_LOGIN_REPLY]);
+    assert_eq!(h.s.phase(), &Phase::New);
+}
