@@ -32,6 +32,9 @@ const RESULT_FAILED: u8 = 1;
 const LOGIN_NO_RIGHT: u8 = 7;
 /// DELETE_CHAR_REPLY remaining time meaning "refused".
 const DELETE_REFUSED: u32 = 0xFFFF_FFFF;
+/// Longest client-supplied name echoed back in a reply (character names are
+/// far shorter; a frame could carry 2038 bytes, which no reply has room for).
+const ECHOED_NAME_MAX: usize = 64;
 /// Sender name of server notices delivered as whispers.
 const SERVER_NOTICE: &str = "server msg";
 
@@ -688,7 +691,7 @@ impl Session {
                         out.push(Action::Send(ServerPacket::DeleteCharReply(
                             DeleteCharReply {
                                 remaining_time: DELETE_REFUSED,
-                                name: req.name,
+                                name: echoed_name(req.name),
                             },
                         )));
                         Phase::CharSelect(c)
@@ -1076,6 +1079,17 @@ fn create_reply(result: u8) -> Action {
         result,
         platinum: 0,
     }))
+}
+
+/// A client-supplied name cut to [`ECHOED_NAME_MAX`] bytes (at a character
+/// boundary), so that a reply echoing it always fits in a packet.
+fn echoed_name(mut name: String) -> String {
+    let mut end = name.len().min(ECHOED_NAME_MAX);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    name
 }
 
 fn clamp_u16(v: u32) -> u16 {

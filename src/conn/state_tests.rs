@@ -692,3 +692,27 @@ fn completion_of_the_wrong_kind_keeps_the_deadline() {
     assert_eq!(sent(&out), vec![PacketType::PAKLC_LOGIN_REPLY]);
     assert_eq!(h.s.phase(), &Phase::New);
 }
+
+/// Regression: DELETE_CHAR_REQ for a slot outside the list is refused with
+/// a reply that echoes the requested name. A frame-sized name (2038 bytes,
+/// or ~700 bytes of non-UTF-8 that grow threefold when decoded) made a reply
+/// larger than 2047 bytes: the reactor could not encode it, logged an
+/// error for every such packet and the client got no answer.
+#[test]
+fn delete_reply_for_a_frame_sized_name_still_encodes() {
+    for name in [vec![b'n'; 2038], vec![0xFF; 700]] {
+        let mut h = Harness::new();
+        h.joined(auth::Stage::CharSelect);
+        // slot 3 (none listed), delete, name, terminator.
+        let mut b = vec![3, 1];
+        b.extend_from_slice(&name);
+        b.push(0);
+        let out = h.raw(2.0, PacketType::PAKCS_DELETE_CHAR_REQ, &b);
+        assert_eq!(sent(&out), vec![PacketType::PAKCC_DELETE_CHAR_REPLY]);
+        for a in &out {
+            if let Action::Send(p) = a {
+                crate::conn::check::check_send(p).expect("the refusal encodes");
+            }
+        }
+    }
+}
