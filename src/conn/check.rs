@@ -103,7 +103,8 @@ impl Checker {
             match action {
                 Action::Send(p) => check_send(p)?,
                 Action::Call(id, _) => calls.push(*id),
-                Action::Echo if !matches!(input, Input::Packet { ptype, .. } if *ptype == PacketType::STRESS) => {
+                Action::Echo if !matches!(input, Input::Packet { ptype, .. } if *ptype == PacketType::STRESS) =>
+                {
                     return Err(format!("Echo for {input:?}"));
                 }
                 _ => {}
@@ -246,8 +247,16 @@ pub const MAX_BODY: usize = MAX_PACKET_SIZE - HEADER_LEN;
 /// A 64-digit hex digest (§9 D4).
 const DIGEST: &[u8; 64] = b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
 
+/// Client text from raw bytes: no 0 byte, at most as long as the longest
+/// string field a frame can carry (a DELETE_CHAR_REQ name: 2041 − 3).
 fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\0', "")
+    let mut s = String::from_utf8_lossy(bytes).replace('\0', "");
+    let mut end = s.len().min(MAX_BODY - 3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
 }
 
 fn body_of<P: Packet>(p: &P) -> Vec<u8> {
@@ -351,7 +360,13 @@ pub fn client_packet(pick: u32, a: u32, bytes: &[u8]) -> (PacketType, Vec<u8>) {
 /// characters with short names): backends are trusted, clients are not.
 pub fn reply(kind: u32, a: u32, b: u32) -> Result<Reply, RpcError> {
     // Result codes: OK three times in four.
-    let code = |n: u32| -> i32 { if a & 3 != 0 { 0 } else { ((a >> 2) % n) as i32 } };
+    let code = |n: u32| -> i32 {
+        if a & 3 != 0 {
+            0
+        } else {
+            ((a >> 2) % n) as i32
+        }
+    };
     let nonzero = b | 1;
     Ok(match kind % 10 {
         0 => {
