@@ -428,9 +428,11 @@ impl Session {
         if matches!(self.phase, Phase::Closing(_)) {
             return;
         }
-        self.phase = Phase::Closing(reason);
+        let phase = std::mem::replace(&mut self.phase, Phase::Closing(reason));
         self.pending = None;
         out.push(Action::Close(reason));
+        // `on_close` will only see Closing: say the farewells now.
+        self.farewell(&phase, out);
     }
 
     /// Protocol error that closes the connection (§9 D5).
@@ -448,10 +450,22 @@ impl Session {
     }
 
     /// What the connection does when it goes away (the reactor calls this
-    /// once, whatever the reason): leave the world, end the session.
+    /// once, whatever the reason): leave the world, end the session. A close
+    /// the state machine decided itself has said this already.
     pub fn on_close(&mut self, out: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Closing(_)) {
+            return;
+        }
         let phase = std::mem::replace(&mut self.phase, Phase::Closing(CloseReason::PeerClosed));
-        match phase {
+        if !self.farewell(&phase, out) {
+            self.phase = phase;
+        }
+    }
+
+    /// Leaves the world or ends the session for a connection that closes in
+    /// `phase`. Returns whether there was anything to say.
+    fn farewell(&mut self, phase: &Phase, out: &mut Vec<Action>) -> bool {
+        match *phase {
             Phase::InWorld { session, .. } | Phase::WorldJoinPending { session, .. } => {
                 out.push(Action::UnbindSession(session));
                 self.notify(
@@ -461,19 +475,24 @@ impl Session {
                     },
                     out,
                 );
+                true
             }
             // Closing the character-select connection ends the session, as
             // closing osIROSE's char connection does (protocol.md §4 step 10).
-            Phase::CharSelect(c) | Phase::CharPending(c, _) => self.notify(
-                Call::Logout {
-                    session: c.session,
-                    reason: auth::LogoutReason::Disconnect,
-                },
-                out,
-            ),
+            Phase::CharSelect(ref c) | Phase::CharPending(ref c, _) => {
+                let session = c.session;
+                self.notify(
+                    Call::Logout {
+                        session,
+                        reason: auth::LogoutReason::Disconnect,
+                    },
+                    out,
+                );
+                true
+            }
             // Login connections close by design after a server select; the
             // session lives on for the join (and expires by TTL otherwise).
-            other => self.phase = other,
+            _ => false,
         }
     }
 
@@ -526,9 +545,6 @@ impl Session {
                                 .to_owned(),
                         },
                     )));
-                    if let Some(session) = self.phase.session() {
-                        out.push(Action::UnbindSession(session));
-                    }
                     self.close(CloseReason::WorldLinkLost, out);
                 }
             }

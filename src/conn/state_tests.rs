@@ -716,3 +716,42 @@ fn delete_reply_for_a_frame_sized_name_still_encodes() {
         }
     }
 }
+
+/// Regression: a close the state machine decided itself (idle timeout,
+/// kick, refused refresh, wrong-state budget, …) set the phase to Closing
+/// before the reaper called `on_close`, which then saw no world phase: the
+/// reactor's session → connection route was never removed (it grew with
+/// every such close) and the world was never told the player left.
+#[test]
+fn closing_in_the_world_unbinds_and_leaves() {
+    let mut h = Harness::new();
+    h.joined(auth::Stage::Map);
+    h.input(
+        1.5,
+        Input::Joined {
+            ok: true,
+            entity_id: 5,
+        },
+    );
+    let out = h.tick(302.0);
+    assert_eq!(closed(&out), Some(CloseReason::IdleTimeout));
+    assert!(
+        out.contains(&Action::UnbindSession(SessionId(4242))),
+        "{out:?}"
+    );
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Notify(_, Call::WorldLeave { .. }))));
+    // The reaper's on_close then has nothing more to say.
+    let mut out = Vec::new();
+    h.s.on_close(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+
+    // The same for a close in character select: the session is ended.
+    let mut h = Harness::new();
+    h.joined(auth::Stage::CharSelect);
+    let out = h.tick(302.0);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Notify(_, Call::Logout { .. }))));
+}
