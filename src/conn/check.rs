@@ -459,7 +459,7 @@ impl Op {
             9 => Op::Unknown(a as u16),
             10 => Op::Complete(a % 8, reply(b, a, b)),
             11 => Op::Joined(a & 3 != 0, b),
-            12 if a % 4 == 0 => Op::Kicked,
+            12 if a.is_multiple_of(4) => Op::Kicked,
             12 if a % 4 == 1 => Op::WorldDown,
             12 => Op::Tick(Duration::from_millis(u64::from(b % 400_000))),
             _ => Op::Tick(Duration::from_millis(u64::from(a % 5_000))),
