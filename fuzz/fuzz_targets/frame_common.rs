@@ -37,7 +37,11 @@ fn receive(codec: Codec, dir: Direction, pieces: &[&[u8]], params: RoseParams) -
                     if let FrameError::BadSize(n) = error {
                         assert!(!(HEADER_LEN..=MAX_PACKET_SIZE).contains(&n));
                     }
-                    return Outcome { packets, error: Some(error), left: 0 };
+                    return Outcome {
+                        packets,
+                        error: Some(error),
+                        left: 0,
+                    };
                 }
             };
             assert!((HEADER_LEN..=MAX_PACKET_SIZE).contains(&header.wire_len));
@@ -47,7 +51,11 @@ fn receive(codec: Codec, dir: Direction, pieces: &[&[u8]], params: RoseParams) -
             }
             // Exactly the frame: open cannot look past it.
             if let Err(error) = codec.open(&header, &mut buf[..header.wire_len]) {
-                return Outcome { packets, error: Some(error), left: 0 };
+                return Outcome {
+                    packets,
+                    error: Some(error),
+                    left: 0,
+                };
             }
             let plain = buf[..header.data_len].to_vec();
             let size = usize::from(u16::from_le_bytes([plain[0], plain[1]]));
@@ -59,14 +67,20 @@ fn receive(codec: Codec, dir: Direction, pieces: &[&[u8]], params: RoseParams) -
             buf.drain(..header.wire_len);
         }
     }
-    Outcome { packets, error: None, left: buf.len() }
+    Outcome {
+        packets,
+        error: None,
+        left: buf.len(),
+    }
 }
 
 /// Sealing a decoded packet again and decoding it gives the same plaintext.
 fn reseal(codec: Codec, dir: Direction, plain: &[u8], params: RoseParams) {
     let params = RoseParams { ev: 0, ..params };
     let mut wire = plain.to_vec();
-    codec.seal_with(dir, &mut wire, params).expect("a decoded packet seals again");
+    codec
+        .seal_with(dir, &mut wire, params)
+        .expect("a decoded packet seals again");
     let h = codec
         .decode(dir, &mut wire)
         .expect("a sealed packet decodes")
@@ -80,16 +94,27 @@ pub fn check(kind: CodecKind, data: &[u8]) {
         return;
     };
     let codec = Codec::new(kind);
-    let dir = if a & 1 == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
+    let dir = if a & 1 == 0 {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
     let split = usize::from(u16::from_le_bytes([a, b]) >> 1) % (input.len() + 1);
-    let params = RoseParams { atv: u16::from_le_bytes([b, a]) & 0x7FF, eav: b >> 4, ev: 0 };
+    let params = RoseParams {
+        atv: u16::from_le_bytes([b, a]) & 0x7FF,
+        eav: b >> 4,
+        ev: 0,
+    };
     let whole = receive(codec, dir, &[input], params);
     let split = receive(codec, dir, &[&input[..split], &input[split..]], params);
     assert_eq!(whole, split, "incremental decoding differs");
     // decode (peek + open in one call) agrees on the first frame.
     let mut copy = input.to_vec();
     match codec.decode(dir, &mut copy) {
-        Ok(Some(h)) => assert_eq!(whole.packets.first().map(Vec::as_slice), Some(&copy[..h.data_len])),
+        Ok(Some(h)) => assert_eq!(
+            whole.packets.first().map(Vec::as_slice),
+            Some(&copy[..h.data_len])
+        ),
         Ok(None) => assert!(whole.packets.is_empty() && whole.error.is_none()),
         Err(e) => assert!(whole.packets.is_empty() && whole.error == Some(e)),
     }

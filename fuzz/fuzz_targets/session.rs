@@ -28,7 +28,10 @@ struct Script {
 }
 
 libfuzzer_sys::fuzz_target!(|script: Script| {
-    let mut h = Harness::new(std::time::Instant::now(), if script.rate_limited { 10 } else { 0 });
+    let mut h = Harness::new(
+        std::time::Instant::now(),
+        if script.rate_limited { 10 } else { 0 },
+    );
     for (i, s) in script.steps.iter().take(256).enumerate() {
         let op = Op::from_raw(s.choice, s.a, s.b, &s.bytes);
         if let Err(e) = h.apply(&op) {
