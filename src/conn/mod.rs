@@ -2,6 +2,8 @@
 //! (architecture §4). See `LIFECYCLE.md` beside this file for the path of a
 //! connection from accept to close.
 
+#[doc(hidden)]
+pub mod check;
 pub mod output;
 pub mod proxy;
 pub mod reason;

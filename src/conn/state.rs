@@ -32,6 +32,9 @@ const RESULT_FAILED: u8 = 1;
 const LOGIN_NO_RIGHT: u8 = 7;
 /// DELETE_CHAR_REPLY remaining time meaning "refused".
 const DELETE_REFUSED: u32 = 0xFFFF_FFFF;
+/// Longest client-supplied name echoed back in a reply (character names are
+/// far shorter; a frame could carry 2038 bytes, which no reply has room for).
+const ECHOED_NAME_MAX: usize = 64;
 /// Sender name of server notices delivered as whispers.
 const SERVER_NOTICE: &str = "server msg";
 
@@ -363,6 +366,13 @@ impl Session {
         &self.phase
     }
 
+    /// The backend request this connection waits for and its deadline, if
+    /// any (read by the invariant checks of the fuzz target and the
+    /// simulation).
+    pub fn pending_request(&self) -> Option<(RequestId, Instant)> {
+        self.pending
+    }
+
     /// The client's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
@@ -408,9 +418,11 @@ impl Session {
         if matches!(self.phase, Phase::Closing(_)) {
             return;
         }
-        self.phase = Phase::Closing(reason);
+        let phase = std::mem::replace(&mut self.phase, Phase::Closing(reason));
         self.pending = None;
         out.push(Action::Close(reason));
+        // `on_close` will only see Closing: say the farewells now.
+        self.farewell(&phase, out);
     }
 
     /// Protocol error that closes the connection (§9 D5).
@@ -428,10 +440,22 @@ impl Session {
     }
 
     /// What the connection does when it goes away (the reactor calls this
-    /// once, whatever the reason): leave the world, end the session.
+    /// once, whatever the reason): leave the world, end the session. A close
+    /// the state machine decided itself has said this already.
     pub fn on_close(&mut self, out: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Closing(_)) {
+            return;
+        }
         let phase = std::mem::replace(&mut self.phase, Phase::Closing(CloseReason::PeerClosed));
-        match phase {
+        if !self.farewell(&phase, out) {
+            self.phase = phase;
+        }
+    }
+
+    /// Leaves the world or ends the session for a connection that closes in
+    /// `phase`. Returns whether there was anything to say.
+    fn farewell(&mut self, phase: &Phase, out: &mut Vec<Action>) -> bool {
+        match *phase {
             Phase::InWorld { session, .. } | Phase::WorldJoinPending { session, .. } => {
                 out.push(Action::UnbindSession(session));
                 self.notify(
@@ -441,19 +465,24 @@ impl Session {
                     },
                     out,
                 );
+                true
             }
             // Closing the character-select connection ends the session, as
             // closing osIROSE's char connection does (protocol.md §4 step 10).
-            Phase::CharSelect(c) | Phase::CharPending(c, _) => self.notify(
-                Call::Logout {
-                    session: c.session,
-                    reason: auth::LogoutReason::Disconnect,
-                },
-                out,
-            ),
+            Phase::CharSelect(ref c) | Phase::CharPending(ref c, _) => {
+                let session = c.session;
+                self.notify(
+                    Call::Logout {
+                        session,
+                        reason: auth::LogoutReason::Disconnect,
+                    },
+                    out,
+                );
+                true
+            }
             // Login connections close by design after a server select; the
             // session lives on for the join (and expires by TTL otherwise).
-            other => self.phase = other,
+            _ => false,
         }
     }
 
@@ -506,9 +535,6 @@ impl Session {
                                 .to_owned(),
                         },
                     )));
-                    if let Some(session) = self.phase.session() {
-                        out.push(Action::UnbindSession(session));
-                    }
                     self.close(CloseReason::WorldLinkLost, out);
                 }
             }
@@ -671,7 +697,7 @@ impl Session {
                         out.push(Action::Send(ServerPacket::DeleteCharReply(
                             DeleteCharReply {
                                 remaining_time: DELETE_REFUSED,
-                                name: req.name,
+                                name: echoed_name(req.name),
                             },
                         )));
                         Phase::CharSelect(c)
@@ -832,12 +858,15 @@ impl Session {
             }
             return Disposition::Applied;
         }
-        match self.pending {
-            Some((id, _)) if id == request => self.pending = None,
+        let awaited = match self.pending.take() {
+            Some(p) if p.0 == request => p,
             // Not what this connection waits for: a late answer to a request
             // that timed out, or one from before a phase change.
-            _ => return Disposition::Stale,
-        }
+            other => {
+                self.pending = other;
+                return Disposition::Stale;
+            }
+        };
         let phase = std::mem::replace(&mut self.phase, Phase::New);
         self.phase = match (phase, result) {
             (Phase::LoginPending, Ok(Reply::Login(r))) => {
@@ -1032,7 +1061,10 @@ impl Session {
                 Phase::New
             }
             (phase, _) => {
+                // An answer of the wrong kind settles nothing: keep waiting,
+                // with the deadline, which then fails the request.
                 self.phase = phase;
+                self.pending = Some(awaited);
                 return Disposition::Stale;
             }
         };
@@ -1053,6 +1085,17 @@ fn create_reply(result: u8) -> Action {
         result,
         platinum: 0,
     }))
+}
+
+/// A client-supplied name cut to [`ECHOED_NAME_MAX`] bytes (at a character
+/// boundary), so that a reply echoing it always fits in a packet.
+fn echoed_name(mut name: String) -> String {
+    let mut end = name.len().min(ECHOED_NAME_MAX);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    name
 }
 
 fn clamp_u16(v: u32) -> u16 {

@@ -672,3 +672,86 @@ fn utc_time_conversion() {
         }
     );
 }
+
+/// Regression: an answer of the wrong kind to the awaited request (say a
+/// Logout reply to a login) cleared the pending request but left the phase
+/// waiting, with no RPC deadline left to end the wait: the connection hung
+/// in LoginPending for as long as the client sent ALIVE.
+#[test]
+fn completion_of_the_wrong_kind_keeps_the_deadline() {
+    let mut h = Harness::new();
+    let out = h.packet(1.0, &login_req());
+    let id = call_id(&out);
+    let (d, out) = h.complete(1.1, id, Ok(Reply::Logout));
+    assert_eq!(d, Disposition::Stale);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(h.s.phase(), &Phase::LoginPending);
+    assert_eq!(h.s.pending_request().map(|p| p.0), Some(id));
+    // The deadline still ends the wait with the failure result.
+    let out = h.tick(4.5);
+    assert_eq!(sent(&out), vec![PacketType::PAKLC_LOGIN_REPLY]);
+    assert_eq!(h.s.phase(), &Phase::New);
+}
+
+/// Regression: DELETE_CHAR_REQ for a slot outside the list is refused with
+/// a reply that echoes the requested name. A frame-sized name (2038 bytes,
+/// or ~700 bytes of non-UTF-8 that grow threefold when decoded) made a reply
+/// larger than 2047 bytes: the reactor could not encode it, logged an
+/// error for every such packet and the client got no answer.
+#[test]
+fn delete_reply_for_a_frame_sized_name_still_encodes() {
+    for name in [vec![b'n'; 2038], vec![0xFF; 700]] {
+        let mut h = Harness::new();
+        h.joined(auth::Stage::CharSelect);
+        // slot 3 (none listed), delete, name, terminator.
+        let mut b = vec![3, 1];
+        b.extend_from_slice(&name);
+        b.push(0);
+        let out = h.raw(2.0, PacketType::PAKCS_DELETE_CHAR_REQ, &b);
+        assert_eq!(sent(&out), vec![PacketType::PAKCC_DELETE_CHAR_REPLY]);
+        for a in &out {
+            if let Action::Send(p) = a {
+                crate::conn::check::check_send(p).expect("the refusal encodes");
+            }
+        }
+    }
+}
+
+/// Regression: a close the state machine decided itself (idle timeout,
+/// kick, refused refresh, wrong-state budget, …) set the phase to Closing
+/// before the reaper called `on_close`, which then saw no world phase: the
+/// reactor's session → connection route was never removed (it grew with
+/// every such close) and the world was never told the player left.
+#[test]
+fn closing_in_the_world_unbinds_and_leaves() {
+    let mut h = Harness::new();
+    h.joined(auth::Stage::Map);
+    h.input(
+        1.5,
+        Input::Joined {
+            ok: true,
+            entity_id: 5,
+        },
+    );
+    let out = h.tick(302.0);
+    assert_eq!(closed(&out), Some(CloseReason::IdleTimeout));
+    assert!(
+        out.contains(&Action::UnbindSession(SessionId(4242))),
+        "{out:?}"
+    );
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Notify(_, Call::WorldLeave { .. }))));
+    // The reaper's on_close then has nothing more to say.
+    let mut out = Vec::new();
+    h.s.on_close(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+
+    // The same for a close in character select: the session is ended.
+    let mut h = Harness::new();
+    h.joined(auth::Stage::CharSelect);
+    let out = h.tick(302.0);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Notify(_, Call::Logout { .. }))));
+}

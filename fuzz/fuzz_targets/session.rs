@@ -1,0 +1,44 @@
+//! The connection state machine fed an arbitrary sequence of inputs:
+//! packets of any client type with any body, well-formed packets, answers
+//! to the awaited request and completions with arbitrary request ids and
+//! results, Joined / Kicked / WorldDown, and ticks after arbitrary time
+//! advances. After every step the invariants of
+//! `packet_service::conn::check` must hold (no panic; Closing is terminal;
+//! at most one backend call pending; every wait has a deadline; the next
+//! deadline is not in the past after a tick; every reply encodes and fits
+//! 2047 bytes), and closing the connection says only farewells.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use packet_service::conn::check::{Harness, Op};
+
+/// One raw step; `Op::from_raw` maps every value to an input.
+#[derive(Debug, Arbitrary)]
+struct Step {
+    choice: u8,
+    a: u32,
+    b: u32,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Script {
+    rate_limited: bool,
+    steps: Vec<Step>,
+}
+
+libfuzzer_sys::fuzz_target!(|script: Script| {
+    let mut h = Harness::new(
+        std::time::Instant::now(),
+        if script.rate_limited { 10 } else { 0 },
+    );
+    for (i, s) in script.steps.iter().take(256).enumerate() {
+        let op = Op::from_raw(s.choice, s.a, s.b, &s.bytes);
+        if let Err(e) = h.apply(&op) {
+            panic!("step {i} {op:?}: {e}");
+        }
+    }
+    if let Err(e) = h.close() {
+        panic!("on_close: {e}");
+    }
+});

@@ -1,0 +1,208 @@
+//! Property tests of the two wire codecs and of the connection state machine
+//! (style rule 12). The codec properties are the ones the `frame_*` fuzz
+//! targets check, run here on every `make test`; the state-machine property
+//! drives a session with random input sequences through the shared
+//! invariant checker (`conn::check`), as the `session` fuzz target does.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use packet_service::conn::check::{Harness, Op};
+use packet_service::protocol::codec::{Codec, CodecKind, RoseParams};
+use packet_service::protocol::{Direction, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
+
+const MAX_BODY: usize = MAX_PACKET_SIZE - HEADER_LEN;
+
+fn codec(rose: bool) -> Codec {
+    Codec::new(if rose {
+        CodecKind::Rose
+    } else {
+        CodecKind::Plain
+    })
+}
+
+fn dir(c2s: bool) -> Direction {
+    if c2s {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    }
+}
+
+/// One frame to encode: the plaintext packet and the padding the `rose`
+/// cipher declares (its bytes follow the packet on the wire).
+#[derive(Debug, Clone)]
+struct Frame {
+    command: u16,
+    body: Vec<u8>,
+    params: RoseParams,
+}
+
+impl Frame {
+    /// The plaintext packet the receiver must get back.
+    fn plain(&self) -> Vec<u8> {
+        let size = (HEADER_LEN + self.body.len()) as u16;
+        let mut p = Vec::with_capacity(size as usize);
+        p.extend_from_slice(&size.to_le_bytes());
+        p.extend_from_slice(&self.command.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(&self.body);
+        p
+    }
+
+    /// The frame on the wire.
+    fn seal(&self, codec: Codec, dir: Direction) -> Vec<u8> {
+        let mut wire = self.plain();
+        let params = if codec.kind() == CodecKind::Rose {
+            wire.resize(wire.len() + usize::from(self.params.ev), 0xA5);
+            self.params
+        } else {
+            RoseParams::DEFAULT
+        };
+        codec.seal_with(dir, &mut wire, params).expect("seals");
+        wire
+    }
+}
+
+fn frame(rose: bool) -> impl Strategy<Value = Frame> {
+    let command = if rose { 0u16..=0x7FF } else { 0u16..=u16::MAX };
+    (
+        command,
+        0usize..=MAX_BODY,
+        any::<u8>(),
+        0u16..0x800,
+        0u8..16,
+        0u8..8,
+    )
+        .prop_flat_map(move |(command, len, fill, atv, eav, ev)| {
+            // Padding only exists in `rose` and must fit the size field.
+            let ev = if rose {
+                ev.min((MAX_BODY - len.min(MAX_BODY)) as u8)
+            } else {
+                0
+            };
+            let len = len.min(MAX_BODY - usize::from(ev));
+            // Long bodies are mostly one byte repeated (cheap); short ones random.
+            let body = if len > 64 {
+                Just(vec![fill; len]).boxed()
+            } else {
+                vec(any::<u8>(), len).boxed()
+            };
+            body.prop_map(move |body| Frame {
+                command,
+                body,
+                params: RoseParams { atv, eav, ev },
+            })
+        })
+}
+
+fn codec_and_frame() -> impl Strategy<Value = (bool, bool, Frame)> {
+    (any::<bool>(), any::<bool>()).prop_flat_map(|(rose, c2s)| (Just(rose), Just(c2s), frame(rose)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// seal → decode gives back the plaintext packet, in place, and no
+    /// strict prefix of the frame decodes to anything but "need more".
+    #[test]
+    fn seal_then_decode_round_trips((rose, c2s, f) in codec_and_frame()) {
+        let (codec, dir) = (codec(rose), dir(c2s));
+        let wire = f.seal(codec, dir);
+        let mut buf = wire.clone();
+        let h = codec.decode(dir, &mut buf).expect("valid").expect("whole");
+        prop_assert_eq!(h.wire_len, wire.len());
+        prop_assert!(h.data_len <= buf.len(), "decoded beyond the input");
+        prop_assert_eq!(&buf[..h.data_len], &f.plain()[..]);
+        prop_assert_eq!(h.command, f.command);
+        for cut in [0, 1, 5, 6, 7, wire.len() / 2, wire.len() - 1] {
+            if cut < wire.len() {
+                let mut part = wire[..cut].to_vec();
+                prop_assert_eq!(codec.decode(dir, &mut part), Ok(None), "prefix {}", cut);
+            }
+        }
+    }
+
+    /// Every strict prefix, exhaustively, for short frames.
+    #[test]
+    fn every_strict_prefix_needs_more(rose: bool, c2s: bool, body in vec(any::<u8>(), 0..48)) {
+        let (codec, dir) = (codec(rose), dir(c2s));
+        let f = Frame { command: 0x547, body, params: RoseParams::DEFAULT };
+        let wire = f.seal(codec, dir);
+        for cut in 0..wire.len() {
+            let mut part = wire[..cut].to_vec();
+            prop_assert_eq!(codec.decode(dir, &mut part), Ok(None), "prefix {}", cut);
+        }
+    }
+
+    /// Arbitrary bytes never panic; a header never claims a length outside
+    /// 6..=2047; a decoded packet never extends past the input.
+    #[test]
+    fn arbitrary_bytes_are_refused_or_framed(rose: bool, c2s: bool, bytes in vec(any::<u8>(), 0..64)) {
+        let (codec, dir) = (codec(rose), dir(c2s));
+        match codec.peek(dir, &bytes) {
+            Ok(Some(h)) => {
+                prop_assert!((HEADER_LEN..=MAX_PACKET_SIZE).contains(&h.wire_len));
+                prop_assert!(HEADER_LEN <= h.data_len && h.data_len <= h.wire_len);
+            }
+            Ok(None) => prop_assert!(bytes.len() < HEADER_LEN),
+            Err(FrameError::BadSize(n)) => prop_assert!(!(HEADER_LEN..=MAX_PACKET_SIZE).contains(&n)),
+            Err(_) => {}
+        }
+        let mut buf = bytes.clone();
+        if let Ok(Some(h)) = codec.decode(dir, &mut buf) {
+            prop_assert!(h.wire_len <= bytes.len() && h.data_len <= h.wire_len);
+            let size = usize::from(u16::from_le_bytes([buf[0], buf[1]]));
+            prop_assert_eq!(size, h.data_len);
+        }
+    }
+
+    /// N valid frames back to back, delivered in random pieces, decode to
+    /// exactly those frames, as the reactor's buffer sees them.
+    #[test]
+    fn split_stream_decodes_to_the_frames(
+        (rose, frames) in any::<bool>().prop_flat_map(|rose| (Just(rose), vec(frame(rose), 1..6))),
+        cuts in vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        let (codec, dir) = (codec(rose), Direction::ClientToServer);
+        let stream: Vec<u8> = frames.iter().flat_map(|f| f.seal(codec, dir)).collect();
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        cuts.push(stream.len());
+        cuts.sort_unstable();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut got = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            buf.extend_from_slice(&stream[from..cut]);
+            from = cut;
+            while let Some(h) = codec.decode(dir, &mut buf).expect("valid stream") {
+                got.push(buf[..h.data_len].to_vec());
+                buf.drain(..h.wire_len);
+            }
+        }
+        prop_assert!(buf.is_empty(), "{} bytes left over", buf.len());
+        let want: Vec<Vec<u8>> = frames.iter().map(Frame::plain).collect();
+        prop_assert_eq!(got, want);
+    }
+
+    /// The state machine keeps its invariants whatever the reactor feeds it.
+    #[test]
+    fn session_keeps_its_invariants(
+        rate in prop_oneof![Just(0u32), Just(10u32)],
+        ops in vec((any::<u8>(), any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..40)), 0..80),
+        long_name in any::<bool>(),
+    ) {
+        let mut h = Harness::new(std::time::Instant::now(), rate);
+        for (i, (choice, a, b, bytes)) in ops.iter().enumerate() {
+            // Now and then a frame-sized body (names, chat text).
+            let bytes = if long_name && i % 7 == 3 { vec![b'n'; 2100] } else { bytes.clone() };
+            let op = Op::from_raw(*choice, *a, *b, &bytes);
+            if let Err(e) = h.apply(&op) {
+                return Err(TestCaseError::fail(format!("step {i} {op:?}: {e}")));
+            }
+        }
+        if let Err(e) = h.close() {
+            return Err(TestCaseError::fail(format!("on_close: {e}")));
+        }
+    }
+}
