@@ -57,6 +57,8 @@ const READS_PER_PASS: usize = 8;
 const COMPLETIONS_PER_PASS: usize = 4096;
 /// Minimum time between session refreshes on ALIVE (§9 D6).
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How soon cleanup refused by a full job queue is tried again.
+const CLEANUP_RETRY: Duration = Duration::from_millis(10);
 /// How often the reactor's counters are published to the registry.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(50);
 /// How long accept pauses after running out of file descriptors.
@@ -131,6 +133,9 @@ struct Env {
     accept_paused_until: Option<Instant>,
     /// The completion channel may hold more than one pass took.
     completions_pending: bool,
+    /// Cleanup jobs refused by a full queue, retried every pass. Bounded:
+    /// each connection produces at most one Leave and one Logout.
+    cleanup: std::collections::VecDeque<Job>,
 }
 
 /// The event loop and everything it owns.
@@ -194,6 +199,7 @@ impl Reactor {
                 draining: None,
                 accept_paused_until: None,
                 completions_pending: false,
+                cleanup: std::collections::VecDeque::new(),
                 cfg,
             },
             shutdown,
@@ -251,6 +257,9 @@ impl Reactor {
             if wake || self.env.completions_pending {
                 self.complete(now);
             }
+            if !self.env.cleanup.is_empty() {
+                self.env.retry_cleanup();
+            }
             if self.shutdown.load(Ordering::Acquire) && self.env.draining.is_none() {
                 self.begin_drain(now);
             }
@@ -303,6 +312,9 @@ impl Reactor {
             return Some(Duration::ZERO);
         }
         let mut timeout = Duration::from_secs(1);
+        if !self.env.cleanup.is_empty() {
+            timeout = CLEANUP_RETRY;
+        }
         if let Some(at) = self.env.timers.next() {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
@@ -636,6 +648,13 @@ impl Reactor {
             }
         }
         self.reap();
+        self.env.retry_cleanup();
+        if !self.env.cleanup.is_empty() {
+            warn!(
+                "{} world leaves / logouts could not be queued before exit",
+                self.env.cleanup.len()
+            );
+        }
         self.env.counters.set_active(0);
         self.env.counters.publish();
         info!("all connections closed");
@@ -1022,17 +1041,35 @@ impl Env {
     }
 
     /// Hands a job to the runtime; false (counted) when the queue is full.
+    /// Cleanup (a world Leave, an auth Logout) is never dropped: it waits in
+    /// `cleanup` and is retried every pass, so a full queue cannot leave a
+    /// ghost player in the world or a session open.
     fn submit(&mut self, conn: &Conn, request: RequestId, call: Call) -> bool {
         let job = Job {
             conn: conn.conn_ref,
             request,
             call,
         };
-        let accepted = self.bridge.submit(job).is_ok();
-        if !accepted {
-            self.counters.rpc_queue_rejected += 1;
+        match self.bridge.submit(job) {
+            Ok(()) => true,
+            Err(job) => {
+                self.counters.rpc_queue_rejected += 1;
+                if matches!(job.call, Call::WorldLeave { .. } | Call::Logout { .. }) {
+                    self.cleanup.push_back(job);
+                }
+                false
+            }
         }
-        accepted
+    }
+
+    /// Retries cleanup jobs that found the queue full, oldest first.
+    fn retry_cleanup(&mut self) {
+        while let Some(job) = self.cleanup.pop_front() {
+            if let Err(job) = self.bridge.submit(job) {
+                self.cleanup.push_front(job);
+                return;
+            }
+        }
     }
 
     /// Writes as much queued output as the socket takes. A short write
