@@ -76,7 +76,7 @@ impl Auth for AuthService {
                 created,
             } => {
                 if created {
-                    log::info!(
+                    log::debug!(
                         "auto-created account {:?} (user {user_id}) for {}",
                         req.username,
                         req.peer
@@ -85,7 +85,7 @@ impl Auth for AuthService {
                 (user_id, access)
             }
             LoginCheck::UnknownAccount => {
-                log::info!(
+                log::debug!(
                     "login from {}: unknown account {:?}",
                     req.peer,
                     req.username
@@ -93,7 +93,7 @@ impl Auth for AuthService {
                 return Ok(Response::new(login_reply(pb::LoginResult::UnknownAccount)));
             }
             LoginCheck::InvalidPassword => {
-                log::info!(
+                log::debug!(
                     "login from {}: wrong password for {:?}",
                     req.peer,
                     req.username
@@ -101,7 +101,7 @@ impl Auth for AuthService {
                 return Ok(Response::new(login_reply(pb::LoginResult::InvalidPassword)));
             }
             LoginCheck::NoRightToConnect => {
-                log::info!(
+                log::debug!(
                     "login from {}: {:?} may not connect",
                     req.peer,
                     req.username
@@ -118,7 +118,7 @@ impl Auth for AuthService {
             Instant::now(),
             &mut rand::rng(),
         );
-        log::info!(
+        log::debug!(
             "login from {}: {:?} is user {user_id}, new session",
             req.peer,
             req.username
@@ -182,7 +182,7 @@ impl Auth for AuthService {
             })),
             Err(JoinError::TimeOut) => fail(pb::JoinResult::TimeOut),
             Err(JoinError::InvalidPassword) => {
-                log::info!("join from {}: invalid session or digest", req.peer);
+                log::debug!("join from {}: invalid session or digest", req.peer);
                 fail(pb::JoinResult::InvalidPassword)
             }
         }
@@ -203,7 +203,7 @@ impl Auth for AuthService {
     ) -> Result<Response<pb::LogoutReply>, Status> {
         let req = request.into_inner();
         if let Some(s) = lock(&self.shared.sessions).remove(req.session_id) {
-            log::info!(
+            log::debug!(
                 "user {} logged out ({:?})",
                 s.user_id,
                 pb::LogoutReason::try_from(req.reason).unwrap_or_default()

@@ -67,7 +67,7 @@ impl CharacterRpc for CharacterService {
         let created = lock(&self.shared.characters).create(req.user_id, &new);
         let (result, char_id) = match created {
             Ok(id) => {
-                log::info!(
+                log::debug!(
                     "user {} created character {:?} ({id})",
                     req.user_id,
                     new.name
@@ -101,7 +101,7 @@ impl CharacterRpc for CharacterService {
         let reply = match outcome {
             Ok(name) => {
                 if req.delete {
-                    log::info!("user {} deleted character {name:?}", req.user_id);
+                    log::debug!("user {} deleted character {name:?}", req.user_id);
                 }
                 pb::DeleteReply {
                     result: pb::DeleteResult::Ok.into(),

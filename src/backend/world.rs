@@ -319,7 +319,7 @@ impl WorldState {
             entity_id: 0,
         };
         let Some(c) = self.joinable(&join) else {
-            log::info!("world: join of session for user {} refused", join.user_id);
+            log::debug!("world: join of session for user {} refused", join.user_id);
             lock(&self.inner).send(link, downstream::Kind::Joined(failed));
             return;
         };
@@ -386,7 +386,7 @@ impl WorldState {
             },
         );
         drop(inner);
-        log::info!(
+        log::debug!(
             "world: {:?} (user {}) joined map {} as entity {entity_id}",
             c.name,
             c.user_id,
@@ -404,7 +404,7 @@ impl WorldState {
             }
         };
         let Some(p) = removed else { return };
-        log::info!("world: {:?} left", p.name);
+        log::debug!("world: {:?} left", p.name);
         let change_char = leave.reason == i32::from(pb::LeaveReason::ChangeChar);
         self.after_removal(&[p], change_char);
     }
