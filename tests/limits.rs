@@ -6,8 +6,10 @@ mod util;
 
 use std::io::Write;
 
-use packet_service::protocol::packets::Alive;
+use packet_service::protocol::packet_type::PacketType;
+use packet_service::protocol::packets::{Alive, NormalChat};
 use packet_service::protocol::CodecKind;
+use util::flow::{enter_world, recv_skipping};
 use util::{scrape, start, test_config, Client};
 
 const STRESS: u16 = 0x6F6D;
@@ -39,32 +41,62 @@ fn a_flooding_client_is_disconnected() {
 }
 
 #[test]
-fn a_client_that_does_not_read_is_closed_at_the_output_limit() {
+fn a_client_that_does_not_read_is_paused_then_closed_at_the_output_limit() {
     let mut config = test_config(CodecKind::Plain);
     config.metrics_enabled = true;
     config.max_packets_per_sec = 0;
-    config.output_limit = 64 * 1024;
+    config.output_limit = 4096;
+    config.auto_create_accounts = true;
     let gw = start(config);
     let mut bystander = Client::connect(gw.addr(), CodecKind::Plain);
+
+    // Its own replies only pause it: a client that does not read its echoes
+    // stops being decoded once a few buffers of output are queued.
     let slow = Client::connect(gw.addr(), CodecKind::Plain);
-    // Far more echo than the socket buffers hold; the client never reads.
     let frame = slow.raw_frame(STRESS, &[0x5A; 2041]);
     let mut writer = slow.stream.try_clone().expect("clone");
-    let flood = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         for _ in 0..20_000 {
             if writer.write_all(&frame).is_err() {
-                return; // closed by the gateway, as expected
+                return;
             }
         }
     });
-    util::wait_until("the slow reader to be closed", || {
+    probe(&mut bystander);
+
+    // World traffic it does not read fills its queue: then it is closed.
+    let deaf = enter_world(gw.addr(), CodecKind::Plain, "deaf", "Deaf");
+    let mut talker = enter_world(gw.addr(), CodecKind::Plain, "talker", "Talker");
+    let line = "x".repeat(1000);
+    let mut said = 0;
+    while scrape(
+        &gw,
+        "packet_service_connections_closed_total{reason=\"output_limit\"}",
+    ) < 1.0
+    {
+        for _ in 0..50 {
+            talker.map.send(&NormalChat {
+                message: line.clone(),
+            });
+            let _ = recv_skipping(&mut talker.map, PacketType::PAKWC_NORMAL_CHAT);
+            said += 1;
+        }
+        assert!(said < 20_000, "the deaf client was never closed");
+    }
+    deaf.map
+        .stream
+        .set_read_timeout(Some(util::DEADLINE))
+        .expect("timeout");
+    probe(&mut bystander);
+    // The paused echo client was not closed by its own replies.
+    assert_eq!(
         scrape(
             &gw,
-            "packet_service_connections_closed_total{reason=\"output_limit\"}",
-        ) == 1.0
-    });
-    flood.join().expect("writer");
-    probe(&mut bystander);
+            "packet_service_connections_closed_total{reason=\"output_limit\"}"
+        ),
+        1.0
+    );
+    drop(slow);
 }
 
 #[test]

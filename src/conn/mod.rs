@@ -44,6 +44,8 @@ pub struct Conn {
     pub in_ready: bool,
     /// Queued on the reactor's flush list.
     pub in_dirty: bool,
+    /// Queued on the reactor's list of connections waiting for a buffer.
+    pub in_pool_wait: bool,
     /// Set once the connection is to be reaped.
     pub closing: Option<CloseReason>,
     /// The deadline this connection has in the timer heap, if any.
@@ -69,6 +71,7 @@ impl Conn {
             hup: false,
             in_ready: false,
             in_dirty: false,
+            in_pool_wait: false,
             closing: None,
             timer_at: None,
             awaiting_proxy: false,

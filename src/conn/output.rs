@@ -8,6 +8,8 @@ use bytes::{Buf, Bytes};
 
 use crate::buf::{Buffer, BufferPool};
 
+/// Chunk slots an empty queue keeps (a few words per connection).
+const KEPT_CAPACITY: usize = 4;
 /// Most chunks handed to one `writev`.
 const MAX_IOVECS: usize = 32;
 
@@ -81,14 +83,16 @@ impl OutQueue {
         let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() else {
             return Err(EncodeFailure::NoBuffer);
         };
-        let n = encode(buffer.spare()).map_err(|_| EncodeFailure::Encoder)?;
-        buffer.commit(n);
-        self.queued += n;
+        let encoded = encode(buffer.spare()).map_err(|_| EncodeFailure::Encoder);
+        if let Ok(n) = encoded {
+            buffer.commit(n);
+            self.queued += n;
+        }
         if buffer.is_empty() {
             // Nothing was written into a fresh buffer: give it back.
             self.chunks.pop_back();
         }
-        Ok(n)
+        encoded
     }
 
     /// Queues a shared frame.
@@ -131,8 +135,9 @@ impl OutQueue {
         while matches!(self.chunks.front(), Some(c) if c.bytes().is_empty()) {
             self.chunks.pop_front();
         }
-        if self.chunks.is_empty() {
-            // An idle connection keeps no allocation.
+        if self.chunks.is_empty() && self.chunks.capacity() > KEPT_CAPACITY {
+            // A burst's large queue is not kept; the usual small one is, so
+            // request/reply traffic does not allocate per reply.
             self.chunks = VecDeque::new();
         }
     }

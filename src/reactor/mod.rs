@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use log::{debug, error, info, trace, warn};
+use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -57,6 +57,15 @@ const READS_PER_PASS: usize = 8;
 const COMPLETIONS_PER_PASS: usize = 4096;
 /// Minimum time between session refreshes on ALIVE (§9 D6).
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a gracefully closed socket waits for the client's EOF.
+const LINGER: Duration = Duration::from_secs(2);
+/// Most sockets lingering at once; past that, closes are immediate.
+const LINGER_MAX: usize = 4096;
+/// How often lingering sockets are read while any exist.
+const LINGER_POLL: Duration = Duration::from_millis(20);
+/// Pooled buffers' worth of queued output at which a connection stops
+/// decoding until its client reads.
+const OUTPUT_PAUSE_BUFFERS: usize = 4;
 /// How soon cleanup refused by a full job queue is tried again.
 const CLEANUP_RETRY: Duration = Duration::from_millis(10);
 /// How often the reactor's counters are published to the registry.
@@ -120,8 +129,12 @@ struct Env {
     /// Connections with input work for this pass / the next pass.
     ready: Vec<usize>,
     next_ready: Vec<usize>,
-    /// Connections waiting for a buffer from the pool.
-    pool_wait: Vec<usize>,
+    /// Connections waiting for a buffer from the pool, oldest first; each at
+    /// most once (`Conn::in_pool_wait`).
+    pool_wait: std::collections::VecDeque<usize>,
+    /// Queued output above which a connection stops decoding (backpressure:
+    /// a client that does not read cannot hold more than a few buffers).
+    output_pause: usize,
     /// Connections with output to flush.
     dirty: Vec<usize>,
     /// Connections to reap.
@@ -149,6 +162,10 @@ pub struct Reactor {
     watchdog: Option<Duration>,
     /// Something may have been counted since the last publish.
     unpublished: bool,
+    /// Half-closed sockets waiting for the client's EOF (at most
+    /// `LINGER_MAX`, each for at most `LINGER`). Deregistered: polled each
+    /// pass while any exist.
+    lingering: Vec<(TcpStream, Instant)>,
 }
 
 impl Reactor {
@@ -170,6 +187,7 @@ impl Reactor {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let pool = BufferPool::new(pool.0, pool.1);
+        let output_pause = OUTPUT_PAUSE_BUFFERS * pool.buffer_size();
         let read_reserve = (pool.total() / 16).clamp(1, 256);
         let codec = cfg.codec;
         let dialect = cfg.dialect.dialect();
@@ -182,6 +200,7 @@ impl Reactor {
                 dialect,
                 pool,
                 read_reserve,
+                output_pause,
                 bridge,
                 counters,
                 timers: Timers::default(),
@@ -190,7 +209,7 @@ impl Reactor {
                 servers: Vec::new(),
                 ready: Vec::new(),
                 next_ready: Vec::new(),
-                pool_wait: Vec::new(),
+                pool_wait: std::collections::VecDeque::new(),
                 dirty: Vec::new(),
                 closing: Vec::new(),
                 actions: Vec::with_capacity(8),
@@ -206,6 +225,7 @@ impl Reactor {
             health,
             watchdog: crate::systemd::watchdog_interval(),
             unpublished: true,
+            lingering: Vec::new(),
         })
     }
 
@@ -271,12 +291,15 @@ impl Reactor {
             }
             self.resume_pool_waiters();
             self.service_ready(now);
-            self.flush_dirty();
             self.expire_timers(now);
+            self.flush_dirty();
             if self.env.draining.is_some() {
                 self.drain_step(now);
             }
-            self.reap();
+            self.reap(now);
+            if !self.lingering.is_empty() {
+                self.linger(now);
+            }
             // Counters are plain integers; they reach the registry at most
             // every PUBLISH_INTERVAL, not on every pass.
             if self.unpublished && now.duration_since(last_publish) >= PUBLISH_INTERVAL {
@@ -288,7 +311,7 @@ impl Reactor {
                 self.unpublished = false;
                 last_publish = now;
             }
-            self.health.tick();
+            self.health.tick_at(now);
             if let Some(period) = self.watchdog {
                 if now.duration_since(last_ping) >= period {
                     crate::systemd::watchdog_ping();
@@ -296,7 +319,8 @@ impl Reactor {
                 }
             }
             if let Some(deadline) = self.env.draining {
-                if self.conns.is_empty() || now >= deadline {
+                let drained = self.conns.is_empty() && self.lingering.is_empty();
+                if drained || now >= deadline {
                     self.close_all();
                     return Ok(());
                 }
@@ -305,13 +329,20 @@ impl Reactor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        let pool_waiters =
+            !self.env.pool_wait.is_empty() && self.env.pool.available() > self.env.read_reserve;
         if !self.env.ready.is_empty()
             || !self.env.next_ready.is_empty()
+            || !self.env.dirty.is_empty()
             || self.env.completions_pending
+            || pool_waiters
         {
             return Some(Duration::ZERO);
         }
         let mut timeout = Duration::from_secs(1);
+        if !self.lingering.is_empty() {
+            timeout = LINGER_POLL;
+        }
         if !self.env.cleanup.is_empty() {
             timeout = CLEANUP_RETRY;
         }
@@ -319,6 +350,9 @@ impl Reactor {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
         if let Some(at) = self.env.accept_paused_until {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if let Some(at) = self.env.draining {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
         if let Some(period) = self.watchdog {
@@ -435,11 +469,14 @@ impl Reactor {
 
     fn resume_pool_waiters(&mut self) {
         while self.env.pool.available() > self.env.read_reserve {
-            let Some(idx) = self.env.pool_wait.pop() else {
+            let Some(idx) = self.env.pool_wait.pop_front() else {
                 return;
             };
             if let Some(conn) = self.conns.get_mut(idx) {
-                push_once(&mut self.env.ready, &mut conn.in_ready, idx);
+                if conn.in_pool_wait {
+                    conn.in_pool_wait = false;
+                    push_once(&mut self.env.ready, &mut conn.in_ready, idx);
+                }
             }
         }
     }
@@ -513,7 +550,6 @@ impl Reactor {
             self.env.counters.stale_completions += 1;
             return;
         }
-        let was_waiting = conn.session.phase().is_waiting();
         let env = &mut self.env;
         let mut actions = std::mem::take(&mut env.actions);
         let disposition = conn.session.handle(&env.ctx(), input, now, &mut actions);
@@ -523,10 +559,7 @@ impl Reactor {
         env.apply(idx, conn, &mut actions, now);
         env.actions = actions;
         env.schedule(idx, conn);
-        // Input that waited for this answer can be decoded now.
-        if was_waiting && !conn.session.phase().is_waiting() {
-            push_once(&mut env.ready, &mut conn.in_ready, idx);
-        }
+        env.resume_input(idx, conn);
     }
 
     fn broadcast(&mut self, targets: &[u32], type_id: u16, payload: &[u8]) {
@@ -647,7 +680,7 @@ impl Reactor {
                 }
             }
         }
-        self.reap();
+        self.reap(Instant::now());
         self.env.retry_cleanup();
         if !self.env.cleanup.is_empty() {
             warn!(
@@ -662,7 +695,7 @@ impl Reactor {
 
     // ---- reaping ------------------------------------------------------------
 
-    fn reap(&mut self) {
+    fn reap(&mut self, now: Instant) {
         let mut closing = std::mem::take(&mut self.env.closing);
         for idx in closing.drain(..) {
             let Some(conn) = self.conns.get(idx) else {
@@ -708,8 +741,48 @@ impl Reactor {
                 }
                 _ => debug!("{} closed: {reason}", Prefix(&conn)),
             }
+            let graceful = matches!(
+                reason,
+                CloseReason::Shutdown
+                    | CloseReason::LoginRefused
+                    | CloseReason::SelectRefused
+                    | CloseReason::Kicked
+                    | CloseReason::WorldLinkLost
+                    | CloseReason::SessionExpired
+            );
+            if graceful && !conn.eof && self.lingering.len() < LINGER_MAX {
+                // Half-close: the FIN follows the last reply, and what the
+                // client still sends is read and dropped until it closes too.
+                // Closing with unread input would send a reset that can
+                // destroy replies the client has not read yet.
+                let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+                self.lingering.push((conn.socket, now + LINGER));
+            } else {
+                discard_unread(&mut conn.socket);
+            }
         }
         self.env.closing = closing;
+    }
+
+    /// Half-closed sockets: drop what the client sends; close on its EOF or
+    /// at the linger deadline.
+    fn linger(&mut self, now: Instant) {
+        self.lingering.retain_mut(|(socket, deadline)| {
+            if now >= *deadline {
+                return false;
+            }
+            let mut sink = [0u8; 4096];
+            for _ in 0..16 {
+                match socket.read(&mut sink) {
+                    Ok(0) => return false,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        });
     }
 }
 
@@ -745,6 +818,22 @@ impl Env {
         }
     }
 
+    /// Puts a connection back on the ready list if it may decode or read
+    /// again: input waits in its buffer or the socket was not drained, and
+    /// nothing (a backend call, a full output queue) holds it back. Whoever
+    /// changes a connection's state outside `service` calls this, since no
+    /// new readiness edge will come for bytes already there.
+    fn resume_input(&mut self, idx: usize, conn: &mut Conn) {
+        let has_input = conn.readable || conn.eof || conn.input.is_some();
+        if has_input
+            && conn.closing.is_none()
+            && !conn.session.phase().is_waiting()
+            && conn.output.len() < self.output_pause
+        {
+            push_once(&mut self.ready, &mut conn.in_ready, idx);
+        }
+    }
+
     fn over_ip_limit(&self, ip: IpAddr) -> bool {
         self.cfg.max_connections_per_ip > 0
             && self.per_ip.get(&ip).copied().unwrap_or(0) as usize
@@ -765,8 +854,10 @@ impl Env {
         match crate::conn::proxy::parse(buf.filled()) {
             ProxyHeader::Incomplete => false,
             ProxyHeader::Invalid => {
-                let dump = hex_prefix(buf.filled());
-                debug!("{} no valid PROXY header: {dump}", Prefix(conn));
+                if log::log_enabled!(log::Level::Debug) {
+                    let dump = hex_prefix(buf.filled());
+                    debug!("{} no valid PROXY header: {dump}", Prefix(conn));
+                }
                 self.counters
                     .protocol_error(ProtocolError::BadProxyHeader.index());
                 self.close(
@@ -846,7 +937,7 @@ impl Env {
                 if self.pool.available() <= self.read_reserve {
                     // No buffer to read into: stop reading (never allocate),
                     // resume when buffers come back.
-                    self.pool_wait.push(idx);
+                    push_once_deque(&mut self.pool_wait, &mut conn.in_pool_wait, idx);
                     return;
                 }
                 conn.input = self.pool.checkout();
@@ -913,8 +1004,10 @@ impl Env {
                 Ok(None) => return true,
                 Err(e) => {
                     let error = frame_error(e);
-                    let dump = hex_prefix(buf.filled());
-                    debug!("{} bad frame: {e}; {dump}", Prefix(conn));
+                    if log::log_enabled!(log::Level::Debug) {
+                        let dump = hex_prefix(buf.filled());
+                        debug!("{} bad frame: {e}; {dump}", Prefix(conn));
+                    }
                     self.counters.protocol_error(error.index());
                     self.close(idx, conn, CloseReason::Protocol(error));
                     return false;
@@ -925,6 +1018,11 @@ impl Env {
                     buf.compact();
                 }
                 return true;
+            }
+            if self.draining.is_some() || conn.output.len() >= self.output_pause {
+                // Shutting down, or the client is not reading its replies:
+                // decode nothing more (bytes wait here, then in the kernel).
+                return false;
             }
             if conn.session.phase().is_waiting() && Some(header.command) != alive {
                 // Backpressure: the packet waits in the buffer (and then in
@@ -996,7 +1094,14 @@ impl Env {
                             self.close(idx, conn, CloseReason::PoolExhausted);
                         }
                         Err(EncodeFailure::Encoder) => {
-                            error!("{} could not encode {}", Prefix(conn), packet.packet_type());
+                            // A backend answer too large for the protocol:
+                            // the client would wait forever for it.
+                            warn!(
+                                "{} cannot encode {}: closing",
+                                Prefix(conn),
+                                packet.packet_type()
+                            );
+                            self.close(idx, conn, CloseReason::BackendUnavailable);
                         }
                     }
                 }
@@ -1075,11 +1180,12 @@ impl Env {
     /// Writes as much queued output as the socket takes. A short write
     /// leaves the rest to the next writable event (registered once).
     fn flush(&mut self, idx: usize, conn: &mut Conn) {
+        let paused = conn.output.len() >= self.output_pause;
         while !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {
-                Ok(0) => return,
+                Ok(0) => break,
                 Ok(n) => self.counters.bytes_sent += n as u64,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("{} write failed: {e}", Prefix(conn));
@@ -1088,6 +1194,31 @@ impl Env {
                 }
             }
         }
+        if paused {
+            // The client read: decoding may go on.
+            self.resume_input(idx, conn);
+        }
+    }
+}
+
+/// Reads and drops what the client sent but was not decoded (bounded).
+/// Closing a socket with unread input makes the kernel send a reset, which
+/// can destroy replies still in flight to the client; an empty receive
+/// queue gives a clean FIN after the last reply.
+fn discard_unread(socket: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match socket.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
+fn push_once_deque(list: &mut std::collections::VecDeque<usize>, flag: &mut bool, idx: usize) {
+    if !*flag {
+        *flag = true;
+        list.push_back(idx);
     }
 }
 

@@ -84,16 +84,25 @@ pub struct NoObserver;
 impl RpcObserver for NoObserver {}
 
 /// The reactor's end of the bridge.
+///
+/// Backend calls and world traffic travel on separate bounded queues, so
+/// slow auth or character calls never hold up the world stream.
 pub struct Bridge {
     jobs: mpsc::Sender<Job>,
+    world: mpsc::Sender<Job>,
     completions: mpsc::Receiver<Completion>,
 }
 
 impl Bridge {
     /// Hands a job to the runtime without waiting. `Err` gives the job back
-    /// when the queue is full (or the runtime is gone).
+    /// when its queue is full (or the runtime is gone).
     pub fn submit(&self, job: Job) -> Result<(), Job> {
-        self.jobs.try_send(job).map_err(|e| match e {
+        let queue = if job.call.is_world() {
+            &self.world
+        } else {
+            &self.jobs
+        };
+        queue.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
         })
     }
@@ -155,7 +164,6 @@ pub fn start(
         job_rx,
         queue.max(1),
         clients.clone(),
-        world_tx,
         completer.clone(),
     ));
     rt.spawn(world_link(
@@ -167,6 +175,7 @@ pub fn start(
     rt.spawn(refresh_servers(clients, completer));
     Ok(Bridge {
         jobs: job_tx,
+        world: world_tx,
         completions: done_rx,
     })
 }
@@ -179,16 +188,35 @@ struct Clients {
     observer: Arc<dyn RpcObserver>,
 }
 
-/// Messages for the world link task.
-enum WorldUp {
-    Join(PendingJoin),
-    Up(world::Upstream),
-}
-
-/// A join waiting for the world's answer (keyed by session on the world side).
-struct PendingJoin {
-    msg: world::Upstream,
-    session: u32,
+/// The world stream message for a world job (`None` for other calls).
+fn upstream(call: Call) -> Option<world::Upstream> {
+    use world::upstream::Kind;
+    let kind = match call {
+        Call::WorldJoin {
+            session,
+            user,
+            char_id,
+        } => Kind::Join(world::Join {
+            session_id: session.0,
+            user_id: user.0,
+            char_id: char_id.0,
+        }),
+        Call::WorldPacket {
+            session,
+            type_id,
+            payload,
+        } => Kind::Packet(world::Packet {
+            session_id: session.0,
+            r#type: u32::from(type_id),
+            payload: payload.to_vec(),
+        }),
+        Call::WorldLeave { session, reason } => Kind::Leave(world::Leave {
+            session_id: session.0,
+            reason: reason as i32,
+        }),
+        _ => return None,
+    };
+    Some(world::Upstream { kind: Some(kind) })
 }
 
 /// Turns jobs into calls. At most `max_inflight` calls run at once (the
@@ -198,88 +226,39 @@ async fn dispatch(
     mut jobs: mpsc::Receiver<Job>,
     max_inflight: usize,
     clients: Clients,
-    world: mpsc::Sender<WorldUp>,
     done: Completer,
 ) {
     let permits = Arc::new(Semaphore::new(max_inflight));
-    while let Some(job) = jobs.recv().await {
-        let Job {
-            conn,
-            request,
-            call,
-        } = job;
-        // World traffic keeps its order: it goes to the link task in line.
-        let up = match call {
-            Call::WorldJoin {
-                session,
-                user,
-                char_id,
-            } => Some(WorldUp::Join(PendingJoin {
-                session: session.0,
-                msg: world::Upstream {
-                    kind: Some(world::upstream::Kind::Join(world::Join {
-                        session_id: session.0,
-                        user_id: user.0,
-                        char_id: char_id.0,
-                    })),
-                },
-            })),
-            Call::WorldPacket {
-                session,
-                type_id,
-                payload,
-            } => Some(WorldUp::Up(world::Upstream {
-                kind: Some(world::upstream::Kind::Packet(world::Packet {
-                    session_id: session.0,
-                    r#type: u32::from(type_id),
-                    payload: payload.to_vec(),
-                })),
-            })),
-            Call::WorldLeave { session, reason } => Some(WorldUp::Up(world::Upstream {
-                kind: Some(world::upstream::Kind::Leave(world::Leave {
-                    session_id: session.0,
-                    reason: reason as i32,
-                })),
-            })),
-            other => {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    return;
-                };
-                let clients = clients.clone();
-                let done = done.clone();
-                tokio::spawn(async move {
-                    let fire_and_forget =
-                        matches!(other, Call::Refresh { .. } | Call::Logout { .. });
-                    let result = clients.call(other).await;
-                    drop(permit);
-                    let report = match (&result, fire_and_forget) {
-                        (_, false) => true,
-                        // Only a refused refresh matters to the connection.
-                        (Ok(Reply::Refresh(false)), true) => true,
-                        _ => false,
-                    };
-                    if report {
-                        done.send(Completion::Rpc {
-                            conn,
-                            request,
-                            result,
-                        })
-                        .await;
-                    }
-                });
-                None
-            }
+    while let Some(Job {
+        conn,
+        request,
+        call,
+    }) = jobs.recv().await
+    {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
         };
-        if let Some(up) = up {
-            if let Err(mpsc::error::TrySendError::Full(WorldUp::Join(j))) = world.try_send(up) {
-                done.send(Completion::Joined {
-                    session: crate::ids::SessionId(j.session),
-                    ok: false,
-                    entity_id: 0,
+        let clients = clients.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let fire_and_forget = matches!(call, Call::Refresh { .. } | Call::Logout { .. });
+            let result = clients.call(call).await;
+            drop(permit);
+            let report = match (&result, fire_and_forget) {
+                (_, false) => true,
+                // Only a refused refresh matters to the connection.
+                (Ok(Reply::Refresh(false)), true) => true,
+                _ => false,
+            };
+            if report {
+                done.send(Completion::Rpc {
+                    conn,
+                    request,
+                    result,
                 })
                 .await;
             }
-        }
+        });
     }
 }
 
@@ -461,7 +440,7 @@ async fn refresh_servers(clients: Clients, done: Completer) {
 /// were told the link went down and were closed).
 async fn world_link(
     channel: Channel,
-    mut up: mpsc::Receiver<WorldUp>,
+    mut up: mpsc::Receiver<Job>,
     done: Completer,
     observer: Arc<dyn RpcObserver>,
 ) {
@@ -497,8 +476,8 @@ async fn world_link(
         loop {
             tokio::select! {
                 msg = up.recv() => {
-                    let Some(msg) = msg else { return };
-                    let m = match msg { WorldUp::Join(j) => j.msg, WorldUp::Up(m) => m };
+                    let Some(job) = msg else { return };
+                    let Some(m) = upstream(job.call) else { continue };
                     if link_tx.send(m).await.is_err() {
                         break;
                     }
@@ -526,20 +505,16 @@ async fn world_link(
 
 /// While the link is down for `wait`: refuse joins, drop the rest.
 /// Returns false when the gateway is shutting down.
-async fn refuse_while_down(
-    up: &mut mpsc::Receiver<WorldUp>,
-    done: &Completer,
-    wait: Duration,
-) -> bool {
+async fn refuse_while_down(up: &mut mpsc::Receiver<Job>, done: &Completer, wait: Duration) -> bool {
     let until = tokio::time::Instant::now() + wait;
     loop {
         tokio::select! {
             msg = up.recv() => match msg {
                 None => return false,
-                Some(WorldUp::Join(j)) => {
-                    done.send(Completion::Joined { session: crate::ids::SessionId(j.session), ok: false, entity_id: 0 }).await;
+                Some(Job { call: Call::WorldJoin { session, .. }, .. }) => {
+                    done.send(Completion::Joined { session, ok: false, entity_id: 0 }).await;
                 }
-                Some(WorldUp::Up(_)) => {}
+                Some(_) => {}
             },
             _ = tokio::time::sleep_until(until) => return !done.tx.is_closed(),
         }

@@ -112,6 +112,14 @@ pub enum Call {
 }
 
 impl Call {
+    /// World stream traffic (travels on its own queue, in order).
+    pub fn is_world(&self) -> bool {
+        matches!(
+            self,
+            Call::WorldJoin { .. } | Call::WorldPacket { .. } | Call::WorldLeave { .. }
+        )
+    }
+
     /// `(service, method)` names, for logs and metrics.
     pub fn name(&self) -> (&'static str, &'static str) {
         match self {
