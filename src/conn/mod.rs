@@ -1,0 +1,79 @@
+//! One client connection: its socket, its state machine, its buffers
+//! (architecture §4). See `LIFECYCLE.md` beside this file for the path of a
+//! connection from accept to close.
+
+pub mod output;
+pub mod reason;
+pub mod state;
+
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use crate::buf::Buffer;
+use crate::ids::ConnRef;
+use output::OutQueue;
+use reason::CloseReason;
+use state::Session;
+
+/// A connection owned by the reactor.
+pub struct Conn {
+    /// The client socket (registered for readable and writable, edge-triggered).
+    pub socket: TcpStream,
+    /// Slot and generation of this connection.
+    pub conn_ref: ConnRef,
+    /// The sans-IO state machine.
+    pub session: Session,
+    /// Received bytes not yet decoded. `None` whenever it would be empty:
+    /// an idle connection holds no buffer.
+    pub input: Option<Buffer>,
+    /// Encoded replies and shared frames waiting to be written.
+    pub output: OutQueue,
+    /// Readiness seen and not yet drained to `WouldBlock` (events are edges:
+    /// the reactor remembers them in user space).
+    pub readable: bool,
+    /// The peer half-closed (read returned 0); close once input is handled.
+    pub eof: bool,
+    /// Queued on the reactor's ready list (to avoid duplicates).
+    pub in_ready: bool,
+    /// Queued on the reactor's flush list.
+    pub in_dirty: bool,
+    /// Set once the connection is to be reaped.
+    pub closing: Option<CloseReason>,
+    /// The deadline this connection has in the timer heap, if any.
+    pub timer_at: Option<Instant>,
+}
+
+impl Conn {
+    /// A freshly accepted connection.
+    pub fn new(socket: TcpStream, conn_ref: ConnRef, session: Session) -> Conn {
+        Conn {
+            socket,
+            conn_ref,
+            session,
+            input: None,
+            output: OutQueue::default(),
+            readable: false,
+            eof: false,
+            in_ready: false,
+            in_dirty: false,
+            closing: None,
+            timer_at: None,
+        }
+    }
+}
+
+/// Log prefix of a connection: id, peer and phase (style rule 10).
+pub struct Prefix<'a>(pub &'a Conn);
+
+impl std::fmt::Display for Prefix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{} {} {}]",
+            self.0.conn_ref,
+            self.0.session.peer(),
+            self.0.session.phase().name()
+        )
+    }
+}

@@ -1,0 +1,1009 @@
+//! The event loop (architecture §3): one thread, one `mio::Poll`, every
+//! client socket.
+//!
+//! One pass: poll with a timeout equal to the next timer deadline → accept
+//! until `WouldBlock` with admission before allocation → read and decode
+//! ready connections (bounded per pass for fairness) → drain RPC
+//! completions → flush every connection with queued output (one direct
+//! write first; only a short write leaves it to a writable event) → timers
+//! → reap closed connections → publish counters.
+//!
+//! Readiness is edge-triggered: sockets are registered once for readable
+//! and writable, and the reactor remembers "readable, not yet drained" in
+//! [`Conn::readable`]. A connection that stops reading for backpressure
+//! (waiting for a backend, output too large, no buffer) keeps the flag and
+//! is put back on the ready list when the reason goes away.
+
+mod timers;
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use log::{debug, error, info, trace, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::buf::BufferPool;
+use crate::conn::output::EncodeFailure;
+use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::conn::state::{Action, Ctx, Disposition, Input, Session, UtcTime};
+use crate::conn::{Conn, Prefix};
+use crate::ids::{ConnRef, SessionId};
+use crate::metrics::{Health, ReactorCounters};
+use crate::pb::auth;
+use crate::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
+use crate::protocol::{Codec, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
+use crate::rpc::types::{Completion, Job, RpcError};
+use crate::rpc::Bridge;
+use timers::Timers;
+
+/// Token of the listening socket.
+const LISTENER: Token = Token(0);
+/// Token of the waker (RPC completions, shutdown).
+pub const WAKER: Token = Token(1);
+/// Connection `i` has token `i + FIRST_CONN`.
+const FIRST_CONN: usize = 2;
+/// Reads per connection per pass before others get their turn.
+const READS_PER_PASS: usize = 8;
+/// Completions handled per pass before sockets get their turn.
+const COMPLETIONS_PER_PASS: usize = 4096;
+/// Minimum time between session refreshes on ALIVE (§9 D6).
+const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long accept pauses after running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The settings the loop needs (derived from [`crate::config::Config`]).
+#[derive(Debug, Clone)]
+pub struct ReactorConfig {
+    /// MAX_CONCURRENT_CONNECTIONS.
+    pub max_connections: usize,
+    /// Per source address (0 = unlimited).
+    pub max_connections_per_ip: usize,
+    /// Wire codec.
+    pub codec: Codec,
+    /// Packet id numbering.
+    pub dialect: DialectId,
+    /// Output queue cap per connection, in bytes.
+    pub output_limit: usize,
+    /// Advertised address.
+    pub public_addr: String,
+    /// Advertised port.
+    pub public_port: u16,
+    /// Handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Idle timeout.
+    pub idle_timeout: Duration,
+    /// Backend deadline.
+    pub rpc_deadline: Duration,
+    /// Wrong-state budget.
+    pub wrong_state_budget: u32,
+    /// Packets per second (0 = unlimited).
+    pub packets_per_sec: u32,
+    /// Packet burst.
+    pub packet_burst: u32,
+    /// How long shutdown waits for in-flight work.
+    pub shutdown_grace: Duration,
+}
+
+/// Everything but the connection table, so that a connection and the rest
+/// of the loop can be borrowed at the same time.
+struct Env {
+    cfg: ReactorConfig,
+    codec: Codec,
+    dialect: &'static Dialect,
+    pool: BufferPool,
+    /// Buffers kept back for replies: reading stops below this.
+    read_reserve: usize,
+    bridge: Bridge,
+    counters: ReactorCounters,
+    timers: Timers,
+    /// World routing: session → connection (bound while joining / in world).
+    sessions: HashMap<SessionId, ConnRef>,
+    per_ip: HashMap<IpAddr, u32>,
+    servers: Vec<auth::ServerInfo>,
+    /// Connections with input work for this pass / the next pass.
+    ready: Vec<usize>,
+    next_ready: Vec<usize>,
+    /// Connections waiting for a buffer from the pool.
+    pool_wait: Vec<usize>,
+    /// Connections with output to flush.
+    dirty: Vec<usize>,
+    /// Connections to reap.
+    closing: Vec<usize>,
+    actions: Vec<Action>,
+    next_generation: u32,
+    utc: UtcTime,
+    draining: Option<Instant>,
+    accept_paused_until: Option<Instant>,
+    /// The completion channel may hold more than one pass took.
+    completions_pending: bool,
+}
+
+/// The event loop and everything it owns.
+pub struct Reactor {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Conn>,
+    env: Env,
+    shutdown: Arc<AtomicBool>,
+    health: Arc<Health>,
+    watchdog: Option<Duration>,
+}
+
+impl Reactor {
+    /// Builds the loop around a bound listener and allocates the buffer pool
+    /// (`pool` = buffer count, buffer size). `poll` must be the `Poll` the
+    /// bridge's waker was made from (token [`WAKER`]). The reactor is not
+    /// `Send`: build it on the thread that runs it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        cfg: ReactorConfig,
+        pool: (usize, usize),
+        bridge: Bridge,
+        counters: ReactorCounters,
+        shutdown: Arc<AtomicBool>,
+        health: Arc<Health>,
+    ) -> io::Result<Reactor> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let pool = BufferPool::new(pool.0, pool.1);
+        let read_reserve = (pool.total() / 16).clamp(1, 256);
+        let codec = cfg.codec;
+        let dialect = cfg.dialect.dialect();
+        Ok(Reactor {
+            poll,
+            listener: Some(listener),
+            conns: Slab::with_capacity(cfg.max_connections.min(1 << 16)),
+            env: Env {
+                codec,
+                dialect,
+                pool,
+                read_reserve,
+                bridge,
+                counters,
+                timers: Timers::default(),
+                sessions: HashMap::new(),
+                per_ip: HashMap::new(),
+                servers: Vec::new(),
+                ready: Vec::new(),
+                next_ready: Vec::new(),
+                pool_wait: Vec::new(),
+                dirty: Vec::new(),
+                closing: Vec::new(),
+                actions: Vec::with_capacity(8),
+                next_generation: 0,
+                utc: UtcTime::default(),
+                draining: None,
+                accept_paused_until: None,
+                completions_pending: false,
+                cfg,
+            },
+            shutdown,
+            health,
+            watchdog: crate::systemd::watchdog_interval(),
+        })
+    }
+
+    /// Runs until shutdown is requested and the connections are drained.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut last_ping = Instant::now();
+        self.health.tick();
+        loop {
+            let now = Instant::now();
+            let timeout = self.poll_timeout(now);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = Instant::now();
+            self.env.utc = utc_now();
+            let mut wake = false;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => wake = true,
+                    Token(t) => {
+                        let idx = t - FIRST_CONN;
+                        let Some(conn) = self.conns.get_mut(idx) else {
+                            continue;
+                        };
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            conn.readable = true;
+                            push_once(&mut self.env.ready, &mut conn.in_ready, idx);
+                        }
+                        if event.is_writable() && !conn.output.is_empty() {
+                            push_once(&mut self.env.dirty, &mut conn.in_dirty, idx);
+                        }
+                    }
+                }
+            }
+            if wake || self.env.completions_pending {
+                self.complete(now);
+            }
+            if self.shutdown.load(Ordering::Acquire) && self.env.draining.is_none() {
+                self.begin_drain(now);
+            }
+            if let Some(until) = self.env.accept_paused_until {
+                if now >= until {
+                    self.env.accept_paused_until = None;
+                    self.accept(now);
+                }
+            }
+            self.resume_pool_waiters();
+            self.service_ready(now);
+            self.flush_dirty();
+            self.expire_timers(now);
+            if self.env.draining.is_some() {
+                self.drain_step(now);
+            }
+            self.reap();
+            self.env.counters.set_active(self.conns.len());
+            self.env
+                .counters
+                .set_pool_available(self.env.pool.available());
+            self.env.counters.publish();
+            self.health.tick();
+            if let Some(period) = self.watchdog {
+                if now.duration_since(last_ping) >= period {
+                    crate::systemd::watchdog_ping();
+                    last_ping = now;
+                }
+            }
+            if let Some(deadline) = self.env.draining {
+                if self.conns.is_empty() || now >= deadline {
+                    self.close_all();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.env.ready.is_empty()
+            || !self.env.next_ready.is_empty()
+            || self.env.completions_pending
+        {
+            return Some(Duration::ZERO);
+        }
+        let mut timeout = Duration::from_secs(1);
+        if let Some(at) = self.env.timers.next() {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if let Some(at) = self.env.accept_paused_until {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if let Some(period) = self.watchdog {
+            timeout = timeout.min(period);
+        }
+        Some(timeout)
+    }
+
+    // ---- accept and admission -------------------------------------------
+
+    fn accept(&mut self, now: Instant) {
+        if self.env.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE / ENFILE / ENOBUFS: the backlog keeps the
+                    // connection; try again shortly instead of spinning.
+                    warn!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    self.env.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
+        let env = &mut self.env;
+        let reject = if env.draining.is_some() {
+            Some(RejectReason::ShuttingDown)
+        } else if self.conns.len() >= env.cfg.max_connections {
+            Some(RejectReason::MaxConnections)
+        } else if env.cfg.max_connections_per_ip > 0
+            && env.per_ip.get(&peer.ip()).copied().unwrap_or(0) as usize
+                >= env.cfg.max_connections_per_ip
+        {
+            Some(RejectReason::PerIpLimit)
+        } else {
+            None
+        };
+        if let Some(reason) = reject {
+            env.counters.reject(reason.index());
+            debug!("[{peer}] rejected: {}", reason.as_str());
+            return; // dropping the socket closes it
+        }
+        let entry = self.conns.vacant_entry();
+        let idx = entry.key();
+        let Ok(index) = u32::try_from(idx) else {
+            env.counters.reject(RejectReason::MaxConnections.index());
+            return;
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut socket,
+            Token(idx + FIRST_CONN),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("[{peer}] register failed: {e}");
+            env.counters.reject(RejectReason::MaxConnections.index());
+            return;
+        }
+        let _ = socket.set_nodelay(true);
+        env.next_generation = env.next_generation.wrapping_add(1);
+        let conn_ref = ConnRef {
+            index,
+            generation: env.next_generation,
+        };
+        let session = Session::new(peer, now, env.cfg.packet_burst);
+        let conn = entry.insert(Conn::new(socket, conn_ref, session));
+        *env.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        env.counters.accepted += 1;
+        env.schedule(idx, conn);
+        trace!("{} accepted", Prefix(conn));
+    }
+
+    // ---- reading and decoding --------------------------------------------
+
+    fn service_ready(&mut self, now: Instant) {
+        let mut ready = std::mem::take(&mut self.env.ready);
+        ready.append(&mut self.env.next_ready);
+        for idx in ready.drain(..) {
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            conn.in_ready = false;
+            if conn.closing.is_none() {
+                let started = Instant::now();
+                self.env.service(idx, conn, now);
+                let nanos = started.elapsed().as_nanos();
+                self.env.counters.observe_processing(nanos as u64);
+            }
+        }
+        // Keep the allocation for the next pass.
+        self.env.ready = ready;
+    }
+
+    fn resume_pool_waiters(&mut self) {
+        while self.env.pool.available() > self.env.read_reserve {
+            let Some(idx) = self.env.pool_wait.pop() else {
+                return;
+            };
+            if let Some(conn) = self.conns.get_mut(idx) {
+                push_once(&mut self.env.ready, &mut conn.in_ready, idx);
+            }
+        }
+    }
+
+    // ---- completions ------------------------------------------------------
+
+    fn complete(&mut self, now: Instant) {
+        // Wakes coalesce: drain what is there, bounded so that sockets get
+        // their turn; the rest is taken next pass without sleeping.
+        self.env.completions_pending = true;
+        for _ in 0..COMPLETIONS_PER_PASS {
+            let Some(completion) = self.env.bridge.try_complete() else {
+                self.env.completions_pending = false;
+                return;
+            };
+            match completion {
+                Completion::Rpc {
+                    conn,
+                    request,
+                    result,
+                } => {
+                    let input = Input::Completion {
+                        request,
+                        result: &result,
+                    };
+                    self.deliver(conn, input, now);
+                }
+                Completion::Joined {
+                    session,
+                    ok,
+                    entity_id,
+                } => {
+                    if let Some(&conn) = self.env.sessions.get(&session) {
+                        self.deliver(conn, Input::Joined { ok, entity_id }, now);
+                    } else {
+                        self.env.counters.stale_completions += 1;
+                    }
+                }
+                Completion::Kick { session, reason } => {
+                    if let Some(&conn) = self.env.sessions.get(&session) {
+                        info!("session {} kicked by the world: {reason}", session.0);
+                        self.deliver(conn, Input::Kicked, now);
+                    }
+                }
+                Completion::Broadcast {
+                    targets,
+                    type_id,
+                    payload,
+                } => self.broadcast(&targets, type_id, &payload),
+                Completion::WorldLink(up) => {
+                    if !up {
+                        let bound: Vec<ConnRef> = self.env.sessions.values().copied().collect();
+                        for conn in bound {
+                            self.deliver(conn, Input::WorldDown, now);
+                        }
+                    }
+                }
+                Completion::ServerList(servers) => self.env.servers = servers,
+            }
+        }
+    }
+
+    /// Feeds an input to the connection `conn` refers to, if it still exists.
+    fn deliver(&mut self, conn_ref: ConnRef, input: Input<'_>, now: Instant) {
+        let idx = conn_ref.index as usize;
+        let Some(conn) = self.conns.get_mut(idx) else {
+            self.env.counters.stale_completions += 1;
+            return;
+        };
+        if conn.conn_ref != conn_ref || conn.closing.is_some() {
+            self.env.counters.stale_completions += 1;
+            return;
+        }
+        let was_waiting = conn.session.phase().is_waiting();
+        let env = &mut self.env;
+        let mut actions = std::mem::take(&mut env.actions);
+        let disposition = conn.session.handle(&env.ctx(), input, now, &mut actions);
+        if disposition == Disposition::Stale {
+            env.counters.stale_completions += 1;
+        }
+        env.apply(idx, conn, &mut actions, now);
+        env.actions = actions;
+        env.schedule(idx, conn);
+        // Input that waited for this answer can be decoded now.
+        if was_waiting && !conn.session.phase().is_waiting() {
+            push_once(&mut env.ready, &mut conn.in_ready, idx);
+        }
+    }
+
+    fn broadcast(&mut self, targets: &[u32], type_id: u16, payload: &[u8]) {
+        let env = &mut self.env;
+        let Some(ptype) = DialectId::Osirose.dialect().server_packet(type_id) else {
+            debug!("world sent unknown packet type {type_id:#x}; dropped");
+            return;
+        };
+        let Some(wire_id) = env.dialect.wire_id(ptype) else {
+            debug!("{ptype} has no id in {}; dropped", env.dialect.id().name());
+            return;
+        };
+        let size = HEADER_LEN + payload.len();
+        if size > MAX_PACKET_SIZE {
+            warn!("world sent an oversized {ptype} ({size} bytes); dropped");
+            return;
+        }
+        // Encoded once; every target queues the same frame.
+        let mut frame = BytesMut::zeroed(size);
+        crate::protocol::codec::write_plain_header(&mut frame, size, wire_id);
+        frame[HEADER_LEN..].copy_from_slice(payload);
+        if env
+            .codec
+            .seal(Direction::ServerToClient, &mut frame)
+            .is_err()
+        {
+            return;
+        }
+        let frame = frame.freeze();
+        for &target in targets {
+            let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
+                continue;
+            };
+            let idx = conn_ref.index as usize;
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if conn.conn_ref != conn_ref || conn.closing.is_some() {
+                continue;
+            }
+            conn.output.push_shared(frame.clone());
+            env.counters.sent(ptype);
+            env.queued(idx, conn);
+        }
+    }
+
+    // ---- output -------------------------------------------------------------
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.env.dirty);
+        for idx in dirty.drain(..) {
+            if let Some(conn) = self.conns.get_mut(idx) {
+                conn.in_dirty = false;
+                self.env.flush(idx, conn);
+            }
+        }
+        self.env.dirty = dirty;
+    }
+
+    // ---- timers ---------------------------------------------------------------
+
+    fn expire_timers(&mut self, now: Instant) {
+        while let Some((at, conn_ref)) = self.env.timers.pop_due(now) {
+            let idx = conn_ref.index as usize;
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if conn.conn_ref != conn_ref || conn.timer_at != Some(at) {
+                continue; // superseded
+            }
+            conn.timer_at = None;
+            let env = &mut self.env;
+            let mut actions = std::mem::take(&mut env.actions);
+            conn.session
+                .handle(&env.ctx(), Input::Tick, now, &mut actions);
+            env.apply(idx, conn, &mut actions, now);
+            env.actions = actions;
+            env.schedule(idx, conn);
+        }
+    }
+
+    // ---- shutdown ---------------------------------------------------------------
+
+    fn begin_drain(&mut self, now: Instant) {
+        info!(
+            "shutting down: no longer accepting; draining {} connections (grace {:?})",
+            self.conns.len(),
+            self.env.cfg.shutdown_grace
+        );
+        crate::systemd::stopping();
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.env.draining = Some(now + self.env.cfg.shutdown_grace);
+        self.health.set_stopping();
+    }
+
+    /// Closes every connection that has nothing left in flight.
+    fn drain_step(&mut self, _now: Instant) {
+        for (idx, conn) in self.conns.iter_mut() {
+            if conn.closing.is_none()
+                && conn.output.is_empty()
+                && !conn.session.phase().is_waiting()
+            {
+                conn.closing = Some(CloseReason::Shutdown);
+                self.env.closing.push(idx);
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        let left: Vec<usize> = self.conns.iter().map(|(i, _)| i).collect();
+        for idx in left {
+            if let Some(conn) = self.conns.get_mut(idx) {
+                if conn.closing.is_none() {
+                    conn.closing = Some(CloseReason::Shutdown);
+                    self.env.closing.push(idx);
+                }
+            }
+        }
+        self.reap();
+        self.env.counters.set_active(0);
+        self.env.counters.publish();
+        info!("all connections closed");
+    }
+
+    // ---- reaping ------------------------------------------------------------
+
+    fn reap(&mut self) {
+        let mut closing = std::mem::take(&mut self.env.closing);
+        for idx in closing.drain(..) {
+            let Some(conn) = self.conns.get(idx) else {
+                continue;
+            };
+            if conn.closing.is_none() {
+                continue;
+            }
+            let mut conn = self.conns.remove(idx);
+            let reason = conn.closing.unwrap_or(CloseReason::PeerClosed);
+            // Best effort: replies queued before the close (a refused login,
+            // a shutdown) get one last write.
+            if !conn.output.is_empty() {
+                if let Ok(n) = conn.output.write_to(&mut conn.socket) {
+                    self.env.counters.bytes_sent += n as u64;
+                }
+            }
+            let mut actions = std::mem::take(&mut self.env.actions);
+            conn.session.on_close(&mut actions);
+            for action in actions.drain(..) {
+                match action {
+                    Action::Notify(request, call) => {
+                        let job = Job {
+                            conn: conn.conn_ref,
+                            request,
+                            call,
+                        };
+                        if self.env.bridge.submit(job).is_err() {
+                            self.env.counters.rpc_queue_rejected += 1;
+                        }
+                    }
+                    Action::UnbindSession(s) => self.env.unbind(s, conn.conn_ref),
+                    _ => {}
+                }
+            }
+            self.env.actions = actions;
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let ip = conn.session.peer().ip();
+            if let Some(n) = self.env.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.env.per_ip.remove(&ip);
+                }
+            }
+            self.env.counters.close(reason.index());
+            match reason {
+                CloseReason::PeerClosed | CloseReason::Shutdown => {
+                    trace!("{} closed: {reason}", Prefix(&conn))
+                }
+                _ => debug!("{} closed: {reason}", Prefix(&conn)),
+            }
+        }
+        self.env.closing = closing;
+    }
+}
+
+impl Env {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            public_addr: &self.cfg.public_addr,
+            public_port: self.cfg.public_port,
+            servers: &self.servers,
+            wrong_state_budget: self.cfg.wrong_state_budget,
+            handshake_timeout: self.cfg.handshake_timeout,
+            idle_timeout: self.cfg.idle_timeout,
+            rpc_deadline: self.cfg.rpc_deadline,
+            refresh_interval: REFRESH_INTERVAL,
+            packets_per_sec: self.cfg.packets_per_sec,
+            packet_burst: self.cfg.packet_burst,
+            utc: self.utc,
+        }
+    }
+
+    /// Puts the connection's next deadline in the timer heap if it is
+    /// earlier than the one already there.
+    fn schedule(&mut self, _idx: usize, conn: &mut Conn) {
+        if conn.closing.is_some() {
+            return;
+        }
+        let Some(at) = conn.session.next_deadline(&self.ctx()) else {
+            return;
+        };
+        if conn.timer_at.is_none_or(|t| at < t) {
+            conn.timer_at = Some(at);
+            self.timers.push(at, conn.conn_ref);
+        }
+    }
+
+    fn close(&mut self, idx: usize, conn: &mut Conn, reason: CloseReason) {
+        if conn.closing.is_none() {
+            conn.closing = Some(reason);
+            self.closing.push(idx);
+        }
+    }
+
+    fn unbind(&mut self, session: SessionId, conn_ref: ConnRef) {
+        if self.sessions.get(&session) == Some(&conn_ref) {
+            self.sessions.remove(&session);
+        }
+    }
+
+    /// Output was queued: flush it this pass, or close a client that does
+    /// not read.
+    fn queued(&mut self, idx: usize, conn: &mut Conn) {
+        if conn.output.len() > self.cfg.output_limit {
+            warn!(
+                "{} output queue {} bytes exceeds {}: closing",
+                Prefix(conn),
+                conn.output.len(),
+                self.cfg.output_limit
+            );
+            self.close(idx, conn, CloseReason::OutputLimit);
+        } else if !conn.output.is_empty() {
+            push_once(&mut self.dirty, &mut conn.in_dirty, idx);
+        }
+    }
+
+    /// Reads and decodes for one connection, within the per-pass budget.
+    fn service(&mut self, idx: usize, conn: &mut Conn, now: Instant) {
+        let mut reads = 0;
+        loop {
+            if !self.decode(idx, conn, now) || conn.closing.is_some() {
+                return;
+            }
+            if conn.eof {
+                // Everything decodable was handled; the peer is gone.
+                self.close(idx, conn, CloseReason::PeerClosed);
+                return;
+            }
+            if !conn.readable || self.draining.is_some() {
+                return;
+            }
+            if reads == READS_PER_PASS {
+                push_once(&mut self.next_ready, &mut conn.in_ready, idx);
+                return;
+            }
+            reads += 1;
+            if conn.input.is_none() {
+                if self.pool.available() <= self.read_reserve {
+                    // No buffer to read into: stop reading (never allocate),
+                    // resume when buffers come back.
+                    self.pool_wait.push(idx);
+                    return;
+                }
+                conn.input = self.pool.checkout();
+            }
+            let Some(buf) = conn.input.as_mut() else {
+                return;
+            };
+            if buf.spare_len() == 0 {
+                buf.compact();
+                if buf.spare_len() == 0 {
+                    return; // full of undecodable-yet input: backpressure
+                }
+            }
+            let spare = buf.spare_len();
+            match conn.socket.read(buf.spare()) {
+                Ok(0) => {
+                    conn.readable = false;
+                    conn.eof = true;
+                }
+                Ok(n) => {
+                    buf.commit(n);
+                    self.counters.bytes_received += n as u64;
+                    if n < spare {
+                        // A short read drained the socket; the next arrival
+                        // is a new edge.
+                        conn.readable = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("{} read failed: {e}", Prefix(conn));
+                    self.close(idx, conn, CloseReason::IoError);
+                    return;
+                }
+            }
+            if conn.input.as_ref().is_some_and(|b| b.is_empty()) {
+                conn.input = None;
+            }
+        }
+    }
+
+    /// Decodes every whole packet in the input buffer. Returns false when
+    /// the connection must not read more now (waiting for a backend).
+    fn decode(&mut self, idx: usize, conn: &mut Conn, now: Instant) -> bool {
+        let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
+        loop {
+            if conn.closing.is_some() {
+                return false;
+            }
+            let Some(buf) = conn.input.as_mut() else {
+                return true;
+            };
+            if buf.is_empty() {
+                conn.input = None; // an idle connection holds no buffer
+                return true;
+            }
+            let header = match self.codec.peek(Direction::ClientToServer, buf.filled()) {
+                Ok(Some(h)) => h,
+                Ok(None) => return true,
+                Err(e) => {
+                    let error = frame_error(e);
+                    let dump = hex_prefix(buf.filled());
+                    debug!("{} bad frame: {e}; {dump}", Prefix(conn));
+                    self.counters.protocol_error(error.index());
+                    self.close(idx, conn, CloseReason::Protocol(error));
+                    return false;
+                }
+            };
+            if buf.len() < header.wire_len {
+                if buf.spare_len() < header.wire_len - buf.len() {
+                    buf.compact();
+                }
+                return true;
+            }
+            if conn.session.phase().is_waiting() && Some(header.command) != alive {
+                // Backpressure: the packet waits in the buffer (and then in
+                // the kernel) until the backend answers.
+                return false;
+            }
+            if let Err(e) = self.codec.open(&header, buf.filled_mut()) {
+                let error = frame_error(e);
+                debug!("{} bad frame: {e}", Prefix(conn));
+                self.counters.protocol_error(error.index());
+                self.close(idx, conn, CloseReason::Protocol(error));
+                return false;
+            }
+            let ptype = self.dialect.client_packet(header.command);
+            self.counters.received(ptype);
+            let packet = &buf.filled()[..header.data_len];
+            let input = match ptype {
+                Some(ptype) => Input::Packet {
+                    ptype,
+                    body: &packet[HEADER_LEN..],
+                },
+                None => Input::Unknown { id: header.command },
+            };
+            trace!("{} received {:?}", conn.conn_ref, ptype);
+            let mut actions = std::mem::take(&mut self.actions);
+            conn.session.handle(&self.ctx(), input, now, &mut actions);
+            if actions.first() == Some(&Action::Echo) {
+                let codec = self.codec;
+                let echoed = conn.output.encode(&self.pool, packet.len(), |space| {
+                    let frame = &mut space[..packet.len()];
+                    frame.copy_from_slice(packet);
+                    codec
+                        .seal(Direction::ServerToClient, frame)
+                        .map(|()| frame.len())
+                });
+                match echoed {
+                    Ok(_) => self.counters.sent(PacketType::STRESS),
+                    Err(_) => actions.push(Action::Close(CloseReason::PoolExhausted)),
+                }
+                actions.remove(0);
+            }
+            buf.consume(header.wire_len);
+            self.apply(idx, conn, &mut actions, now);
+            self.actions = actions;
+            self.schedule(idx, conn);
+        }
+    }
+
+    /// Carries out the state machine's actions for one connection.
+    fn apply(&mut self, idx: usize, conn: &mut Conn, actions: &mut Vec<Action>, now: Instant) {
+        let mut i = 0;
+        while i < actions.len() {
+            let action = std::mem::replace(&mut actions[i], Action::Echo);
+            i += 1;
+            match action {
+                Action::Send(packet) => {
+                    let (codec, dialect) = (self.codec, self.dialect);
+                    let result = conn.output.encode(&self.pool, MAX_PACKET_SIZE, |space| {
+                        let n = packet.write(dialect, space)?;
+                        codec
+                            .seal(Direction::ServerToClient, &mut space[..n])
+                            .map_err(|_| crate::protocol::packets::EncodeError::TooLarge)?;
+                        Ok::<usize, crate::protocol::packets::EncodeError>(n)
+                    });
+                    match result {
+                        Ok(_) => self.counters.sent(packet.packet_type()),
+                        Err(EncodeFailure::NoBuffer) => {
+                            warn!("{} no buffer for a reply: closing", Prefix(conn));
+                            self.close(idx, conn, CloseReason::PoolExhausted);
+                        }
+                        Err(EncodeFailure::Encoder) => {
+                            error!("{} could not encode {}", Prefix(conn), packet.packet_type());
+                        }
+                    }
+                }
+                Action::Echo => {}
+                Action::Call(request, call) => {
+                    let job = Job {
+                        conn: conn.conn_ref,
+                        request,
+                        call,
+                    };
+                    if self.bridge.submit(job).is_err() {
+                        // Queue full: answer at once with the failure result.
+                        self.counters.rpc_queue_rejected += 1;
+                        let busy = Err(RpcError::Busy);
+                        let input = Input::Completion {
+                            request,
+                            result: &busy,
+                        };
+                        let ctx = self.ctx();
+                        conn.session.handle(&ctx, input, now, actions);
+                    }
+                }
+                Action::Notify(request, call) => {
+                    let joining = matches!(call, crate::rpc::types::Call::WorldJoin { .. });
+                    let job = Job {
+                        conn: conn.conn_ref,
+                        request,
+                        call,
+                    };
+                    if self.bridge.submit(job).is_err() {
+                        self.counters.rpc_queue_rejected += 1;
+                        if joining {
+                            let input = Input::Joined {
+                                ok: false,
+                                entity_id: 0,
+                            };
+                            let ctx = self.ctx();
+                            conn.session.handle(&ctx, input, now, actions);
+                        }
+                    }
+                }
+                Action::BindSession(s) => {
+                    if let Some(old) = self.sessions.insert(s, conn.conn_ref) {
+                        if old != conn.conn_ref {
+                            debug!("session {} moved from {old} to {}", s.0, conn.conn_ref);
+                        }
+                    }
+                }
+                Action::UnbindSession(s) => self.unbind(s, conn.conn_ref),
+                Action::ProtocolError(e) => self.counters.protocol_error(e.index()),
+                Action::Close(reason) => self.close(idx, conn, reason),
+            }
+        }
+        actions.clear();
+        self.queued(idx, conn);
+    }
+
+    /// Writes as much queued output as the socket takes. A short write
+    /// leaves the rest to the next writable event (registered once).
+    fn flush(&mut self, idx: usize, conn: &mut Conn) {
+        while !conn.output.is_empty() {
+            match conn.output.write_to(&mut conn.socket) {
+                Ok(0) => return,
+                Ok(n) => self.counters.bytes_sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("{} write failed: {e}", Prefix(conn));
+                    self.close(idx, conn, CloseReason::IoError);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn push_once(list: &mut Vec<usize>, flag: &mut bool, idx: usize) {
+    if !*flag {
+        *flag = true;
+        list.push(idx);
+    }
+}
+
+fn frame_error(e: FrameError) -> ProtocolError {
+    match e {
+        FrameError::BadSize(_) => ProtocolError::BadSize,
+        FrameError::BadChecksum => ProtocolError::BadChecksum,
+        FrameError::BadHeader
+        | FrameError::BadPadding { .. }
+        | FrameError::CommandOutOfRange(_) => ProtocolError::BadHeader,
+    }
+}
+
+/// At most 32 bytes of hex, for debug logs of bad input.
+fn hex_prefix(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(100);
+    for b in bytes.iter().take(32) {
+        let _ = write!(s, "{b:02x} ");
+    }
+    if bytes.len() > 32 {
+        s.push('…');
+    }
+    s
+}
+
+fn utc_now() -> UtcTime {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    UtcTime::from_unix(secs)
+}

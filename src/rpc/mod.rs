@@ -1,0 +1,564 @@
+//! The bridge between the reactor and the tokio runtime (architecture §2).
+//!
+//! Reactor → runtime: a bounded channel of [`Job`]s that the reactor fills
+//! with `try_send` ([`Bridge::submit`]); when it is full the job comes back
+//! at once and the reactor answers the client with the failure result.
+//! Runtime → reactor: a channel of [`Completion`]s plus the loop's
+//! `mio::Waker` — push first, then wake; the reactor drains the channel on
+//! the waker token, and wakes coalesce.
+//!
+//! On the runtime side, a dispatcher task turns jobs into tonic calls (one
+//! task per call, with a per-call deadline, bounded in number), and the world
+//! link task keeps the single bidirectional world stream up, reconnecting
+//! with backoff. Channels connect lazily, so a backend that is down at start
+//! is picked up when it comes back. This module (with the embedded backend
+//! and the metrics server) is the only one that names tokio.
+
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use log::{debug, info, warn};
+use tokio::sync::{mpsc, Semaphore};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::pb::auth::auth_client::AuthClient;
+use crate::pb::character::character_client::CharacterClient;
+use crate::pb::world::world_client::WorldClient;
+use crate::pb::{auth, character, world};
+use types::{Call, Completion, Job, Reply, RpcError};
+
+pub use types::Completion as RpcCompletion;
+
+/// Most calls in flight at once; further jobs wait in the job queue.
+const MAX_INFLIGHT: usize = 1024;
+/// Upstream world messages buffered while the link is up.
+const WORLD_UPSTREAM: usize = 8192;
+/// How often the server list is refreshed.
+const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Something that wakes the reactor (a `mio::Waker` in production).
+pub trait Wake: Send + Sync + 'static {
+    /// Wake the loop; called after a completion was pushed.
+    fn wake(&self);
+}
+
+impl Wake for mio::Waker {
+    fn wake(&self) {
+        if let Err(e) = mio::Waker::wake(self) {
+            warn!("waking the reactor failed: {e}");
+        }
+    }
+}
+
+/// Where the three services are.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Auth service URL (`http://host:port`).
+    pub auth: String,
+    /// Character service URL.
+    pub character: String,
+    /// World service URL.
+    pub world: String,
+}
+
+/// Observer of RPC outcomes (metrics); the default does nothing.
+pub trait RpcObserver: Send + Sync + 'static {
+    /// A call finished after `seconds`, with an error label if it failed.
+    fn observe(
+        &self,
+        _service: &'static str,
+        _method: &'static str,
+        _seconds: f64,
+        _error: Option<&'static str>,
+    ) {
+    }
+    /// Calls in flight changed by `delta`.
+    fn inflight(&self, _delta: i64) {}
+    /// The world link went up or down.
+    fn world_link(&self, _up: bool) {}
+}
+
+/// An observer that records nothing.
+pub struct NoObserver;
+impl RpcObserver for NoObserver {}
+
+/// The reactor's end of the bridge.
+pub struct Bridge {
+    jobs: mpsc::Sender<Job>,
+    completions: mpsc::Receiver<Completion>,
+}
+
+impl Bridge {
+    /// Hands a job to the runtime without waiting. `Err` gives the job back
+    /// when the queue is full (or the runtime is gone).
+    pub fn submit(&self, job: Job) -> Result<(), Job> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+        })
+    }
+
+    /// Takes one completion if there is one (never waits).
+    pub fn try_complete(&mut self) -> Option<Completion> {
+        self.completions.try_recv().ok()
+    }
+}
+
+/// Pushes completions and wakes the reactor.
+#[derive(Clone)]
+struct Completer {
+    tx: mpsc::Sender<Completion>,
+    waker: Arc<dyn Wake>,
+}
+
+impl Completer {
+    async fn send(&self, c: Completion) {
+        // Backpressure: if the reactor lags, the world stream waits here
+        // (and HTTP/2 flow control pushes back on the world service).
+        if self.tx.send(c).await.is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+/// Starts the dispatcher, the world link and the server-list refresher on
+/// `rt`, returning the reactor's end of the bridge.
+pub fn start(
+    rt: &tokio::runtime::Handle,
+    endpoints: Endpoints,
+    deadline: Duration,
+    queue: usize,
+    waker: Arc<dyn Wake>,
+    observer: Arc<dyn RpcObserver>,
+) -> Result<Bridge, tonic::transport::Error> {
+    let _guard = rt.enter();
+    let channel = |url: &str| -> Result<Channel, tonic::transport::Error> {
+        Ok(Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .connect_lazy())
+    };
+    let clients = Clients {
+        auth: AuthClient::new(channel(&endpoints.auth)?),
+        character: CharacterClient::new(channel(&endpoints.character)?),
+        deadline,
+        observer: Arc::clone(&observer),
+    };
+    let world_channel = channel(&endpoints.world)?;
+    let (job_tx, job_rx) = mpsc::channel(queue.max(1));
+    let (done_tx, done_rx) = mpsc::channel(queue.max(1024));
+    let completer = Completer { tx: done_tx, waker };
+    let (world_tx, world_rx) = mpsc::channel(WORLD_UPSTREAM);
+    rt.spawn(dispatch(
+        job_rx,
+        clients.clone(),
+        world_tx,
+        completer.clone(),
+    ));
+    rt.spawn(world_link(
+        world_channel,
+        world_rx,
+        completer.clone(),
+        observer,
+    ));
+    rt.spawn(refresh_servers(clients, completer));
+    Ok(Bridge {
+        jobs: job_tx,
+        completions: done_rx,
+    })
+}
+
+#[derive(Clone)]
+struct Clients {
+    auth: AuthClient<Channel>,
+    character: CharacterClient<Channel>,
+    deadline: Duration,
+    observer: Arc<dyn RpcObserver>,
+}
+
+/// Messages for the world link task.
+enum WorldUp {
+    Join(PendingJoin),
+    Up(world::Upstream),
+}
+
+/// A join waiting for the world's answer (keyed by session on the world side).
+struct PendingJoin {
+    msg: world::Upstream,
+    session: u32,
+}
+
+async fn dispatch(
+    mut jobs: mpsc::Receiver<Job>,
+    clients: Clients,
+    world: mpsc::Sender<WorldUp>,
+    done: Completer,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_INFLIGHT));
+    while let Some(job) = jobs.recv().await {
+        let Job {
+            conn,
+            request,
+            call,
+        } = job;
+        // World traffic keeps its order: it goes to the link task in line.
+        let up = match call {
+            Call::WorldJoin {
+                session,
+                user,
+                char_id,
+            } => Some(WorldUp::Join(PendingJoin {
+                session: session.0,
+                msg: world::Upstream {
+                    kind: Some(world::upstream::Kind::Join(world::Join {
+                        session_id: session.0,
+                        user_id: user.0,
+                        char_id: char_id.0,
+                    })),
+                },
+            })),
+            Call::WorldPacket {
+                session,
+                type_id,
+                payload,
+            } => Some(WorldUp::Up(world::Upstream {
+                kind: Some(world::upstream::Kind::Packet(world::Packet {
+                    session_id: session.0,
+                    r#type: u32::from(type_id),
+                    payload: payload.to_vec(),
+                })),
+            })),
+            Call::WorldLeave { session, reason } => Some(WorldUp::Up(world::Upstream {
+                kind: Some(world::upstream::Kind::Leave(world::Leave {
+                    session_id: session.0,
+                    reason: reason as i32,
+                })),
+            })),
+            other => {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let clients = clients.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let fire_and_forget =
+                        matches!(other, Call::Refresh { .. } | Call::Logout { .. });
+                    let result = clients.call(other).await;
+                    drop(permit);
+                    let report = match (&result, fire_and_forget) {
+                        (_, false) => true,
+                        // Only a refused refresh matters to the connection.
+                        (Ok(Reply::Refresh(false)), true) => true,
+                        _ => false,
+                    };
+                    if report {
+                        done.send(Completion::Rpc {
+                            conn,
+                            request,
+                            result,
+                        })
+                        .await;
+                    }
+                });
+                None
+            }
+        };
+        if let Some(up) = up {
+            if let Err(mpsc::error::TrySendError::Full(WorldUp::Join(j))) = world.try_send(up) {
+                done.send(Completion::Joined {
+                    session: crate::ids::SessionId(j.session),
+                    ok: false,
+                    entity_id: 0,
+                })
+                .await;
+            }
+        }
+    }
+}
+
+fn status_error(status: &tonic::Status) -> RpcError {
+    match status.code() {
+        tonic::Code::Unavailable => RpcError::Unavailable,
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RpcError::DeadlineExceeded,
+        _ => RpcError::Failed,
+    }
+}
+
+impl Clients {
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.set_timeout(self.deadline);
+        r
+    }
+
+    async fn timed<T, F>(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        fut: F,
+    ) -> Result<T, RpcError>
+    where
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let start = std::time::Instant::now();
+        self.observer.inflight(1);
+        let result = match tokio::time::timeout(self.deadline, fut).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(status)) => {
+                debug!("{service}.{method} failed: {}", status.code());
+                Err(status_error(&status))
+            }
+            Err(_) => Err(RpcError::DeadlineExceeded),
+        };
+        self.observer.inflight(-1);
+        let error = result.as_ref().err().map(|e| e.as_str());
+        self.observer
+            .observe(service, method, start.elapsed().as_secs_f64(), error);
+        result
+    }
+
+    async fn call(&self, call: Call) -> Result<Reply, RpcError> {
+        let mut auth = self.auth.clone();
+        let mut chars = self.character.clone();
+        match call {
+            Call::Login {
+                username,
+                digest,
+                kind,
+                peer,
+            } => {
+                let req = self.request(auth::LoginRequest {
+                    username,
+                    digest,
+                    digest_kind: kind as i32,
+                    peer,
+                });
+                self.timed("auth", "Login", auth.login(req))
+                    .await
+                    .map(Reply::Login)
+            }
+            Call::SelectServer {
+                session,
+                server_id,
+                channel_id,
+            } => {
+                let req = self.request(auth::SelectServerRequest {
+                    session_id: session.0,
+                    server_id,
+                    channel_id,
+                });
+                self.timed("auth", "SelectServer", auth.select_server(req))
+                    .await
+                    .map(Reply::SelectServer)
+            }
+            Call::JoinServer {
+                session,
+                digest,
+                kind,
+                peer,
+            } => {
+                let req = self.request(auth::JoinServerRequest {
+                    session_id: session.0,
+                    digest,
+                    digest_kind: kind as i32,
+                    peer,
+                });
+                self.timed("auth", "JoinServer", auth.join_server(req))
+                    .await
+                    .map(Reply::JoinServer)
+            }
+            Call::Refresh { session } => {
+                let req = self.request(auth::RefreshRequest {
+                    session_id: session.0,
+                });
+                self.timed("auth", "Refresh", auth.refresh(req))
+                    .await
+                    .map(|r| Reply::Refresh(r.ok))
+            }
+            Call::Logout { session, reason } => {
+                let req = self.request(auth::LogoutRequest {
+                    session_id: session.0,
+                    reason: reason as i32,
+                });
+                self.timed("auth", "Logout", auth.logout(req))
+                    .await
+                    .map(|_| Reply::Logout)
+            }
+            Call::ListChars { user } => {
+                let req = self.request(character::ListRequest { user_id: user.0 });
+                self.timed("character", "List", chars.list(req))
+                    .await
+                    .map(Reply::ListChars)
+            }
+            Call::CreateChar { request, .. } => {
+                let req = self.request(request);
+                self.timed("character", "Create", chars.create(req))
+                    .await
+                    .map(Reply::CreateChar)
+            }
+            Call::DeleteChar {
+                user,
+                char_id,
+                delete,
+            } => {
+                let req = self.request(character::DeleteRequest {
+                    user_id: user.0,
+                    char_id: char_id.0,
+                    delete,
+                });
+                self.timed("character", "Delete", chars.delete(req))
+                    .await
+                    .map(Reply::DeleteChar)
+            }
+            Call::SelectChar {
+                user,
+                session,
+                char_id,
+            } => {
+                let req = self.request(character::SelectRequest {
+                    user_id: user.0,
+                    session_id: session.0,
+                    char_id: char_id.0,
+                });
+                self.timed("character", "Select", chars.select(req))
+                    .await
+                    .map(Reply::SelectChar)
+            }
+            Call::WorldJoin { .. } | Call::WorldPacket { .. } | Call::WorldLeave { .. } => {
+                Err(RpcError::Failed)
+            }
+        }
+    }
+}
+
+async fn refresh_servers(clients: Clients, done: Completer) {
+    let mut auth = clients.auth.clone();
+    loop {
+        let req = clients.request(auth::ListServersRequest {});
+        match clients
+            .timed("auth", "ListServers", auth.list_servers(req))
+            .await
+        {
+            Ok(list) => done.send(Completion::ServerList(list.servers)).await,
+            Err(e) => debug!("server list refresh failed: {}", e.as_str()),
+        }
+        if done.tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(SERVER_LIST_INTERVAL).await;
+    }
+}
+
+/// Keeps one world stream up. While it is down, joins are refused at once
+/// and other upstream messages are dropped (the players they belong to
+/// were told the link went down and were closed).
+async fn world_link(
+    channel: Channel,
+    mut up: mpsc::Receiver<WorldUp>,
+    done: Completer,
+    observer: Arc<dyn RpcObserver>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
+        let mut client = WorldClient::new(channel.clone());
+        let stream = tokio_stream::wrappers::ReceiverStream::new(link_rx);
+        let connect = tokio::time::timeout(Duration::from_secs(5), client.link(stream));
+        let mut down = match connect.await {
+            Ok(Ok(resp)) => resp.into_inner(),
+            Ok(Err(status)) => {
+                debug!("world link refused: {}", status.code());
+                if !refuse_while_down(&mut up, &done, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(_) => {
+                debug!("world link connect timed out");
+                if !refuse_while_down(&mut up, &done, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        info!("world link up");
+        observer.world_link(true);
+        done.send(Completion::WorldLink(true)).await;
+        backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                msg = up.recv() => {
+                    let Some(msg) = msg else { return };
+                    let m = match msg { WorldUp::Join(j) => j.msg, WorldUp::Up(m) => m };
+                    if link_tx.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                message = down.message() => {
+                    match message {
+                        Ok(Some(d)) => {
+                            if let Some(c) = downstream(d) {
+                                done.send(c).await;
+                            }
+                        }
+                        Ok(None) => { warn!("world link closed by the world service"); break; }
+                        Err(status) => { warn!("world link failed: {}", status.code()); break; }
+                    }
+                }
+            }
+        }
+        observer.world_link(false);
+        done.send(Completion::WorldLink(false)).await;
+        if done.tx.is_closed() {
+            return;
+        }
+    }
+}
+
+/// While the link is down for `wait`: refuse joins, drop the rest.
+/// Returns false when the gateway is shutting down.
+async fn refuse_while_down(
+    up: &mut mpsc::Receiver<WorldUp>,
+    done: &Completer,
+    wait: Duration,
+) -> bool {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            msg = up.recv() => match msg {
+                None => return false,
+                Some(WorldUp::Join(j)) => {
+                    done.send(Completion::Joined { session: crate::ids::SessionId(j.session), ok: false, entity_id: 0 }).await;
+                }
+                Some(WorldUp::Up(_)) => {}
+            },
+            _ = tokio::time::sleep_until(until) => return !done.tx.is_closed(),
+        }
+    }
+}
+
+fn downstream(d: world::Downstream) -> Option<Completion> {
+    use world::downstream::Kind;
+    Some(match d.kind? {
+        Kind::Joined(j) => Completion::Joined {
+            session: crate::ids::SessionId(j.session_id),
+            ok: j.result == world::JoinResult::Ok as i32,
+            entity_id: j.entity_id,
+        },
+        Kind::Packet(p) => Completion::Broadcast {
+            targets: p.targets,
+            type_id: u16::try_from(p.r#type).ok()?,
+            payload: Bytes::from(p.payload),
+        },
+        Kind::Kick(k) => Completion::Kick {
+            session: crate::ids::SessionId(k.session_id),
+            reason: k.reason,
+        },
+    })
+}

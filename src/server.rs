@@ -1,0 +1,405 @@
+//! Start-up and shutdown of the whole service (architecture §10).
+//!
+//! [`Server::build`] does everything that can fail at start-up — runtime,
+//! embedded backend, metrics endpoint, bridge, listener — and reports it as a
+//! [`StartError`]; [`Server::run`] then runs the reactor on the calling
+//! thread until a shutdown is requested, and tears the rest down.
+//! [`Server::spawn`] runs it on a thread of its own (tests and tools).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::{info, warn};
+use mio::net::TcpListener;
+use mio::{Poll, Waker};
+
+use crate::backend::{BackendConfig, EmbeddedBackend};
+use crate::config::Config;
+use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
+use crate::protocol::Codec;
+use crate::reactor::{Reactor, ReactorConfig, WAKER};
+use crate::rpc::{self, Endpoints, RpcObserver};
+
+/// A start-up failure (distinct from per-connection close reasons).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The tokio runtime could not be built.
+    #[error("cannot start the RPC runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The embedded backend failed.
+    #[error("embedded backend: {0}")]
+    Backend(#[from] crate::backend::BackendError),
+    /// The metrics registry failed.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Poll or waker creation failed.
+    #[error("event loop: {0}")]
+    Poll(std::io::Error),
+    /// A backend URL is invalid.
+    #[error("backend address: {0}")]
+    Endpoint(#[from] tonic::transport::Error),
+}
+
+/// Asks a running server to stop (cheap to clone; usable from a signal handler).
+#[derive(Clone)]
+pub struct ShutdownTrigger {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownTrigger {
+    /// Requests a graceful shutdown.
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+
+    /// Whether a shutdown was already requested.
+    pub fn requested(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+/// What the reactor is built from on the thread that runs it (the
+/// reactor itself is not `Send`: its buffer pool is thread-local).
+struct ReactorParts {
+    poll: Poll,
+    listener: TcpListener,
+    config: ReactorConfig,
+    pool: (usize, usize),
+    bridge: rpc::Bridge,
+    counters: ReactorCounters,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// A built, not yet running server.
+pub struct Server {
+    reactor: ReactorParts,
+    runtime: tokio::runtime::Runtime,
+    backend: Option<EmbeddedBackend>,
+    metrics_stop: Option<tokio::sync::watch::Sender<bool>>,
+    trigger: ShutdownTrigger,
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    backend_addr: Option<SocketAddr>,
+    health: Arc<Health>,
+    grace: Duration,
+}
+
+struct Observer(RpcMetrics);
+
+impl RpcObserver for Observer {
+    fn observe(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        seconds: f64,
+        error: Option<&'static str>,
+    ) {
+        self.0.observe(service, method, seconds, error);
+    }
+    fn inflight(&self, delta: i64) {
+        if delta > 0 {
+            self.0.inflight_inc();
+        } else {
+            self.0.inflight_dec();
+        }
+    }
+    fn world_link(&self, up: bool) {
+        self.0.set_world_link_up(up);
+        if !up {
+            self.0.world_link_reconnect();
+        }
+    }
+}
+
+impl Server {
+    /// Starts everything but the reactor loop.
+    pub fn build(config: Config) -> Result<Server, StartError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.rpc_threads)
+            .thread_name("rpc")
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        let metrics = Metrics::new()?;
+        let health = Arc::new(Health::new(Duration::from_secs(10)));
+
+        // Embedded backend for every service without an external address.
+        let needs_backend = config.auth_url.is_none()
+            || config.character_url.is_none()
+            || config.world_url.is_none();
+        let backend = if needs_backend || config.backend_listen.is_some() {
+            let listen = config
+                .backend_listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+            let backend_config = BackendConfig {
+                accounts: config.accounts.clone(),
+                accounts_file: config.accounts_file.clone(),
+                auto_create: config.auto_create_accounts,
+                session_ttl: config.session_ttl,
+                max_chars_per_account: config.max_chars_per_account,
+                server_name: config.server_name.clone(),
+            };
+            let backend = runtime.block_on(EmbeddedBackend::start(backend_config, listen))?;
+            info!(
+                "embedded backend serving auth, character and world on {}",
+                backend.addr()
+            );
+            Some(backend)
+        } else {
+            None
+        };
+        let backend_addr = backend.as_ref().map(|b| b.addr());
+        let embedded = backend_addr
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
+        let endpoints = Endpoints {
+            auth: config.auth_url.clone().unwrap_or_else(|| embedded.clone()),
+            character: config
+                .character_url
+                .clone()
+                .unwrap_or_else(|| embedded.clone()),
+            world: config.world_url.clone().unwrap_or_else(|| embedded.clone()),
+        };
+
+        let (metrics_addr, metrics_stop) = if config.metrics_enabled {
+            let addr = SocketAddr::new(config.metrics_addr, config.metrics_port);
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            runtime.spawn(crate::metrics::serve(
+                listener,
+                Arc::clone(&metrics),
+                Arc::clone(&health),
+                rx,
+            ));
+            info!("metrics on http://{bound}/metrics");
+            (Some(bound), Some(tx))
+        } else {
+            (None, None)
+        };
+
+        let poll = Poll::new().map_err(StartError::Poll)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
+        let observer = Arc::new(Observer(RpcMetrics::new(&metrics, RPC_METHODS)));
+        let bridge = rpc::start(
+            runtime.handle(),
+            endpoints,
+            config.rpc_deadline,
+            config.rpc_queue,
+            Arc::clone(&waker) as Arc<dyn rpc::Wake>,
+            observer,
+        )?;
+
+        let addr = SocketAddr::new(config.listen_addr, config.service_port);
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        metrics.buffer_pool_size.set(config.buffer_pool_size as i64);
+        let counters = ReactorCounters::new(
+            &metrics,
+            RejectReason::LABELS,
+            CloseReason::LABELS,
+            ProtocolError::LABELS,
+        );
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let reactor_config = ReactorConfig {
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            codec: Codec::new(config.codec),
+            dialect: config.packet_ids,
+            output_limit: config.output_limit,
+            public_addr: config.public_addr.to_string(),
+            public_port: config.public_port.unwrap_or(bound.port()),
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+            rpc_deadline: config.rpc_deadline,
+            wrong_state_budget: config.wrong_state_budget,
+            packets_per_sec: config.max_packets_per_sec,
+            packet_burst: config.packet_burst,
+            shutdown_grace: config.shutdown_grace,
+        };
+        let reactor = ReactorParts {
+            poll,
+            listener,
+            config: reactor_config,
+            pool: (config.buffer_pool_size, config.buffer_size),
+            bridge,
+            counters,
+            shutdown: Arc::clone(&shutdown),
+        };
+        info!(
+            "listening on {bound} (codec {}, packet ids {})",
+            config.codec.name(),
+            config.packet_ids.name()
+        );
+        Ok(Server {
+            reactor,
+            runtime,
+            backend,
+            metrics_stop,
+            trigger: ShutdownTrigger {
+                flag: shutdown,
+                waker,
+            },
+            addr: bound,
+            metrics_addr,
+            backend_addr,
+            health,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// The bound client port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound metrics endpoint, if enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The embedded backend's address, if it runs.
+    pub fn backend_addr(&self) -> Option<SocketAddr> {
+        self.backend_addr
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Runs the reactor on this thread until shutdown, then stops the rest.
+    pub fn run(self) -> std::io::Result<()> {
+        let Server {
+            reactor,
+            runtime,
+            backend,
+            metrics_stop,
+            health,
+            grace,
+            ..
+        } = self;
+        let result = Reactor::new(
+            reactor.poll,
+            reactor.listener,
+            reactor.config,
+            reactor.pool,
+            reactor.bridge,
+            reactor.counters,
+            reactor.shutdown,
+            Arc::clone(&health),
+        )
+        .and_then(|reactor| {
+            health.set_ready(true);
+            crate::systemd::ready("accepting clients");
+            reactor.run()
+        });
+        if let Some(stop) = metrics_stop {
+            let _ = stop.send(true);
+        }
+        if let Some(backend) = backend {
+            if runtime
+                .block_on(async { tokio::time::timeout(grace, backend.shutdown()).await })
+                .is_err()
+            {
+                warn!("embedded backend did not stop within {grace:?}");
+            }
+        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        info!("stopped");
+        result
+    }
+
+    /// Runs the server on a thread of its own.
+    pub fn spawn(self) -> ServerHandle {
+        let mut handle = ServerHandle {
+            addr: self.addr,
+            metrics_addr: self.metrics_addr,
+            backend_addr: self.backend_addr,
+            trigger: self.trigger.clone(),
+            thread: None,
+        };
+        match std::thread::Builder::new()
+            .name("reactor".into())
+            .spawn(move || self.run())
+        {
+            Ok(t) => handle.thread = Some(t),
+            Err(e) => warn!("cannot spawn the reactor thread: {e}"),
+        }
+        handle
+    }
+}
+
+/// A server running on its own thread. Dropping it stops the server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    backend_addr: Option<SocketAddr>,
+    trigger: ShutdownTrigger,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The client port.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The metrics endpoint, if enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The embedded backend, if it runs.
+    pub fn backend_addr(&self) -> Option<SocketAddr> {
+        self.backend_addr
+    }
+
+    /// A trigger for a graceful shutdown.
+    pub fn trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Requests shutdown and waits for the server to stop.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.trigger.request();
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> std::io::Result<()> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("reactor thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.trigger.request();
+        let _ = self.join_inner();
+    }
+}

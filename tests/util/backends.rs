@@ -1,0 +1,259 @@
+//! Test backends: the generated service traits implemented with
+//! controllable latency and failures, served by real tonic servers on
+//! loopback from a runtime the test owns.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use packet_service::pb::auth::auth_server::{Auth, AuthServer};
+use packet_service::pb::auth::*;
+use packet_service::pb::character::character_server::{Character, CharacterServer};
+use packet_service::pb::character::{
+    CreateReply, CreateRequest, DeleteReply, DeleteRequest, ListReply, ListRequest, SelectReply,
+    SelectRequest,
+};
+use packet_service::pb::world::world_server::{World, WorldServer};
+use packet_service::pb::world::{downstream, upstream, Downstream, Joined, Upstream};
+use tokio_stream::{wrappers::ReceiverStream, Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+/// What the test can turn while the backend runs.
+#[derive(Default)]
+pub struct Knobs {
+    /// Added to every call.
+    pub latency_ms: AtomicU64,
+    /// Answer every call with UNAVAILABLE.
+    pub fail: AtomicBool,
+    /// Calls received.
+    pub calls: AtomicU64,
+    next_session: AtomicU32,
+}
+
+impl Knobs {
+    async fn enter(&self) -> Result<(), Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Status::unavailable("test backend failing"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct TestAuth(Arc<Knobs>);
+
+fn servers() -> Vec<ServerInfo> {
+    vec![ServerInfo {
+        id: 1,
+        name: "test".into(),
+        test: false,
+        channels: vec![ChannelInfo {
+            id: 1,
+            name: "one".into(),
+            ..Default::default()
+        }],
+    }]
+}
+
+#[tonic::async_trait]
+impl Auth for TestAuth {
+    async fn login(&self, _r: Request<LoginRequest>) -> Result<Response<LoginReply>, Status> {
+        self.0.enter().await?;
+        let session = self.0.next_session.fetch_add(1, Ordering::SeqCst) + 1000;
+        Ok(Response::new(LoginReply {
+            result: LoginResult::Ok as i32,
+            user_id: session,
+            access: 1,
+            session_id: session,
+            servers: servers(),
+        }))
+    }
+    async fn select_server(
+        &self,
+        r: Request<SelectServerRequest>,
+    ) -> Result<Response<SelectServerReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(SelectServerReply {
+            result: SelectServerResult::Ok as i32,
+            session_id: r.into_inner().session_id,
+        }))
+    }
+    async fn join_server(
+        &self,
+        r: Request<JoinServerRequest>,
+    ) -> Result<Response<JoinServerReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(JoinServerReply {
+            result: JoinResult::Ok as i32,
+            user_id: r.into_inner().session_id,
+            stage: Stage::CharSelect as i32,
+            char_id: 0,
+            access: 1,
+        }))
+    }
+    async fn refresh(&self, _r: Request<RefreshRequest>) -> Result<Response<RefreshReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(RefreshReply { ok: true }))
+    }
+    async fn logout(&self, _r: Request<LogoutRequest>) -> Result<Response<LogoutReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(LogoutReply {}))
+    }
+    async fn list_servers(
+        &self,
+        _r: Request<ListServersRequest>,
+    ) -> Result<Response<ListServersReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(ListServersReply { servers: servers() }))
+    }
+}
+
+#[derive(Clone)]
+struct TestCharacter(Arc<Knobs>);
+
+#[tonic::async_trait]
+impl Character for TestCharacter {
+    async fn list(&self, _r: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(ListReply::default()))
+    }
+    async fn create(&self, _r: Request<CreateRequest>) -> Result<Response<CreateReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(CreateReply::default()))
+    }
+    async fn delete(&self, _r: Request<DeleteRequest>) -> Result<Response<DeleteReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(DeleteReply::default()))
+    }
+    async fn select(&self, _r: Request<SelectRequest>) -> Result<Response<SelectReply>, Status> {
+        self.0.enter().await?;
+        Ok(Response::new(SelectReply::default()))
+    }
+}
+
+/// A world that accepts every join and otherwise stays silent.
+#[derive(Clone)]
+struct TestWorld(Arc<Knobs>);
+
+type LinkStream = Pin<Box<dyn Stream<Item = Result<Downstream, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl World for TestWorld {
+    type LinkStream = LinkStream;
+    async fn link(
+        &self,
+        r: Request<tonic::Streaming<Upstream>>,
+    ) -> Result<Response<LinkStream>, Status> {
+        self.0.enter().await?;
+        let mut up = r.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = up.next().await {
+                if let Some(upstream::Kind::Join(j)) = msg.kind {
+                    let joined = Downstream {
+                        kind: Some(downstream::Kind::Joined(Joined {
+                            session_id: j.session_id,
+                            result: 0,
+                            entity_id: 1,
+                        })),
+                    };
+                    if tx.send(Ok(joined)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(
+            Box::pin(ReceiverStream::new(rx)) as LinkStream
+        ))
+    }
+}
+
+/// A running test backend.
+pub struct TestBackend {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its knobs.
+    pub knobs: Arc<Knobs>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl TestBackend {
+    /// Serves the three test services on `addr` (port 0 for any).
+    #[track_caller]
+    pub fn start(
+        rt: &Arc<tokio::runtime::Runtime>,
+        addr: SocketAddr,
+        knobs: Arc<Knobs>,
+    ) -> TestBackend {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .expect("bind test backend");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tonic::transport::Server::builder()
+            .add_service(AuthServer::new(TestAuth(Arc::clone(&knobs))))
+            .add_service(CharacterServer::new(TestCharacter(Arc::clone(&knobs))))
+            .add_service(WorldServer::new(TestWorld(Arc::clone(&knobs))))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            });
+        let task = rt.spawn(async move {
+            let _ = server.await;
+        });
+        TestBackend {
+            addr,
+            knobs,
+            stop: Some(stop),
+            task: Some(task),
+            rt: Arc::clone(rt),
+        }
+    }
+
+    /// The URL the gateway is pointed at.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving (and closes open streams).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = self.rt.block_on(task);
+        }
+    }
+}
+
+impl Drop for TestBackend {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A small runtime for test backends.
+pub fn runtime() -> Arc<tokio::runtime::Runtime> {
+    Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    )
+}

@@ -1,0 +1,289 @@
+//! Shared helpers for the integration tests: a blocking protocol client over
+//! a real TCP socket, a gateway started on port 0, and waiting on a
+//! condition with a deadline.
+#![allow(dead_code)]
+
+pub mod backends;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use packet_service::config::Config;
+use packet_service::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
+use packet_service::protocol::packets::{self, Packet};
+use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
+use packet_service::server::{Server, ServerHandle};
+
+/// How long any single expectation may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A gateway config for tests: loopback, ephemeral ports, no metrics port
+/// unless asked, a demo account.
+pub fn test_config(codec: CodecKind) -> Config {
+    let mut config = Config::for_tests();
+    config.codec = codec;
+    config.accounts = vec![
+        ("admin".into(), "admin".into()),
+        ("bob".into(), "secret".into()),
+    ];
+    config.auth_url = Some("http://127.0.0.1:9".into());
+    config.character_url = config.auth_url.clone();
+    config.world_url = config.auth_url.clone(); // TEMP
+    config
+}
+
+/// Starts a gateway on its own thread.
+#[track_caller]
+pub fn start(config: Config) -> ServerHandle {
+    Server::build(config).expect("gateway starts").spawn()
+}
+
+/// Waits until `cond` holds, failing the test after `DEADLINE`.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Lowercase hex SHA-256 of a password (the 64-byte digest form).
+pub fn sha256_hex(password: &str) -> Vec<u8> {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(password.as_bytes()))
+}
+
+/// Lowercase hex MD5 of a password (the 32-byte digest form).
+pub fn md5_hex(password: &str) -> Vec<u8> {
+    use md5::Digest;
+    hex(&md5::Md5::digest(password.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect()
+}
+
+/// One packet received from the gateway, decoded.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Wire id.
+    pub id: u16,
+    /// Its type in the client's dialect, if known.
+    pub ptype: Option<PacketType>,
+    /// Plaintext body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// Decodes the body as `P`, checking the type.
+    #[track_caller]
+    pub fn decode<P: Packet>(&self) -> P {
+        assert_eq!(
+            self.ptype,
+            Some(P::TYPE),
+            "expected {}, got {:?}",
+            P::TYPE,
+            self
+        );
+        P::decode(&self.body).expect("reply decodes")
+    }
+}
+
+/// A game client speaking the protocol over a blocking socket.
+pub struct Client {
+    pub stream: TcpStream,
+    codec: Codec,
+    dialect: &'static Dialect,
+    pending: Vec<u8>,
+}
+
+impl Client {
+    /// Connects with the given codec and the default dialect.
+    #[track_caller]
+    pub fn connect(addr: SocketAddr, codec: CodecKind) -> Client {
+        Client::connect_with(addr, codec, DialectId::Osirose)
+    }
+
+    /// Connects with a codec and dialect.
+    #[track_caller]
+    pub fn connect_with(addr: SocketAddr, codec: CodecKind, dialect: DialectId) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        Client {
+            stream,
+            codec: Codec::new(codec),
+            dialect: dialect.dialect(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Encodes a typed packet as a client would send it.
+    pub fn frame<P: Packet>(&self, p: &P) -> Vec<u8> {
+        let mut bytes = packets::packet_to_vec(self.dialect, p).expect("encodes");
+        self.codec
+            .seal(Direction::ClientToServer, &mut bytes)
+            .expect("seals");
+        bytes
+    }
+
+    /// Encodes a raw packet (id + body).
+    pub fn raw_frame(&self, id: u16, body: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; HEADER_LEN + body.len()];
+        packet_service::protocol::codec::write_plain_header(
+            &mut bytes,
+            HEADER_LEN + body.len(),
+            id,
+        );
+        bytes[HEADER_LEN..].copy_from_slice(body);
+        self.codec
+            .seal(Direction::ClientToServer, &mut bytes)
+            .expect("seals");
+        bytes
+    }
+
+    /// The wire id of a type in this client's dialect.
+    pub fn id(&self, t: PacketType) -> u16 {
+        self.dialect.wire_id(t).expect("type has an id")
+    }
+
+    /// Sends a typed packet.
+    #[track_caller]
+    pub fn send<P: Packet>(&mut self, p: &P) {
+        let bytes = self.frame(p);
+        self.stream.write_all(&bytes).expect("send");
+    }
+
+    /// Sends raw bytes.
+    #[track_caller]
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Receives the next packet, failing after `DEADLINE`.
+    #[track_caller]
+    pub fn recv(&mut self) -> Received {
+        match self.try_recv() {
+            Ok(r) => r,
+            Err(e) => panic!("expected a packet: {e}"),
+        }
+    }
+
+    /// Receives the next packet or reports why none came.
+    pub fn try_recv(&mut self) -> Result<Received, String> {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            match self.codec.peek(Direction::ServerToClient, &self.pending) {
+                Ok(Some(h)) if self.pending.len() >= h.wire_len => {
+                    self.codec
+                        .open(&h, &mut self.pending)
+                        .map_err(|e| format!("bad frame from the gateway: {e}"))?;
+                    let body = self.pending[HEADER_LEN..h.data_len].to_vec();
+                    self.pending.drain(..h.wire_len);
+                    return Ok(Received {
+                        id: h.command,
+                        ptype: self.dialect.server_packet(h.command),
+                        body,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("bad frame from the gateway: {e}")),
+            }
+            if Instant::now() > until {
+                return Err("timed out".into());
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("connection closed".into()),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+    }
+
+    /// Receives a packet of type `P`.
+    #[track_caller]
+    pub fn recv_as<P: Packet>(&mut self) -> P {
+        self.recv().decode()
+    }
+
+    /// Expects the gateway to close the connection (EOF or reset) without
+    /// sending anything more.
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 256];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => panic!("expected a close, got {n} more bytes: {:02x?}", &chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("expected a close, got {e}"),
+            }
+        }
+    }
+
+    /// ACCEPT_REQ → ACCEPT_REPLY.
+    #[track_caller]
+    pub fn accept(&mut self) -> packets::AcceptReply {
+        self.send(&packets::AcceptReq);
+        self.recv_as()
+    }
+
+    /// LOGIN_REQ with the SHA-256 digest of `password`.
+    #[track_caller]
+    pub fn login(&mut self, user: &str, password: &str) -> packets::LoginReply {
+        self.send(&packets::LoginReq {
+            digest: sha256_hex(password),
+            username: user.into(),
+        });
+        self.recv_as()
+    }
+}
+
+/// GETs `path` from an HTTP endpoint (HTTP/1.0, whole body).
+#[track_caller]
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to metrics");
+    s.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").expect("request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("response");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one series (`name{labels}` exactly as exposed), or 0.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Scrapes the gateway's metrics and returns one series.
+#[track_caller]
+pub fn scrape(handle: &ServerHandle, series: &str) -> f64 {
+    let addr = handle.metrics_addr().expect("metrics enabled");
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    metric(&body, series)
+}
