@@ -132,7 +132,8 @@ pub struct Config {
     /// Deadline of one backend call, 10..=60000 ms
     /// (`--rpc-deadline`, `RPC_DEADLINE_MS`).
     pub rpc_deadline: Duration,
-    /// Capacity of the job queue from the reactor to the RPC runtime,
+    /// Capacity of the job queue from the reactor to the RPC runtime, and
+    /// the most backend calls in flight at once,
     /// 1..=1_000_000 (`--rpc-queue`, `RPC_QUEUE_SIZE`).
     pub rpc_queue: usize,
     /// External auth service; `None` means the embedded one
@@ -413,7 +414,7 @@ mod spec {
         "accounts-file",
         "ACCOUNTS_FILE",
         "PATH",
-        "user:password lines for the embedded auth service",
+        "accounts for the embedded auth service, one `name password [access]` per line",
         None,
         FilePath,
     );

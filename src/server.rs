@@ -237,6 +237,8 @@ impl Server {
             packets_per_sec: config.max_packets_per_sec,
             packet_burst: config.packet_burst,
             shutdown_grace: config.shutdown_grace,
+            proxy_protocol: config.proxy_protocol,
+            proxy_trusted: config.proxy_trusted.clone(),
         };
         let reactor = ReactorParts {
             poll,

@@ -3,6 +3,7 @@
 //! connection from accept to close.
 
 pub mod output;
+pub mod proxy;
 pub mod reason;
 pub mod state;
 
@@ -34,6 +35,9 @@ pub struct Conn {
     pub readable: bool,
     /// The peer half-closed (read returned 0); close once input is handled.
     pub eof: bool,
+    /// An event reported the peer's FIN or an error: a short read does not
+    /// mean drained, read until EOF or the error.
+    pub hup: bool,
     /// Queued on the reactor's ready list (to avoid duplicates).
     pub in_ready: bool,
     /// Queued on the reactor's flush list.
@@ -42,6 +46,11 @@ pub struct Conn {
     pub closing: Option<CloseReason>,
     /// The deadline this connection has in the timer heap, if any.
     pub timer_at: Option<Instant>,
+    /// A PROXY protocol header must come first (`--proxy-protocol`).
+    pub awaiting_proxy: bool,
+    /// The address this connection counts against in the per-IP table, once
+    /// known (at accept, or after the PROXY header).
+    pub counted_ip: Option<std::net::IpAddr>,
 }
 
 impl Conn {
@@ -55,10 +64,13 @@ impl Conn {
             output: OutQueue::default(),
             readable: false,
             eof: false,
+            hup: false,
             in_ready: false,
             in_dirty: false,
             closing: None,
             timer_at: None,
+            awaiting_proxy: false,
+            counted_ip: None,
         }
     }
 }

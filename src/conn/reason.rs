@@ -18,8 +18,8 @@ pub enum ProtocolError {
     WrongState,
     /// A character slot outside the last list.
     BadSlot,
-    /// A server→client or inter-server id sent by a client.
-    WrongDirection,
+    /// A missing or invalid PROXY protocol header.
+    BadProxyHeader,
 }
 
 impl ProtocolError {
@@ -32,7 +32,7 @@ impl ProtocolError {
         ProtocolError::MalformedBody,
         ProtocolError::WrongState,
         ProtocolError::BadSlot,
-        ProtocolError::WrongDirection,
+        ProtocolError::BadProxyHeader,
     ];
 
     /// Metric label names, indexed like [`ProtocolError::ALL`].
@@ -44,7 +44,7 @@ impl ProtocolError {
         "malformed_body",
         "wrong_state",
         "bad_slot",
-        "wrong_direction",
+        "bad_proxy_header",
     ];
 
     /// Index into [`ProtocolError::LABELS`].
@@ -93,6 +93,8 @@ pub enum CloseReason {
     WorldLinkLost,
     /// The gateway is shutting down.
     Shutdown,
+    /// The real client (after a PROXY header) is over its per-IP limit.
+    PerIpLimit,
 }
 
 impl CloseReason {
@@ -107,7 +109,7 @@ impl CloseReason {
         "malformed_body",
         "wrong_state",
         "bad_slot",
-        "wrong_direction",
+        "bad_proxy_header",
         "wrong_state_budget",
         "handshake_timeout",
         "idle_timeout",
@@ -121,6 +123,7 @@ impl CloseReason {
         "kicked",
         "world_link_lost",
         "shutdown",
+        "per_ip_limit",
     ];
 
     /// Index into [`CloseReason::LABELS`].
@@ -143,6 +146,7 @@ impl CloseReason {
             CloseReason::Kicked => 12 + p,
             CloseReason::WorldLinkLost => 13 + p,
             CloseReason::Shutdown => 14 + p,
+            CloseReason::PerIpLimit => 15 + p,
         }
     }
 
@@ -201,7 +205,10 @@ mod tests {
             assert_eq!(e.index(), i);
             assert_eq!(CloseReason::Protocol(*e).as_str(), e.as_str());
         }
-        assert_eq!(CloseReason::Shutdown.index(), CloseReason::LABELS.len() - 1);
+        assert_eq!(
+            CloseReason::PerIpLimit.index(),
+            CloseReason::LABELS.len() - 1
+        );
         assert_eq!(CloseReason::WrongStateBudget.as_str(), "wrong_state_budget");
         assert_eq!(RejectReason::ProxyProtocol.as_str(), "proxy_protocol");
     }

@@ -4,7 +4,7 @@
 //! appear only in the tables below. A dialect is one numbering of those
 //! names. Lookups from a wire id take the direction into account, so a
 //! dialect in which a request and its reply share one id (the real-client
-//! 0x7xx numbering) is a data change: one more column in [`packet_types!`].
+//! 0x7xx numbering) is a data change: one more column in `packet_types!`.
 
 use std::sync::OnceLock;
 

@@ -31,6 +31,7 @@ use slab::Slab;
 
 use crate::buf::BufferPool;
 use crate::conn::output::EncodeFailure;
+use crate::conn::proxy::ProxyHeader;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use crate::conn::state::{Action, Ctx, Disposition, Input, Session, UtcTime};
 use crate::conn::{Conn, Prefix};
@@ -89,6 +90,10 @@ pub struct ReactorConfig {
     pub packet_burst: u32,
     /// How long shutdown waits for in-flight work.
     pub shutdown_grace: Duration,
+    /// Expect a PROXY protocol header first (from trusted sources only).
+    pub proxy_protocol: bool,
+    /// Networks allowed to send a PROXY header.
+    pub proxy_trusted: Vec<(IpAddr, u8)>,
 }
 
 /// Everything but the connection table, so that a connection and the rest
@@ -217,7 +222,11 @@ impl Reactor {
                         let Some(conn) = self.conns.get_mut(idx) else {
                             continue;
                         };
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        if event.is_read_closed() || event.is_error() {
+                            // Data and FIN can share one edge: read to the end.
+                            conn.hup = true;
+                        }
+                        if event.is_readable() || conn.hup {
                             conn.readable = true;
                             push_once(&mut self.env.ready, &mut conn.in_ready, idx);
                         }
@@ -316,14 +325,22 @@ impl Reactor {
 
     fn admit(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
         let env = &mut self.env;
+        let proxied = env.cfg.proxy_protocol;
         let reject = if env.draining.is_some() {
             Some(RejectReason::ShuttingDown)
         } else if self.conns.len() >= env.cfg.max_connections {
             Some(RejectReason::MaxConnections)
-        } else if env.cfg.max_connections_per_ip > 0
-            && env.per_ip.get(&peer.ip()).copied().unwrap_or(0) as usize
-                >= env.cfg.max_connections_per_ip
+        } else if proxied
+            && !env
+                .cfg
+                .proxy_trusted
+                .iter()
+                .any(|net| crate::config::cidr_contains(net, peer.ip()))
         {
+            Some(RejectReason::ProxyProtocol)
+        } else if !proxied && env.over_ip_limit(peer.ip()) {
+            // Behind a balancer the limit applies to the real client, once
+            // its PROXY header is read.
             Some(RejectReason::PerIpLimit)
         } else {
             None
@@ -356,7 +373,10 @@ impl Reactor {
         };
         let session = Session::new(peer, now, env.cfg.packet_burst);
         let conn = entry.insert(Conn::new(socket, conn_ref, session));
-        *env.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        conn.awaiting_proxy = proxied;
+        if !proxied {
+            env.count_ip(conn, peer.ip());
+        }
         env.counters.accepted += 1;
         env.schedule(idx, conn);
         trace!("{} accepted", Prefix(conn));
@@ -643,11 +663,12 @@ impl Reactor {
             }
             self.env.actions = actions;
             let _ = self.poll.registry().deregister(&mut conn.socket);
-            let ip = conn.session.peer().ip();
-            if let Some(n) = self.env.per_ip.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    self.env.per_ip.remove(&ip);
+            if let Some(ip) = conn.counted_ip {
+                if let Some(n) = self.env.per_ip.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.env.per_ip.remove(&ip);
+                    }
                 }
             }
             self.env.counters.close(reason.index());
@@ -691,6 +712,54 @@ impl Env {
         if conn.timer_at.is_none_or(|t| at < t) {
             conn.timer_at = Some(at);
             self.timers.push(at, conn.conn_ref);
+        }
+    }
+
+    fn over_ip_limit(&self, ip: IpAddr) -> bool {
+        self.cfg.max_connections_per_ip > 0
+            && self.per_ip.get(&ip).copied().unwrap_or(0) as usize
+                >= self.cfg.max_connections_per_ip
+    }
+
+    fn count_ip(&mut self, conn: &mut Conn, ip: IpAddr) {
+        *self.per_ip.entry(ip).or_insert(0) += 1;
+        conn.counted_ip = Some(ip);
+    }
+
+    /// Reads the PROXY header at the start of the input. Returns false if
+    /// the connection cannot go on (yet).
+    fn proxy_header(&mut self, idx: usize, conn: &mut Conn) -> bool {
+        let Some(buf) = conn.input.as_mut() else {
+            return false;
+        };
+        match crate::conn::proxy::parse(buf.filled()) {
+            ProxyHeader::Incomplete => false,
+            ProxyHeader::Invalid => {
+                let dump = hex_prefix(buf.filled());
+                debug!("{} no valid PROXY header: {dump}", Prefix(conn));
+                self.counters
+                    .protocol_error(ProtocolError::BadProxyHeader.index());
+                self.close(
+                    idx,
+                    conn,
+                    CloseReason::Protocol(ProtocolError::BadProxyHeader),
+                );
+                false
+            }
+            ProxyHeader::Parsed { len, source } => {
+                buf.consume(len);
+                conn.awaiting_proxy = false;
+                let real = source.unwrap_or(conn.session.peer());
+                conn.session.set_peer(real);
+                if self.over_ip_limit(real.ip()) {
+                    self.counters.reject(RejectReason::PerIpLimit.index());
+                    self.close(idx, conn, CloseReason::PerIpLimit);
+                    return false;
+                }
+                self.count_ip(conn, real.ip());
+                trace!("{} PROXY header: client {real}", Prefix(conn));
+                true
+            }
         }
     }
 
@@ -770,9 +839,10 @@ impl Env {
                 Ok(n) => {
                     buf.commit(n);
                     self.counters.bytes_received += n as u64;
-                    if n < spare {
+                    if n < spare && !conn.hup {
                         // A short read drained the socket; the next arrival
-                        // is a new edge.
+                        // (data or FIN) is a new edge. A FIN that came with
+                        // this edge was flagged (`hup`): then read on to EOF.
                         conn.readable = false;
                     }
                 }
@@ -794,6 +864,9 @@ impl Env {
     /// the connection must not read more now (waiting for a backend).
     fn decode(&mut self, idx: usize, conn: &mut Conn, now: Instant) -> bool {
         let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
+        if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
+            return conn.closing.is_none();
+        }
         loop {
             if conn.closing.is_some() {
                 return false;

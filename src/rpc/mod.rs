@@ -32,8 +32,6 @@ use types::{Call, Completion, Job, Reply, RpcError};
 
 pub use types::Completion as RpcCompletion;
 
-/// Most calls in flight at once; further jobs wait in the job queue.
-const MAX_INFLIGHT: usize = 1024;
 /// Upstream world messages buffered while the link is up.
 const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
@@ -155,6 +153,7 @@ pub fn start(
     let (world_tx, world_rx) = mpsc::channel(WORLD_UPSTREAM);
     rt.spawn(dispatch(
         job_rx,
+        queue.max(1),
         clients.clone(),
         world_tx,
         completer.clone(),
@@ -192,13 +191,17 @@ struct PendingJoin {
     session: u32,
 }
 
+/// Turns jobs into calls. At most `max_inflight` calls run at once (the
+/// job queue's size): past that the dispatcher stops taking jobs, the queue
+/// fills, and the reactor answers new requests with the busy result.
 async fn dispatch(
     mut jobs: mpsc::Receiver<Job>,
+    max_inflight: usize,
     clients: Clients,
     world: mpsc::Sender<WorldUp>,
     done: Completer,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_INFLIGHT));
+    let permits = Arc::new(Semaphore::new(max_inflight));
     while let Some(job) = jobs.recv().await {
         let Job {
             conn,

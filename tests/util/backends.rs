@@ -29,6 +29,10 @@ pub struct Knobs {
     pub fail: AtomicBool,
     /// Calls received.
     pub calls: AtomicU64,
+    /// Login calls received.
+    pub logins: AtomicU64,
+    /// Joins land in the MAP stage (the world is joined) instead of CHAR_SELECT.
+    pub map_stage: AtomicBool,
     next_session: AtomicU32,
 }
 
@@ -65,6 +69,7 @@ fn servers() -> Vec<ServerInfo> {
 #[tonic::async_trait]
 impl Auth for TestAuth {
     async fn login(&self, _r: Request<LoginRequest>) -> Result<Response<LoginReply>, Status> {
+        self.0.logins.fetch_add(1, Ordering::SeqCst);
         self.0.enter().await?;
         let session = self.0.next_session.fetch_add(1, Ordering::SeqCst) + 1000;
         Ok(Response::new(LoginReply {
@@ -93,8 +98,12 @@ impl Auth for TestAuth {
         Ok(Response::new(JoinServerReply {
             result: JoinResult::Ok as i32,
             user_id: r.into_inner().session_id,
-            stage: Stage::CharSelect as i32,
-            char_id: 0,
+            stage: if self.0.map_stage.load(Ordering::SeqCst) {
+                Stage::Map as i32
+            } else {
+                Stage::CharSelect as i32
+            },
+            char_id: 1,
             access: 1,
         }))
     }
@@ -182,41 +191,37 @@ pub struct TestBackend {
     pub addr: SocketAddr,
     /// Its knobs.
     pub knobs: Arc<Knobs>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    rt: Arc<tokio::runtime::Runtime>,
+    /// The backend's own runtime: shutting it down kills every connection
+    /// and stream at once, as a crashed process would.
+    rt: Option<tokio::runtime::Runtime>,
 }
 
 impl TestBackend {
     /// Serves the three test services on `addr` (port 0 for any).
     #[track_caller]
-    pub fn start(
-        rt: &Arc<tokio::runtime::Runtime>,
-        addr: SocketAddr,
-        knobs: Arc<Knobs>,
-    ) -> TestBackend {
+    pub fn start(addr: SocketAddr, knobs: Arc<Knobs>) -> TestBackend {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("backend runtime");
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(addr))
             .expect("bind test backend");
         let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let server = tonic::transport::Server::builder()
             .add_service(AuthServer::new(TestAuth(Arc::clone(&knobs))))
             .add_service(CharacterServer::new(TestCharacter(Arc::clone(&knobs))))
             .add_service(WorldServer::new(TestWorld(Arc::clone(&knobs))))
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            });
-        let task = rt.spawn(async move {
+            .serve_with_incoming(incoming);
+        rt.spawn(async move {
             let _ = server.await;
         });
         TestBackend {
             addr,
             knobs,
-            stop: Some(stop),
-            task: Some(task),
-            rt: Arc::clone(rt),
+            rt: Some(rt),
         }
     }
 
@@ -231,12 +236,8 @@ impl TestBackend {
     }
 
     fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = self.rt.block_on(task);
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -245,15 +246,4 @@ impl Drop for TestBackend {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// A small runtime for test backends.
-pub fn runtime() -> Arc<tokio::runtime::Runtime> {
-    Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime"),
-    )
 }

@@ -27,9 +27,6 @@ pub fn test_config(codec: CodecKind) -> Config {
         ("admin".into(), "admin".into()),
         ("bob".into(), "secret".into()),
     ];
-    config.auth_url = Some("http://127.0.0.1:9".into());
-    config.character_url = config.auth_url.clone();
-    config.world_url = config.auth_url.clone(); // TEMP
     config
 }
 
@@ -230,6 +227,13 @@ impl Client {
         }
     }
 
+    /// Sends `p` and receives the next packet, whatever it is.
+    #[track_caller]
+    pub fn recv_after<P: Packet>(&mut self, p: &P) -> Received {
+        self.send(p);
+        self.recv()
+    }
+
     /// ACCEPT_REQ → ACCEPT_REPLY.
     #[track_caller]
     pub fn accept(&mut self) -> packets::AcceptReply {
@@ -268,13 +272,31 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The value of one series (`name{labels}` exactly as exposed), or 0.
+/// The value of one series, `name{k="v",...}` with labels in any order, or 0.
 pub fn metric(text: &str, series: &str) -> f64 {
+    let split = |s: &str| -> (String, Vec<String>) {
+        match s.split_once('{') {
+            Some((name, rest)) => {
+                let mut labels: Vec<String> = rest
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                labels.sort();
+                (name.to_owned(), labels)
+            }
+            None => (s.to_owned(), Vec::new()),
+        }
+    };
+    let wanted = split(series);
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
             let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok()).flatten()
+            (split(name) == wanted)
+                .then(|| value.parse().ok())
+                .flatten()
         })
         .unwrap_or(0.0)
 }

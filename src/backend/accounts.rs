@@ -1,0 +1,633 @@
+//! The account store: usernames, user ids, access levels and password
+//! digests, plus the accounts-file parser.
+//!
+//! Passwords are never kept in plaintext: a plaintext seed is turned into the
+//! two digests a client may send (protocol.md §9 D4), SHA-256 hex and MD5 hex,
+//! both lowercase. A login compares the client's digest with the stored
+//! digest of the same kind in constant time. Digests never appear in `Debug`
+//! output or logs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::BackendError;
+
+/// Longest username accepted, in bytes (the login packet's limit).
+pub const MAX_USERNAME_LEN: usize = 20;
+
+/// Access level given to accounts that do not name one.
+pub const DEFAULT_ACCESS: u32 = 1;
+
+/// Which client-side digest of a password a value is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DigestKind {
+    /// SHA-256 as 64 hex characters.
+    Sha256Hex,
+    /// MD5 as 32 hex characters.
+    Md5Hex,
+}
+
+impl DigestKind {
+    /// Number of hex characters a digest of this kind has.
+    pub fn hex_len(self) -> usize {
+        match self {
+            DigestKind::Sha256Hex => 64,
+            DigestKind::Md5Hex => 32,
+        }
+    }
+}
+
+/// A password digest as lowercase hex text.
+///
+/// Invariant: `hex.len() == kind.hex_len()` and every byte is in
+/// `[0-9a-f]`. `Debug` prints the kind only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordDigest {
+    kind: DigestKind,
+    hex: Vec<u8>,
+}
+
+impl PasswordDigest {
+    /// Parses a digest as a client sends it (hex text, either case).
+    /// `None` when the length does not fit the kind or a byte is not hex.
+    pub fn parse(kind: DigestKind, text: &[u8]) -> Option<PasswordDigest> {
+        if text.len() != kind.hex_len() || !text.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        Some(PasswordDigest {
+            kind,
+            hex: text.to_ascii_lowercase(),
+        })
+    }
+
+    /// The digest of kind `kind` of a plaintext password.
+    pub fn of_plaintext(kind: DigestKind, password: &str) -> PasswordDigest {
+        let raw: Vec<u8> = match kind {
+            DigestKind::Sha256Hex => Sha256::digest(password.as_bytes()).to_vec(),
+            DigestKind::Md5Hex => Md5::digest(password.as_bytes()).to_vec(),
+        };
+        PasswordDigest {
+            kind,
+            hex: to_hex(&raw),
+        }
+    }
+
+    /// Which kind of digest this is.
+    pub fn kind(&self) -> DigestKind {
+        self.kind
+    }
+
+    /// Compares with `other` in constant time (for digests of equal kind,
+    /// whose lengths are equal by the type's invariant).
+    pub fn ct_matches(&self, other: &PasswordDigest) -> bool {
+        self.kind == other.kind && bool::from(self.hex.ct_eq(&other.hex))
+    }
+}
+
+impl fmt::Debug for PasswordDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PasswordDigest({:?}, <redacted>)", self.kind)
+    }
+}
+
+fn to_hex(raw: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    raw.iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]])
+        .collect()
+}
+
+/// Whether `name` can be a username: 1..=20 bytes, no whitespace or control
+/// characters.
+pub fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_USERNAME_LEN
+        && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
+}
+
+/// One account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Sequential id, from 1; never reused.
+    pub user_id: u32,
+    /// The name as first registered (lookups ignore case).
+    pub username: String,
+    /// Access level; below 1 the account may not connect.
+    pub access: u32,
+    /// Stored SHA-256 hex digest, if known.
+    sha256: Option<PasswordDigest>,
+    /// Stored MD5 hex digest, if known.
+    md5: Option<PasswordDigest>,
+}
+
+impl Account {
+    fn digest(&self, kind: DigestKind) -> Option<&PasswordDigest> {
+        match kind {
+            DigestKind::Sha256Hex => self.sha256.as_ref(),
+            DigestKind::Md5Hex => self.md5.as_ref(),
+        }
+    }
+}
+
+/// The password of a seed account: plaintext, or one digest.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SeedPassword {
+    /// Both digests are derived from it.
+    Plaintext(String),
+    /// Only this digest is known.
+    Digest(PasswordDigest),
+}
+
+impl fmt::Debug for SeedPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SeedPassword::Plaintext(_) => f.write_str("Plaintext(<redacted>)"),
+            SeedPassword::Digest(d) => write!(f, "Digest({d:?})"),
+        }
+    }
+}
+
+/// One line of an accounts file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSeed {
+    /// Account name.
+    pub username: String,
+    /// Its password.
+    pub password: SeedPassword,
+    /// Access level ([`DEFAULT_ACCESS`] when the line names none).
+    pub access: u32,
+    /// 1-based line number in the file it came from.
+    pub line: usize,
+}
+
+/// Why an account could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// Empty, longer than 20 bytes, or containing whitespace/control characters.
+    #[error("invalid username")]
+    InvalidName,
+    /// Another account has this name (ignoring case).
+    #[error("username already exists")]
+    Duplicate,
+    /// All u32 user ids are used.
+    #[error("no user id left")]
+    Exhausted,
+}
+
+/// Outcome of [`AccountStore::login`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// Digest matched (or the account was just created).
+    Ok {
+        /// The account's id.
+        user_id: u32,
+        /// The account's access level.
+        access: u32,
+        /// Whether the account was auto-created by this login.
+        created: bool,
+    },
+    /// No account has this name (and auto-create is off or the name is invalid).
+    UnknownAccount,
+    /// The digest did not match the stored one of the same kind, or no
+    /// digest of that kind is stored.
+    InvalidPassword,
+    /// The digest matched but the access level is below 1.
+    NoRightToConnect,
+}
+
+/// Accounts by case-insensitive name.
+///
+/// Invariant: keys of `by_name` are the lowercased usernames of their
+/// accounts; user ids are unique and below `next_id`.
+#[derive(Debug)]
+pub struct AccountStore {
+    by_name: HashMap<String, Account>,
+    next_id: u32,
+}
+
+impl Default for AccountStore {
+    fn default() -> Self {
+        AccountStore::new()
+    }
+}
+
+impl AccountStore {
+    /// An empty store; the first account gets user id 1.
+    pub fn new() -> AccountStore {
+        AccountStore {
+            by_name: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether the store has no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// Looks an account up by name, ignoring case.
+    pub fn get(&self, username: &str) -> Option<&Account> {
+        self.by_name.get(&username.to_lowercase())
+    }
+
+    /// Adds an account; returns its user id.
+    pub fn add(
+        &mut self,
+        username: &str,
+        password: &SeedPassword,
+        access: u32,
+    ) -> Result<u32, AccountError> {
+        if !valid_username(username) {
+            return Err(AccountError::InvalidName);
+        }
+        let key = username.to_lowercase();
+        if self.by_name.contains_key(&key) {
+            return Err(AccountError::Duplicate);
+        }
+        let user_id = self.next_id;
+        self.next_id = self.next_id.checked_add(1).ok_or(AccountError::Exhausted)?;
+        let (sha256, md5) = match password {
+            SeedPassword::Plaintext(p) => (
+                Some(PasswordDigest::of_plaintext(DigestKind::Sha256Hex, p)),
+                Some(PasswordDigest::of_plaintext(DigestKind::Md5Hex, p)),
+            ),
+            SeedPassword::Digest(d) => match d.kind {
+                DigestKind::Sha256Hex => (Some(d.clone()), None),
+                DigestKind::Md5Hex => (None, Some(d.clone())),
+            },
+        };
+        self.by_name.insert(
+            key,
+            Account {
+                user_id,
+                username: username.to_owned(),
+                access,
+                sha256,
+                md5,
+            },
+        );
+        Ok(user_id)
+    }
+
+    /// Adds every seed; a failure names the file and line of the seed.
+    pub fn add_seeds(&mut self, path: &Path, seeds: &[AccountSeed]) -> Result<(), BackendError> {
+        for seed in seeds {
+            self.add(&seed.username, &seed.password, seed.access)
+                .map_err(|e| BackendError::AccountsParse {
+                    path: path.to_owned(),
+                    line: seed.line,
+                    reason: format!("account {:?}: {e}", seed.username),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Checks a login. With `auto_create`, an unknown but valid username is
+    /// created with the digest it sent and access [`DEFAULT_ACCESS`].
+    pub fn login(
+        &mut self,
+        username: &str,
+        digest: &PasswordDigest,
+        auto_create: bool,
+    ) -> LoginCheck {
+        match self.by_name.get(&username.to_lowercase()) {
+            Some(account) => {
+                let matches = account
+                    .digest(digest.kind)
+                    .is_some_and(|stored| stored.ct_matches(digest));
+                if !matches {
+                    LoginCheck::InvalidPassword
+                } else if account.access < 1 {
+                    LoginCheck::NoRightToConnect
+                } else {
+                    LoginCheck::Ok {
+                        user_id: account.user_id,
+                        access: account.access,
+                        created: false,
+                    }
+                }
+            }
+            None if auto_create => {
+                match self.add(
+                    username,
+                    &SeedPassword::Digest(digest.clone()),
+                    DEFAULT_ACCESS,
+                ) {
+                    Ok(user_id) => LoginCheck::Ok {
+                        user_id,
+                        access: DEFAULT_ACCESS,
+                        created: true,
+                    },
+                    Err(_) => LoginCheck::UnknownAccount,
+                }
+            }
+            None => LoginCheck::UnknownAccount,
+        }
+    }
+}
+
+/// Parses an accounts file's text. `path` only names the file in errors.
+///
+/// Format: one account per line, `username password [access]`, separated by
+/// whitespace; `#` starts a comment (to the end of the line); blank lines are
+/// ignored. A password of the form `sha256:<64 hex>` or `md5:<32 hex>` is a
+/// digest, anything else is the plaintext password (so a plaintext password
+/// cannot contain whitespace or `#`).
+pub fn parse_accounts(path: &Path, text: &str) -> Result<Vec<AccountSeed>, BackendError> {
+    let mut seeds = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let err = |reason: String| BackendError::AccountsParse {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let content = raw.split('#').next().unwrap_or("");
+        let fields: Vec<&str> = content.split_whitespace().collect();
+        let (username, password, access) = match fields.as_slice() {
+            [] => continue,
+            [u, p] => (*u, *p, DEFAULT_ACCESS),
+            [u, p, a] => {
+                let access = a
+                    .parse::<u32>()
+                    .map_err(|_| err(format!("access level {a:?} is not a number")))?;
+                (*u, *p, access)
+            }
+            [_] => return Err(err("expected `username password [access]`".into())),
+            _ => return Err(err("too many fields".into())),
+        };
+        if !valid_username(username) {
+            return Err(err(format!(
+                "invalid username {username:?} (1..={MAX_USERNAME_LEN} bytes)"
+            )));
+        }
+        let password = if let Some(hex) = password.strip_prefix("sha256:") {
+            SeedPassword::Digest(
+                PasswordDigest::parse(DigestKind::Sha256Hex, hex.as_bytes())
+                    .ok_or_else(|| err("sha256: needs 64 hex digits".into()))?,
+            )
+        } else if let Some(hex) = password.strip_prefix("md5:") {
+            SeedPassword::Digest(
+                PasswordDigest::parse(DigestKind::Md5Hex, hex.as_bytes())
+                    .ok_or_else(|| err("md5: needs 32 hex digits".into()))?,
+            )
+        } else {
+            SeedPassword::Plaintext(password.to_owned())
+        };
+        seeds.push(AccountSeed {
+            username: username.to_owned(),
+            password,
+            access,
+            line,
+        });
+    }
+    Ok(seeds)
+}
+
+/// Reads and parses an accounts file (see [`parse_accounts`]).
+pub fn read_accounts_file(path: &Path) -> Result<Vec<AccountSeed>, BackendError> {
+    let text = std::fs::read_to_string(path).map_err(|source| BackendError::AccountsRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_accounts(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADMIN_SHA256: &str = "8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
+    const ADMIN_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
+
+    fn sha(text: &str) -> PasswordDigest {
+        PasswordDigest::parse(DigestKind::Sha256Hex, text.as_bytes()).unwrap()
+    }
+
+    fn md5(text: &str) -> PasswordDigest {
+        PasswordDigest::parse(DigestKind::Md5Hex, text.as_bytes()).unwrap()
+    }
+
+    fn plain(p: &str) -> SeedPassword {
+        SeedPassword::Plaintext(p.into())
+    }
+
+    #[test]
+    fn digests_of_plaintext_match_known_vectors() {
+        assert_eq!(
+            PasswordDigest::of_plaintext(DigestKind::Sha256Hex, "admin"),
+            sha(ADMIN_SHA256)
+        );
+        assert_eq!(
+            PasswordDigest::of_plaintext(DigestKind::Md5Hex, "admin"),
+            md5(ADMIN_MD5)
+        );
+    }
+
+    #[test]
+    fn digest_parse_checks_length_and_hex() {
+        assert!(PasswordDigest::parse(DigestKind::Md5Hex, ADMIN_SHA256.as_bytes()).is_none());
+        assert!(PasswordDigest::parse(DigestKind::Sha256Hex, ADMIN_MD5.as_bytes()).is_none());
+        let mut bad = ADMIN_MD5.as_bytes().to_vec();
+        bad[0] = b'g';
+        assert!(PasswordDigest::parse(DigestKind::Md5Hex, &bad).is_none());
+        assert!(!format!("{:?}", sha(ADMIN_SHA256)).contains("8c69"));
+    }
+
+    #[test]
+    fn accounts_get_sequential_ids_and_case_insensitive_names() {
+        let mut store = AccountStore::new();
+        assert_eq!(store.add("Admin", &plain("admin"), 1), Ok(1));
+        assert_eq!(store.add("bob", &plain("pw"), 3), Ok(2));
+        assert_eq!(
+            store.add("ADMIN", &plain("x"), 1),
+            Err(AccountError::Duplicate)
+        );
+        assert_eq!(
+            store.add("", &plain("x"), 1),
+            Err(AccountError::InvalidName)
+        );
+        assert_eq!(
+            store.add("a".repeat(21).as_str(), &plain("x"), 1),
+            Err(AccountError::InvalidName)
+        );
+        assert_eq!(
+            store.add("two words", &plain("x"), 1),
+            Err(AccountError::InvalidName)
+        );
+        assert!(store.add(&"a".repeat(20), &plain("x"), 1).is_ok());
+        let admin = store.get("aDmIn").unwrap();
+        assert_eq!((admin.user_id, admin.username.as_str()), (1, "Admin"));
+        assert_eq!(store.get("bob").unwrap().access, 3);
+        assert!(store.get("carol").is_none());
+    }
+
+    #[test]
+    fn login_compares_both_kinds_ignoring_hex_case() {
+        let mut store = AccountStore::new();
+        store.add("admin", &plain("admin"), 1).unwrap();
+        let ok = LoginCheck::Ok {
+            user_id: 1,
+            access: 1,
+            created: false,
+        };
+        assert_eq!(store.login("admin", &sha(ADMIN_SHA256), false), ok);
+        assert_eq!(
+            store.login("ADMIN", &sha(&ADMIN_SHA256.to_uppercase()), false),
+            ok
+        );
+        assert_eq!(store.login("admin", &md5(ADMIN_MD5), false), ok);
+        assert_eq!(
+            store.login("admin", &md5(&ADMIN_MD5.to_uppercase()), false),
+            ok
+        );
+        let wrong = PasswordDigest::of_plaintext(DigestKind::Sha256Hex, "nope");
+        assert_eq!(
+            store.login("admin", &wrong, false),
+            LoginCheck::InvalidPassword
+        );
+        let wrong = PasswordDigest::of_plaintext(DigestKind::Md5Hex, "nope");
+        assert_eq!(
+            store.login("admin", &wrong, false),
+            LoginCheck::InvalidPassword
+        );
+        assert_eq!(
+            store.login("nobody", &md5(ADMIN_MD5), false),
+            LoginCheck::UnknownAccount
+        );
+    }
+
+    #[test]
+    fn digest_seed_only_accepts_its_kind() {
+        let mut store = AccountStore::new();
+        store
+            .add("m", &SeedPassword::Digest(md5(ADMIN_MD5)), 1)
+            .unwrap();
+        assert!(matches!(
+            store.login("m", &md5(ADMIN_MD5), false),
+            LoginCheck::Ok { .. }
+        ));
+        assert_eq!(
+            store.login("m", &sha(ADMIN_SHA256), false),
+            LoginCheck::InvalidPassword
+        );
+    }
+
+    #[test]
+    fn access_below_one_has_no_right_to_connect() {
+        let mut store = AccountStore::new();
+        store.add("banned", &plain("admin"), 0).unwrap();
+        assert_eq!(
+            store.login("banned", &sha(ADMIN_SHA256), false),
+            LoginCheck::NoRightToConnect
+        );
+        // The password is checked first: a wrong one does not reveal the ban.
+        let wrong = PasswordDigest::of_plaintext(DigestKind::Sha256Hex, "x");
+        assert_eq!(
+            store.login("banned", &wrong, false),
+            LoginCheck::InvalidPassword
+        );
+    }
+
+    #[test]
+    fn auto_create_stores_the_digest_sent() {
+        let mut store = AccountStore::new();
+        assert_eq!(
+            store.login("new", &md5(ADMIN_MD5), true),
+            LoginCheck::Ok {
+                user_id: 1,
+                access: 1,
+                created: true
+            }
+        );
+        assert_eq!(
+            store.login("NEW", &md5(ADMIN_MD5), true),
+            LoginCheck::Ok {
+                user_id: 1,
+                access: 1,
+                created: false
+            }
+        );
+        let wrong = PasswordDigest::of_plaintext(DigestKind::Md5Hex, "x");
+        assert_eq!(
+            store.login("new", &wrong, true),
+            LoginCheck::InvalidPassword
+        );
+        assert_eq!(
+            store.login("new", &sha(ADMIN_SHA256), true),
+            LoginCheck::InvalidPassword
+        );
+        assert_eq!(
+            store.login("has space", &md5(ADMIN_MD5), true),
+            LoginCheck::UnknownAccount
+        );
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn parses_accounts_file() {
+        let text = format!(
+            "# seeds\n\nadmin admin 5\n  bob   hunter2  # comment\nm md5:{}\ns sha256:{}\n",
+            ADMIN_MD5.to_uppercase(),
+            ADMIN_SHA256
+        );
+        let seeds = parse_accounts(Path::new("a.txt"), &text).unwrap();
+        assert_eq!(seeds.len(), 4);
+        assert_eq!(seeds[0].username, "admin");
+        assert_eq!(seeds[0].access, 5);
+        assert_eq!(seeds[0].line, 3);
+        assert_eq!(seeds[1].password, plain("hunter2"));
+        assert_eq!(seeds[1].access, DEFAULT_ACCESS);
+        assert_eq!(seeds[2].password, SeedPassword::Digest(md5(ADMIN_MD5)));
+        assert_eq!(seeds[3].password, SeedPassword::Digest(sha(ADMIN_SHA256)));
+        let mut store = AccountStore::new();
+        store.add_seeds(Path::new("a.txt"), &seeds).unwrap();
+        assert!(matches!(
+            store.login("m", &md5(ADMIN_MD5), false),
+            LoginCheck::Ok { .. }
+        ));
+    }
+
+    #[test]
+    fn accounts_file_errors_name_file_and_line() {
+        let cases = [
+            ("ok pw\nlonely\n", 2, "expected"),
+            ("a b c d\n", 1, "too many"),
+            ("\n\na b level\n", 3, "not a number"),
+            ("a md5:abc\n", 1, "md5"),
+            ("a sha256:zz\n", 1, "sha256"),
+            (&format!("{} pw\n", "x".repeat(21)), 1, "username"),
+        ];
+        for (text, line, needle) in cases {
+            let err = parse_accounts(Path::new("seed.txt"), text).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("seed.txt:{line}: ")),
+                "{text:?}: {msg}"
+            );
+            assert!(msg.contains(needle), "{text:?}: {msg}");
+        }
+        let seeds = parse_accounts(Path::new("d.txt"), "a x\n#\nA y\n").unwrap();
+        let err = AccountStore::new()
+            .add_seeds(Path::new("d.txt"), &seeds)
+            .unwrap_err();
+        assert!(err.to_string().starts_with("d.txt:3: "), "{err}");
+    }
+
+    #[test]
+    fn missing_accounts_file_is_a_read_error() {
+        let err = read_accounts_file(Path::new("/nonexistent/accounts.txt")).unwrap_err();
+        assert!(matches!(err, BackendError::AccountsRead { .. }));
+        assert!(err.to_string().contains("/nonexistent/accounts.txt"));
+    }
+}

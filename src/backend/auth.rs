@@ -1,0 +1,223 @@
+//! The Auth service over the account and session stores.
+//!
+//! Result mapping (the numbers are those of the reply packets):
+//! - `Login`: digest kind UNSPECIFIED or a digest that is not hex of the
+//!   kind's length → FAILED; no such account → UNKNOWN_ACCOUNT (unless
+//!   auto-create is on); digest mismatch → INVALID_PASSWORD; access < 1 →
+//!   NO_RIGHT_TO_CONNECT; else OK with a new session (replacing any session
+//!   the account had, see [`super::sessions`]).
+//! - `SelectServer`: unknown/expired session or unknown server → FAILED; a
+//!   channel other than 1 → INVALID_CHANNEL; else OK (stage CHAR_SELECT).
+//! - `JoinServer`: unknown session or wrong digest → INVALID_PASSWORD;
+//!   expired → TIME_OUT; else OK with the session's user, stage and char.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+
+use super::accounts::{DigestKind, LoginCheck, PasswordDigest};
+use super::sessions::{JoinError, Stage};
+use super::{lock, Shared, CHANNEL_ID, SERVER_ID};
+use crate::pb::auth::{self as pb, auth_server::Auth};
+
+/// The Auth service.
+pub(crate) struct AuthService {
+    /// Stores shared with the other services.
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Parses the digest of a request; `None` for an unspecified kind or a
+/// malformed digest.
+fn request_digest(kind: i32, digest: &[u8]) -> Option<PasswordDigest> {
+    let kind = match pb::DigestKind::try_from(kind).ok()? {
+        pb::DigestKind::Sha256Hex => DigestKind::Sha256Hex,
+        pb::DigestKind::Md5Hex => DigestKind::Md5Hex,
+        pb::DigestKind::Unspecified => return None,
+    };
+    PasswordDigest::parse(kind, digest)
+}
+
+fn pb_stage(stage: Stage) -> pb::Stage {
+    match stage {
+        Stage::LoggedIn => pb::Stage::LoggedIn,
+        Stage::CharSelect => pb::Stage::CharSelect,
+        Stage::Map => pb::Stage::Map,
+    }
+}
+
+fn login_reply(result: pb::LoginResult) -> pb::LoginReply {
+    pb::LoginReply {
+        result: result.into(),
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl Auth for AuthService {
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginReply>, Status> {
+        let req = request.into_inner();
+        let Some(digest) = request_digest(req.digest_kind, &req.digest) else {
+            log::debug!("login from {}: malformed digest", req.peer);
+            return Ok(Response::new(login_reply(pb::LoginResult::Failed)));
+        };
+        let check = lock(&self.shared.accounts).login(
+            &req.username,
+            &digest,
+            self.shared.config.auto_create,
+        );
+        let (user_id, access) = match check {
+            LoginCheck::Ok {
+                user_id,
+                access,
+                created,
+            } => {
+                if created {
+                    log::info!(
+                        "auto-created account {:?} (user {user_id}) for {}",
+                        req.username,
+                        req.peer
+                    );
+                }
+                (user_id, access)
+            }
+            LoginCheck::UnknownAccount => {
+                log::info!(
+                    "login from {}: unknown account {:?}",
+                    req.peer,
+                    req.username
+                );
+                return Ok(Response::new(login_reply(pb::LoginResult::UnknownAccount)));
+            }
+            LoginCheck::InvalidPassword => {
+                log::info!(
+                    "login from {}: wrong password for {:?}",
+                    req.peer,
+                    req.username
+                );
+                return Ok(Response::new(login_reply(pb::LoginResult::InvalidPassword)));
+            }
+            LoginCheck::NoRightToConnect => {
+                log::info!(
+                    "login from {}: {:?} may not connect",
+                    req.peer,
+                    req.username
+                );
+                return Ok(Response::new(login_reply(
+                    pb::LoginResult::NoRightToConnect,
+                )));
+            }
+        };
+        let session_id = lock(&self.shared.sessions).create(
+            user_id,
+            access,
+            digest,
+            Instant::now(),
+            &mut rand::rng(),
+        );
+        log::info!(
+            "login from {}: {:?} is user {user_id}, new session",
+            req.peer,
+            req.username
+        );
+        Ok(Response::new(pb::LoginReply {
+            result: pb::LoginResult::Ok.into(),
+            user_id,
+            access,
+            session_id,
+            servers: self.shared.servers(),
+        }))
+    }
+
+    async fn select_server(
+        &self,
+        request: Request<pb::SelectServerRequest>,
+    ) -> Result<Response<pb::SelectServerReply>, Status> {
+        let req = request.into_inner();
+        let reply = |result: pb::SelectServerResult, session_id: u32| {
+            Ok(Response::new(pb::SelectServerReply {
+                result: result.into(),
+                session_id,
+            }))
+        };
+        let now = Instant::now();
+        let mut sessions = lock(&self.shared.sessions);
+        if sessions.get(req.session_id, now).is_err() || req.server_id != SERVER_ID {
+            return reply(pb::SelectServerResult::Failed, 0);
+        }
+        if req.channel_id != CHANNEL_ID {
+            return reply(pb::SelectServerResult::InvalidChannel, 0);
+        }
+        match sessions.select_server(req.session_id, now) {
+            Ok(()) => reply(pb::SelectServerResult::Ok, req.session_id),
+            Err(_) => reply(pb::SelectServerResult::Failed, 0),
+        }
+    }
+
+    async fn join_server(
+        &self,
+        request: Request<pb::JoinServerRequest>,
+    ) -> Result<Response<pb::JoinServerReply>, Status> {
+        let req = request.into_inner();
+        let fail = |result: pb::JoinResult| {
+            Ok(Response::new(pb::JoinServerReply {
+                result: result.into(),
+                ..Default::default()
+            }))
+        };
+        let Some(digest) = request_digest(req.digest_kind, &req.digest) else {
+            return fail(pb::JoinResult::InvalidPassword);
+        };
+        let joined = lock(&self.shared.sessions).join(req.session_id, &digest, Instant::now());
+        match joined {
+            Ok(info) => Ok(Response::new(pb::JoinServerReply {
+                result: pb::JoinResult::Ok.into(),
+                user_id: info.user_id,
+                stage: pb_stage(info.stage).into(),
+                char_id: info.char_id.unwrap_or(0),
+                access: info.access,
+            })),
+            Err(JoinError::TimeOut) => fail(pb::JoinResult::TimeOut),
+            Err(JoinError::InvalidPassword) => {
+                log::info!("join from {}: invalid session or digest", req.peer);
+                fail(pb::JoinResult::InvalidPassword)
+            }
+        }
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshReply>, Status> {
+        let id = request.into_inner().session_id;
+        let ok = lock(&self.shared.sessions).refresh(id, Instant::now());
+        Ok(Response::new(pb::RefreshReply { ok }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutReply>, Status> {
+        let req = request.into_inner();
+        if let Some(s) = lock(&self.shared.sessions).remove(req.session_id) {
+            log::info!(
+                "user {} logged out ({:?})",
+                s.user_id,
+                pb::LogoutReason::try_from(req.reason).unwrap_or_default()
+            );
+        }
+        Ok(Response::new(pb::LogoutReply {}))
+    }
+
+    async fn list_servers(
+        &self,
+        _request: Request<pb::ListServersRequest>,
+    ) -> Result<Response<pb::ListServersReply>, Status> {
+        Ok(Response::new(pb::ListServersReply {
+            servers: self.shared.servers(),
+        }))
+    }
+}

@@ -1,0 +1,335 @@
+//! The whole session sequence of protocol.md §4 on one port, through the
+//! embedded backend over real gRPC: login → server select → char phase →
+//! map phase → world, and the refusals on the way.
+
+mod util;
+
+use packet_service::protocol::packet_type::{DialectId, PacketType};
+use packet_service::protocol::packets::*;
+use packet_service::protocol::CodecKind;
+use util::{start, test_config, Client, Received};
+
+/// A client's three connections and what it learned.
+struct Player {
+    char_conn: Client,
+    map: Client,
+    session_id: u32,
+    entity: u16,
+}
+
+/// Login connection: login, channel list, server select. Returns the session id.
+fn login_phase(addr: std::net::SocketAddr, codec: CodecKind, user: &str, password: &str) -> u32 {
+    let mut login = Client::connect(addr, codec);
+    assert_eq!(login.accept().result, AcceptReply::ACCEPTED);
+    let reply = login.login(user, password);
+    assert_eq!(reply.result, 0, "login ok");
+    assert_eq!(reply.servers.len(), 1);
+    let server = reply.servers[0].id;
+    login.send(&ChannelListReq { server_id: server });
+    let channels: ChannelListReply = login.recv_as();
+    assert_eq!(channels.server_id, server);
+    assert!(!channels.channels.is_empty());
+    login.send(&SrvSelectReq {
+        server_id: server,
+        channel_id: channels.channels[0].id,
+    });
+    let select: SrvSelectReply = login.recv_as();
+    assert_eq!(select.result, 0);
+    assert_ne!(select.session_id, 0);
+    assert_eq!(select.ip, "127.0.0.1");
+    assert_eq!(
+        select.port,
+        addr.port(),
+        "one port serves every phase (§9 D7)"
+    );
+    select.session_id
+}
+
+fn join(c: &mut Client, session_id: u32, password: &str) -> JoinServerReply {
+    assert_eq!(c.accept().result, AcceptReply::ACCEPTED);
+    c.send(&JoinServerReq {
+        session_id,
+        digest: util::sha256_hex(password),
+    });
+    c.recv_as()
+}
+
+fn create(c: &mut Client, name: &str) -> CreateCharReply {
+    c.send(&CreateCharReq {
+        race: 0,
+        stone: 1,
+        hair: 2,
+        face: 3,
+        weapon: 0,
+        zone: 1,
+        name: name.into(),
+    });
+    c.recv_as()
+}
+
+fn list(c: &mut Client) -> CharListReply {
+    c.send(&CharListReq);
+    c.recv_as()
+}
+
+/// The full sequence up to standing on the map.
+fn enter_world(
+    addr: std::net::SocketAddr,
+    codec: CodecKind,
+    user: &str,
+    char_name: &str,
+) -> Player {
+    let session_id = login_phase(addr, codec, user, "pw");
+    let mut char_conn = Client::connect(addr, codec);
+    let joined = join(&mut char_conn, session_id, "pw");
+    assert_eq!(joined.result, 0, "char phase join");
+    assert!(list(&mut char_conn).characters.is_empty());
+    assert_eq!(create(&mut char_conn, char_name).result, 0);
+    let chars = list(&mut char_conn);
+    assert_eq!(chars.characters.len(), 1);
+    assert_eq!(chars.characters[0].name, char_name);
+    char_conn.send(&SelectCharReq {
+        slot: 0,
+        run_mode: 0,
+        ride_mode: 0,
+        name: char_name.into(),
+    });
+    let switch: SwitchServer = char_conn.recv_as();
+    assert_eq!((switch.session_id, switch.port), (session_id, addr.port()));
+
+    let mut map = Client::connect(addr, codec);
+    let joined = join(&mut map, session_id, "pw");
+    assert_eq!(joined.result, 0, "map phase join");
+    assert_ne!(joined.id, 0, "entity id");
+    let entity = joined.id as u16;
+    // The join burst.
+    let burst: Vec<Option<PacketType>> = (0..4).map(|_| map.recv().ptype).collect();
+    assert_eq!(
+        burst,
+        vec![
+            Some(PacketType::PAKWC_SELECT_CHAR_REPLY),
+            Some(PacketType::PAKWC_INVENTORY_DATA),
+            Some(PacketType::PAKWC_QUEST_DATA),
+            Some(PacketType::PAKWC_BILLING_MESSAGE),
+        ]
+    );
+    map.send(&ChangeMapReq {
+        weight_rate: 0,
+        z: 0,
+    });
+    let change: ChangeMapReply = map.recv_as();
+    assert_eq!(change.object_index, entity);
+    Player {
+        char_conn,
+        map,
+        session_id,
+        entity,
+    }
+}
+
+fn full_sequence(codec: CodecKind) {
+    let mut config = test_config(codec);
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let user = format!("walker{}", codec.name());
+    let mut p = enter_world(gw.addr(), codec, &user, "Raven");
+    // Chat reaches the sender too (the map includes the sender).
+    p.map.send(&NormalChat {
+        message: "hello".into(),
+    });
+    let chat: NormalChatBroadcast = p.map.recv_as();
+    assert_eq!((chat.char_id, chat.message.as_str()), (p.entity, "hello"));
+    // ALIVE and screen-shot time are local in the world too.
+    p.map.send(&Alive);
+    p.map.send(&ScreenShotTimeReq { count: 0 });
+    let _: ScreenShotTimeReply = p.map.recv_as();
+    // Logout: reply 0, then the client closes.
+    p.map.send(&LogoutReq);
+    let logout: LogoutReply = p.map.recv_as();
+    assert_eq!(logout.wait_time, 0);
+    // The session is gone: a new join with it fails.
+    let mut again = Client::connect(gw.addr(), codec);
+    util::wait_until("the logout to reach the auth service", || {
+        let mut c = Client::connect(gw.addr(), codec);
+        join(&mut c, p.session_id, "pw").result != 0
+    });
+    assert_eq!(again.accept().result, 2);
+    drop(p.char_conn);
+}
+
+#[test]
+fn full_sequence_rose() {
+    full_sequence(CodecKind::Rose);
+}
+
+#[test]
+fn full_sequence_plain() {
+    full_sequence(CodecKind::Plain);
+}
+
+#[test]
+fn full_sequence_in_the_2021_numbering() {
+    let mut config = test_config(CodecKind::Rose);
+    config.packet_ids = DialectId::Osirose2021;
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let mut c = Client::connect_with(gw.addr(), CodecKind::Rose, DialectId::Osirose2021);
+    let r = c.recv_after(&AcceptReq);
+    assert_eq!(r.id, 0x5D2, "2021 id of ACCEPT_REPLY");
+    let reply = c.login("nineteen", "pw");
+    assert_eq!(reply.result, 0);
+}
+
+#[test]
+fn two_players_see_each_others_chat_and_movement() {
+    let mut config = test_config(CodecKind::Rose);
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let mut a = enter_world(gw.addr(), CodecKind::Rose, "alice", "Alice");
+    let mut b = enter_world(gw.addr(), CodecKind::Rose, "bobby", "Bobby");
+    // Alice may first hear about nothing else; Bob's arrival sends nothing
+    // she must read. Chat from Bob reaches both.
+    b.map.send(&NormalChat {
+        message: "hi all".into(),
+    });
+    for p in [&mut a, &mut b] {
+        let chat: NormalChatBroadcast =
+            recv_skipping(&mut p.map, PacketType::PAKWC_NORMAL_CHAT).decode();
+        assert_eq!(chat.message, "hi all");
+    }
+    // Movement is broadcast with the mover's entity id.
+    a.map.send(&MouseCmd {
+        target_id: 0,
+        x: 520_100.0,
+        y: 520_200.0,
+        z: 0,
+    });
+    for p in [&mut a, &mut b] {
+        let moved: MouseCmdBroadcast =
+            recv_skipping(&mut p.map, PacketType::PAKWC_MOUSE_CMD).decode();
+        assert_eq!((moved.x, moved.y), (520_100.0, 520_200.0));
+    }
+    // A whisper reaches only its target.
+    a.map.send(&WhisperChat {
+        target: "Bobby".into(),
+        message: "psst".into(),
+    });
+    let w: WhisperChatReply = recv_skipping(&mut b.map, PacketType::PAKWC_WHISPER_CHAT).decode();
+    assert_eq!((w.sender.as_str(), w.message.as_str()), ("Alice", "psst"));
+    // Shout reaches both.
+    b.map.send(&ShoutChat {
+        message: "HEY".into(),
+    });
+    for p in [&mut a, &mut b] {
+        let s: ShoutChatBroadcast =
+            recv_skipping(&mut p.map, PacketType::PAKWC_SHOUT_CHAT).decode();
+        assert_eq!((s.sender.as_str(), s.message.as_str()), ("Bobby", "HEY"));
+    }
+    // Bob leaves: Alice sees his entity removed.
+    drop(b.map);
+    let gone: RemoveObject = recv_skipping(&mut a.map, PacketType::PAKWC_REMOVE_OBJECT).decode();
+    assert_eq!(gone.id, b.entity);
+}
+
+/// Receives until a packet of `t` arrives (other world traffic may come first).
+fn recv_skipping(c: &mut Client, t: PacketType) -> Received {
+    for _ in 0..16 {
+        let r = c.recv();
+        if r.ptype == Some(t) {
+            return r;
+        }
+    }
+    panic!("no {t} within 16 packets");
+}
+
+#[test]
+fn refusals_on_the_way() {
+    let gw = start(test_config(CodecKind::Rose));
+    // Wrong password and unknown account (no auto-create here).
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(c.login("admin", "wrong").result, 3, "INVALID_PASSWORD");
+    assert_eq!(c.login("nobody", "pw").result, 2, "UNKNOWN_ACCOUNT");
+    // The 32-byte MD5 form works too (§9 D4).
+    c.send(&LoginReq {
+        digest: util::md5_hex("admin"),
+        username: "admin".into(),
+    });
+    assert_eq!(c.recv_as::<LoginReply>().result, 0, "MD5 digest accepted");
+
+    // Forged session id and wrong digest.
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(
+        join(&mut c, 0xDEAD_BEEF, "admin").result,
+        3,
+        "forged session"
+    );
+    let session_id = login_phase(gw.addr(), CodecKind::Rose, "admin", "admin");
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(
+        join(&mut c, session_id, "not-the-password").result,
+        3,
+        "wrong digest"
+    );
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(join(&mut c, session_id, "admin").result, 0);
+
+    // Duplicate character name, across accounts.
+    assert_eq!(create(&mut c, "Unique").result, 0);
+    let other = login_phase(gw.addr(), CodecKind::Rose, "bob", "secret");
+    let mut d = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(join(&mut d, other, "secret").result, 0);
+    assert_eq!(create(&mut d, "unique").result, CreateCharReply::NAME_TAKEN);
+
+    // Slot out of range: delete refused, select closes.
+    assert_eq!(list(&mut c).characters.len(), 1);
+    c.send(&DeleteCharReq {
+        slot: 5,
+        is_delete: 1,
+        name: "x".into(),
+    });
+    assert_eq!(c.recv_as::<DeleteCharReply>().remaining_time, 0xFFFF_FFFF);
+    c.send(&SelectCharReq {
+        slot: 1,
+        run_mode: 0,
+        ride_mode: 0,
+        name: "x".into(),
+    });
+    c.expect_closed();
+}
+
+#[test]
+fn expired_sessions_are_refused() {
+    use packet_service::pb::auth::{auth_client::AuthClient, RefreshRequest};
+    let mut config = test_config(CodecKind::Rose);
+    config.session_ttl = std::time::Duration::from_secs(1);
+    let gw = start(config);
+    let session_id = login_phase(gw.addr(), CodecKind::Rose, "admin", "admin");
+    // Watch the session through the auth service itself (a refresh of a
+    // live session would extend it, so only ask once it should be gone).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = format!("http://{}", gw.backend_addr().expect("embedded backend"));
+    let expired_at = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    util::wait_until("the session TTL to pass", || {
+        std::time::Instant::now() >= expired_at
+    });
+    util::wait_until("the auth service to report the session expired", || {
+        rt.block_on(async {
+            let mut auth = AuthClient::connect(url.clone()).await.expect("connect");
+            !auth
+                .refresh(RefreshRequest { session_id })
+                .await
+                .expect("refresh")
+                .into_inner()
+                .ok
+        })
+    });
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    let result = join(&mut c, session_id, "admin").result;
+    assert!(
+        result == JoinServerReply::TIME_OUT || result == JoinServerReply::INVALID_PASSWORD,
+        "an expired session is refused, got {result}"
+    );
+}
