@@ -34,7 +34,12 @@ pub enum Gateway {
 impl Gateway {
     /// Starts the binary at `bin` on a free loopback port, plain codec, no
     /// packet-rate limit, backends at `urls`, and waits until it accepts.
-    pub fn spawn_process(bin: &Path, urls: &BackendUrls) -> Result<Gateway, String> {
+    /// `extra` is appended to the command line (e.g. `--rpc-threads 1`).
+    pub fn spawn_process(
+        bin: &Path,
+        urls: &BackendUrls,
+        extra: &[String],
+    ) -> Result<Gateway, String> {
         let port = free_port()?;
         let child = Command::new(bin)
             .args(["--listen", "127.0.0.1", "--port"])
@@ -50,6 +55,7 @@ impl Gateway {
             .args(["--character-url", &urls.url])
             .args(["--world-url", &urls.url])
             .args(["--log-level", "warn"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

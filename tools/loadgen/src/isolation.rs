@@ -25,6 +25,8 @@ use crate::stats::{si, Progress};
 pub struct IsolationOpts {
     /// The gateway binary; `None` runs the library on a thread.
     pub gateway_bin: Option<PathBuf>,
+    /// Extra arguments for the gateway binary.
+    pub gateway_args: Vec<String>,
     /// Latency of every backend call.
     pub backend_latency: Duration,
     /// Echo connections.
@@ -54,9 +56,12 @@ pub fn run(opts: &IsolationOpts) -> Result<RunResult, String> {
         MockBackend::start(opts.backend_latency).map_err(|e| format!("mock backend: {e}"))?;
     let urls = BackendUrls { url: backend.url() };
     let gateway = match &opts.gateway_bin {
-        Some(bin) => Gateway::spawn_process(bin, &urls)?,
+        Some(bin) => Gateway::spawn_process(bin, &urls, &opts.gateway_args)?,
         None => Gateway::spawn_in_process(&urls)?,
     };
+    if !opts.gateway_args.is_empty() {
+        result.param("gateway_args", opts.gateway_args.join(" "));
+    }
     result.param(
         "gateway",
         if opts.gateway_bin.is_some() {

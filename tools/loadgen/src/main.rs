@@ -294,6 +294,7 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
         })?,
         "isolation" => isolation::run(&IsolationOpts {
             gateway_bin: m.opt_str("gateway-bin").map(PathBuf::from),
+            gateway_args: m.opt_strs("gateway-arg"),
             backend_latency: Duration::from_millis(num(m, "backend-latency-ms", 50)?),
             echo_connections: positive(m, "echo-connections", 10, 1_000)?,
             echo_rate: num(m, "echo-rate", 2000.0)?,

@@ -170,8 +170,8 @@ pub fn table(file: &ResultsFile) -> String {
     let m = &file.machine;
     let _ = writeln!(
         s,
-        "machine: {} — {} × {} — {} MiB — Linux {}\ndate: {}\n",
-        m.host, m.cpus, m.cpu, m.mem_mib, m.kernel, file.date
+        "machine: {} — {} × {} — {} MiB — Linux {} — load average at start {}\ndate: {}\n",
+        m.host, m.cpus, m.cpu, m.mem_mib, m.kernel, m.load_avg, file.date
     );
     let _ = writeln!(
         s,

@@ -139,6 +139,9 @@ pub struct Machine {
     pub mem_mib: u64,
     /// Kernel release.
     pub kernel: String,
+    /// /proc/loadavg when the file was started (other work on the machine).
+    #[serde(default)]
+    pub load_avg: String,
 }
 
 impl Machine {
@@ -164,6 +167,7 @@ impl Machine {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             mem_mib: mem_kib / 1024,
             kernel: read_trim("/proc/sys/kernel/osrelease"),
+            load_avg: read_trim("/proc/loadavg"),
         }
     }
 }
