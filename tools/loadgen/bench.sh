@@ -18,7 +18,7 @@
 #   BENCH_LOGINS      login bots                    (20000)
 #   BENCH_LOGIN_CONCURRENCY  login flows in flight  (50)
 #   BENCH_FANOUT      fanout bots                   (1000)
-#   BENCH_CHATTERS    fanout chatters               (50)
+#   BENCH_CHATTERS    fanout chatters               (60: 600,000 deliveries/s offered)
 #   BENCH_CHAT_RATE   messages/s per chatter        (10)
 set -euo pipefail
 
@@ -32,7 +32,7 @@ IDLE=${BENCH_IDLE:-15000}
 LOGINS=${BENCH_LOGINS:-20000}
 LOGIN_CONC=${BENCH_LOGIN_CONCURRENCY:-50}
 FANOUT=${BENCH_FANOUT:-1000}
-CHATTERS=${BENCH_CHATTERS:-50}
+CHATTERS=${BENCH_CHATTERS:-60}
 CHAT_RATE=${BENCH_CHAT_RATE:-10}
 
 # Every connection is a file descriptor, on both sides.

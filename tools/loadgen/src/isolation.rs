@@ -18,7 +18,7 @@ use crate::gateway::{BackendUrls, Gateway};
 use crate::mock::MockBackend;
 use crate::net::{Net, NetEvent};
 use crate::results::RunResult;
-use crate::stats::{si, Progress};
+use crate::stats::{si, Latency, Progress, SchedStat};
 
 /// Options of the isolation scenario.
 #[derive(Clone, Debug)]
@@ -93,9 +93,13 @@ pub fn run(opts: &IsolationOpts) -> Result<RunResult, String> {
     echo.connect_all(&mut net, addr);
 
     // One loop for every phase: `logins` says whether to keep bots in flight.
+    // How long the client's own passes take (event handling between two
+    // polls): if this stays small, echo delays are not the client's.
+    let mut pass = Latency::new();
     let mut run_phase = |net: &mut Net,
                          echo: &mut EchoLoad,
                          bots: &mut Bots,
+                         pass: &mut Latency,
                          until: Instant,
                          logins: usize,
                          label: &str,
@@ -123,6 +127,7 @@ pub fn run(opts: &IsolationOpts) -> Result<RunResult, String> {
                 .min(Duration::from_millis(5));
             net.poll(Some(wait), &mut events)
                 .map_err(|e| format!("poll: {e}"))?;
+            let polled = Instant::now();
             for ev in events.drain(..) {
                 let id = match ev {
                     NetEvent::Connected(id) | NetEvent::Input(id) | NetEvent::Closed(id, _) => id,
@@ -133,6 +138,9 @@ pub fn run(opts: &IsolationOpts) -> Result<RunResult, String> {
                 } else if tag & TAG_ECHO == TAG_ECHO {
                     echo.on_event(net, ev, Instant::now());
                 }
+            }
+            if record {
+                pass.record(polled.elapsed());
             }
             progress.tick(Instant::now(), || {
                 format!(
@@ -149,10 +157,16 @@ pub fn run(opts: &IsolationOpts) -> Result<RunResult, String> {
     // Connect and warm up (1 s), unloaded phase, warm-up of the loaded
     // phase (1 s, the login pipeline fills), loaded phase.
     let warm = Duration::from_secs(1);
+    let pid = match &gateway {
+        Gateway::Process { .. } => Some(gateway.pid()),
+        Gateway::InProcess(_) => None,
+    };
+    let sched = || pid.and_then(SchedStat::read_main_thread);
     run_phase(
         &mut net,
         &mut echo,
         &mut bots,
+        &mut pass,
         Instant::now() + warm,
         0,
         "warmup",
@@ -161,40 +175,68 @@ pub fn run(opts: &IsolationOpts) -> Result<RunResult, String> {
     if echo.open_count() == 0 {
         return Err(format!("no echo connection to the gateway at {addr}"));
     }
+    let s0 = sched();
     run_phase(
         &mut net,
         &mut echo,
         &mut bots,
+        &mut pass,
         Instant::now() + opts.duration,
         0,
         "unloaded",
         true,
     )?;
+    let s1 = sched();
     let unloaded = std::mem::take(&mut echo.rtt);
+    let unloaded_pass = std::mem::take(&mut pass);
     let unloaded_n = echo.recorded;
     let before_logins = bots.completed;
     run_phase(
         &mut net,
         &mut echo,
         &mut bots,
+        &mut pass,
         Instant::now() + warm,
         opts.logins_in_flight,
         "fill",
         false,
     )?;
     let logins_start = (Instant::now(), bots.completed);
+    let s2 = sched();
     run_phase(
         &mut net,
         &mut echo,
         &mut bots,
+        &mut pass,
         Instant::now() + opts.duration,
         opts.logins_in_flight,
         "loaded",
         true,
     )?;
+    let s3 = sched();
     let loaded = std::mem::take(&mut echo.rtt);
     let logins_done = bots.completed - logins_start.1;
     let logins_secs = logins_start.0.elapsed().as_secs_f64();
+    // The reactor thread: share of the phase spent running, and spent
+    // runnable but waiting for a CPU (other threads and processes).
+    let secs = opts.duration.as_secs_f64();
+    for (name, a, b) in [("unloaded", s0, s1), ("loaded", s2, s3)] {
+        if let (Some(a), Some(b)) = (a, b) {
+            result.figure(
+                &format!("reactor_cpu_util_{name}"),
+                (b.run_ns - a.run_ns) as f64 / 1e9 / secs,
+            );
+            result.figure(
+                &format!("reactor_runqueue_wait_ms_per_s_{name}"),
+                (b.wait_ns - a.wait_ns) as f64 / 1e6 / secs,
+            );
+        }
+    }
+    result.figure(
+        "client_pass_p99_us_unloaded",
+        unloaded_pass.percentile_us(99.0),
+    );
+    result.figure("client_pass_p99_us_loaded", pass.percentile_us(99.0));
     progress.finish();
     echo.stop_sending();
     echo.close_all(&mut net);

@@ -136,6 +136,12 @@ fn options() -> Options {
         "isolation: gateway binary to start (default: in-process)",
         "PATH",
     );
+    o.optmulti(
+        "",
+        "gateway-arg",
+        "isolation: extra argument for the gateway binary (repeatable)",
+        "ARG",
+    );
     o.optopt(
         "",
         "backend-latency-ms",

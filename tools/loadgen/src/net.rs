@@ -358,9 +358,7 @@ impl Net {
     /// Reads until `WouldBlock`; reports input; returns why the connection
     /// ended, if it did.
     fn read_all(&mut self, id: ConnId, hup: bool, out: &mut Vec<NetEvent>) -> Option<CloseCause> {
-        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else {
-            return None;
-        };
+        let c = self.conns.get_mut(id).and_then(Option::as_mut)?;
         let mut got = false;
         let mut cause = None;
         // Bounded: a peer that streams faster than we read cannot pin us here.

@@ -175,8 +175,8 @@ pub fn table(file: &ResultsFile) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<40} {:>14} {:<13} {:>14} {:>8}  {:<18} {}",
-        "figure", "value", "unit", "baseline", "ratio", "target", "met"
+        "{:<40} {:>14} {:<13} {:>14} {:>8}  {:<18} met",
+        "figure", "value", "unit", "baseline", "ratio", "target"
     );
     for l in lines(file) {
         let informative = matches!(l.target, Target::RatioAtMost(x) if x.is_infinite())

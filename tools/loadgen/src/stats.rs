@@ -169,6 +169,36 @@ fn clock_ticks_per_sec() -> f64 {
     }
 }
 
+/// Scheduler statistics of one thread, from `/proc/PID/task/TID/schedstat`
+/// (or `/proc/PID/schedstat` for the main thread): nanoseconds on a CPU,
+/// nanoseconds runnable but waiting for a CPU, and time slices.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SchedStat {
+    /// Time spent running.
+    pub run_ns: u64,
+    /// Time spent waiting on a run queue.
+    pub wait_ns: u64,
+    /// Time slices run.
+    pub slices: u64,
+}
+
+impl SchedStat {
+    /// The main thread of `pid` (the gateway's reactor runs there).
+    pub fn read_main_thread(pid: u32) -> Option<SchedStat> {
+        parse_schedstat(&std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?)
+    }
+}
+
+/// The three numbers of a schedstat file.
+pub fn parse_schedstat(text: &str) -> Option<SchedStat> {
+    let mut f = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some(SchedStat {
+        run_ns: f.next()??,
+        wait_ns: f.next()??,
+        slices: f.next()??,
+    })
+}
+
 /// A one-line progress report on stderr, rewritten at most once a second.
 pub struct Progress {
     label: String,
@@ -241,6 +271,19 @@ mod tests {
         let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn schedstat_has_three_numbers() {
+        assert_eq!(
+            parse_schedstat("123 456 7\n"),
+            Some(SchedStat {
+                run_ns: 123,
+                wait_ns: 456,
+                slices: 7
+            })
+        );
+        assert_eq!(parse_schedstat("1 2"), None);
     }
 
     #[test]
