@@ -35,6 +35,7 @@
 //! | [`logging`] | log output |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
+//! | [`client`] | a blocking game client for tools and tests |
 //! | [`conn`] | a connection, its output queue, close reasons, the state machine |
 //! | [`reactor`] | the event loop and its timers |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link |
@@ -43,11 +44,14 @@
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |
 //! | [`ids`] | newtypes for connection, session, user and character ids |
+//! | [`civil`] | calendar time from Unix seconds |
 //!
 //! `src/conn/LIFECYCLE.md` follows one connection from accept to close.
 
 pub mod backend;
 pub mod buf;
+pub mod civil;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod ids;

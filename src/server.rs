@@ -95,6 +95,7 @@ pub struct Server {
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     grace: Duration,
 }
 
@@ -267,6 +268,7 @@ impl Server {
             metrics_addr,
             backend_addr,
             health,
+            metrics,
             grace: config.shutdown_grace,
         })
     }
@@ -286,6 +288,11 @@ impl Server {
         self.backend_addr
     }
 
+    /// The metrics registry (readable after the server stopped).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// A handle that stops the server.
     pub fn shutdown_trigger(&self) -> ShutdownTrigger {
         self.trigger.clone()
@@ -300,6 +307,7 @@ impl Server {
             metrics_stop,
             health,
             grace,
+            addr,
             ..
         } = self;
         let result = Reactor::new(
@@ -314,7 +322,7 @@ impl Server {
         )
         .and_then(|reactor| {
             health.set_ready(true);
-            crate::systemd::ready("accepting clients");
+            crate::systemd::ready(&format!("accepting clients on {addr}"));
             reactor.run()
         });
         if let Some(stop) = metrics_stop {
@@ -340,6 +348,7 @@ impl Server {
             metrics_addr: self.metrics_addr,
             backend_addr: self.backend_addr,
             trigger: self.trigger.clone(),
+            metrics: Arc::clone(&self.metrics),
             thread: None,
         };
         match std::thread::Builder::new()
@@ -359,6 +368,7 @@ pub struct ServerHandle {
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
     trigger: ShutdownTrigger,
+    metrics: Arc<Metrics>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -381,6 +391,17 @@ impl ServerHandle {
     /// A trigger for a graceful shutdown.
     pub fn trigger(&self) -> ShutdownTrigger {
         self.trigger.clone()
+    }
+
+    /// The metrics registry; it stays readable after the server stopped.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Requests shutdown and waits, keeping the handle (to read metrics).
+    pub fn stop_and_wait(&mut self) -> std::io::Result<()> {
+        self.trigger.request();
+        self.join_inner()
     }
 
     /// Requests shutdown and waits for the server to stop.

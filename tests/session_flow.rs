@@ -193,8 +193,9 @@ fn two_players_see_each_others_chat_and_movement() {
         message: "hi all".into(),
     });
     for p in [&mut a, &mut b] {
-        let chat: NormalChatBroadcast =
-            recv_skipping(&mut p.map, PacketType::PAKWC_NORMAL_CHAT).decode();
+        let chat: NormalChatBroadcast = recv_skipping(&mut p.map, PacketType::PAKWC_NORMAL_CHAT)
+            .decode()
+            .expect("decodes");
         assert_eq!(chat.message, "hi all");
     }
     // Movement is broadcast with the mover's entity id.
@@ -205,8 +206,9 @@ fn two_players_see_each_others_chat_and_movement() {
         z: 0,
     });
     for p in [&mut a, &mut b] {
-        let moved: MouseCmdBroadcast =
-            recv_skipping(&mut p.map, PacketType::PAKWC_MOUSE_CMD).decode();
+        let moved: MouseCmdBroadcast = recv_skipping(&mut p.map, PacketType::PAKWC_MOUSE_CMD)
+            .decode()
+            .expect("decodes");
         assert_eq!((moved.x, moved.y), (520_100.0, 520_200.0));
     }
     // A whisper reaches only its target.
@@ -214,20 +216,25 @@ fn two_players_see_each_others_chat_and_movement() {
         target: "Bobby".into(),
         message: "psst".into(),
     });
-    let w: WhisperChatReply = recv_skipping(&mut b.map, PacketType::PAKWC_WHISPER_CHAT).decode();
+    let w: WhisperChatReply = recv_skipping(&mut b.map, PacketType::PAKWC_WHISPER_CHAT)
+        .decode()
+        .expect("decodes");
     assert_eq!((w.sender.as_str(), w.message.as_str()), ("Alice", "psst"));
     // Shout reaches both.
     b.map.send(&ShoutChat {
         message: "HEY".into(),
     });
     for p in [&mut a, &mut b] {
-        let s: ShoutChatBroadcast =
-            recv_skipping(&mut p.map, PacketType::PAKWC_SHOUT_CHAT).decode();
+        let s: ShoutChatBroadcast = recv_skipping(&mut p.map, PacketType::PAKWC_SHOUT_CHAT)
+            .decode()
+            .expect("decodes");
         assert_eq!((s.sender.as_str(), s.message.as_str()), ("Bobby", "HEY"));
     }
     // Bob leaves: Alice sees his entity removed.
     drop(b.map);
-    let gone: RemoveObject = recv_skipping(&mut a.map, PacketType::PAKWC_REMOVE_OBJECT).decode();
+    let gone: RemoveObject = recv_skipping(&mut a.map, PacketType::PAKWC_REMOVE_OBJECT)
+        .decode()
+        .expect("decodes");
     assert_eq!(gone.id, b.entity);
 }
 

@@ -78,25 +78,15 @@ pub struct UtcTime {
 }
 
 impl UtcTime {
-    /// Converts seconds since the Unix epoch (civil-from-days, proleptic Gregorian).
+    /// Converts seconds since the Unix epoch.
     pub fn from_unix(secs: u64) -> UtcTime {
-        let days = (secs / 86_400) as i64;
-        let rem = secs % 86_400;
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let c = crate::civil::Civil::from_unix(secs);
         UtcTime {
-            year: year.clamp(0, i64::from(u16::MAX)) as u16,
-            month: month as u8,
-            day: day as u8,
-            hour: (rem / 3600) as u8,
-            minute: (rem % 3600 / 60) as u8,
+            year: u16::try_from(c.year.max(0)).unwrap_or(u16::MAX),
+            month: c.month,
+            day: c.day,
+            hour: c.hour,
+            minute: c.minute,
         }
     }
 }

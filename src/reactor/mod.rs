@@ -35,12 +35,13 @@ use crate::conn::proxy::ProxyHeader;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use crate::conn::state::{Action, Ctx, Disposition, Input, Session, UtcTime};
 use crate::conn::{Conn, Prefix};
+use crate::ids::RequestId;
 use crate::ids::{ConnRef, SessionId};
 use crate::metrics::{Health, ReactorCounters};
 use crate::pb::auth;
 use crate::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
 use crate::protocol::{Codec, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
-use crate::rpc::types::{Completion, Job, RpcError};
+use crate::rpc::types::{Call, Completion, Job, RpcError};
 use crate::rpc::Bridge;
 use timers::Timers;
 
@@ -56,6 +57,8 @@ const READS_PER_PASS: usize = 8;
 const COMPLETIONS_PER_PASS: usize = 4096;
 /// Minimum time between session refreshes on ALIVE (§9 D6).
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the reactor's counters are published to the registry.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(50);
 /// How long accept pauses after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -139,6 +142,8 @@ pub struct Reactor {
     shutdown: Arc<AtomicBool>,
     health: Arc<Health>,
     watchdog: Option<Duration>,
+    /// Something may have been counted since the last publish.
+    unpublished: bool,
 }
 
 impl Reactor {
@@ -194,6 +199,7 @@ impl Reactor {
             shutdown,
             health,
             watchdog: crate::systemd::watchdog_interval(),
+            unpublished: true,
         })
     }
 
@@ -201,10 +207,15 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut last_ping = Instant::now();
+        let mut last_publish = Instant::now();
         self.health.tick();
         loop {
             let now = Instant::now();
-            let timeout = self.poll_timeout(now);
+            let mut timeout = self.poll_timeout(now);
+            if self.unpublished {
+                let due = (last_publish + PUBLISH_INTERVAL).saturating_duration_since(now);
+                timeout = timeout.map(|t| t.min(due));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
@@ -212,6 +223,7 @@ impl Reactor {
             }
             let now = Instant::now();
             self.env.utc = utc_now();
+            self.unpublished |= !events.is_empty();
             let mut wake = false;
             for event in events.iter() {
                 match event.token() {
@@ -256,11 +268,17 @@ impl Reactor {
                 self.drain_step(now);
             }
             self.reap();
-            self.env.counters.set_active(self.conns.len());
-            self.env
-                .counters
-                .set_pool_available(self.env.pool.available());
-            self.env.counters.publish();
+            // Counters are plain integers; they reach the registry at most
+            // every PUBLISH_INTERVAL, not on every pass.
+            if self.unpublished && now.duration_since(last_publish) >= PUBLISH_INTERVAL {
+                self.env.counters.set_active(self.conns.len());
+                self.env
+                    .counters
+                    .set_pool_available(self.env.pool.available());
+                self.env.counters.publish();
+                self.unpublished = false;
+                last_publish = now;
+            }
             self.health.tick();
             if let Some(period) = self.watchdog {
                 if now.duration_since(last_ping) >= period {
@@ -648,14 +666,7 @@ impl Reactor {
             for action in actions.drain(..) {
                 match action {
                     Action::Notify(request, call) => {
-                        let job = Job {
-                            conn: conn.conn_ref,
-                            request,
-                            call,
-                        };
-                        if self.env.bridge.submit(job).is_err() {
-                            self.env.counters.rpc_queue_rejected += 1;
-                        }
+                        self.env.submit(&conn, request, call);
                     }
                     Action::UnbindSession(s) => self.env.unbind(s, conn.conn_ref),
                     _ => {}
@@ -972,14 +983,8 @@ impl Env {
                 }
                 Action::Echo => {}
                 Action::Call(request, call) => {
-                    let job = Job {
-                        conn: conn.conn_ref,
-                        request,
-                        call,
-                    };
-                    if self.bridge.submit(job).is_err() {
+                    if !self.submit(conn, request, call) {
                         // Queue full: answer at once with the failure result.
-                        self.counters.rpc_queue_rejected += 1;
                         let busy = Err(RpcError::Busy);
                         let input = Input::Completion {
                             request,
@@ -990,22 +995,14 @@ impl Env {
                     }
                 }
                 Action::Notify(request, call) => {
-                    let joining = matches!(call, crate::rpc::types::Call::WorldJoin { .. });
-                    let job = Job {
-                        conn: conn.conn_ref,
-                        request,
-                        call,
-                    };
-                    if self.bridge.submit(job).is_err() {
-                        self.counters.rpc_queue_rejected += 1;
-                        if joining {
-                            let input = Input::Joined {
-                                ok: false,
-                                entity_id: 0,
-                            };
-                            let ctx = self.ctx();
-                            conn.session.handle(&ctx, input, now, actions);
-                        }
+                    let joining = matches!(call, Call::WorldJoin { .. });
+                    if !self.submit(conn, request, call) && joining {
+                        let input = Input::Joined {
+                            ok: false,
+                            entity_id: 0,
+                        };
+                        let ctx = self.ctx();
+                        conn.session.handle(&ctx, input, now, actions);
                     }
                 }
                 Action::BindSession(s) => {
@@ -1022,6 +1019,20 @@ impl Env {
         }
         actions.clear();
         self.queued(idx, conn);
+    }
+
+    /// Hands a job to the runtime; false (counted) when the queue is full.
+    fn submit(&mut self, conn: &Conn, request: RequestId, call: Call) -> bool {
+        let job = Job {
+            conn: conn.conn_ref,
+            request,
+            call,
+        };
+        let accepted = self.bridge.submit(job).is_ok();
+        if !accepted {
+            self.counters.rpc_queue_rejected += 1;
+        }
+        accepted
     }
 
     /// Writes as much queued output as the socket takes. A short write

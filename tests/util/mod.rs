@@ -10,9 +10,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use packet_service::config::Config;
-use packet_service::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
+use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::{self, Packet};
-use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
+use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
 
 /// How long any single expectation may take before the test fails.
@@ -47,57 +47,25 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Lowercase hex SHA-256 of a password (the 64-byte digest form).
-pub fn sha256_hex(password: &str) -> Vec<u8> {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(password.as_bytes()))
+#[allow(unused_imports)]
+pub use packet_service::client::{md5_hex, sha256_hex, Received};
+
+/// A game client whose every step fails the test on error.
+pub struct Client {
+    inner: packet_service::client::Client,
 }
 
-/// Lowercase hex MD5 of a password (the 32-byte digest form).
-pub fn md5_hex(password: &str) -> Vec<u8> {
-    use md5::Digest;
-    hex(&md5::Md5::digest(password.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .flat_map(|b| format!("{b:02x}").into_bytes())
-        .collect()
-}
-
-/// One packet received from the gateway, decoded.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// Wire id.
-    pub id: u16,
-    /// Its type in the client's dialect, if known.
-    pub ptype: Option<PacketType>,
-    /// Plaintext body.
-    pub body: Vec<u8>,
-}
-
-impl Received {
-    /// Decodes the body as `P`, checking the type.
-    #[track_caller]
-    pub fn decode<P: Packet>(&self) -> P {
-        assert_eq!(
-            self.ptype,
-            Some(P::TYPE),
-            "expected {}, got {:?}",
-            P::TYPE,
-            self
-        );
-        P::decode(&self.body).expect("reply decodes")
+impl std::ops::Deref for Client {
+    type Target = packet_service::client::Client;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
     }
 }
 
-/// A game client speaking the protocol over a blocking socket.
-pub struct Client {
-    pub stream: TcpStream,
-    codec: Codec,
-    dialect: &'static Dialect,
-    pending: Vec<u8>,
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
 }
 
 impl Client {
@@ -110,63 +78,45 @@ impl Client {
     /// Connects with a codec and dialect.
     #[track_caller]
     pub fn connect_with(addr: SocketAddr, codec: CodecKind, dialect: DialectId) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-        Client {
-            stream,
-            codec: Codec::new(codec),
-            dialect: dialect.dialect(),
-            pending: Vec::new(),
-        }
+        let inner = packet_service::client::Client::connect(addr, codec, dialect, DEADLINE)
+            .expect("connect");
+        Client { inner }
     }
 
     /// Encodes a typed packet as a client would send it.
+    #[track_caller]
     pub fn frame<P: Packet>(&self, p: &P) -> Vec<u8> {
-        let mut bytes = packets::packet_to_vec(self.dialect, p).expect("encodes");
-        self.codec
-            .seal(Direction::ClientToServer, &mut bytes)
-            .expect("seals");
-        bytes
+        self.inner.frame(p).expect("encodes")
     }
 
     /// Encodes a raw packet (id + body).
+    #[track_caller]
     pub fn raw_frame(&self, id: u16, body: &[u8]) -> Vec<u8> {
-        let mut bytes = vec![0u8; HEADER_LEN + body.len()];
-        packet_service::protocol::codec::write_plain_header(
-            &mut bytes,
-            HEADER_LEN + body.len(),
-            id,
-        );
-        bytes[HEADER_LEN..].copy_from_slice(body);
-        self.codec
-            .seal(Direction::ClientToServer, &mut bytes)
-            .expect("seals");
-        bytes
+        self.inner.raw_frame(id, body).expect("encodes")
     }
 
     /// The wire id of a type in this client's dialect.
+    #[track_caller]
     pub fn id(&self, t: PacketType) -> u16 {
-        self.dialect.wire_id(t).expect("type has an id")
+        self.inner.id(t).expect("type has an id")
     }
 
     /// Sends a typed packet.
     #[track_caller]
     pub fn send<P: Packet>(&mut self, p: &P) {
-        let bytes = self.frame(p);
-        self.stream.write_all(&bytes).expect("send");
+        self.inner.send(p).expect("send");
     }
 
     /// Sends raw bytes.
     #[track_caller]
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
+        self.inner.send_bytes(bytes).expect("send");
     }
 
     /// Receives the next packet, failing after `DEADLINE`.
     #[track_caller]
     pub fn recv(&mut self) -> Received {
-        match self.try_recv() {
+        match self.inner.recv() {
             Ok(r) => r,
             Err(e) => panic!("expected a packet: {e}"),
         }
@@ -174,56 +124,15 @@ impl Client {
 
     /// Receives the next packet or reports why none came.
     pub fn try_recv(&mut self) -> Result<Received, String> {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            match self.codec.peek(Direction::ServerToClient, &self.pending) {
-                Ok(Some(h)) if self.pending.len() >= h.wire_len => {
-                    self.codec
-                        .open(&h, &mut self.pending)
-                        .map_err(|e| format!("bad frame from the gateway: {e}"))?;
-                    let body = self.pending[HEADER_LEN..h.data_len].to_vec();
-                    self.pending.drain(..h.wire_len);
-                    return Ok(Received {
-                        id: h.command,
-                        ptype: self.dialect.server_packet(h.command),
-                        body,
-                    });
-                }
-                Ok(_) => {}
-                Err(e) => return Err(format!("bad frame from the gateway: {e}")),
-            }
-            if Instant::now() > until {
-                return Err("timed out".into());
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err("connection closed".into()),
-                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("read failed: {e}")),
-            }
-        }
+        self.inner.recv().map_err(|e| e.to_string())
     }
 
     /// Receives a packet of type `P`.
     #[track_caller]
     pub fn recv_as<P: Packet>(&mut self) -> P {
-        self.recv().decode()
-    }
-
-    /// Expects the gateway to close the connection (EOF or reset) without
-    /// sending anything more.
-    #[track_caller]
-    pub fn expect_closed(&mut self) {
-        let mut chunk = [0u8; 256];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return,
-                Ok(n) => panic!("expected a close, got {n} more bytes: {:02x?}", &chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => panic!("expected a close, got {e}"),
-            }
+        match self.inner.recv_as() {
+            Ok(p) => p,
+            Err(e) => panic!("expected {}: {e}", P::TYPE),
         }
     }
 
@@ -232,6 +141,22 @@ impl Client {
     pub fn recv_after<P: Packet>(&mut self, p: &P) -> Received {
         self.send(p);
         self.recv()
+    }
+
+    /// Expects the gateway to close the connection (EOF or reset) without
+    /// sending anything more.
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 256];
+        loop {
+            match self.inner.stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => panic!("expected a close, got {n} more bytes: {:02x?}", &chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("expected a close, got {e}"),
+            }
+        }
     }
 
     /// ACCEPT_REQ → ACCEPT_REPLY.

@@ -1,0 +1,270 @@
+//! `rose-client`: a scripted game client for packet-service.
+//!
+//! It walks the whole session sequence of a ROSE client on one gateway —
+//! login, server select, the character phase (creating the character if the
+//! account has none), the map phase, entering the map — then says something
+//! in normal chat, prints what it hears for a while, and logs out. Useful as
+//! a smoke test of a deployment and as a second player in a demo.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use packet_service::client::{sha256_hex, Client, ClientError};
+use packet_service::protocol::packet_type::{DialectId, PacketType};
+use packet_service::protocol::packets::*;
+use packet_service::protocol::CodecKind;
+
+struct Options {
+    addr: SocketAddr,
+    codec: CodecKind,
+    dialect: DialectId,
+    user: String,
+    password: String,
+    character: String,
+    say: Vec<String>,
+    listen: Duration,
+}
+
+fn parse() -> Result<Option<Options>, String> {
+    let mut o = getopts::Options::new();
+    o.optopt(
+        "a",
+        "addr",
+        "gateway address (default 127.0.0.1:29000)",
+        "HOST:PORT",
+    );
+    o.optopt("", "codec", "rose or plain (default rose)", "NAME");
+    o.optopt(
+        "",
+        "packet-ids",
+        "osirose or osirose-2021 (default osirose)",
+        "NAME",
+    );
+    o.optopt("u", "user", "account name (default admin)", "NAME");
+    o.optopt("p", "password", "password (default admin)", "PASSWORD");
+    o.optopt(
+        "c",
+        "char",
+        "character name, created if missing (default Hero)",
+        "NAME",
+    );
+    o.optmulti("s", "say", "say this in normal chat (repeatable)", "TEXT");
+    o.optopt(
+        "l",
+        "listen",
+        "print what arrives for this many seconds (default 2)",
+        "SECS",
+    );
+    o.optflag("h", "help", "print this help");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let m = o.parse(&args).map_err(|e| e.to_string())?;
+    if m.opt_present("h") {
+        print!("{}", o.usage("Usage: rose-client [options]"));
+        return Ok(None);
+    }
+    let addr_text = m
+        .opt_str("addr")
+        .unwrap_or_else(|| "127.0.0.1:29000".into());
+    let addr = addr_text
+        .to_socket_addrs()
+        .map_err(|e| format!("--addr {addr_text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--addr {addr_text}: no address"))?;
+    let codec = m.opt_str("codec").unwrap_or_else(|| "rose".into());
+    let codec =
+        CodecKind::from_name(&codec).ok_or_else(|| format!("--codec {codec}: rose or plain"))?;
+    let ids = m.opt_str("packet-ids").unwrap_or_else(|| "osirose".into());
+    let dialect = DialectId::from_name(&ids)
+        .ok_or_else(|| format!("--packet-ids {ids}: osirose or osirose-2021"))?;
+    let listen: f64 = match m.opt_str("listen") {
+        Some(s) => s.parse().map_err(|_| format!("--listen {s}: seconds"))?,
+        None => 2.0,
+    };
+    if !(0.0..=3600.0).contains(&listen) {
+        return Err("--listen: 0..=3600 seconds".into());
+    }
+    Ok(Some(Options {
+        addr,
+        codec,
+        dialect,
+        user: m.opt_str("user").unwrap_or_else(|| "admin".into()),
+        password: m.opt_str("password").unwrap_or_else(|| "admin".into()),
+        character: m.opt_str("char").unwrap_or_else(|| "Hero".into()),
+        say: m.opt_strs("say"),
+        listen: Duration::from_secs_f64(listen),
+    }))
+}
+
+fn connect(o: &Options) -> Result<Client, ClientError> {
+    let mut c = Client::connect(o.addr, o.codec, o.dialect, Duration::from_secs(10))?;
+    let accept: AcceptReply = c.request(&AcceptReq)?;
+    if accept.result != AcceptReply::ACCEPTED {
+        println!("  accept result {}", accept.result);
+    }
+    Ok(c)
+}
+
+fn fail(step: &str, code: u8) -> ClientError {
+    ClientError::Io(std::io::Error::other(format!(
+        "{step} refused with result {code}"
+    )))
+}
+
+fn run(o: &Options) -> Result<(), ClientError> {
+    // Login connection.
+    let mut login = connect(o)?;
+    let reply: LoginReply = login.request(&LoginReq {
+        digest: sha256_hex(&o.password),
+        username: o.user.clone(),
+    })?;
+    if reply.result != 0 {
+        return Err(fail("login", reply.result));
+    }
+    let server = reply.servers.first().map(|s| s.id).unwrap_or(1);
+    println!(
+        "logged in as {} (servers: {:?})",
+        o.user,
+        reply.servers.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    let channels: ChannelListReply = login.request(&ChannelListReq { server_id: server })?;
+    let channel = channels.channels.first().map(|c| c.id).unwrap_or(1);
+    let select: SrvSelectReply = login.request(&SrvSelectReq {
+        server_id: server,
+        channel_id: channel,
+    })?;
+    if select.result != 0 {
+        return Err(fail("server select", select.result));
+    }
+    println!(
+        "server {server} channel {channel}: session {} at {}:{}",
+        select.session_id, select.ip, select.port
+    );
+    drop(login);
+
+    // Character connection (stays open while playing).
+    let mut chars = connect(o)?;
+    let join = JoinServerReq {
+        session_id: select.session_id,
+        digest: sha256_hex(&o.password),
+    };
+    let joined: JoinServerReply = chars.request(&join)?;
+    if joined.result != 0 {
+        return Err(fail("char-phase join", joined.result));
+    }
+    let mut list: CharListReply = chars.request(&CharListReq)?;
+    let slot = match list
+        .characters
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(&o.character))
+    {
+        Some(slot) => slot,
+        None => {
+            let created: CreateCharReply = chars.request(&CreateCharReq {
+                race: 0,
+                stone: 1,
+                hair: 1,
+                face: 1,
+                weapon: 0,
+                zone: 1,
+                name: o.character.clone(),
+            })?;
+            if created.result != 0 {
+                return Err(fail("create character", created.result));
+            }
+            println!("created character {}", o.character);
+            list = chars.request(&CharListReq)?;
+            list.characters
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(&o.character))
+                .ok_or_else(|| fail("character list after create", 1))?
+        }
+    };
+    let switch: SwitchServer = chars.request(&SelectCharReq {
+        slot: u8::try_from(slot).unwrap_or(u8::MAX),
+        run_mode: 0,
+        ride_mode: 0,
+        name: o.character.clone(),
+    })?;
+    println!(
+        "selected {} (slot {slot}); map server {}:{}",
+        o.character, switch.ip, switch.port
+    );
+
+    // Map connection.
+    let mut map = connect(o)?;
+    let joined: JoinServerReply = map.request(&join)?;
+    if joined.result != 0 {
+        return Err(fail("map join", joined.result));
+    }
+    let me: SelectCharReply = map.recv_until(4)?;
+    let entity = joined.id;
+    // The rest of the join burst (inventory, quests, billing) comes first.
+    map.send(&ChangeMapReq {
+        weight_rate: 0,
+        z: 0,
+    })?;
+    let _: ChangeMapReply = map.recv_until(8)?;
+    println!(
+        "in the world as entity {entity} on map {} at ({}, {})",
+        me.map, me.x, me.y
+    );
+    for text in &o.say {
+        map.send(&NormalChat {
+            message: text.clone(),
+        })?;
+        println!("said: {text}");
+    }
+    let until = Instant::now() + o.listen;
+    while Instant::now() < until {
+        match map.recv() {
+            Ok(r) => print_packet(&r),
+            Err(ClientError::Timeout) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    map.send(&LogoutReq)?;
+    let bye: LogoutReply = map.recv_until(64)?;
+    println!("logged out (wait {} s)", bye.wait_time);
+    drop(chars);
+    Ok(())
+}
+
+fn print_packet(r: &packet_service::client::Received) {
+    match r.ptype {
+        Some(PacketType::PAKWC_NORMAL_CHAT) => {
+            if let Ok(c) = r.decode::<NormalChatBroadcast>() {
+                println!("heard entity {}: {}", c.char_id, c.message);
+            }
+        }
+        Some(PacketType::PAKWC_WHISPER_CHAT) => {
+            if let Ok(c) = r.decode::<WhisperChatReply>() {
+                println!("whisper from {}: {}", c.sender, c.message);
+            }
+        }
+        Some(PacketType::PAKWC_SHOUT_CHAT) => {
+            if let Ok(c) = r.decode::<ShoutChatBroadcast>() {
+                println!("{} shouts: {}", c.sender, c.message);
+            }
+        }
+        _ => println!("received {} ({} bytes)", r.name(), r.body.len()),
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse() {
+        Ok(Some(o)) => o,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rose-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rose-client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
