@@ -16,6 +16,7 @@ use loadgen::login::{self, LoginOpts};
 use loadgen::net::raise_nofile_limit;
 use loadgen::report;
 use loadgen::results::{ResultsFile, RunResult};
+use loadgen::stats::listen_overflows;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
 
@@ -230,7 +231,8 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
     let progress = !m.opt_present("quiet");
     let pid = server_pid(m)?;
     raise_nofile_limit();
-    let result = match scenario {
+    let overflows_before = listen_overflows();
+    let mut result = match scenario {
         "echo" | "redis" => {
             let proto = if scenario == "redis" {
                 EchoProto::Redis
@@ -322,6 +324,11 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
         }
         other => return Err(format!("unknown scenario {other:?}\n\n{USAGE}")),
     };
+    // Connects the kernel dropped at a full listen queue during the run
+    // (system-wide: other listeners on the machine count too).
+    if let (Some(a), Some(b)) = (overflows_before, listen_overflows()) {
+        result.figure("kernel_listen_overflows", b.saturating_sub(a) as f64);
+    }
     Ok(Some(result))
 }
 

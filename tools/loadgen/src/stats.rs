@@ -199,6 +199,24 @@ pub fn parse_schedstat(text: &str) -> Option<SchedStat> {
     })
 }
 
+/// The kernel's count of connections dropped because a listen queue was
+/// full (`TcpExt: ListenOverflows` in /proc/net/netstat; system-wide).
+pub fn listen_overflows() -> Option<u64> {
+    parse_listen_overflows(&std::fs::read_to_string("/proc/net/netstat").ok()?)
+}
+
+/// `ListenOverflows` from the text of /proc/net/netstat (a header line of
+/// names followed by a line of values).
+pub fn parse_listen_overflows(text: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
 /// A one-line progress report on stderr, rewritten at most once a second.
 pub struct Progress {
     label: String,
@@ -284,6 +302,14 @@ mod tests {
             })
         );
         assert_eq!(parse_schedstat("1 2"), None);
+    }
+
+    #[test]
+    fn listen_overflows_are_found_by_name() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 3 42 42\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(parse_listen_overflows(text), Some(42));
+        assert_eq!(parse_listen_overflows("IpExt: a\nIpExt: 1\n"), None);
     }
 
     #[test]
