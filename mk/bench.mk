@@ -1,0 +1,39 @@
+# Benchmark suite, included from the top-level Makefile.
+#
+#   make bench                       every scenario vs Redis; results in bench/results/
+#   make bench BENCH_SECS=5          shorter measured phases
+#   make bench BENCH_IDLE=5000       fewer idle connections
+#
+# Installs redis-server when missing (the baseline), builds the release
+# binaries, then runs tools/loadgen/bench.sh, which starts packet-service and
+# redis-server on loopback, runs the scenarios, writes
+# bench/results/<date>-<host>.json and .svg and stops both servers (also on
+# failure). Loopback only; every scenario is bounded in time.
+
+BENCH_DIR ?= bench/results
+BENCH_PORT ?= 29500
+BENCH_REDIS_PORT ?= 29501
+BENCH_CONNS ?= 50
+BENCH_SECS ?= 10
+BENCH_IDLE ?= 15000
+BENCH_LOGINS ?= 20000
+BENCH_FANOUT ?= 1000
+BENCH_LOGIN_CONCURRENCY ?= 50
+BENCH_CHATTERS ?= 60
+BENCH_CHAT_RATE ?= 10
+BENCH_BIN_DIR := $(or $(CARGO_TARGET_DIR),target)/release
+
+.PHONY: bench bench-deps
+
+bench-deps:
+	@command -v redis-server >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y redis-server)
+
+bench: bench-deps
+	$(CARGO) build --release --locked --workspace --bins
+	BENCH_BIN_DIR=$(BENCH_BIN_DIR) BENCH_DIR=$(BENCH_DIR) \
+	BENCH_PORT=$(BENCH_PORT) BENCH_REDIS_PORT=$(BENCH_REDIS_PORT) \
+	BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_IDLE=$(BENCH_IDLE) \
+	BENCH_LOGINS=$(BENCH_LOGINS) BENCH_LOGIN_CONCURRENCY=$(BENCH_LOGIN_CONCURRENCY) BENCH_FANOUT=$(BENCH_FANOUT) \
+	BENCH_CHATTERS=$(BENCH_CHATTERS) BENCH_CHAT_RATE=$(BENCH_CHAT_RATE) \
+	bash tools/loadgen/bench.sh

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The benchmark suite behind `make bench` (see tools/loadgen/README.md).
+#
+# Starts packet-service (release binary, plain codec, no packet-rate limit,
+# auto-created accounts) and redis-server on loopback, runs every loadgen
+# scenario against them, writes bench/results/<date>-<host>.json and the
+# latency chart beside it, prints the summary, and stops both servers on any
+# exit (trap). Every scenario is bounded; the whole takes a few minutes.
+#
+# Settings come from the environment (mk/bench.mk passes them):
+#   BENCH_BIN_DIR     release binaries              (target/release)
+#   BENCH_DIR         results directory             (bench/results)
+#   BENCH_PORT        gateway port                  (29500)
+#   BENCH_REDIS_PORT  redis port                    (29501)
+#   BENCH_CONNS       echo connections              (50)
+#   BENCH_SECS        seconds per measured phase    (10)
+#   BENCH_IDLE        idle connections              (15000)
+#   BENCH_LOGINS      login bots                    (20000)
+#   BENCH_LOGIN_CONCURRENCY  login flows in flight  (50)
+#   BENCH_FANOUT      fanout bots                   (1000)
+#   BENCH_CHATTERS    fanout chatters               (60: 600,000 deliveries/s offered)
+#   BENCH_CHAT_RATE   messages/s per chatter        (10)
+set -euo pipefail
+
+BIN=${BENCH_BIN_DIR:-target/release}
+OUT=${BENCH_DIR:-bench/results}
+PORT=${BENCH_PORT:-29500}
+REDIS_PORT=${BENCH_REDIS_PORT:-29501}
+CONNS=${BENCH_CONNS:-50}
+SECS=${BENCH_SECS:-10}
+IDLE=${BENCH_IDLE:-15000}
+LOGINS=${BENCH_LOGINS:-20000}
+LOGIN_CONC=${BENCH_LOGIN_CONCURRENCY:-50}
+FANOUT=${BENCH_FANOUT:-1000}
+CHATTERS=${BENCH_CHATTERS:-60}
+CHAT_RATE=${BENCH_CHAT_RATE:-10}
+
+# Every connection is a file descriptor, on both sides.
+ulimit -n "$(ulimit -Hn)"
+echo "open-files limit: $(ulimit -n)"
+
+mkdir -p "$OUT"
+stamp=$(date -u +%Y-%m-%d)
+host=$(hostname -s 2>/dev/null || cat /proc/sys/kernel/hostname)
+json="$OUT/$stamp-$host.json"
+svg="$OUT/$stamp-$host.svg"
+rm -f "$json"
+logs=$(mktemp -d)
+
+gw_pid=""
+redis_pid=""
+cleanup() {
+    for pid in $gw_pid $redis_pid; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in $gw_pid $redis_pid; do
+        # Bounded wait, then force.
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    echo "servers stopped; logs in $logs"
+}
+trap cleanup EXIT INT TERM
+
+# Waits (at most 10 s) until a loopback port accepts.
+wait_port() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+
+"$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
+    --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192 \
+    --auto-create-accounts --no-metrics --log-level warn \
+    >"$logs/gateway.log" 2>&1 &
+gw_pid=$!
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --maxclients 17000 >"$logs/redis.log" 2>&1 &
+redis_pid=$!
+wait_port "$PORT"
+wait_port "$REDIS_PORT"
+echo "packet-service pid $gw_pid on :$PORT, redis-server pid $redis_pid on :$REDIS_PORT"
+
+LG="$BIN/loadgen"
+GW="127.0.0.1:$PORT"
+RD="127.0.0.1:$REDIS_PORT"
+failed=0
+run() {
+    echo
+    echo "--- loadgen $*"
+    if ! "$LG" "$@" --json "$json"; then
+        echo "loadgen $1 failed (the other scenarios still run)" >&2
+        failed=$((failed + 1))
+    fi
+}
+
+for p in 1 16; do
+    run echo -a "$GW" --server-pid "$gw_pid" -c "$CONNS" -P "$p" -d "$SECS"
+    run redis -a "$RD" --server-pid "$redis_pid" -c "$CONNS" -P "$p" -d "$SECS"
+done
+run idle -a "$GW" --server-pid "$gw_pid" -c "$IDLE"
+run idle --target redis -a "$RD" --server-pid "$redis_pid" -c "$IDLE"
+run login -a "$GW" --server-pid "$gw_pid" --bots "$LOGINS" --concurrency "$LOGIN_CONC" -d 30
+run fanout -a "$GW" --server-pid "$gw_pid" -b "$FANOUT" -k "$CHATTERS" -r "$CHAT_RATE" -d "$SECS"
+run isolation --gateway-bin "$BIN/packet-service" -d "$SECS"
+
+echo
+echo "=== summary ($json)"
+"$LG" report "$json" --svg "$svg"
+if ! kill -0 "$gw_pid" 2>/dev/null; then
+    echo "packet-service exited during the run; see $logs/gateway.log" >&2
+    failed=$((failed + 1))
+fi
+exit "$failed"

@@ -1,0 +1,592 @@
+//! Bots that play the login sequence of protocol.md §4 against one
+//! gateway port, each a small state machine driven by [`Net`] events.
+//!
+//! login connection: ACCEPT → LOGIN_REQ → SRV_SELECT_REQ → (close)
+//! char connection:  ACCEPT → JOIN_SERVER_REQ → CHAR_LIST_REQ
+//!                   [→ CREATE_CHAR_REQ → CHAR_LIST_REQ] → SELECT_CHAR_REQ
+//! map connection:   ACCEPT → JOIN_SERVER_REQ → CHANGE_MAP_REQ → chat
+//!
+//! [`Goal::CharList`] ends at the first CHAR_LIST_REPLY (and closes the
+//! char connection); [`Goal::Map`] goes on to the map and stays there with
+//! the char connection open (the gateway ends the session when it closes).
+//! Reconnects always go to the configured loopback address, whatever the
+//! gateway advertises. Packets a bot does not wait for are ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use packet_service::protocol::packet_type::{DialectId, PacketType};
+use packet_service::protocol::packets::{
+    AcceptReq, ChangeMapReq, CharListReply, CharListReq, CreateCharReply, CreateCharReq,
+    JoinServerReply, JoinServerReq, LoginReply, LoginReq, NormalChat, NormalChatBroadcast, Packet,
+    SelectCharReq, SrvSelectReply, SrvSelectReq, SwitchServer,
+};
+use packet_service::protocol::{CodecKind, HEADER_LEN};
+
+use crate::net::{CloseCause, ConnId, Net, NetEvent};
+use crate::stats::Latency;
+use crate::wire::{sha256_hex, Wire};
+
+/// Tag kind of bot connections (high half of a [`Net`] tag).
+pub const TAG_BOT: usize = 2 << 32;
+const TAG_MASK: usize = (1 << 32) - 1;
+
+/// Where a bot's flow ends.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Login, server select, join, character list; then disconnect.
+    CharList,
+    /// All the way to the map (creating a character if there is none).
+    Map,
+}
+
+/// Where a bot is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Connecting for the login phase.
+    LoginConnect,
+    /// ACCEPT_REQ sent on the login connection.
+    LoginAccept,
+    /// LOGIN_REQ sent.
+    Login,
+    /// SRV_SELECT_REQ sent.
+    SrvSelect,
+    /// Connecting for the char phase.
+    CharConnect,
+    /// ACCEPT_REQ sent on the char connection.
+    CharAccept,
+    /// JOIN_SERVER_REQ sent on the char connection.
+    CharJoin,
+    /// CHAR_LIST_REQ sent.
+    CharList,
+    /// CREATE_CHAR_REQ sent.
+    CreateChar,
+    /// CHAR_LIST_REQ sent after creating.
+    CharListAgain,
+    /// SELECT_CHAR_REQ sent.
+    SelectChar,
+    /// Connecting for the map phase.
+    MapConnect,
+    /// ACCEPT_REQ sent on the map connection.
+    MapAccept,
+    /// JOIN_SERVER_REQ sent on the map connection.
+    MapJoin,
+    /// CHANGE_MAP_REQ sent.
+    ChangeMap,
+    /// On the map (goal [`Goal::Map`] reached).
+    InMap,
+    /// Goal [`Goal::CharList`] reached.
+    Done,
+    /// Gave up; counted in [`Bots::failures`].
+    Failed,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::LoginConnect => "login_connect",
+            Step::LoginAccept => "login_accept",
+            Step::Login => "login",
+            Step::SrvSelect => "srv_select",
+            Step::CharConnect => "char_connect",
+            Step::CharAccept => "char_accept",
+            Step::CharJoin => "char_join",
+            Step::CharList => "char_list",
+            Step::CreateChar => "create_char",
+            Step::CharListAgain => "char_list_again",
+            Step::SelectChar => "select_char",
+            Step::MapConnect => "map_connect",
+            Step::MapAccept => "map_accept",
+            Step::MapJoin => "map_join",
+            Step::ChangeMap => "change_map",
+            Step::InMap => "in_map",
+            Step::Done => "done",
+            Step::Failed => "failed",
+        }
+    }
+
+    fn settled(self) -> bool {
+        matches!(self, Step::InMap | Step::Done | Step::Failed)
+    }
+}
+
+struct Bot {
+    username: String,
+    digest: Vec<u8>,
+    step: Step,
+    login: Option<ConnId>,
+    chr: Option<ConnId>,
+    map: Option<ConnId>,
+    session: u32,
+    entity: u16,
+    started: Instant,
+    deadline: Instant,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Role {
+    Login,
+    Char,
+    Map,
+}
+
+/// Options of a bot fleet.
+#[derive(Clone, Debug)]
+pub struct BotOpts {
+    /// The gateway (every phase, one port).
+    pub addr: SocketAddr,
+    /// Codec of the gateway.
+    pub codec: CodecKind,
+    /// Packet-id numbering of the gateway.
+    pub dialect: DialectId,
+    /// Where each flow ends.
+    pub goal: Goal,
+    /// Usernames are `prefix` + bot index (keep the total ≤ 16 characters).
+    pub prefix: String,
+    /// A flow not finished within this is a failure.
+    pub flow_timeout: Duration,
+}
+
+/// Every bot of a scenario.
+pub struct Bots {
+    opts: BotOpts,
+    wire: Wire,
+    bots: Vec<Bot>,
+    scratch: Vec<u8>,
+    /// Bots that reached their goal.
+    pub completed: u64,
+    /// Bots that failed.
+    pub failed: u64,
+    /// Time from the first connect to the goal, per completed bot.
+    pub flow: Latency,
+    /// Failures by cause (`login_result_3`, `closed_peer_closed_at_char_join`, `timeout_at_login`, …).
+    pub failures: BTreeMap<String, u64>,
+    /// Chat deliveries received while recording (fanout).
+    pub delivered: u64,
+    /// Chat deliveries received at any time.
+    pub delivered_total: u64,
+    /// Delivery latency (send timestamp in the text → receipt).
+    pub delivery: Latency,
+    recording: bool,
+    epoch: Instant,
+}
+
+impl Bots {
+    /// An empty fleet.
+    pub fn new(opts: BotOpts) -> Bots {
+        let wire = Wire::new(opts.codec, opts.dialect);
+        Bots {
+            opts,
+            wire,
+            bots: Vec::new(),
+            scratch: Vec::new(),
+            completed: 0,
+            failed: 0,
+            flow: Latency::new(),
+            failures: BTreeMap::new(),
+            delivered: 0,
+            delivered_total: 0,
+            delivery: Latency::new(),
+            recording: false,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Bots started.
+    pub fn started(&self) -> u64 {
+        self.bots.len() as u64
+    }
+
+    /// Bots neither finished nor failed.
+    pub fn in_flight(&self) -> u64 {
+        self.started() - self.completed - self.failed
+    }
+
+    /// Bots on the map.
+    pub fn in_map(&self) -> Vec<usize> {
+        (0..self.bots.len())
+            .filter(|&i| self.bots[i].step == Step::InMap)
+            .collect()
+    }
+
+    /// Starts or stops counting chat deliveries.
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
+    /// Starts one more bot.
+    pub fn spawn(&mut self, net: &mut Net, now: Instant) {
+        let idx = self.bots.len();
+        let username = format!("{}{idx}", self.opts.prefix);
+        let digest = sha256_hex(&username);
+        self.bots.push(Bot {
+            username,
+            digest,
+            step: Step::LoginConnect,
+            login: None,
+            chr: None,
+            map: None,
+            session: 0,
+            entity: 0,
+            started: now,
+            deadline: now + self.opts.flow_timeout,
+        });
+        match net.connect(self.opts.addr, TAG_BOT | idx) {
+            Ok(id) => self.bots[idx].login = Some(id),
+            Err(_) => self.fail(net, idx, "connect_failed_at_login_connect".into()),
+        }
+    }
+
+    fn fail(&mut self, net: &mut Net, idx: usize, why: String) {
+        let bot = &mut self.bots[idx];
+        if bot.step == Step::Failed {
+            return;
+        }
+        if bot.step.settled() {
+            // Reached its goal earlier; only on-map losses count.
+            self.completed -= 1;
+        }
+        bot.step = Step::Failed;
+        for id in [bot.login.take(), bot.chr.take(), bot.map.take()]
+            .into_iter()
+            .flatten()
+        {
+            net.close(id);
+        }
+        self.failed += 1;
+        *self.failures.entry(why).or_default() += 1;
+    }
+
+    fn send<P: Packet>(&mut self, net: &mut Net, idx: usize, id: ConnId, p: &P) {
+        match self.wire.frame(p) {
+            Ok(bytes) => net.send(id, &bytes),
+            Err(e) => self.fail(net, idx, format!("encode_{}: {e}", P::TYPE.name())),
+        }
+    }
+
+    /// Sends a chat line from bot `idx` (on the map) carrying the send time.
+    pub fn chat(&mut self, net: &mut Net, idx: usize, now: Instant) -> bool {
+        let Some(bot) = self.bots.get(idx) else {
+            return false;
+        };
+        let (Step::InMap, Some(id)) = (bot.step, bot.map) else {
+            return false;
+        };
+        let nanos = now.duration_since(self.epoch).as_nanos();
+        let msg = NormalChat {
+            message: format!("lg {nanos}"),
+        };
+        self.send(net, idx, id, &msg);
+        true
+    }
+
+    /// Closes every connection of every bot.
+    pub fn close_all(&mut self, net: &mut Net) {
+        for bot in &mut self.bots {
+            for id in [bot.login.take(), bot.chr.take(), bot.map.take()]
+                .into_iter()
+                .flatten()
+            {
+                net.close(id);
+            }
+        }
+    }
+
+    /// Fails bots whose flow is past its deadline.
+    pub fn check_timeouts(&mut self, net: &mut Net, now: Instant) {
+        for idx in 0..self.bots.len() {
+            let b = &self.bots[idx];
+            if !b.step.settled() && now >= b.deadline {
+                let why = format!("timeout_at_{}", b.step.name());
+                self.fail(net, idx, why);
+            }
+        }
+    }
+
+    fn role(&self, idx: usize, id: ConnId) -> Option<Role> {
+        let b = self.bots.get(idx)?;
+        if b.login == Some(id) {
+            Some(Role::Login)
+        } else if b.chr == Some(id) {
+            Some(Role::Char)
+        } else if b.map == Some(id) {
+            Some(Role::Map)
+        } else {
+            None
+        }
+    }
+
+    /// A [`NetEvent`] for a connection with the bot tag.
+    pub fn on_event(&mut self, net: &mut Net, ev: NetEvent, now: Instant) {
+        match ev {
+            NetEvent::Connected(id) => {
+                let idx = net.tag(id) & TAG_MASK;
+                let Some(role) = self.role(idx, id) else {
+                    return;
+                };
+                self.bots[idx].step = match role {
+                    Role::Login => Step::LoginAccept,
+                    Role::Char => Step::CharAccept,
+                    Role::Map => Step::MapAccept,
+                };
+                self.send(net, idx, id, &AcceptReq);
+            }
+            NetEvent::Input(id) => {
+                let idx = net.tag(id) & TAG_MASK;
+                let Some(role) = self.role(idx, id) else {
+                    return;
+                };
+                let mut scratch = std::mem::take(&mut self.scratch);
+                loop {
+                    let frame = match self.wire.next_packet(net.input(id), &mut scratch) {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let why = format!("bad_frame_at_{}: {e}", self.bots[idx].step.name());
+                            self.fail(net, idx, why);
+                            break;
+                        }
+                    };
+                    net.consume(id, frame.wire_len);
+                    let Some(ptype) = frame.ptype else { continue };
+                    let body = &scratch[HEADER_LEN.min(scratch.len())..];
+                    if let Err(why) = self.on_packet(net, idx, role, ptype, body, now) {
+                        self.fail(net, idx, why);
+                    }
+                    if self.role(idx, id).is_none() {
+                        break; // closed by the step
+                    }
+                }
+                self.scratch = scratch;
+            }
+            NetEvent::Closed(id, cause) => {
+                let idx = net.tag(id) & TAG_MASK;
+                if let Some(role) = self.role(idx, id) {
+                    let step = self.bots[idx].step;
+                    match role {
+                        Role::Login => self.bots[idx].login = None,
+                        Role::Char => self.bots[idx].chr = None,
+                        Role::Map => self.bots[idx].map = None,
+                    }
+                    if step != Step::Done {
+                        let why = match cause {
+                            CloseCause::ConnectFailed => {
+                                format!("connect_failed_at_{}", step.name())
+                            }
+                            c => format!("closed_{}_at_{}", c.label(), step.name()),
+                        };
+                        self.fail(net, idx, why);
+                    }
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, idx: usize, now: Instant) {
+        self.completed += 1;
+        self.flow
+            .record(now.saturating_duration_since(self.bots[idx].started));
+    }
+
+    fn on_packet(
+        &mut self,
+        net: &mut Net,
+        idx: usize,
+        role: Role,
+        ptype: PacketType,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
+        use PacketType as T;
+        let step = self.bots[idx].step;
+        let decode_err = |e| format!("bad_{}: {e}", ptype.name());
+        match (step, role, ptype) {
+            (Step::LoginAccept, Role::Login, T::PAKSS_ACCEPT_REPLY) => {
+                let b = &self.bots[idx];
+                let req = LoginReq {
+                    digest: b.digest.clone(),
+                    username: b.username.clone(),
+                };
+                self.bots[idx].step = Step::Login;
+                self.send_on(net, idx, Role::Login, &req);
+            }
+            (Step::Login, Role::Login, T::PAKLC_LOGIN_REPLY) => {
+                let r = LoginReply::decode(body).map_err(decode_err)?;
+                if r.result != 0 {
+                    return Err(format!("login_result_{}", r.result));
+                }
+                let server_id = r.servers.first().map_or(1, |s| s.id);
+                self.bots[idx].step = Step::SrvSelect;
+                self.send_on(
+                    net,
+                    idx,
+                    Role::Login,
+                    &SrvSelectReq {
+                        server_id,
+                        channel_id: 1,
+                    },
+                );
+            }
+            (Step::SrvSelect, Role::Login, T::PAKLC_SRV_SELECT_REPLY) => {
+                let r = SrvSelectReply::decode(body).map_err(decode_err)?;
+                if r.result != 0 {
+                    return Err(format!("srv_select_result_{}", r.result));
+                }
+                let bot = &mut self.bots[idx];
+                bot.session = r.session_id;
+                if let Some(id) = bot.login.take() {
+                    net.close(id);
+                }
+                bot.step = Step::CharConnect;
+                match net.connect(self.opts.addr, TAG_BOT | idx) {
+                    Ok(id) => self.bots[idx].chr = Some(id),
+                    Err(_) => return Err("connect_failed_at_char_connect".into()),
+                }
+            }
+            (Step::CharAccept, Role::Char, T::PAKSS_ACCEPT_REPLY)
+            | (Step::MapAccept, Role::Map, T::PAKSS_ACCEPT_REPLY) => {
+                let b = &self.bots[idx];
+                let req = JoinServerReq {
+                    session_id: b.session,
+                    digest: b.digest.clone(),
+                };
+                self.bots[idx].step = if role == Role::Char {
+                    Step::CharJoin
+                } else {
+                    Step::MapJoin
+                };
+                self.send_on(net, idx, role, &req);
+            }
+            (Step::CharJoin, Role::Char, T::PAKSC_JOIN_SERVER_REPLY) => {
+                let r = JoinServerReply::decode(body).map_err(decode_err)?;
+                if r.result != 0 {
+                    return Err(format!("char_join_result_{}", r.result));
+                }
+                self.bots[idx].step = Step::CharList;
+                self.send_on(net, idx, Role::Char, &CharListReq);
+            }
+            (Step::CharList | Step::CharListAgain, Role::Char, T::PAKCC_CHAR_LIST_REPLY) => {
+                let r = CharListReply::decode(body).map_err(decode_err)?;
+                if self.opts.goal == Goal::CharList {
+                    self.bots[idx].step = Step::Done;
+                    if let Some(id) = self.bots[idx].chr.take() {
+                        net.close(id);
+                    }
+                    self.complete(idx, now);
+                    return Ok(());
+                }
+                match r.characters.first() {
+                    Some(c) => {
+                        let req = SelectCharReq {
+                            slot: 0,
+                            run_mode: 0,
+                            ride_mode: 0,
+                            name: c.name.clone(),
+                        };
+                        self.bots[idx].step = Step::SelectChar;
+                        self.send_on(net, idx, Role::Char, &req);
+                    }
+                    None if step == Step::CharListAgain => {
+                        return Err("char_list_empty_after_create".into());
+                    }
+                    None => {
+                        let req = CreateCharReq {
+                            race: 0,
+                            stone: 1,
+                            hair: 1,
+                            face: 1,
+                            weapon: 0,
+                            zone: 1,
+                            name: self.bots[idx].username.clone(),
+                        };
+                        self.bots[idx].step = Step::CreateChar;
+                        self.send_on(net, idx, Role::Char, &req);
+                    }
+                }
+            }
+            (Step::CreateChar, Role::Char, T::PAKCC_CREATE_CHAR_REPLY) => {
+                let r = CreateCharReply::decode(body).map_err(decode_err)?;
+                if r.result != 0 {
+                    return Err(format!("create_char_result_{}", r.result));
+                }
+                self.bots[idx].step = Step::CharListAgain;
+                self.send_on(net, idx, Role::Char, &CharListReq);
+            }
+            (Step::SelectChar, Role::Char, T::PAKCC_SWITCH_SERVER) => {
+                let r = SwitchServer::decode(body).map_err(decode_err)?;
+                self.bots[idx].session = r.session_id;
+                self.bots[idx].step = Step::MapConnect;
+                match net.connect(self.opts.addr, TAG_BOT | idx) {
+                    Ok(id) => self.bots[idx].map = Some(id),
+                    Err(_) => return Err("connect_failed_at_map_connect".into()),
+                }
+            }
+            (Step::MapJoin, Role::Map, T::PAKSC_JOIN_SERVER_REPLY) => {
+                let r = JoinServerReply::decode(body).map_err(decode_err)?;
+                if r.result != 0 {
+                    return Err(format!("map_join_result_{}", r.result));
+                }
+                self.bots[idx].entity = r.id as u16;
+                self.bots[idx].step = Step::ChangeMap;
+                self.send_on(
+                    net,
+                    idx,
+                    Role::Map,
+                    &ChangeMapReq {
+                        weight_rate: 0,
+                        z: 0,
+                    },
+                );
+            }
+            (Step::ChangeMap, Role::Map, T::PAKWC_CHANGE_MAP_REPLY) => {
+                self.bots[idx].step = Step::InMap;
+                self.complete(idx, now);
+            }
+            (Step::InMap, Role::Map, T::PAKWC_NORMAL_CHAT) => {
+                let r = NormalChatBroadcast::decode(body).map_err(decode_err)?;
+                if let Some(sent) = r
+                    .message
+                    .strip_prefix("lg ")
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    self.delivered_total += 1;
+                    if self.recording {
+                        self.delivered += 1;
+                        let sent_at = self.epoch + Duration::from_nanos(sent);
+                        self.delivery.record(now.saturating_duration_since(sent_at));
+                    }
+                }
+            }
+            _ => {} // not waited for: join burst, spawns, other traffic
+        }
+        Ok(())
+    }
+
+    fn send_on<P: Packet>(&mut self, net: &mut Net, idx: usize, role: Role, p: &P) {
+        let b = &self.bots[idx];
+        let id = match role {
+            Role::Login => b.login,
+            Role::Char => b.chr,
+            Role::Map => b.map,
+        };
+        if let Some(id) = id {
+            self.send(net, idx, id, p);
+        }
+    }
+}
+
+/// A username prefix unique to this run: `letter` + six base-36 digits of
+/// the clock (so re-runs against the same gateway create new accounts).
+pub fn run_prefix(letter: char) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut n = (ms % 36u128.pow(6)) as u64;
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+    }
+    format!("{letter}{}", String::from_utf8_lossy(&digits))
+}

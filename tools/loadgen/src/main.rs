@@ -1,0 +1,374 @@
+//! `loadgen`: runs one scenario against a gateway (or Redis) on loopback,
+//! prints a table, and merges the result into a JSON results file; or
+//! prints the benchmark summary of such a file and draws its latency chart.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use getopts::{Matches, Options};
+use loadgen::echo::{self, EchoOpts, EchoProto};
+use loadgen::fanout::{self, FanoutOpts};
+use loadgen::idle::{self, IdleOpts, IdleTarget};
+use loadgen::isolation::{self, IsolationOpts};
+use loadgen::login::{self, LoginOpts};
+use loadgen::net::raise_nofile_limit;
+use loadgen::report;
+use loadgen::results::{ResultsFile, RunResult};
+use loadgen::stats::listen_overflows;
+use packet_service::protocol::packet_type::DialectId;
+use packet_service::protocol::CodecKind;
+
+const USAGE: &str = "\
+Usage: loadgen SCENARIO [options]
+       loadgen report RESULTS.json [--svg OUT.svg]
+
+Scenarios (every target must be a loopback address; each run is bounded):
+  echo       N connections x pipeline depth P of STRESS round trips (plain
+             codec; SCREEN_SHOT_TIME in the rose codec), closed loop
+  redis      the same loop speaking inline PING to Redis (the baseline)
+  login      B bots: login, server select, join, character list
+  idle       N connections held after one round trip; server RSS per connection
+  fanout     M bots on one map, K of them chatting at R messages/s each
+  isolation  echo p99 alone vs with C logins in flight on a 50 ms mock backend
+  report     summary of a results file: figures, baselines, ratios, targets";
+
+fn options() -> Options {
+    let mut o = Options::new();
+    o.optflag("h", "help", "this help");
+    o.optopt(
+        "a",
+        "addr",
+        "target (default 127.0.0.1:29000; redis: 127.0.0.1:6379)",
+        "HOST:PORT",
+    );
+    o.optopt(
+        "",
+        "server-pid",
+        "server process: CPU (/proc/PID/stat) and RSS (/proc/PID/status)",
+        "PID",
+    );
+    o.optopt(
+        "",
+        "json",
+        "merge the result into this results file",
+        "PATH",
+    );
+    o.optflag("q", "quiet", "no progress line on stderr");
+    o.optopt(
+        "",
+        "codec",
+        "gateway codec: plain (default) or rose",
+        "CODEC",
+    );
+    o.optopt(
+        "",
+        "packet-ids",
+        "gateway packet ids: osirose (default) or osirose-2021",
+        "IDS",
+    );
+    o.optopt(
+        "c",
+        "connections",
+        "echo/redis: N (50); idle: N (15000)",
+        "N",
+    );
+    o.optopt(
+        "P",
+        "pipeline",
+        "echo/redis: requests in flight per connection (1)",
+        "P",
+    );
+    o.optopt(
+        "d",
+        "duration",
+        "measured seconds (echo 10, login max 30, fanout 10, isolation 10 per phase)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "warmup",
+        "echo/redis: unmeasured seconds first (1)",
+        "SECS",
+    );
+    o.optopt("b", "bots", "login: B (20000); fanout: M (1000)", "N");
+    o.optopt(
+        "",
+        "concurrency",
+        "login/fanout: flows in flight at once (200)",
+        "C",
+    );
+    o.optopt(
+        "",
+        "flow-timeout",
+        "login: seconds allowed for one flow (10)",
+        "SECS",
+    );
+    o.optopt("", "target", "idle: gateway (default) or redis", "WHAT");
+    o.optopt(
+        "",
+        "connect-window",
+        "idle: connects in progress at once (256)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "hold",
+        "idle: seconds to hold the connections before reading RSS (2)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "setup-timeout",
+        "idle/fanout: seconds allowed to connect or join (60)",
+        "SECS",
+    );
+    o.optopt("k", "chatters", "fanout: K bots that chat (50)", "K");
+    o.optopt(
+        "r",
+        "rate",
+        "fanout: messages per second per chatter (10)",
+        "R",
+    );
+    o.optopt(
+        "",
+        "gateway-bin",
+        "isolation: gateway binary to start (default: in-process)",
+        "PATH",
+    );
+    o.optmulti(
+        "",
+        "gateway-arg",
+        "isolation: extra argument for the gateway binary (repeatable)",
+        "ARG",
+    );
+    o.optopt(
+        "",
+        "backend-latency-ms",
+        "isolation: mock backend latency per call (50)",
+        "MS",
+    );
+    o.optopt(
+        "",
+        "echo-connections",
+        "isolation: echo connections (10)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "echo-rate",
+        "isolation: echo requests per second, all connections (2000)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "logins-in-flight",
+        "isolation: login flows kept in flight (200)",
+        "C",
+    );
+    o.optopt("", "svg", "report: write the latency chart here", "PATH");
+    o
+}
+
+fn num<T: std::str::FromStr>(m: &Matches, name: &str, default: T) -> Result<T, String> {
+    match m.opt_str(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("--{name}: cannot parse {v:?}")),
+    }
+}
+
+fn secs(m: &Matches, name: &str, default: f64) -> Result<Duration, String> {
+    let v: f64 = num(m, name, default)?;
+    if !(0.0..=3600.0).contains(&v) {
+        return Err(format!("--{name}: {v} is outside 0..=3600 seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn positive(m: &Matches, name: &str, default: usize, max: usize) -> Result<usize, String> {
+    let v: usize = num(m, name, default)?;
+    if v == 0 || v > max {
+        return Err(format!("--{name}: {v} is outside 1..={max}"));
+    }
+    Ok(v)
+}
+
+fn addr(m: &Matches, default: &str) -> Result<SocketAddr, String> {
+    let text = m.opt_str("addr").unwrap_or_else(|| default.to_owned());
+    let addr = text
+        .to_socket_addrs()
+        .map_err(|e| format!("--addr {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--addr {text}: no address"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "--addr {addr}: only loopback targets are allowed (127.0.0.0/8, ::1)"
+        ));
+    }
+    Ok(addr)
+}
+
+fn codec(m: &Matches) -> Result<CodecKind, String> {
+    let name = m.opt_str("codec").unwrap_or_else(|| "plain".into());
+    CodecKind::from_name(&name).ok_or_else(|| format!("--codec: unknown codec {name:?}"))
+}
+
+fn dialect(m: &Matches) -> Result<DialectId, String> {
+    let name = m.opt_str("packet-ids").unwrap_or_else(|| "osirose".into());
+    DialectId::from_name(&name).ok_or_else(|| format!("--packet-ids: unknown numbering {name:?}"))
+}
+
+fn server_pid(m: &Matches) -> Result<Option<u32>, String> {
+    m.opt_str("server-pid")
+        .map(|v| v.parse().map_err(|_| format!("--server-pid: {v:?}")))
+        .transpose()
+}
+
+fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String> {
+    let progress = !m.opt_present("quiet");
+    let pid = server_pid(m)?;
+    raise_nofile_limit();
+    let overflows_before = listen_overflows();
+    let mut result = match scenario {
+        "echo" | "redis" => {
+            let proto = if scenario == "redis" {
+                EchoProto::Redis
+            } else {
+                EchoProto::gateway(codec(m)?)
+            };
+            let default = if scenario == "redis" {
+                "127.0.0.1:6379"
+            } else {
+                "127.0.0.1:29000"
+            };
+            echo::run(&EchoOpts {
+                addr: addr(m, default)?,
+                proto,
+                connections: positive(m, "connections", 50, 15_000)?,
+                pipeline: positive(m, "pipeline", 1, 1024)?,
+                duration: secs(m, "duration", 10.0)?,
+                warmup: secs(m, "warmup", 1.0)?,
+                server_pid: pid,
+                progress,
+            })?
+        }
+        "login" => login::run(&LoginOpts {
+            addr: addr(m, "127.0.0.1:29000")?,
+            codec: codec(m)?,
+            dialect: dialect(m)?,
+            bots: positive(m, "bots", 20_000, 10_000_000)?,
+            concurrency: positive(m, "concurrency", 200, 5_000)?,
+            duration: secs(m, "duration", 30.0)?,
+            flow_timeout: secs(m, "flow-timeout", 10.0)?,
+            server_pid: pid,
+            progress,
+        })?,
+        "idle" => {
+            let target = match m.opt_str("target").as_deref() {
+                None | Some("gateway") => IdleTarget::Gateway(codec(m)?),
+                Some("redis") => IdleTarget::Redis,
+                Some(other) => return Err(format!("--target: {other:?} is not gateway or redis")),
+            };
+            let default = match target {
+                IdleTarget::Redis => "127.0.0.1:6379",
+                IdleTarget::Gateway(_) => "127.0.0.1:29000",
+            };
+            idle::run(&IdleOpts {
+                addr: addr(m, default)?,
+                target,
+                connections: positive(m, "connections", 15_000, 1_000_000)?,
+                connect_window: positive(m, "connect-window", 256, 10_000)?,
+                hold: secs(m, "hold", 2.0)?,
+                server_pid: pid,
+                setup_timeout: secs(m, "setup-timeout", 60.0)?,
+                progress,
+            })?
+        }
+        "fanout" => fanout::run(&FanoutOpts {
+            addr: addr(m, "127.0.0.1:29000")?,
+            codec: codec(m)?,
+            dialect: dialect(m)?,
+            bots: positive(m, "bots", 1_000, 100_000)?,
+            concurrency: positive(m, "concurrency", 200, 5_000)?,
+            chatters: positive(m, "chatters", 50, 100_000)?,
+            rate: num(m, "rate", 10.0)?,
+            duration: secs(m, "duration", 10.0)?,
+            setup_timeout: secs(m, "setup-timeout", 60.0)?,
+            server_pid: pid,
+            progress,
+        })?,
+        "isolation" => isolation::run(&IsolationOpts {
+            gateway_bin: m.opt_str("gateway-bin").map(PathBuf::from),
+            gateway_args: m.opt_strs("gateway-arg"),
+            backend_latency: Duration::from_millis(num(m, "backend-latency-ms", 50)?),
+            echo_connections: positive(m, "echo-connections", 10, 1_000)?,
+            echo_rate: num(m, "echo-rate", 2000.0)?,
+            logins_in_flight: positive(m, "logins-in-flight", 200, 5_000)?,
+            duration: secs(m, "duration", 10.0)?,
+            progress,
+        })?,
+        "report" => {
+            let Some(path) = m.free.get(1) else {
+                return Err("report: which results file?".into());
+            };
+            let file = ResultsFile::load(std::path::Path::new(path))?;
+            print!("{}", report::table(&file));
+            if let Some(out) = m.opt_str("svg") {
+                std::fs::write(&out, report::svg(&file)).map_err(|e| format!("{out}: {e}"))?;
+                println!("latency chart: {out}");
+            }
+            return Ok(None);
+        }
+        other => return Err(format!("unknown scenario {other:?}\n\n{USAGE}")),
+    };
+    // Connects the kernel dropped at a full listen queue during the run
+    // (system-wide: other listeners on the machine count too).
+    if let (Some(a), Some(b)) = (overflows_before, listen_overflows()) {
+        result.figure("kernel_listen_overflows", b.saturating_sub(a) as f64);
+    }
+    Ok(Some(result))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = options();
+    let m = match opts.parse(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("loadgen: {e}\n{}", opts.usage(USAGE));
+            return ExitCode::from(2);
+        }
+    };
+    let Some(scenario) = m.free.first().cloned() else {
+        print!("{}", opts.usage(USAGE));
+        return if m.opt_present("help") {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+    };
+    if m.opt_present("help") {
+        print!("{}", opts.usage(USAGE));
+        return ExitCode::SUCCESS;
+    }
+    match run_scenario(&scenario, &m) {
+        Ok(Some(result)) => {
+            result.print();
+            if let Some(path) = m.opt_str("json") {
+                if let Err(e) = ResultsFile::merge_into(std::path::Path::new(&path), &result) {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen {scenario}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The scenarios, run briefly against an in-process gateway on port 0: the
+//! counts must add up (every request answered, every bot through, every
+//! chat line delivered to everyone). These check the load generator and
+//! the gateway's correctness under a little load, never a time.
+
+use std::time::Duration;
+
+use loadgen::bots::{run_prefix, BotOpts, Bots, Goal};
+use loadgen::echo::{self, EchoOpts, EchoProto};
+use loadgen::fanout::{self, FanoutOpts};
+use loadgen::login::{self, LoginOpts};
+use loadgen::mock::MockBackend;
+use loadgen::net::Net;
+use loadgen::results::RunResult;
+use packet_service::config::Config;
+use packet_service::protocol::packet_type::DialectId;
+use packet_service::protocol::CodecKind;
+use packet_service::server::{Server, ServerHandle};
+
+/// A gateway with the embedded backend, auto-created accounts and no
+/// packet-rate limit.
+#[track_caller]
+fn gateway(codec: CodecKind) -> ServerHandle {
+    let mut config = Config::for_tests();
+    config.codec = codec;
+    config.max_packets_per_sec = 0;
+    config.auto_create_accounts = true;
+    config.metrics_enabled = false;
+    Server::build(config).expect("gateway starts").spawn()
+}
+
+#[track_caller]
+fn figure(r: &RunResult, k: &str) -> f64 {
+    r.get(k)
+        .unwrap_or_else(|| panic!("figure {k} missing: {r:?}"))
+}
+
+#[test]
+fn echo_every_request_gets_its_reply() {
+    for (codec, pipeline) in [(CodecKind::Plain, 4), (CodecKind::Rose, 2)] {
+        let gw = gateway(codec);
+        let r = echo::run(&EchoOpts {
+            addr: gw.addr(),
+            proto: EchoProto::gateway(codec),
+            connections: 4,
+            pipeline,
+            duration: Duration::from_millis(400),
+            warmup: Duration::from_millis(100),
+            server_pid: Some(std::process::id()),
+            progress: false,
+        })
+        .expect("echo runs");
+        assert!(r.failures.is_empty(), "{codec:?}: {:?}", r.failures);
+        let (requests, replies) = (figure(&r, "requests"), figure(&r, "replies"));
+        assert!(replies > 0.0, "{r:?}");
+        assert_eq!(requests, replies, "{codec:?}");
+        assert_eq!(figure(&r, "unanswered"), 0.0);
+        let rtt = &r.latency["rtt"];
+        assert!(rtt.count > 0 && rtt.count <= replies as u64, "{rtt:?}");
+        assert!(figure(&r, "server_cpu_s") >= 0.0);
+        gw.stop().expect("gateway stops");
+    }
+}
+
+#[test]
+fn login_every_bot_reaches_the_character_list() {
+    let gw = gateway(CodecKind::Rose);
+    let r = login::run(&LoginOpts {
+        addr: gw.addr(),
+        codec: CodecKind::Rose,
+        dialect: DialectId::Osirose,
+        bots: 60,
+        concurrency: 8,
+        duration: Duration::from_secs(30),
+        flow_timeout: Duration::from_secs(10),
+        server_pid: None,
+        progress: false,
+    })
+    .expect("login runs");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(figure(&r, "started"), 60.0);
+    assert_eq!(figure(&r, "completed"), 60.0);
+    assert_eq!(figure(&r, "failed"), 0.0);
+    assert_eq!(r.latency["flow"].count, 60);
+    gw.stop().expect("gateway stops");
+}
+
+#[test]
+fn fanout_every_line_reaches_every_bot_on_the_map() {
+    let gw = gateway(CodecKind::Plain);
+    let r = fanout::run(&FanoutOpts {
+        addr: gw.addr(),
+        codec: CodecKind::Plain,
+        dialect: DialectId::Osirose,
+        bots: 12,
+        concurrency: 6,
+        chatters: 3,
+        rate: 20.0,
+        duration: Duration::from_millis(500),
+        setup_timeout: Duration::from_secs(20),
+        server_pid: None,
+        progress: false,
+    })
+    .expect("fanout runs");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(figure(&r, "bots_on_map"), 12.0);
+    let sent = figure(&r, "messages_sent");
+    assert!(sent > 0.0);
+    assert_eq!(figure(&r, "deliveries_received"), sent * 12.0);
+    assert_eq!(figure(&r, "deliveries_expected"), sent * 12.0);
+    gw.stop().expect("gateway stops");
+}
+
+#[test]
+fn bots_reach_the_map_through_the_mock_backend() {
+    let backend = MockBackend::start(Duration::from_millis(1)).expect("mock starts");
+    let mut config = Config::for_tests();
+    config.codec = CodecKind::Plain;
+    config.metrics_enabled = false;
+    config.auth_url = Some(backend.url());
+    config.character_url = Some(backend.url());
+    config.world_url = Some(backend.url());
+    let gw = Server::build(config).expect("gateway starts").spawn();
+    let mut net = Net::new(16).expect("poll");
+    let mut bots = Bots::new(BotOpts {
+        addr: gw.addr(),
+        codec: CodecKind::Plain,
+        dialect: DialectId::Osirose,
+        goal: Goal::Map,
+        prefix: run_prefix('t'),
+        flow_timeout: Duration::from_secs(10),
+    });
+    let now = std::time::Instant::now();
+    for _ in 0..4 {
+        bots.spawn(&mut net, now);
+    }
+    let deadline = now + Duration::from_secs(15);
+    let mut events = Vec::new();
+    while bots.in_flight() > 0 {
+        let now = std::time::Instant::now();
+        assert!(now < deadline, "bots stuck: {:?}", bots.failures);
+        bots.check_timeouts(&mut net, now);
+        net.flush(&mut events);
+        net.poll(Some(Duration::from_millis(20)), &mut events)
+            .expect("poll");
+        for ev in events.drain(..) {
+            bots.on_event(&mut net, ev, std::time::Instant::now());
+        }
+    }
+    assert!(bots.failures.is_empty(), "{:?}", bots.failures);
+    assert_eq!(bots.in_map().len(), 4);
+    bots.close_all(&mut net);
+    gw.stop().expect("gateway stops");
+}
