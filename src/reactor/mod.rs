@@ -66,6 +66,8 @@ const LINGER_POLL: Duration = Duration::from_millis(20);
 /// Pooled buffers' worth of queued output at which a connection stops
 /// decoding until its client reads.
 const OUTPUT_PAUSE_BUFFERS: usize = 4;
+/// How often refusals and abnormal closes are summarised in the log.
+const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon cleanup refused by a full job queue is tried again.
 const CLEANUP_RETRY: Duration = Duration::from_millis(10);
 /// How often the reactor's counters are published to the registry.
@@ -149,6 +151,58 @@ struct Env {
     /// Cleanup jobs refused by a full queue, retried every pass. Bounded:
     /// each connection produces at most one Leave and one Logout.
     cleanup: std::collections::VecDeque<Job>,
+    /// Limits hit since the last summary log line.
+    limits: LimitLog,
+}
+
+/// Counts of refusals and closes for the periodic log summary: limits are
+/// logged when hit, without a line per connection that a flood could use to
+/// flood the log.
+struct LimitLog {
+    rejected: Vec<u64>,
+    closed: Vec<u64>,
+    since: Instant,
+}
+
+impl LimitLog {
+    fn new(now: Instant) -> LimitLog {
+        LimitLog {
+            rejected: vec![0; RejectReason::LABELS.len()],
+            closed: vec![0; CloseReason::LABELS.len()],
+            since: now,
+        }
+    }
+
+    /// Logs one line if anything abnormal happened in the interval.
+    fn report(&mut self, now: Instant) {
+        if now.duration_since(self.since) < LIMIT_LOG_INTERVAL {
+            return;
+        }
+        let normal = [
+            CloseReason::PeerClosed.index(),
+            CloseReason::Shutdown.index(),
+        ];
+        let mut line = String::new();
+        for (label, n) in RejectReason::LABELS.iter().zip(&self.rejected) {
+            if *n > 0 {
+                line.push_str(&format!(" refused:{label}={n}"));
+            }
+        }
+        for (i, (label, n)) in CloseReason::LABELS.iter().zip(&self.closed).enumerate() {
+            if *n > 0 && !normal.contains(&i) {
+                line.push_str(&format!(" closed:{label}={n}"));
+            }
+        }
+        if !line.is_empty() {
+            warn!(
+                "in the last {}s:{line}",
+                now.duration_since(self.since).as_secs()
+            );
+        }
+        self.rejected.iter_mut().for_each(|n| *n = 0);
+        self.closed.iter_mut().for_each(|n| *n = 0);
+        self.since = now;
+    }
 }
 
 /// The event loop and everything it owns.
@@ -219,6 +273,7 @@ impl Reactor {
                 accept_paused_until: None,
                 completions_pending: false,
                 cleanup: std::collections::VecDeque::new(),
+                limits: LimitLog::new(Instant::now()),
                 cfg,
             },
             shutdown,
@@ -311,6 +366,7 @@ impl Reactor {
                 self.unpublished = false;
                 last_publish = now;
             }
+            self.env.limits.report(now);
             self.health.tick_at(now);
             if let Some(period) = self.watchdog {
                 if now.duration_since(last_ping) >= period {
@@ -411,6 +467,7 @@ impl Reactor {
         };
         if let Some(reason) = reject {
             env.counters.reject(reason.index());
+            env.limits.rejected[reason.index()] += 1;
             debug!("[{peer}] rejected: {}", reason.as_str());
             return; // dropping the socket closes it
         }
@@ -735,6 +792,7 @@ impl Reactor {
                 }
             }
             self.env.counters.close(reason.index());
+            self.env.limits.closed[reason.index()] += 1;
             match reason {
                 CloseReason::PeerClosed | CloseReason::Shutdown => {
                     trace!("{} closed: {reason}", Prefix(&conn))
@@ -874,6 +932,7 @@ impl Env {
                 conn.session.set_peer(real);
                 if self.over_ip_limit(real.ip()) {
                     self.counters.reject(RejectReason::PerIpLimit.index());
+                    self.limits.rejected[RejectReason::PerIpLimit.index()] += 1;
                     self.close(idx, conn, CloseReason::PerIpLimit);
                     return false;
                 }
@@ -901,7 +960,7 @@ impl Env {
     /// not read.
     fn queued(&mut self, idx: usize, conn: &mut Conn) {
         if conn.output.len() > self.cfg.output_limit {
-            warn!(
+            debug!(
                 "{} output queue {} bytes exceeds {}: closing",
                 Prefix(conn),
                 conn.output.len(),
@@ -1090,7 +1149,7 @@ impl Env {
                     match result {
                         Ok(_) => self.counters.sent(packet.packet_type()),
                         Err(EncodeFailure::NoBuffer) => {
-                            warn!("{} no buffer for a reply: closing", Prefix(conn));
+                            debug!("{} no buffer for a reply: closing", Prefix(conn));
                             self.close(idx, conn, CloseReason::PoolExhausted);
                         }
                         Err(EncodeFailure::Encoder) => {
