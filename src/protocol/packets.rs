@@ -459,3 +459,14 @@ server_packets! {
         QuestData,
     }
 }
+
+/// Expands `$m!(args…, P1, P2, …)` with every typed packet of this module
+/// (full paths), for code that must cover them all: fuzz targets, property
+/// tests.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_every_packet {
+    ($m:ident $(, $arg:expr)* $(,)?) => {
+        $m!($($arg,)* $crate::protocol::packets::AcceptReq, $crate::protocol::packets::AcceptReply, $crate::protocol::packets::Alive, $crate::protocol::packets::LogoutReq, $crate::protocol::packets::LogoutReply, $crate::protocol::packets::ChangeCharReq, $crate::protocol::packets::ChanCharReply, $crate::protocol::packets::ScreenShotTimeReq, $crate::protocol::packets::ScreenShotTimeReply, $crate::protocol::packets::LoginReq, $crate::protocol::packets::LoginReply, $crate::protocol::packets::ChannelListReq, $crate::protocol::packets::ChannelListReply, $crate::protocol::packets::SrvSelectReq, $crate::protocol::packets::SrvSelectReply, $crate::protocol::packets::JoinServerReq, $crate::protocol::packets::JoinServerReply, $crate::protocol::packets::CharListReq, $crate::protocol::packets::CharListReply, $crate::protocol::packets::CreateCharReq, $crate::protocol::packets::CreateCharReply, $crate::protocol::packets::DeleteCharReq, $crate::protocol::packets::DeleteCharReply, $crate::protocol::packets::SelectCharReq, $crate::protocol::packets::SwitchServer, $crate::protocol::packets::SelectCharReply, $crate::protocol::packets::ChangeMapReq, $crate::protocol::packets::ChangeMapReply, $crate::protocol::packets::InventoryData, $crate::protocol::packets::QuestData, $crate::protocol::packets::BillingMessage, $crate::protocol::packets::TeleportReply, $crate::protocol::packets::NormalChat, $crate::protocol::packets::NormalChatBroadcast, $crate::protocol::packets::WhisperChat, $crate::protocol::packets::WhisperChatReply, $crate::protocol::packets::ShoutChat, $crate::protocol::packets::ShoutChatBroadcast, $crate::protocol::packets::PartyChat, $crate::protocol::packets::PartyChatBroadcast, $crate::protocol::packets::AnnounceChat, $crate::protocol::packets::MouseCmd, $crate::protocol::packets::MouseCmdBroadcast, $crate::protocol::packets::MoveBroadcast, $crate::protocol::packets::Stop, $crate::protocol::packets::StopBroadcast, $crate::protocol::packets::StopMoving, $crate::protocol::packets::StopMovingBroadcast, $crate::protocol::packets::SetPosition, $crate::protocol::packets::SetPositionBroadcast, $crate::protocol::packets::RemoveObject)
+    };
+}
