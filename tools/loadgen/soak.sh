@@ -75,7 +75,7 @@ max_conns=${SOAK_MAX_CONNECTIONS:-20000}
 "$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
     --max-packets-per-sec 0 --max-connections "$max_conns" --buffer-pool-size "$POOL" \
     --idle-timeout "$IDLE_TIMEOUT" --auto-create-accounts \
-    --metrics-listen 127.0.0.1 --metrics-port "$METRICS_PORT" --log-level warn \
+    --metrics-listen 127.0.0.1 --metrics-port "$METRICS_PORT" --log-level info \
     >"$logs/gateway.log" 2>&1 &
 gw_pid=$!
 wait_port "$PORT"
@@ -90,7 +90,12 @@ status=0
     --interval "$INTERVAL" --alive-interval "$ALIVE" --json "$json" ${SOAK_ARGS:-} ||
     status=$?
 if ! kill -0 "$gw_pid" 2>/dev/null; then
-    echo "packet-service exited during the soak; see $logs/gateway.log" >&2
+    gw_status=0
+    wait "$gw_pid" || gw_status=$?
+    echo "packet-service exited during the soak (status $gw_status; 128+N is signal N);" \
+        "see $logs/gateway.log" >&2
+    tail -n 20 "$logs/gateway.log" >&2
+    gw_pid=""
     status=1
 fi
 exit "$status"

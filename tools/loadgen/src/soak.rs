@@ -363,10 +363,7 @@ impl Mix {
     /// Closes the client did not ask for, so far.
     fn unexpected_closes(&self) -> u64 {
         let closes = |m: &BTreeMap<String, u64>| -> u64 {
-            m.iter()
-                .filter(|(k, _)| is_close(k))
-                .map(|(_, v)| v)
-                .sum()
+            m.iter().filter(|(k, _)| is_close(k)).map(|(_, v)| v).sum()
         };
         closes(&self.failures)
             + closes(&self.echo.failures)
@@ -407,8 +404,8 @@ pub fn scrape(addr: SocketAddr) -> Option<String> {
     s.take(METRICS_MAX as u64).read_to_end(&mut body).ok()?;
     let text = String::from_utf8_lossy(&body);
     let (head, body) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.") || !head.split_whitespace().nth(1).is_some_and(|c| c == "200")
-    {
+    let status = head.split_whitespace().nth(1);
+    if !head.starts_with("HTTP/1.") || status != Some("200") {
         return None;
     }
     Some(body.to_owned())
@@ -605,9 +602,8 @@ pub fn run(opts: &SoakOpts) -> Result<SoakReport, String> {
     let wire = Wire::new(opts.codec, opts.dialect);
     let encode = |e: crate::wire::WireError| e.to_string();
     let proto = EchoProto::Gateway(wire);
-    let echo_interval = Duration::from_secs_f64(
-        opts.echo_connections.max(1) as f64 / opts.echo_rate.max(0.001),
-    );
+    let echo_interval =
+        Duration::from_secs_f64(opts.echo_connections.max(1) as f64 / opts.echo_rate.max(0.001));
     let prefix = run_prefix('s');
     let bot_opts = |goal, prefix: String, flow_timeout| BotOpts {
         addr: opts.addr,
@@ -1103,7 +1099,11 @@ pub fn judge(opts: &SoakOpts, samples: &[Sample], outcome: &Outcome) -> Verdict 
     // Buffer pool: bounded while busy, back near zero when quiet.
     checks.push(match quiesced.and_then(|q| q.pool_in_use) {
         Some(quiet) => {
-            let peak = steady.iter().filter_map(|s| s.pool_in_use).max().unwrap_or(0);
+            let peak = steady
+                .iter()
+                .filter_map(|s| s.pool_in_use)
+                .max()
+                .unwrap_or(0);
             let size = quiesced.and_then(|q| q.pool_size).unwrap_or(0);
             Check {
                 name: "pool",
@@ -1219,7 +1219,10 @@ mod tests {
 
     #[test]
     fn metrics_are_read_by_exact_name() {
-        assert_eq!(metric(TEXT, "packet_service_buffer_pool_size"), Some(8192.0));
+        assert_eq!(
+            metric(TEXT, "packet_service_buffer_pool_size"),
+            Some(8192.0)
+        );
         assert_eq!(metric(TEXT, "packet_service_buffer_pool"), None);
         assert_eq!(metric(TEXT, "process_open_fds"), Some(15023.0));
         assert_eq!(
@@ -1275,7 +1278,14 @@ mod tests {
             let rss = 60_000 + i * kib_per_sample;
             v.push(s(i as f64 * 10.0, "run", rss, 15_030 + i % 2, 15_000, 40));
         }
-        v.push(s(63.0, "quiesced", 60_000 + 7 * kib_per_sample, 15_030, 15_000, quiet_pool));
+        v.push(s(
+            63.0,
+            "quiesced",
+            60_000 + 7 * kib_per_sample,
+            15_030,
+            15_000,
+            quiet_pool,
+        ));
         v.push(s(64.0, "closed", 60_000, 30, 0, 0));
         v
     }
