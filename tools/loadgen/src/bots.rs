@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::{
-    AcceptReq, ChangeMapReq, CharListReply, CharListReq, CreateCharReply, CreateCharReq,
+    AcceptReq, Alive, ChangeMapReq, CharListReply, CharListReq, CreateCharReply, CreateCharReq,
     JoinServerReply, JoinServerReq, LoginReply, LoginReq, NormalChat, NormalChatBroadcast, Packet,
     SelectCharReq, SrvSelectReply, SrvSelectReq, SwitchServer,
 };
@@ -170,6 +170,8 @@ pub struct Bots {
     pub delivery: Latency,
     recording: bool,
     epoch: Instant,
+    /// Tag kind of this fleet's connections (high half of a [`Net`] tag).
+    tag: usize,
 }
 
 impl Bots {
@@ -190,7 +192,16 @@ impl Bots {
             delivery: Latency::new(),
             recording: false,
             epoch: Instant::now(),
+            tag: TAG_BOT,
         }
+    }
+
+    /// The same fleet with its connections tagged `kind` instead of
+    /// [`TAG_BOT`] (for two fleets in one event loop). `kind` must leave the
+    /// low 32 bits clear.
+    pub fn with_tag(mut self, kind: usize) -> Bots {
+        self.tag = kind & !TAG_MASK;
+        self
     }
 
     /// Bots started.
@@ -215,10 +226,17 @@ impl Bots {
         self.recording = on;
     }
 
-    /// Starts one more bot.
+    /// Starts one more bot with an account of its own (`prefix` + index).
     pub fn spawn(&mut self, net: &mut Net, now: Instant) {
+        let username = format!("{}{}", self.opts.prefix, self.bots.len());
+        self.spawn_as(net, now, username);
+    }
+
+    /// Starts one more bot logging in as `username` (password = username;
+    /// a later bot may reuse the account of a finished one); returns its
+    /// index.
+    pub fn spawn_as(&mut self, net: &mut Net, now: Instant, username: String) -> usize {
         let idx = self.bots.len();
-        let username = format!("{}{idx}", self.opts.prefix);
         let digest = sha256_hex(&username);
         self.bots.push(Bot {
             username,
@@ -232,10 +250,33 @@ impl Bots {
             started: now,
             deadline: now + self.opts.flow_timeout,
         });
-        match net.connect(self.opts.addr, TAG_BOT | idx) {
+        match net.connect(self.opts.addr, self.tag | idx) {
             Ok(id) => self.bots[idx].login = Some(id),
             Err(_) => self.fail(net, idx, "connect_failed_at_login_connect".into()),
         }
+        idx
+    }
+
+    /// Whether bot `idx` reached its goal or failed (an unknown index
+    /// counts as settled).
+    pub fn is_settled(&self, idx: usize) -> bool {
+        self.bots.get(idx).is_none_or(|b| b.step.settled())
+    }
+
+    /// Sends ALIVE on every open connection of bot `idx` (keeps the
+    /// gateway's idle timer from firing); returns how many were sent.
+    pub fn keepalive(&mut self, net: &mut Net, idx: usize) -> usize {
+        let Some(b) = self.bots.get(idx) else {
+            return 0;
+        };
+        if b.step == Step::Failed {
+            return 0;
+        }
+        let ids: Vec<ConnId> = [b.login, b.chr, b.map].into_iter().flatten().collect();
+        for &id in &ids {
+            self.send(net, idx, id, &Alive);
+        }
+        ids.len()
     }
 
     fn fail(&mut self, net: &mut Net, idx: usize, why: String) {
@@ -439,7 +480,7 @@ impl Bots {
                     net.close(id);
                 }
                 bot.step = Step::CharConnect;
-                match net.connect(self.opts.addr, TAG_BOT | idx) {
+                match net.connect(self.opts.addr, self.tag | idx) {
                     Ok(id) => self.bots[idx].chr = Some(id),
                     Err(_) => return Err("connect_failed_at_char_connect".into()),
                 }
@@ -517,7 +558,7 @@ impl Bots {
                 let r = SwitchServer::decode(body).map_err(decode_err)?;
                 self.bots[idx].session = r.session_id;
                 self.bots[idx].step = Step::MapConnect;
-                match net.connect(self.opts.addr, TAG_BOT | idx) {
+                match net.connect(self.opts.addr, self.tag | idx) {
                     Ok(id) => self.bots[idx].map = Some(id),
                     Err(_) => return Err("connect_failed_at_map_connect".into()),
                 }

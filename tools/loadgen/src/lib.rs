@@ -25,6 +25,7 @@
 //! | [`mock`] | auth/character/world with a fixed latency (tonic on loopback) |
 //! | [`gateway`] | a gateway started by the loadgen (child process or thread) |
 //! | [`isolation`] | echo p99 alone vs while logins wait on a slow backend |
+//! | [`soak`] | many connections, mixed traffic, minutes: RSS, fds and buffer pool over time |
 //! | [`report`] | figures vs baselines and targets; the latency SVG |
 //!
 //! Benchmarks are benchmarks: nothing here asserts a time.
@@ -40,5 +41,6 @@ pub mod mock;
 pub mod net;
 pub mod report;
 pub mod results;
+pub mod soak;
 pub mod stats;
 pub mod wire;

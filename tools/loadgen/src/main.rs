@@ -16,6 +16,7 @@ use loadgen::login::{self, LoginOpts};
 use loadgen::net::raise_nofile_limit;
 use loadgen::report;
 use loadgen::results::{ResultsFile, RunResult};
+use loadgen::soak::{self, SoakOpts};
 use loadgen::stats::listen_overflows;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
@@ -32,6 +33,9 @@ Scenarios (every target must be a loopback address; each run is bounded):
   idle       N connections held after one round trip; server RSS per connection
   fanout     M bots on one map, K of them chatting at R messages/s each
   isolation  echo p99 alone vs with C logins in flight on a 50 ms mock backend
+  soak       N connections held for minutes with mixed traffic (idle ALIVE,
+             echo, login churn, chat on one map): RSS, fds, buffer pool over
+             time and a verdict, flat or not (exit status 1 if not)
   report     summary of a results file: figures, baselines, ratios, targets";
 
 fn options() -> Options {
@@ -168,6 +172,56 @@ fn options() -> Options {
         "C",
     );
     o.optopt("", "svg", "report: write the latency chart here", "PATH");
+    o.optopt(
+        "",
+        "metrics-addr",
+        "soak: the gateway's metrics endpoint (loopback)",
+        "HOST:PORT",
+    );
+    o.optopt("", "interval", "soak: seconds between samples (10)", "SECS");
+    o.optopt(
+        "",
+        "quiesce",
+        "soak: quiet seconds before the last sample (3)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "alive-interval",
+        "soak: seconds between ALIVEs of a held connection (10)",
+        "SECS",
+    );
+    o.optopt("", "map-bots", "soak: bots on the map (200)", "N");
+    o.optopt(
+        "",
+        "churn-rate",
+        "soak: login flows started per second (20)",
+        "R",
+    );
+    o.optopt(
+        "",
+        "churn-slots",
+        "soak: login flows in flight at most, one account each (20)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "rss-tolerance-pct",
+        "soak: RSS growth tolerated, percent (5)",
+        "PCT",
+    );
+    o.optopt(
+        "",
+        "rss-tolerance-mib",
+        "soak: RSS growth tolerated, MiB; the larger applies (4)",
+        "MIB",
+    );
+    o.optopt(
+        "",
+        "pool-tolerance",
+        "soak: buffers still lent out when quiet that are tolerated (16)",
+        "N",
+    );
     o
 }
 
@@ -225,6 +279,62 @@ fn server_pid(m: &Matches) -> Result<Option<u32>, String> {
     m.opt_str("server-pid")
         .map(|v| v.parse().map_err(|_| format!("--server-pid: {v:?}")))
         .transpose()
+}
+
+/// The soak scenario: its own JSON document (samples and verdict) and an
+/// exit status that says whether the server stayed flat.
+fn run_soak(m: &Matches) -> Result<bool, String> {
+    let metrics = match m.opt_str("metrics-addr") {
+        None => None,
+        Some(text) => {
+            let a = text
+                .to_socket_addrs()
+                .map_err(|e| format!("--metrics-addr {text}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("--metrics-addr {text}: no address"))?;
+            if !a.ip().is_loopback() {
+                return Err(format!("--metrics-addr {a}: only loopback is allowed"));
+            }
+            Some(a)
+        }
+    };
+    let interval = secs(m, "interval", 10.0)?.max(Duration::from_millis(500));
+    let opts = SoakOpts {
+        addr: addr(m, "127.0.0.1:29000")?,
+        codec: codec(m)?,
+        dialect: dialect(m)?,
+        connections: positive(m, "connections", 15_000, 1_000_000)?,
+        duration: secs(m, "duration", 300.0)?,
+        interval,
+        warmup: m
+            .opt_str("warmup")
+            .map_or(Ok(interval), |_| secs(m, "warmup", 10.0))?,
+        quiesce: secs(m, "quiesce", 3.0)?,
+        alive_interval: secs(m, "alive-interval", 10.0)?.max(Duration::from_millis(100)),
+        echo_connections: positive(m, "echo-connections", 100, 10_000)?,
+        echo_rate: num(m, "echo-rate", 1000.0)?,
+        map_bots: positive(m, "map-bots", 200, 10_000)?,
+        chatters: num(m, "chatters", 10)?,
+        chat_rate: num(m, "rate", 1.0)?,
+        churn_rate: num(m, "churn-rate", 20.0)?,
+        churn_slots: num(m, "churn-slots", 20)?,
+        connect_window: positive(m, "connect-window", 256, 10_000)?,
+        setup_timeout: secs(m, "setup-timeout", 120.0)?,
+        server_pid: server_pid(m)?,
+        metrics,
+        rss_tolerance_pct: num(m, "rss-tolerance-pct", 5.0)?,
+        rss_tolerance_mib: num(m, "rss-tolerance-mib", 4.0)?,
+        pool_tolerance: num(m, "pool-tolerance", 16)?,
+        progress: !m.opt_present("quiet"),
+    };
+    let report = soak::run(&opts)?;
+    report.print();
+    if let Some(path) = m.opt_str("json") {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
+        println!("samples: {path}");
+    }
+    Ok(report.verdict.flat)
 }
 
 fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String> {
@@ -353,6 +463,16 @@ fn main() -> ExitCode {
     if m.opt_present("help") {
         print!("{}", opts.usage(USAGE));
         return ExitCode::SUCCESS;
+    }
+    if scenario == "soak" {
+        return match run_soak(&m) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("loadgen soak: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     match run_scenario(&scenario, &m) {
         Ok(Some(result)) => {
