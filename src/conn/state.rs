@@ -78,6 +78,9 @@ pub struct UtcTime {
     pub hour: u8,
     /// Minute 0..=59.
     pub minute: u8,
+    /// Seconds since the Unix epoch, truncated to 32 bits (ACCEPT_REPLY's
+    /// informational `randValue`, as osIROSE sends it).
+    pub unix: u32,
 }
 
 impl UtcTime {
@@ -90,6 +93,7 @@ impl UtcTime {
             day: c.day,
             hour: c.hour,
             minute: c.minute,
+            unix: secs as u32,
         }
     }
 }
@@ -575,7 +579,8 @@ impl Session {
             T::PAKCS_ACCEPT_REQ => {
                 return out.push(Action::Send(ServerPacket::AcceptReply(AcceptReply {
                     result: ACCEPTED,
-                    rand_value: self.next_request ^ 0x5EED_0000,
+                    // Informational only (never a key, protocol.md §1.4).
+                    rand_value: ctx.utc.unix,
                 })));
             }
             T::PAKCS_ALIVE => return self.on_alive(ctx, now, out),
@@ -903,7 +908,7 @@ impl Session {
                 })));
                 Phase::New
             }
-            (Phase::SelectPending { user, session }, Ok(Reply::SelectServer(r)))
+            (Phase::SelectPending { session, .. }, Ok(Reply::SelectServer(r)))
                 if r.result == auth::SelectServerResult::Ok as i32 =>
             {
                 let session = if r.session_id != 0 {
@@ -911,7 +916,6 @@ impl Session {
                 } else {
                     session
                 };
-                let _ = user;
                 out.push(Action::Send(ServerPacket::SrvSelectReply(SrvSelectReply {
                     result: 0,
                     session_id: session.0,

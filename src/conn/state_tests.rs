@@ -658,7 +658,8 @@ fn utc_time_conversion() {
             month: 11,
             day: 14,
             hour: 22,
-            minute: 13
+            minute: 13,
+            unix: 1_700_000_000,
         }
     );
     assert_eq!(
@@ -668,7 +669,8 @@ fn utc_time_conversion() {
             month: 2,
             day: 29,
             hour: 0,
-            minute: 0
+            minute: 0,
+            unix: 951_782_400,
         }
     );
 }
