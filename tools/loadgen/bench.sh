@@ -35,13 +35,13 @@ FANOUT=${BENCH_FANOUT:-1000}
 CHATTERS=${BENCH_CHATTERS:-60}
 CHAT_RATE=${BENCH_CHAT_RATE:-10}
 
-# Every connection is a file descriptor, on both sides.
-ulimit -n "$(ulimit -Hn)"
-echo "open-files limit: $(ulimit -n)"
+# shellcheck source=tools/loadgen/common.sh
+. "$(dirname "$0")/common.sh"
+raise_fd_limit
 
 mkdir -p "$OUT"
 stamp=$(date -u +%Y-%m-%d)
-host=$(hostname -s 2>/dev/null || cat /proc/sys/kernel/hostname)
+host=$(host_name)
 json="$OUT/$stamp-$host.json"
 svg="$OUT/$stamp-$host.svg"
 rm -f "$json"
@@ -50,32 +50,11 @@ logs=$(mktemp -d)
 gw_pid=""
 redis_pid=""
 cleanup() {
-    for pid in $gw_pid $redis_pid; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in $gw_pid $redis_pid; do
-        # Bounded wait, then force.
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    # shellcheck disable=SC2086 # empty pids vanish
+    stop_pids $gw_pid $redis_pid
     echo "servers stopped; logs in $logs"
 }
 trap cleanup EXIT INT TERM
-
-# Waits (at most 10 s) until a loopback port accepts.
-wait_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
 
 "$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
     --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192 \

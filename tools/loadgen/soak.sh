@@ -34,42 +34,24 @@ IDLE_TIMEOUT=${SOAK_IDLE_TIMEOUT:-30}
 ALIVE=${SOAK_ALIVE:-10}
 POOL=${SOAK_POOL:-4096}
 
-# Every connection is a file descriptor, on both sides.
-ulimit -n "$(ulimit -Hn)"
-echo "open-files limit: $(ulimit -n)"
+# shellcheck source=tools/loadgen/common.sh
+. "$(dirname "$0")/common.sh"
+raise_fd_limit
 
 mkdir -p "$OUT"
 stamp=$(date -u +%Y-%m-%d)
-host=$(hostname -s 2>/dev/null || cat /proc/sys/kernel/hostname)
+host=$(host_name)
 json="$OUT/soak-$stamp-$host.json"
 logs=$(mktemp -d)
 
 gw_pid=""
 cleanup() {
     if [ -n "$gw_pid" ]; then
-        kill "$gw_pid" 2>/dev/null || true
-        # Bounded wait, then force.
-        for _ in $(seq 50); do
-            kill -0 "$gw_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$gw_pid" 2>/dev/null || true
+        stop_pids "$gw_pid"
     fi
     echo "gateway stopped; its log is $logs/gateway.log"
 }
 trap cleanup EXIT INT TERM
-
-# Waits (at most 10 s) until a loopback port accepts.
-wait_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
 
 max_conns=${SOAK_MAX_CONNECTIONS:-20000}
 "$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \

@@ -301,7 +301,6 @@ fn a_silent_server_costs_bounded_timeouts() {
     let log = record_session(recorded.addr, CodecKind::Plain, false);
     let cap = TempCapture::new("silent", &to_pcap(&log, LinkType::Ethernet));
     let target = silent_server().to_string();
-    let started = std::time::Instant::now();
     let out = replay(&[
         cap.0.to_str().expect("path"),
         "--target",
@@ -318,7 +317,8 @@ fn a_silent_server_costs_bounded_timeouts() {
     assert!(t.contains("expected PAKSS_ACCEPT_REPLY got nothing"), "{t}");
     assert!(t.contains("note: timed out after"), "{t}");
     // One causal timeout per connection plus the final drain, not one per step.
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{t}");
+    let timeouts = t.matches("timed out after").count();
+    assert!((1..=4).contains(&timeouts), "{timeouts} timeouts: {t}");
 }
 
 #[test]
