@@ -36,6 +36,15 @@ fn replay(args: &[&str]) -> Output {
         .expect("run replay")
 }
 
+/// Replays `cap` against `target` with more arguments: exit code and output.
+fn replay_against(cap: &TempCapture, target: &str, args: &[&str]) -> (Option<i32>, String) {
+    let path = cap.0.to_str().expect("path");
+    let mut all = vec![path, "--target", target];
+    all.extend_from_slice(args);
+    let out = replay(&all);
+    (out.status.code(), text(&out))
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\n--- stdout\n{}--- stderr\n{}",
@@ -52,16 +61,8 @@ fn plain_session_replays_against_a_fresh_server() {
     let cap = TempCapture::new("plain", &to_pcap(&log, LinkType::Ethernet));
     let fresh = TestServer::start(CodecKind::Plain, 2);
     let target = fresh.addr.to_string();
-    let out = replay(&[
-        cap.0.to_str().expect("path"),
-        "--target",
-        &target,
-        "--codec",
-        "plain",
-        "--topspeed",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
+    let (code, t) = replay_against(&cap, &target, &["--codec", "plain", "--topspeed"]);
+    assert_eq!(code, Some(0), "{t}");
     assert!(
         t.contains("replayed 3 connections, 19 packets: 3 match, 0 differ"),
         "{t}"
@@ -77,17 +78,8 @@ fn rose_session_replays_paced_and_capped() {
     let cap = TempCapture::new("rose", &to_pcap(&log, LinkType::LinuxSll2));
     let fresh = TestServer::start(CodecKind::Rose, 4);
     let target = fresh.addr.to_string();
-    let out = replay(&[
-        cap.0.to_str().expect("path"),
-        "--target",
-        &target,
-        "--speed",
-        "4",
-        "--connections",
-        "2",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
+    let (code, t) = replay_against(&cap, &target, &["--speed", "4", "--connections", "2"]);
+    assert_eq!(code, Some(0), "{t}");
     assert!(t.contains("3 match, 0 differ"), "{t}");
     assert!(
         !t.contains("closed early"),
@@ -119,18 +111,12 @@ fn doctored_replies_are_reported() {
     let cap = TempCapture::new("doctored", &to_pcap(&log, LinkType::Ethernet));
     let fresh = TestServer::start(CodecKind::Plain, 6);
     let target = fresh.addr.to_string();
-    let out = replay(&[
-        cap.0.to_str().expect("path"),
-        "--target",
+    let (code, t) = replay_against(
+        &cap,
         &target,
-        "--codec",
-        "plain",
-        "--topspeed",
-        "--timeout",
-        "2",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+        &["--codec", "plain", "--topspeed", "--timeout", "2"],
+    );
+    assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("1 match, 2 differ"), "{t}");
     assert!(
         t.contains("connection 1 127.0.0.1:50000: DIFFER server packet #0: expected PAKWC_GLOBAL_VARS got PAKSS_ACCEPT_REPLY"),
@@ -261,18 +247,12 @@ fn tcpdump_capture_replays_and_doctored_copy_differs() {
     let mut bytes = std::fs::read(&cap.0).expect("read capture");
     assert_eq!(common::replace_bytes(&mut bytes, &join_reply, &doctored), 1);
     let doctored_cap = TempCapture::new("tcpdump-doctored", &bytes);
-    let out = replay(&[
-        doctored_cap.0.to_str().expect("path"),
-        "--target",
+    let (code, t) = replay_against(
+        &doctored_cap,
         &target,
-        "--port",
-        &port_arg,
-        "--codec",
-        "plain",
-        "--topspeed",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+        &["--port", &port_arg, "--codec", "plain", "--topspeed"],
+    );
+    assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("2 match, 1 differ"), "{t}");
     assert!(
         t.contains("PAKSC_JOIN_SERVER_REPLY: result differs: expected [04] got [00]"),
@@ -301,18 +281,12 @@ fn a_silent_server_costs_bounded_timeouts() {
     let log = record_session(recorded.addr, CodecKind::Plain, false);
     let cap = TempCapture::new("silent", &to_pcap(&log, LinkType::Ethernet));
     let target = silent_server().to_string();
-    let out = replay(&[
-        cap.0.to_str().expect("path"),
-        "--target",
+    let (code, t) = replay_against(
+        &cap,
         &target,
-        "--codec",
-        "plain",
-        "--topspeed",
-        "--timeout",
-        "0.3",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+        &["--codec", "plain", "--topspeed", "--timeout", "0.3"],
+    );
+    assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("0 match, 3 differ"), "{t}");
     assert!(t.contains("expected PAKSS_ACCEPT_REPLY got nothing"), "{t}");
     assert!(t.contains("note: timed out after"), "{t}");
@@ -328,16 +302,8 @@ fn a_server_speaking_the_other_codec_is_reported() {
     let cap = TempCapture::new("codec", &to_pcap(&log, LinkType::Ethernet));
     let plain = TestServer::start(CodecKind::Plain, 15);
     let target = plain.addr.to_string();
-    let out = replay(&[
-        cap.0.to_str().expect("path"),
-        "--target",
-        &target,
-        "--topspeed",
-        "--timeout",
-        "2",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let (code, t) = replay_against(&cap, &target, &["--topspeed", "--timeout", "2"]);
+    assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("0 match, 3 differ"), "{t}");
 }
 
@@ -423,16 +389,8 @@ fn tcpdump_capture_of_the_gateway_replays_against_a_fresh_one() {
     let doctored_cap = TempCapture::new("gateway-doctored", &bytes);
     let fresh = gateway(CodecKind::Rose);
     let target = fresh.addr().to_string();
-    let out = replay(&[
-        doctored_cap.0.to_str().expect("path"),
-        "--target",
-        &target,
-        "--port",
-        &port_arg,
-        "--topspeed",
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let (code, t) = replay_against(&doctored_cap, &target, &["--port", &port_arg, "--topspeed"]);
+    assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("2 match, 1 differ"), "{t}");
     assert!(
         t.contains(&format!(
