@@ -127,13 +127,13 @@ series! {
     bytes_sent: IntCounter = "bytes_sent_total" []
         "Bytes written to client sockets.";
     packet_processing: Histogram = "packet_processing_seconds" [] buckets(processing_buckets())
-        "Time to handle one decoded client packet on the reactor thread.";
+        "Time of one connection's service pass in the reactor: reading, decoding and handling its input.";
     rpc_duration: HistogramVec = "rpc_duration_seconds" ["service", "method"] buckets(rpc_buckets())
-        "Backend call latency, from submission to completion.";
+        "Backend call latency, from issuing the call to its answer, error or deadline.";
     rpc_errors: IntCounterVec = "rpc_errors_total" ["service", "code"]
-        "Backend calls that did not succeed, by gRPC code.";
+        "Backend calls that failed, by service and error kind.";
     rpc_inflight: IntGauge = "rpc_inflight" []
-        "Backend calls in flight.";
+        "Backend calls issued and not yet finished.";
     rpc_queue_rejected: IntCounter = "rpc_queue_rejected_total" []
         "Backend jobs refused because the reactor-to-runtime queue was full.";
     rpc_stale_completions: IntCounter = "rpc_stale_completions_total" []
@@ -147,7 +147,7 @@ series! {
     world_link_up: IntGauge = "world_link_up" []
         "1 while the world service stream is established, else 0.";
     world_link_reconnects: IntCounter = "world_link_reconnects_total" []
-        "World service stream reconnection attempts.";
+        "World service stream losses: times the established stream went down.";
     build_info: IntGaugeVec = "build_info" ["version"]
         "Build information; the value is always 1.";
 }
