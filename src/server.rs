@@ -158,7 +158,7 @@ impl Server {
             .build()
             .map_err(StartError::Runtime)?;
         let metrics = Metrics::new()?;
-        let health = Arc::new(Health::new(Duration::from_secs(10)));
+        let health = Arc::new(Health::new(crate::metrics::DEFAULT_STALE_AFTER));
 
         // Embedded backend for every service without an external address.
         let needs_backend = config.auth_url.is_none()
