@@ -188,7 +188,7 @@ pub struct Config {
     /// (`--proxy-protocol`, `PROXY_PROTOCOL`).
     pub proxy_protocol: bool,
     /// Networks allowed to send a PROXY header; never empty, no host bits set
-    /// (`--proxy-trusted`, `PROXY_TRUSTED`). See [`cidr_contains`].
+    /// (`--proxy-trusted`, `PROXY_TRUSTED`). See [`crate::cidr::contains`].
     pub proxy_trusted: Vec<(IpAddr, u8)>,
 }
 
@@ -722,7 +722,7 @@ impl Config {
             self.wrong_state_budget,
             fmt_secs(self.shutdown_grace),
             if self.proxy_protocol {
-                format!("on(trusted={})", fmt_cidrs(&self.proxy_trusted))
+                format!("on(trusted={})", crate::cidr::list(&self.proxy_trusted))
             } else {
                 "off".to_owned()
             },
@@ -807,67 +807,6 @@ impl fmt::Debug for Config {
             .field("proxy_trusted", &self.proxy_trusted)
             .finish()
     }
-}
-
-/// Whether the network `cidr` (address, prefix length) contains `addr`.
-///
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as a dual-stack socket
-/// reports IPv4 peers) is matched as the IPv4 address. An IPv4 network never
-/// contains a native IPv6 address and vice versa. Prefix lengths beyond the
-/// address width are treated as the full width.
-pub fn cidr_contains(cidr: &(IpAddr, u8), addr: IpAddr) -> bool {
-    match (cidr.0, addr.to_canonical()) {
-        (IpAddr::V4(net), IpAddr::V4(addr)) => {
-            let mask = prefix_mask_v4(cidr.1);
-            u32::from(net) & mask == u32::from(addr) & mask
-        }
-        (IpAddr::V6(net), IpAddr::V6(addr)) => {
-            let mask = prefix_mask_v6(cidr.1);
-            u128::from(net) & mask == u128::from(addr) & mask
-        }
-        _ => false,
-    }
-}
-
-/// Parses one `ADDR/PREFIX` (a bare address is a host: /32 or /128).
-///
-/// Refuses prefix lengths beyond the address width and addresses with bits
-/// set below the prefix (`10.0.0.1/8`), which usually mean a typo.
-pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix)),
-        None => (text, None),
-    };
-    let addr: IpAddr = addr.parse().ok()?;
-    let width = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        None => width,
-        // Digits only: `u8::from_str` would also take "+8".
-        Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            p.parse::<u8>().ok()?
-        }
-        Some(_) => return None,
-    };
-    if prefix > width {
-        return None;
-    }
-    let host_bits_clear = match addr {
-        IpAddr::V4(a) => u32::from(a) & !prefix_mask_v4(prefix) == 0,
-        IpAddr::V6(a) => u128::from(a) & !prefix_mask_v6(prefix) == 0,
-    };
-    host_bits_clear.then_some((addr, prefix))
-}
-
-fn prefix_mask_v4(prefix: u8) -> u32 {
-    u32::MAX
-        .checked_shl(32 - u32::from(prefix.min(32)))
-        .unwrap_or(0)
-}
-
-fn prefix_mask_v6(prefix: u8) -> u128 {
-    u128::MAX
-        .checked_shl(128 - u32::from(prefix.min(128)))
-        .unwrap_or(0)
 }
 
 fn version() -> String {
@@ -1351,13 +1290,15 @@ impl Rule for Name {
     }
 }
 
-/// A comma-separated list of [`parse_cidr`] networks, at least one.
+/// A comma-separated list of [`crate::cidr::parse`] networks, at least one.
 struct Cidrs;
 
 impl Rule for Cidrs {
     type Out = Vec<(IpAddr, u8)>;
     fn parse(&self, raw: &str) -> Option<Self::Out> {
-        raw.split(',').map(|part| parse_cidr(part.trim())).collect()
+        raw.split(',')
+            .map(|part| crate::cidr::parse(part.trim()))
+            .collect()
     }
     fn expected(&self) -> String {
         "a comma-separated list of ADDR/PREFIX, e.g. 10.0.0.0/8,::1/128 \
@@ -1433,14 +1374,6 @@ fn fmt_secs(d: Duration) -> String {
     }
     let fraction = format!("{:09}", d.subsec_nanos());
     format!("{}.{}", d.as_secs(), fraction.trim_end_matches('0'))
-}
-
-fn fmt_cidrs(cidrs: &[(IpAddr, u8)]) -> String {
-    cidrs
-        .iter()
-        .map(|(addr, prefix)| format!("{addr}/{prefix}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn masked_accounts(accounts: &[(String, String)]) -> String {
@@ -1779,61 +1712,12 @@ mod tests {
     }
 
     #[test]
-    fn cidr_parsing() {
-        let v4 = |s: &str| IpAddr::V4(s.parse().unwrap());
-        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
-        assert_eq!(parse_cidr("10.0.0.0/8"), Some((v4("10.0.0.0"), 8)));
-        assert_eq!(parse_cidr("0.0.0.0/0"), Some((v4("0.0.0.0"), 0)));
-        assert_eq!(parse_cidr("192.0.2.7"), Some((v4("192.0.2.7"), 32)));
-        assert_eq!(parse_cidr("fd00::/8"), Some((v6("fd00::"), 8)));
-        assert_eq!(parse_cidr("::1"), Some((v6("::1"), 128)));
-        assert_eq!(parse_cidr("::/0"), Some((v6("::"), 0)));
-        for bad in [
-            "10.0.0.0/33",
-            "::/129",
-            "10.0.0.1/8",
-            "fd00::1/8",
-            "10.0.0.0/",
-            "10.0.0.0/+8",
-            "10.0.0.0/ 8",
-            "10.0.0.0/0008",
-            "10.0.0/8",
-            "/8",
-            "",
-            "host/8",
-            "10.0.0.0/8/8",
-        ] {
-            assert_eq!(parse_cidr(bad), None, "{bad:?}");
-        }
+    fn proxy_trusted_lists() {
         let c = run(&["--proxy-trusted", "10.0.0.0/8,192.168.1.0/24,fd00::/8"]);
         assert_eq!(c.proxy_trusted.len(), 3);
         for bad in ["", "10.0.0.0/8,", "10.0.0.0/8,,::1"] {
             refused(&["--proxy-trusted", bad], &[]);
         }
-    }
-
-    #[test]
-    fn cidr_containment() {
-        let net = |s: &str| parse_cidr(s).unwrap();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(cidr_contains(&net("10.0.0.0/8"), ip("10.255.1.2")));
-        assert!(!cidr_contains(&net("10.0.0.0/8"), ip("11.0.0.0")));
-        assert!(cidr_contains(&net("192.168.1.0/24"), ip("192.168.1.255")));
-        assert!(!cidr_contains(&net("192.168.1.0/24"), ip("192.168.2.0")));
-        assert!(cidr_contains(&net("127.0.0.1/32"), ip("127.0.0.1")));
-        assert!(!cidr_contains(&net("127.0.0.1/32"), ip("127.0.0.2")));
-        assert!(cidr_contains(&net("0.0.0.0/0"), ip("203.0.113.9")));
-        assert!(cidr_contains(&net("fd00::/8"), ip("fdff:1::2")));
-        assert!(!cidr_contains(&net("fd00::/8"), ip("fe80::1")));
-        assert!(cidr_contains(&net("::1/128"), ip("::1")));
-        assert!(!cidr_contains(&net("::1/128"), ip("::2")));
-        assert!(cidr_contains(&net("2001:db8::/32"), ip("2001:db8:ffff::1")));
-        assert!(cidr_contains(&net("::/0"), ip("2001:db8::1")));
-        // Families do not mix, except IPv4-mapped IPv6 peers.
-        assert!(!cidr_contains(&net("::/0"), ip("10.0.0.1")));
-        assert!(!cidr_contains(&net("0.0.0.0/0"), ip("2001:db8::1")));
-        assert!(cidr_contains(&net("127.0.0.1/32"), ip("::ffff:127.0.0.1")));
-        assert!(!cidr_contains(&net("127.0.0.1/32"), ip("::ffff:127.0.0.2")));
     }
 
     #[test]

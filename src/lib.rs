@@ -35,6 +35,7 @@
 //! | [`logging`] | log output |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
+//! | [`cidr`] | IP networks as `ADDR/PREFIX`: parsing, containment, text form |
 //! | [`client`] | a blocking game client for tools and tests |
 //! | [`conn`] | a connection, its output queue, close reasons, the state machine |
 //! | [`reactor`] | the event loop and its timers |
@@ -50,6 +51,7 @@
 
 pub mod backend;
 pub mod buf;
+pub mod cidr;
 pub mod civil;
 pub mod client;
 pub mod config;
