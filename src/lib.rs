@@ -31,7 +31,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`config`] | every setting: environment variable, flag, default, range |
+//! | [`config`] | every setting, one table row each: flag, variable, default, range, help |
 //! | [`logging`] | log output |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
