@@ -455,7 +455,7 @@ impl Reactor {
                 .cfg
                 .proxy_trusted
                 .iter()
-                .any(|net| crate::config::cidr_contains(net, peer.ip()))
+                .any(|net| crate::cidr::contains(net, peer.ip()))
         {
             Some(RejectReason::ProxyProtocol)
         } else if !proxied && env.over_ip_limit(peer.ip()) {
