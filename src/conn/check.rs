@@ -12,12 +12,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ids::RequestId;
-use crate::pb::{auth, character};
+use crate::conn::calls::{
+    ChannelEntry, CharSummary, DeleteReply, JoinServerReply, Liveness, LoginReply, Outcome, Reply,
+    RpcError, SelectServerReply, ServerEntry, Stage,
+};
+use crate::ids::{CharId, RequestId, SessionId, UserId};
 use crate::protocol::codec::{Codec, CodecKind, HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Direction, PacketType};
 use crate::protocol::packets::{self, Packet, ServerPacket};
-use crate::rpc::types::{Reply, RpcError};
 
 use super::state::{Action, Ctx, Disposition, Input, Phase, Session, UtcTime};
 
@@ -244,7 +246,7 @@ pub enum Op {
 /// Largest body a frame can carry.
 pub const MAX_BODY: usize = MAX_PACKET_SIZE - HEADER_LEN;
 
-/// A 64-digit hex digest (§9 D4).
+/// A 64-digit hex digest (docs/protocol.md §9 D4).
 const DIGEST: &[u8; 64] = b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
 
 /// Client text from raw bytes: no 0 byte, at most as long as the longest
@@ -360,11 +362,10 @@ pub fn client_packet(pick: u32, a: u32, bytes: &[u8]) -> (PacketType, Vec<u8>) {
 /// characters with short names): backends are trusted, clients are not.
 pub fn reply(kind: u32, a: u32, b: u32) -> Result<Reply, RpcError> {
     // Result codes: OK three times in four.
-    let code = |n: u32| -> i32 {
-        if a & 3 != 0 {
-            0
-        } else {
-            ((a >> 2) % n) as i32
+    let code = |n: u32| -> Outcome {
+        match if a & 3 != 0 { 0 } else { (a >> 2) % n } {
+            0 => Outcome::Ok,
+            c => Outcome::Refused(c as u8),
         }
     };
     let nonzero = b | 1;
@@ -377,18 +378,18 @@ pub fn reply(kind: u32, a: u32, b: u32) -> Result<Reply, RpcError> {
                 _ => RpcError::Failed,
             })
         }
-        1 => Reply::Login(auth::LoginReply {
-            result: code(12),
-            user_id: b,
+        1 => Reply::Login(LoginReply {
+            outcome: code(12),
+            user: UserId(b),
             access: (a >> 8) & 0xFF,
-            session_id: nonzero,
+            session: SessionId(nonzero),
             servers: (0..(a >> 4) % 4)
-                .map(|i| auth::ServerInfo {
+                .map(|i| ServerEntry {
                     id: i + 1,
                     name: format!("server {i}"),
                     test: i == 2,
                     channels: (0..(a >> 6) % 3)
-                        .map(|c| auth::ChannelInfo {
+                        .map(|c| ChannelEntry {
                             id: c + 1,
                             name: format!("channel {c}"),
                             low_age: 0,
@@ -399,23 +400,30 @@ pub fn reply(kind: u32, a: u32, b: u32) -> Result<Reply, RpcError> {
                 })
                 .collect(),
         }),
-        2 => Reply::SelectServer(auth::SelectServerReply {
-            result: code(6),
-            session_id: b,
+        2 => Reply::SelectServer(SelectServerReply {
+            outcome: code(6),
+            session: (b != 0).then_some(SessionId(b)),
         }),
-        3 => Reply::JoinServer(auth::JoinServerReply {
-            result: code(5),
-            user_id: b,
-            stage: ((a >> 8) % 4) as i32,
-            char_id: u64::from(b) << 3,
-            access: 1,
+        3 => Reply::JoinServer(JoinServerReply {
+            outcome: code(5),
+            user: UserId(b),
+            stage: match (a >> 8) % 4 {
+                2 => Stage::CharSelect,
+                3 => Stage::Map,
+                _ => Stage::LoggedIn,
+            },
+            char_id: CharId(u64::from(b) << 3),
         }),
-        4 => Reply::Refresh(a & 7 != 0),
+        4 => Reply::Refresh(if a & 7 != 0 {
+            Liveness::Alive
+        } else {
+            Liveness::Expired
+        }),
         5 => Reply::Logout,
-        6 => Reply::ListChars(character::ListReply {
-            characters: (0..(a >> 4) % 6)
-                .map(|i| character::CharacterSummary {
-                    char_id: u64::from(b) + u64::from(i),
+        6 => Reply::ListChars(
+            (0..(a >> 4) % 6)
+                .map(|i| CharSummary {
+                    char_id: CharId(u64::from(b) + u64::from(i)),
                     name: format!("char{i}"),
                     race: i % 2,
                     level: a >> 16,
@@ -426,17 +434,13 @@ pub fn reply(kind: u32, a: u32, b: u32) -> Result<Reply, RpcError> {
                     equipped_items: vec![a; (i % 9) as usize],
                 })
                 .collect(),
-        }),
-        7 => Reply::CreateChar(character::CreateReply {
-            result: code(6),
-            char_id: u64::from(b),
-        }),
-        8 => Reply::DeleteChar(character::DeleteReply {
-            result: code(3),
+        ),
+        7 => Reply::CreateChar(code(6)),
+        8 => Reply::DeleteChar(DeleteReply {
+            outcome: code(3),
             remaining_secs: b,
-            name: format!("char{}", a % 6),
         }),
-        _ => Reply::SelectChar(character::SelectReply { result: code(3) }),
+        _ => Reply::SelectChar(code(3)),
     })
 }
 
@@ -468,7 +472,7 @@ impl Op {
 }
 
 /// The settings used by [`Harness`] (the reactor's defaults).
-pub fn test_ctx<'a>(servers: &'a [auth::ServerInfo], packets_per_sec: u32) -> Ctx<'a> {
+pub fn test_ctx<'a>(servers: &'a [ServerEntry], packets_per_sec: u32) -> Ctx<'a> {
     Ctx {
         public_addr: "127.0.0.1",
         public_port: 29000,
@@ -493,7 +497,7 @@ pub struct Harness {
     pub checker: Checker,
     /// The virtual clock.
     pub now: Instant,
-    servers: Vec<auth::ServerInfo>,
+    servers: Vec<ServerEntry>,
     packets_per_sec: u32,
     /// Actions of the last step.
     pub actions: Vec<Action>,

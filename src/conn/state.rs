@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::conn::calls::{
+    Call, CharSummary, CreateRequest, DeleteReply, LeaveReason, Liveness, LogoutReason, Outcome,
+    Reply, RpcError, SelectServerReply, ServerEntry, Stage,
+};
 use crate::ids::{CharId, RequestId, SessionId, UserId};
-use crate::pb::{auth, character, world};
 use crate::protocol::packet_type::{DialectId, PacketType};
 use crate::protocol::packets::{
     AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, ChannelListReq, CharInfo,
@@ -20,7 +23,6 @@ use crate::protocol::packets::{
     JoinServerReq, LoginReply, LoginReq, LogoutReply, Packet, ScreenShotTimeReply, SelectCharReq,
     ServerInfo, ServerPacket, SrvSelectReply, SrvSelectReq, SwitchServer, WhisperChatReply,
 };
-use crate::rpc::types::{Call, Reply, RpcError};
 
 use super::reason::{CloseReason, ProtocolError};
 
@@ -46,7 +48,7 @@ pub struct Ctx<'a> {
     /// Advertised port.
     pub public_port: u16,
     /// The server list cached from the auth service.
-    pub servers: &'a [auth::ServerInfo],
+    pub servers: &'a [ServerEntry],
     /// Wrong-state packets tolerated before a disconnect (§9 D5).
     pub wrong_state_budget: u32,
     /// No valid packet within this long of connecting → close (§9 D8).
@@ -465,7 +467,7 @@ impl Session {
                 self.notify(
                     Call::WorldLeave {
                         session,
-                        reason: world::LeaveReason::Disconnect,
+                        reason: LeaveReason::Disconnect,
                     },
                     out,
                 );
@@ -478,7 +480,7 @@ impl Session {
                 self.notify(
                     Call::Logout {
                         session,
-                        reason: auth::LogoutReason::Disconnect,
+                        reason: LogoutReason::Disconnect,
                     },
                     out,
                 );
@@ -609,8 +611,8 @@ impl Session {
             (Phase::New, T::PAKCS_LOGIN_REQ) => match LoginReq::decode(body) {
                 Ok(req) => {
                     let call = Call::Login {
+                        kind: req.digest_kind(),
                         username: req.username,
-                        kind: digest_kind(req.digest.len()),
                         digest: req.digest,
                         peer: self.peer.to_string(),
                     };
@@ -624,7 +626,7 @@ impl Session {
                     let session = SessionId(req.session_id);
                     let call = Call::JoinServer {
                         session,
-                        kind: digest_kind(req.digest.len()),
+                        kind: req.digest_kind(),
                         digest: req.digest,
                         peer: self.peer.to_string(),
                     };
@@ -662,15 +664,14 @@ impl Session {
             }
             (Phase::CharSelect(c), T::PAKCS_CREATE_CHAR_REQ) => match CreateCharReq::decode(body) {
                 Ok(req) => {
-                    let request = character::CreateRequest {
-                        user_id: c.user.0,
+                    let request = CreateRequest {
                         name: req.name,
-                        race: req.race.into(),
-                        stone: req.stone.into(),
-                        hair: req.hair.into(),
-                        face: req.face.into(),
-                        weapon: req.weapon.into(),
-                        zone: req.zone.into(),
+                        race: req.race,
+                        stone: req.stone,
+                        hair: req.hair,
+                        face: req.face,
+                        weapon: req.weapon,
+                        zone: req.zone,
                     };
                     self.wait(
                         ctx,
@@ -748,7 +749,7 @@ impl Session {
                             wait_time: 0,
                         })));
                         out.push(Action::UnbindSession(session));
-                        let leave = world::LeaveReason::Logout;
+                        let leave = LeaveReason::Logout;
                         self.notify(
                             Call::WorldLeave {
                                 session,
@@ -756,14 +757,14 @@ impl Session {
                             },
                             out,
                         );
-                        let reason = auth::LogoutReason::Logout;
+                        let reason = LogoutReason::Logout;
                         self.notify(Call::Logout { session, reason }, out);
                         Phase::Transferring { session }
                     }
                     T::PAKCS_CHANGE_CHAR_REQ => {
                         out.push(Action::Send(ServerPacket::ChanCharReply(ChanCharReply)));
                         out.push(Action::UnbindSession(session));
-                        let reason = world::LeaveReason::ChangeChar;
+                        let reason = LeaveReason::ChangeChar;
                         self.notify(Call::WorldLeave { session, reason }, out);
                         Phase::Transferring { session }
                     }
@@ -857,8 +858,8 @@ impl Session {
         now: Instant,
         out: &mut Vec<Action>,
     ) -> Disposition {
-        if let Ok(Reply::Refresh(alive)) = result {
-            if !alive && self.phase.session().is_some() {
+        if let Ok(Reply::Refresh(liveness)) = result {
+            if *liveness == Liveness::Expired && self.phase.session().is_some() {
                 self.close(CloseReason::SessionExpired, out);
             }
             return Disposition::Applied;
@@ -875,12 +876,12 @@ impl Session {
         let phase = std::mem::replace(&mut self.phase, Phase::New);
         self.phase = match (phase, result) {
             (Phase::LoginPending, Ok(Reply::Login(r))) => {
-                let servers = if r.result == auth::LoginResult::Ok as i32 {
+                let servers = if r.outcome == Outcome::Ok {
                     r.servers.iter().map(server_info).collect()
                 } else {
                     Vec::new()
                 };
-                let code = u8::try_from(r.result).unwrap_or(RESULT_FAILED);
+                let code = r.outcome.code();
                 out.push(Action::Send(ServerPacket::LoginReply(LoginReply {
                     result: code,
                     right: if code == 0 { clamp_u16(r.access) } else { 0 },
@@ -889,8 +890,8 @@ impl Session {
                 })));
                 if code == 0 {
                     Phase::LoggedIn {
-                        user: UserId(r.user_id),
-                        session: SessionId(r.session_id),
+                        user: r.user,
+                        session: r.session,
                     }
                 } else if code == LOGIN_NO_RIGHT {
                     self.close(CloseReason::LoginRefused, out);
@@ -908,14 +909,14 @@ impl Session {
                 })));
                 Phase::New
             }
-            (Phase::SelectPending { session, .. }, Ok(Reply::SelectServer(r)))
-                if r.result == auth::SelectServerResult::Ok as i32 =>
-            {
-                let session = if r.session_id != 0 {
-                    SessionId(r.session_id)
-                } else {
-                    session
-                };
+            (
+                Phase::SelectPending { session, .. },
+                Ok(Reply::SelectServer(SelectServerReply {
+                    outcome: Outcome::Ok,
+                    session: issued,
+                })),
+            ) => {
+                let session = issued.unwrap_or(session);
                 out.push(Action::Send(ServerPacket::SrvSelectReply(SrvSelectReply {
                     result: 0,
                     session_id: session.0,
@@ -927,7 +928,7 @@ impl Session {
             }
             (Phase::SelectPending { user, session }, result) => {
                 let code = match result {
-                    Ok(Reply::SelectServer(r)) => u8::try_from(r.result).unwrap_or(RESULT_FAILED),
+                    Ok(Reply::SelectServer(r)) => r.outcome.code(),
                     _ => RESULT_FAILED,
                 };
                 out.push(Action::Send(ServerPacket::SrvSelectReply(SrvSelectReply {
@@ -940,11 +941,11 @@ impl Session {
                 Phase::LoggedIn { user, session }
             }
             (Phase::JoinPending { session }, Ok(Reply::JoinServer(r)))
-                if r.result == auth::JoinResult::Ok as i32 =>
+                if r.outcome == Outcome::Ok =>
             {
-                let user = UserId(r.user_id);
-                if r.stage == auth::Stage::Map as i32 {
-                    let char_id = CharId(r.char_id);
+                let user = r.user;
+                if r.stage == Stage::Map {
+                    let char_id = r.char_id;
                     out.push(Action::BindSession(session));
                     let call = Call::WorldJoin {
                         session,
@@ -960,7 +961,7 @@ impl Session {
                         session,
                         char_id,
                     }
-                } else if r.stage == auth::Stage::CharSelect as i32 {
+                } else if r.stage == Stage::CharSelect {
                     out.push(Action::Send(ServerPacket::JoinServerReply(
                         JoinServerReply {
                             result: 0,
@@ -981,7 +982,7 @@ impl Session {
             }
             (Phase::JoinPending { .. }, result) => {
                 let code = match result {
-                    Ok(Reply::JoinServer(r)) => u8::try_from(r.result).unwrap_or(RESULT_FAILED),
+                    Ok(Reply::JoinServer(r)) => r.outcome.code(),
                     _ => RESULT_FAILED,
                 };
                 out.push(Action::Send(ServerPacket::JoinServerReply(
@@ -997,29 +998,26 @@ impl Session {
                 match (op, result) {
                     (CharOp::List, Ok(Reply::ListChars(list))) => {
                         c.chars = list
-                            .characters
                             .iter()
                             .map(|ch| CharSlot {
-                                char_id: CharId(ch.char_id),
+                                char_id: ch.char_id,
                                 name: ch.name.clone(),
                             })
                             .collect();
                         out.push(Action::Send(ServerPacket::CharListReply(CharListReply {
-                            characters: list.characters.iter().map(char_info).collect(),
+                            characters: list.iter().map(char_info).collect(),
                         })));
                     }
-                    (CharOp::Create, Ok(Reply::CreateChar(r))) => {
-                        let code = u8::try_from(r.result).unwrap_or(RESULT_FAILED);
-                        out.push(create_reply(code));
+                    (CharOp::Create, Ok(Reply::CreateChar(outcome))) => {
+                        out.push(create_reply(outcome.code()));
                     }
                     (CharOp::Create, Err(_)) => out.push(create_reply(RESULT_FAILED)),
                     (CharOp::Delete { name }, result) => {
                         let remaining_time = match result {
-                            Ok(Reply::DeleteChar(r))
-                                if r.result == character::DeleteResult::Ok as i32 =>
-                            {
-                                r.remaining_secs
-                            }
+                            Ok(Reply::DeleteChar(DeleteReply {
+                                outcome: Outcome::Ok,
+                                remaining_secs,
+                            })) => *remaining_secs,
                             _ => DELETE_REFUSED,
                         };
                         out.push(Action::Send(ServerPacket::DeleteCharReply(
@@ -1029,9 +1027,7 @@ impl Session {
                             },
                         )));
                     }
-                    (CharOp::Select, Ok(Reply::SelectChar(r)))
-                        if r.result == character::SelectResult::Ok as i32 =>
-                    {
+                    (CharOp::Select, Ok(Reply::SelectChar(Outcome::Ok))) => {
                         out.push(Action::Send(ServerPacket::SwitchServer(SwitchServer {
                             port: ctx.public_port,
                             session_id: c.session.0,
@@ -1060,7 +1056,7 @@ impl Session {
                 // The world did not answer in time: undo the join.
                 out.push(join_failed());
                 out.push(Action::UnbindSession(session));
-                let reason = world::LeaveReason::Disconnect;
+                let reason = LeaveReason::Disconnect;
                 self.notify(Call::WorldLeave { session, reason }, out);
                 Phase::New
             }
@@ -1106,15 +1102,7 @@ fn clamp_u16(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
 
-fn digest_kind(len: usize) -> auth::DigestKind {
-    match len {
-        64 => auth::DigestKind::Sha256Hex,
-        32 => auth::DigestKind::Md5Hex,
-        _ => auth::DigestKind::Unspecified,
-    }
-}
-
-fn server_info(s: &auth::ServerInfo) -> ServerInfo {
+fn server_info(s: &ServerEntry) -> ServerInfo {
     ServerInfo {
         test: if s.test { b'@' } else { b' ' },
         name: s.name.clone(),
@@ -1122,7 +1110,7 @@ fn server_info(s: &auth::ServerInfo) -> ServerInfo {
     }
 }
 
-fn char_info(c: &character::CharacterSummary) -> CharInfo {
+fn char_info(c: &CharSummary) -> CharInfo {
     let mut items = [0u32; 8];
     for (slot, &word) in items.iter_mut().zip(&c.equipped_items) {
         *slot = word;
@@ -1140,7 +1128,7 @@ fn char_info(c: &character::CharacterSummary) -> CharInfo {
     }
 }
 
-fn channel_list(servers: &[auth::ServerInfo], server_id: u32) -> ChannelListReply {
+fn channel_list(servers: &[ServerEntry], server_id: u32) -> ChannelListReply {
     let channels = servers
         .iter()
         .find(|s| s.id == server_id)
