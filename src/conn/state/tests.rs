@@ -748,3 +748,63 @@ fn closing_in_the_world_unbinds_and_leaves() {
         .iter()
         .any(|a| matches!(a, Action::Notify(_, Call::Logout { .. }))));
 }
+
+/// Regression: a malformed CREATE_CHAR / DELETE_CHAR / SELECT_CHAR body or
+/// an out-of-range select slot in character select closed the connection
+/// from a placeholder `New` phase, so the auth service never heard the
+/// Logout and the session stayed valid until its TTL.
+#[test]
+fn fatal_packets_in_character_select_end_the_session() {
+    let select_slot_9 = body(&packets::SelectCharReq {
+        slot: 9,
+        run_mode: 0,
+        ride_mode: 0,
+        name: "Raven".into(),
+    });
+    for (ptype, b, error) in [
+        (
+            PacketType::PAKCS_CREATE_CHAR_REQ,
+            vec![],
+            ProtocolError::MalformedBody,
+        ),
+        (
+            PacketType::PAKCS_DELETE_CHAR_REQ,
+            vec![],
+            ProtocolError::MalformedBody,
+        ),
+        (
+            PacketType::PAKCS_SELECT_CHAR_REQ,
+            vec![],
+            ProtocolError::MalformedBody,
+        ),
+        (
+            PacketType::PAKCS_SELECT_CHAR_REQ,
+            select_slot_9,
+            ProtocolError::BadSlot,
+        ),
+    ] {
+        let mut h = Harness::new();
+        h.joined(Stage::CharSelect);
+        let out = h.raw(2.0, ptype, &b);
+        assert_eq!(closed(&out), Some(CloseReason::Protocol(error)), "{ptype}");
+        let logouts: Vec<_> = out
+            .iter()
+            .filter(|a| matches!(a, Action::Notify(_, Call::Logout { .. })))
+            .collect();
+        assert_eq!(logouts.len(), 1, "{ptype}: {out:?}");
+        assert!(matches!(
+            logouts[0],
+            Action::Notify(
+                _,
+                Call::Logout {
+                    session: SessionId(4242),
+                    ..
+                }
+            )
+        ));
+        // The reaper's on_close then has nothing more to say.
+        let mut out = Vec::new();
+        h.s.on_close(&mut out);
+        assert!(out.is_empty(), "{ptype}: {out:?}");
+    }
+}
