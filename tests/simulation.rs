@@ -35,13 +35,16 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use packet_service::conn::calls::{
+    Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, Liveness, LoginReply, Outcome,
+    Reply, RpcError, SelectServerReply, ServerEntry, Stage,
+};
 use packet_service::conn::check::{self, Before, Checker};
 use packet_service::conn::reason::CloseReason;
-use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session, UtcTime};
-use packet_service::ids::{ConnRef, RequestId, SessionId};
-use packet_service::pb::{auth, character};
+use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
+use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
 use packet_service::protocol::packet_type::PacketType;
-use packet_service::rpc::types::{Call, Completion, Reply, RpcError};
+use packet_service::rpc::types::Completion;
 
 /// splitmix64: tiny, seedable, good enough to pick actions.
 struct Rng(u64);
@@ -87,7 +90,7 @@ struct InFlight {
 #[derive(Clone, Copy)]
 struct AuthSession {
     user: u32,
-    stage: auth::Stage,
+    stage: Stage,
 }
 
 #[derive(Default)]
@@ -105,7 +108,7 @@ struct Counts {
 struct Sim {
     rng: Rng,
     now: Instant,
-    servers: Vec<auth::ServerInfo>,
+    servers: Vec<ServerEntry>,
     conns: Slab<Conn>,
     next_generation: u32,
     /// World routing: session → connection (the reactor's `sessions`).
@@ -121,19 +124,12 @@ struct Sim {
     counts: Counts,
 }
 
-fn ctx(servers: &[auth::ServerInfo]) -> Ctx<'_> {
+/// The reactor's defaults, no rate limit.
+fn ctx(servers: &[ServerEntry]) -> Ctx<'_> {
     Ctx {
-        public_addr: "127.0.0.1",
-        public_port: 29000,
-        servers,
-        wrong_state_budget: 16,
-        handshake_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(300),
         rpc_deadline: RPC_DEADLINE,
-        refresh_interval: Duration::from_secs(60),
-        packets_per_sec: 0,
         packet_burst: 400,
-        utc: UtcTime::from_unix(1_700_000_000),
+        ..check::test_ctx(servers, 0)
     }
 }
 
@@ -145,11 +141,11 @@ impl Sim {
         Sim {
             rng: Rng(seed),
             now: t0,
-            servers: vec![auth::ServerInfo {
+            servers: vec![ServerEntry {
                 id: 1,
                 name: "Athena".into(),
                 test: false,
-                channels: vec![auth::ChannelInfo {
+                channels: vec![ChannelEntry {
                     id: 1,
                     name: "one".into(),
                     low_age: 0,
@@ -207,7 +203,7 @@ impl Sim {
         &mut self,
         idx: usize,
         input: Input<'_>,
-        servers: &[auth::ServerInfo],
+        servers: &[ServerEntry],
     ) -> Result<Disposition, String> {
         let c = ctx(servers);
         let now = self.now;
@@ -487,6 +483,13 @@ impl Sim {
             return Err(RpcError::Unavailable);
         }
         let ok = self.rng.chance(85);
+        let verdict = |refused: u8| {
+            if ok {
+                Outcome::Ok
+            } else {
+                Outcome::Refused(refused)
+            }
+        };
         Ok(match call {
             Call::Login { .. } => {
                 let session_id = (self.rng.next() as u32) | 1;
@@ -496,15 +499,15 @@ impl Sim {
                         session_id,
                         AuthSession {
                             user,
-                            stage: auth::Stage::LoggedIn,
+                            stage: Stage::LoggedIn,
                         },
                     );
                 }
-                Reply::Login(auth::LoginReply {
-                    result: if ok { 0 } else { 3 },
-                    user_id: user,
+                Reply::Login(LoginReply {
+                    outcome: verdict(3),
+                    user: UserId(user),
                     access: 1,
-                    session_id,
+                    session: SessionId(session_id),
                     servers: self.servers.clone(),
                 })
             }
@@ -512,54 +515,63 @@ impl Sim {
                 let known = self.auth.get_mut(&session.0);
                 let ok = ok && known.is_some();
                 if let (true, Some(s)) = (ok, known) {
-                    s.stage = auth::Stage::CharSelect;
+                    s.stage = Stage::CharSelect;
                 }
-                Reply::SelectServer(auth::SelectServerReply {
-                    result: if ok { 0 } else { 1 },
-                    session_id: session.0,
+                Reply::SelectServer(SelectServerReply {
+                    outcome: if ok { Outcome::Ok } else { Outcome::Refused(1) },
+                    session: Some(*session),
                 })
             }
             Call::JoinServer { session, .. } => match self.auth.get(&session.0) {
-                Some(s) if ok => Reply::JoinServer(auth::JoinServerReply {
-                    result: 0,
-                    user_id: s.user,
-                    stage: s.stage as i32,
-                    char_id: u64::from(s.user) * 10,
-                    access: 1,
+                Some(s) if ok => Reply::JoinServer(JoinServerReply {
+                    outcome: Outcome::Ok,
+                    user: UserId(s.user),
+                    stage: s.stage,
+                    char_id: CharId(u64::from(s.user) * 10),
                 }),
-                _ => Reply::JoinServer(auth::JoinServerReply {
-                    result: 3,
-                    ..Default::default()
+                _ => Reply::JoinServer(JoinServerReply {
+                    outcome: Outcome::Refused(3),
+                    user: UserId(0),
+                    stage: Stage::LoggedIn,
+                    char_id: CharId(0),
                 }),
             },
-            Call::ListChars { user } => Reply::ListChars(character::ListReply {
-                characters: (0..self.rng.below(4))
-                    .map(|i| character::CharacterSummary {
-                        char_id: u64::from(user.0) * 10 + i,
+            Call::ListChars { user } => Reply::ListChars(
+                (0..self.rng.below(4))
+                    .map(|i| CharSummary {
+                        char_id: CharId(u64::from(user.0) * 10 + i),
                         name: format!("char{i}"),
+                        race: 0,
                         level: 1,
-                        ..Default::default()
+                        job: 0,
+                        remain_secs_until_delete: 0,
+                        face: 0,
+                        hair: 0,
+                        equipped_items: Vec::new(),
                     })
                     .collect(),
-            }),
-            Call::CreateChar { .. } => Reply::CreateChar(character::CreateReply {
-                result: if ok { 0 } else { 2 },
-                char_id: self.rng.next(),
-            }),
-            Call::DeleteChar { .. } => Reply::DeleteChar(character::DeleteReply {
-                result: if ok { 0 } else { 2 },
+            ),
+            Call::CreateChar { .. } => {
+                // The service assigns the new character an id (which the
+                // gateway never reads): draw it all the same.
+                self.rng.next();
+                Reply::CreateChar(verdict(2))
+            }
+            Call::DeleteChar { .. } => Reply::DeleteChar(DeleteReply {
+                outcome: verdict(2),
                 remaining_secs: 3600,
-                name: String::new(),
             }),
             Call::SelectChar { session, .. } => {
                 if let (true, Some(s)) = (ok, self.auth.get_mut(&session.0)) {
-                    s.stage = auth::Stage::Map;
+                    s.stage = Stage::Map;
                 }
-                Reply::SelectChar(character::SelectReply {
-                    result: if ok { 0 } else { 1 },
-                })
+                Reply::SelectChar(verdict(1))
             }
-            Call::Refresh { session } => Reply::Refresh(self.auth.contains_key(&session.0)),
+            Call::Refresh { session } => Reply::Refresh(if self.auth.contains_key(&session.0) {
+                Liveness::Alive
+            } else {
+                Liveness::Expired
+            }),
             Call::Logout { .. } => Reply::Logout,
             Call::WorldJoin { .. } | Call::WorldPacket { .. } | Call::WorldLeave { .. } => {
                 Reply::Logout
@@ -603,7 +615,7 @@ impl Sim {
                         Completion::Rpc {
                             conn,
                             request,
-                            result: Ok(Reply::Refresh(false)),
+                            result: Ok(Reply::Refresh(Liveness::Expired)),
                         },
                     );
                 }
@@ -682,7 +694,7 @@ impl Sim {
         let mut ids: Vec<(bool, u32)> = self
             .auth
             .iter()
-            .map(|(id, s)| (s.stage != auth::Stage::LoggedIn, *id))
+            .map(|(id, s)| (s.stage != Stage::LoggedIn, *id))
             .collect();
         ids.sort_unstable();
         let advanced = ids.iter().filter(|(a, _)| *a).count();

@@ -30,6 +30,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::buf::BufferPool;
+use crate::conn::calls::{Call, RpcError, ServerEntry};
 use crate::conn::output::EncodeFailure;
 use crate::conn::proxy::ProxyHeader;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
@@ -38,10 +39,9 @@ use crate::conn::{Conn, Prefix};
 use crate::ids::RequestId;
 use crate::ids::{ConnRef, SessionId};
 use crate::metrics::{Health, ReactorCounters};
-use crate::pb::auth;
 use crate::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
 use crate::protocol::{Codec, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
-use crate::rpc::types::{Call, Completion, Job, RpcError};
+use crate::rpc::types::{Completion, Job};
 use crate::rpc::Bridge;
 use timers::Timers;
 
@@ -127,7 +127,7 @@ struct Env {
     /// World routing: session → connection (bound while joining / in world).
     sessions: HashMap<SessionId, ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
-    servers: Vec<auth::ServerInfo>,
+    servers: Vec<ServerEntry>,
     /// Connections with input work for this pass / the next pass.
     ready: Vec<usize>,
     next_ready: Vec<usize>,
