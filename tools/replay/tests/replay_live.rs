@@ -159,6 +159,12 @@ fn usage_and_capture_errors_exit_2() {
     let empty = TempCapture::new("empty", &to_pcap(&[], LinkType::Ethernet));
     let out = replay(&[empty.0.to_str().expect("path"), "--target", "127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = replay(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("replay {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let out = replay(&["-h"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--topspeed"));
