@@ -1,4 +1,4 @@
-//! Names of the result codes in the replies of protocol.md §3 (accept,
+//! Names of the result codes in the replies of docs/protocol.md §3 (accept,
 //! login, server select, join, create character).
 //!
 //! `src/protocol` has the codes (the [`LoginResult`] enum and the `const`s

@@ -53,7 +53,7 @@ pub fn dialects() -> Vec<DialectId> {
     all.to_vec()
 }
 
-/// The logical `rose` header (protocol.md §1.4): the fields in the order
+/// The logical `rose` header (docs/protocol.md §1.4): the fields in the order
 /// of the 40-bit value the checksum covers, with their widths.
 pub const LOGICAL_FIELDS: [(&str, u32); 5] = [
     ("size", 11),

@@ -220,10 +220,35 @@ fn tshark_reassembles_split_and_coalesced_packets() {
         let gw = gateway(codec);
         let log = record_gateway_session(gw.addr(), codec);
         gw.stop().expect("gateway stops");
-        let chunked = rechunk(&log, 23);
+        // 23: most packets span segments; 700: the join burst shares them.
+        for chunk in [23, 700] {
+            let file = TempCapture::new(
+                &format!("wireshark-chunked-{chunk}-{}", codec.name()),
+                &to_pcap(&rechunk(&log, chunk), LinkType::Ethernet),
+            );
+            let r = Reading {
+                capture: &file.0,
+                port: 29000,
+                codec,
+                dialect: "osirose",
+            };
+            check_session(&tshark, &r);
+            if chunk == 700 {
+                let rows = tshark_fields(&tshark, &r, &["rose.name", "_ws.col.Info"]);
+                let shared = rows
+                    .iter()
+                    .find(|row| row[0].contains(','))
+                    .unwrap_or_else(|| panic!("no segment with two packets: {rows:?}"));
+                assert_eq!(
+                    shared[1],
+                    format!("S>C {}", shared[0].replace(',', ", ")),
+                    "Info lists every packet of the segment"
+                );
+            }
+        }
         let file = TempCapture::new(
             &format!("wireshark-chunked-{}", codec.name()),
-            &to_pcap(&chunked, LinkType::Ethernet),
+            &to_pcap(&rechunk(&log, 23), LinkType::Ethernet),
         );
         let mut r = Reading {
             capture: &file.0,
@@ -231,7 +256,6 @@ fn tshark_reassembles_split_and_coalesced_packets() {
             codec,
             dialect: "osirose",
         };
-        check_session(&tshark, &r);
 
         r.dialect = "osirose-2021";
         let rows = tshark_fields(&tshark, &r, &["rose.name"]);

@@ -51,9 +51,11 @@ local function mask(t, col)
   return MASK[(t % 16) * 2048 + (col % 2048)]
 end
 
-local LOGICAL = {}
-for _, f in ipairs(G.logical) do
-  LOGICAL[f.name] = f
+-- The logical fields by name, and the field each logical bit belongs to.
+local LOGICAL, OWNER = {}, {}
+for _, fl in ipairs(G.logical) do
+  LOGICAL[fl.name] = fl
+  for l = fl.first, fl.first + fl.width - 1 do OWNER[l] = fl end
 end
 local ATV_FIRST, ATV_LAST = LOGICAL.atv.first, LOGICAL.atv.first + LOGICAL.atv.width - 1
 
@@ -93,7 +95,7 @@ local ef = {
 
 -- Typed packets: field lists by packet name (src/protocol/packets/).
 -- Kinds: u8 u16 u32 i16 f32 cstr (0-terminated), digest (32 or 64 hex
--- digits, §9 D4), rest (bytes to the end), items (8 × u32), list_end
+-- digits, docs/protocol.md §9 D4), rest (bytes to the end), items (8 × u32), list_end
 -- (elements until the body ends), list_u8 (u8 count, then elements).
 local CHAR_INFO = {
   { "name", "cstr" }, { "race", "u8" }, { "level", "u16" }, { "job", "u16" },
@@ -313,10 +315,6 @@ local function rose_header(tvb, offset, from_client)
   local wire = {}
   for i = 0, 5 do wire[i] = tvb:range(offset + i, 1):uint() end
   local v = { size = 0, command = 0, atv = 0, eav = 0, ev = 0 }
-  local owner = {}
-  for _, fl in ipairs(G.logical) do
-    for l = fl.first, fl.first + fl.width - 1 do owner[l] = fl end
-  end
   for p = 0, 39 do
     local l = map[p]
     if l >= ATV_FIRST and l <= ATV_LAST and bit_at(wire, p) == 1 then
@@ -328,7 +326,7 @@ local function rose_header(tvb, offset, from_client)
   for p = 0, 39 do
     local l = map[p]
     if (l < ATV_FIRST or l > ATV_LAST) and bit_at(clear, p) == 1 then
-      local fl = owner[l]
+      local fl = OWNER[l]
       v[fl.name] = v[fl.name] + 2 ^ (l - fl.first)
     end
   end
@@ -367,7 +365,7 @@ end
 
 -- The plaintext packet (clean header: size = data length, command, 0, 0)
 -- and whether its checksum matched.
-local function open(tvb, offset, h)
+local function open_packet(tvb, offset, h)
   local plain = {}
   for i = G.header_len, h.size - 1 do
     local b = tvb:range(offset + i, 1):uint()
@@ -408,15 +406,12 @@ end
 -- direction) and the frame where it happened.
 local tcp_stream = Field.new("tcp.stream")
 local broken = {}
--- The frame whose Info column this dissector last wrote.
-local info_frame = nil
 
 function rose.init()
   broken = {}
-  info_frame = nil
 end
 
-local function dissect_pdu(tvb, offset, h, pinfo, tree, client, dialect)
+local function dissect_pdu(tvb, offset, h, tree, client, dialect)
   local wire = tvb:range(offset, h.size)
   local name, known = packet_name(dialect, client, h.command)
   local t = tree:add(rose, wire, "ROSE " .. name)
@@ -431,7 +426,7 @@ local function dissect_pdu(tvb, offset, h, pinfo, tree, client, dialect)
     t:add(f.eav, wire, h.eav)
     t:add(f.ev, wire, h.ev)
   end
-  local ba, good = open(tvb, offset, h)
+  local ba, good = open_packet(tvb, offset, h)
   local sum = t:add(f.checksum, tvb:range(offset + 5, 1))
   t:add(f.checksum_good, tvb:range(offset + 5, 1), good)
   if not good then
@@ -463,15 +458,14 @@ function rose.dissector(tvb, pinfo, tree)
   local names = {}
   -- TCP may call the dissector more than once for a frame (a reassembled
   -- packet, then the segment's own packets): the first call with names
-  -- sets the Info column, later ones append to it.
+  -- sets the Info column, later ones (which find it set) append to it.
   local function finish()
     if #names == 0 then return end
     local text = table.concat(names, ", ")
-    if info_frame == pinfo.number then
+    if tostring(pinfo.cols.info):match("^[CS]>[CS] ") then
       pinfo.cols.info:append(", " .. text)
     else
       pinfo.cols.info = (client and "C>S " or "S>C ") .. text
-      info_frame = pinfo.number
     end
   end
   if broken[key] and broken[key] < pinfo.number then
@@ -502,7 +496,7 @@ function rose.dissector(tvb, pinfo, tree)
       pinfo.desegment_len = h.size - rest
       break
     end
-    names[#names + 1] = dissect_pdu(tvb, offset, h, pinfo, tree, client, dialect)
+    names[#names + 1] = dissect_pdu(tvb, offset, h, tree, client, dialect)
     offset = offset + h.size
   end
   finish()
