@@ -14,6 +14,45 @@ use packet_service::client::{sha256_hex, Client, ClientError};
 use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::*;
 use packet_service::protocol::CodecKind;
+use rose_client::results::{self, ResultNames};
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The gateway could not be reached at all.
+    #[error("cannot reach the gateway at {addr}: {source}")]
+    Unreachable {
+        /// Where the client tried to connect.
+        addr: SocketAddr,
+        /// What the connect said.
+        source: ClientError,
+    },
+    /// The gateway answered a step with a result other than OK.
+    #[error("{step} failed: {}", names.describe(*code))]
+    Refused {
+        /// What the client was doing.
+        step: &'static str,
+        /// The reply's result code table.
+        names: ResultNames,
+        /// The code received.
+        code: u8,
+    },
+    /// The character just created is not in the list that followed.
+    #[error("character {0:?} is missing from the list after it was created")]
+    Missing(String),
+    /// A connection failed after it was open.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Checks a reply's result code: OK (0) or [`Failure::Refused`].
+fn check(step: &'static str, names: ResultNames, code: u8) -> Result<(), Failure> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::Refused { step, names, code })
+    }
+}
 
 struct Options {
     addr: SocketAddr,
@@ -57,10 +96,15 @@ fn parse() -> Result<Option<Options>, String> {
         "SECS",
     );
     o.optflag("h", "help", "print this help");
+    o.optflag("V", "version", "print the version");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let m = o.parse(&args).map_err(|e| e.to_string())?;
     if m.opt_present("h") {
         print!("{}", o.usage("Usage: rose-client [options]"));
+        return Ok(None);
+    }
+    if m.opt_present("version") {
+        println!("rose-client {}", env!("CARGO_PKG_VERSION"));
         return Ok(None);
     }
     let addr_text = m
@@ -96,31 +140,29 @@ fn parse() -> Result<Option<Options>, String> {
     }))
 }
 
-fn connect(o: &Options) -> Result<Client, ClientError> {
-    let mut c = Client::connect(o.addr, o.codec, o.dialect, Duration::from_secs(10))?;
+fn connect(o: &Options) -> Result<Client, Failure> {
+    let mut c =
+        Client::connect(o.addr, o.codec, o.dialect, Duration::from_secs(10)).map_err(|source| {
+            Failure::Unreachable {
+                addr: o.addr,
+                source,
+            }
+        })?;
     let accept: AcceptReply = c.request(&AcceptReq)?;
     if accept.result != AcceptReply::ACCEPTED {
-        println!("  accept result {}", accept.result);
+        println!("  accept {}", results::ACCEPT.describe(accept.result));
     }
     Ok(c)
 }
 
-fn fail(step: &str, code: u8) -> ClientError {
-    ClientError::Io(std::io::Error::other(format!(
-        "{step} refused with result {code}"
-    )))
-}
-
-fn run(o: &Options) -> Result<(), ClientError> {
+fn run(o: &Options) -> Result<(), Failure> {
     // Login connection.
     let mut login = connect(o)?;
     let reply: LoginReply = login.request(&LoginReq {
         digest: sha256_hex(&o.password),
         username: o.user.clone(),
     })?;
-    if reply.result != 0 {
-        return Err(fail("login", reply.result));
-    }
+    check("login", results::LOGIN, reply.result)?;
     let server = reply.servers.first().map(|s| s.id).unwrap_or(1);
     println!(
         "logged in as {} (servers: {:?})",
@@ -133,9 +175,7 @@ fn run(o: &Options) -> Result<(), ClientError> {
         server_id: server,
         channel_id: channel,
     })?;
-    if select.result != 0 {
-        return Err(fail("server select", select.result));
-    }
+    check("server select", results::SRV_SELECT, select.result)?;
     println!(
         "server {server} channel {channel}: session {} at {}:{}",
         select.session_id, select.ip, select.port
@@ -149,9 +189,7 @@ fn run(o: &Options) -> Result<(), ClientError> {
         digest: sha256_hex(&o.password),
     };
     let joined: JoinServerReply = chars.request(&join)?;
-    if joined.result != 0 {
-        return Err(fail("char-phase join", joined.result));
-    }
+    check("char-phase join", results::JOIN, joined.result)?;
     let mut list: CharListReply = chars.request(&CharListReq)?;
     let slot = match list
         .characters
@@ -169,15 +207,13 @@ fn run(o: &Options) -> Result<(), ClientError> {
                 zone: 1,
                 name: o.character.clone(),
             })?;
-            if created.result != 0 {
-                return Err(fail("create character", created.result));
-            }
+            check("create character", results::CREATE_CHAR, created.result)?;
             println!("created character {}", o.character);
             list = chars.request(&CharListReq)?;
             list.characters
                 .iter()
                 .position(|c| c.name.eq_ignore_ascii_case(&o.character))
-                .ok_or_else(|| fail("character list after create", 1))?
+                .ok_or_else(|| Failure::Missing(o.character.clone()))?
         }
     };
     let switch: SwitchServer = chars.request(&SelectCharReq {
@@ -194,9 +230,7 @@ fn run(o: &Options) -> Result<(), ClientError> {
     // Map connection.
     let mut map = connect(o)?;
     let joined: JoinServerReply = map.request(&join)?;
-    if joined.result != 0 {
-        return Err(fail("map join", joined.result));
-    }
+    check("map join", results::JOIN, joined.result)?;
     let me: SelectCharReply = map.recv_until(4)?;
     let entity = joined.id;
     // The rest of the join burst (inventory, quests, billing) comes first.
@@ -220,7 +254,7 @@ fn run(o: &Options) -> Result<(), ClientError> {
         match map.recv() {
             Ok(r) => print_packet(&r),
             Err(ClientError::Timeout) => break,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     map.send(&LogoutReq)?;

@@ -428,6 +428,8 @@ pub fn run(opts: &EchoOpts) -> Result<RunResult, String> {
         });
     }
     let elapsed = measure_start.elapsed();
+    // 0: every connection failed before the measurement was over.
+    let open_at_end = load.open_count();
     let replies = load.received - received_before;
     let server_after = opts.server_pid.and_then(ProcSample::read);
     let self_after = ProcSample::read(std::process::id());
@@ -448,6 +450,7 @@ pub fn run(opts: &EchoOpts) -> Result<RunResult, String> {
     result.figure("replies", load.received as f64);
     result.figure("unanswered", unanswered as f64);
     result.figure("measured_s", elapsed.as_secs_f64());
+    result.figure("connections_open_at_end", open_at_end as f64);
     if let (Some(b), Some(a)) = (server_before, server_after) {
         let cpu = a.since(&b).0;
         result.figure("server_cpu_s", cpu);

@@ -27,6 +27,7 @@
 //! | [`isolation`] | echo p99 alone vs while logins wait on a slow backend |
 //! | [`soak`] | many connections, mixed traffic, minutes: RSS, fds and buffer pool over time |
 //! | [`report`] | figures vs baselines and targets; the latency SVG |
+//! | [`verdict`] | whether a run measured anything (else a non-zero exit) |
 //!
 //! Benchmarks are benchmarks: nothing here asserts a time.
 
@@ -43,4 +44,5 @@ pub mod report;
 pub mod results;
 pub mod soak;
 pub mod stats;
+pub mod verdict;
 pub mod wire;

@@ -18,6 +18,7 @@ use loadgen::report;
 use loadgen::results::{ResultsFile, RunResult};
 use loadgen::soak::{self, SoakOpts};
 use loadgen::stats::listen_overflows;
+use loadgen::verdict::nothing_measured;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
 
@@ -41,6 +42,7 @@ Scenarios (every target must be a loopback address; each run is bounded):
 fn options() -> Options {
     let mut o = Options::new();
     o.optflag("h", "help", "this help");
+    o.optflag("V", "version", "print the version");
     o.optopt(
         "a",
         "addr",
@@ -334,6 +336,16 @@ fn run_soak(m: &Matches) -> Result<bool, String> {
         std::fs::write(&path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
         println!("samples: {path}");
     }
+    if !report.verdict.flat {
+        let failed: Vec<&str> = report
+            .verdict
+            .checks
+            .iter()
+            .filter(|c| c.ok == Some(false))
+            .map(|c| c.name)
+            .collect();
+        eprintln!("loadgen soak: not flat: {} failed", failed.join(", "));
+    }
     Ok(report.verdict.flat)
 }
 
@@ -452,6 +464,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if m.opt_present("version") {
+        println!("loadgen {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let Some(scenario) = m.free.first().cloned() else {
         print!("{}", opts.usage(USAGE));
         return if m.opt_present("help") {
@@ -477,6 +493,10 @@ fn main() -> ExitCode {
     match run_scenario(&scenario, &m) {
         Ok(Some(result)) => {
             result.print();
+            if let Some(why) = nothing_measured(&result) {
+                eprintln!("loadgen {scenario}: {why}");
+                return ExitCode::FAILURE;
+            }
             if let Some(path) = m.opt_str("json") {
                 if let Err(e) = ResultsFile::merge_into(std::path::Path::new(&path), &result) {
                     eprintln!("loadgen: {e}");

@@ -14,7 +14,8 @@
 //!    server on one merged timeline, with session ids mapped captured → live.
 //! 6. [`compare`]: session-dependent fields, masked comparison of replies.
 //!
-//! [`synth`] builds synthetic captures for tests.
+//! [`synth`] builds synthetic captures for tests; [`wireshark`] writes the
+//! Wireshark dissector `tools/wireshark/rose.lua` from the project's tables.
 
 pub mod capture;
 pub mod compare;
@@ -23,3 +24,4 @@ pub mod dump;
 pub mod live;
 pub mod reassembly;
 pub mod synth;
+pub mod wireshark;

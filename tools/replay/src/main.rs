@@ -1,5 +1,6 @@
 //! `replay`: list a capture of ROSE client sessions (`--dump`) or replay its
-//! client side against a live packet-service and compare the replies.
+//! client side against a live packet-service and compare the replies; or
+//! write the Wireshark dissector (`--wireshark-lua`).
 //!
 //! Exit status: 0 everything matched (or the dump was written), 1 some
 //! connection differs, 2 usage or capture errors.
@@ -22,6 +23,12 @@ const USAGE_ERROR: u8 = 2;
 fn options() -> Getopts {
     let mut o = Getopts::new();
     o.optflag("h", "help", "print this help");
+    o.optflag("V", "version", "print the version");
+    o.optflag(
+        "",
+        "wireshark-lua",
+        "write the Wireshark dissector (tools/wireshark/rose.lua) on stdout",
+    );
     o.optflag(
         "",
         "dump",
@@ -73,7 +80,8 @@ fn options() -> Getopts {
 fn usage(o: &Getopts) -> String {
     o.usage(
         "Usage: replay --dump CAPTURE [options]\n       \
-         replay CAPTURE --target ADDR [--speed X | --topspeed] [options]\n\n\
+         replay CAPTURE --target ADDR [--speed X | --topspeed] [options]\n       \
+         replay --wireshark-lua > tools/wireshark/rose.lua\n\n\
          Reads pcap/pcapng captures (tcpdump, tshark) of connections to the service port.",
     )
 }
@@ -101,6 +109,28 @@ fn main() -> ExitCode {
     if m.opt_present("help") {
         print!("{}", usage(&o));
         return ExitCode::SUCCESS;
+    }
+    if m.opt_present("version") {
+        println!("replay {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if m.opt_present("wireshark-lua") {
+        return match packet_service_replay::wireshark::dissector_lua() {
+            Ok(lua) => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(lua.as_bytes()).and_then(|()| out.flush()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("replay: writing the dissector: {e}");
+                        ExitCode::from(USAGE_ERROR)
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("replay: generating the dissector: {e}");
+                ExitCode::from(USAGE_ERROR)
+            }
+        };
     }
     match run(&m) {
         Ok(code) => code,

@@ -5,29 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::{doctor, record_session, to_pcap, wire_id, TestServer};
+use common::{doctor, gateway, record_session, to_pcap, wire_id, TempCapture, TestServer};
 use packet_service::protocol::{Codec, CodecKind, PacketType};
 use packet_service_replay::capture::LinkType;
-
-/// A capture file removed when dropped.
-struct TempCapture(PathBuf);
-
-impl TempCapture {
-    fn new(name: &str, bytes: &[u8]) -> TempCapture {
-        let path = std::env::temp_dir().join(format!("replay-{}-{name}.pcap", std::process::id()));
-        std::fs::write(&path, bytes).expect("write capture");
-        TempCapture(path)
-    }
-}
-
-impl Drop for TempCapture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn replay(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_replay"))
@@ -177,6 +159,12 @@ fn usage_and_capture_errors_exit_2() {
     let empty = TempCapture::new("empty", &to_pcap(&[], LinkType::Ethernet));
     let out = replay(&[empty.0.to_str().expect("path"), "--target", "127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = replay(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("replay {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let out = replay(&["-h"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--topspeed"));
@@ -305,17 +293,6 @@ fn a_server_speaking_the_other_codec_is_reported() {
     let (code, t) = replay_against(&cap, &target, &["--topspeed", "--timeout", "2"]);
     assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("0 match, 3 differ"), "{t}");
-}
-
-/// A real packet-service gateway on 127.0.0.1:0 with the demo account.
-fn gateway(codec: CodecKind) -> packet_service::server::ServerHandle {
-    let mut config = packet_service::config::Config::for_tests();
-    config.codec = codec;
-    config.metrics_enabled = false;
-    config.accounts = vec![("admin".into(), "admin".into())];
-    packet_service::server::Server::build(config)
-        .expect("gateway starts")
-        .spawn()
 }
 
 /// The acceptance test of the tool: a session against the real gateway,

@@ -649,6 +649,65 @@ pub fn record_gateway_session(gateway: SocketAddr, kind: CodecKind) -> Vec<(usiz
     log
 }
 
+/// A capture file removed when dropped.
+pub struct TempCapture(pub std::path::PathBuf);
+
+impl TempCapture {
+    /// Writes `bytes` to a file named after the test process and `name`.
+    pub fn new(name: &str, bytes: &[u8]) -> TempCapture {
+        let path = std::env::temp_dir().join(format!("replay-{}-{name}.pcap", std::process::id()));
+        std::fs::write(&path, bytes).expect("write capture");
+        TempCapture(path)
+    }
+}
+
+impl Drop for TempCapture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A real packet-service gateway on 127.0.0.1:0 with the demo account.
+pub fn gateway(codec: CodecKind) -> packet_service::server::ServerHandle {
+    let mut config = packet_service::config::Config::for_tests();
+    config.codec = codec;
+    config.metrics_enabled = false;
+    config.accounts = vec![("admin".into(), "admin".into())];
+    packet_service::server::Server::build(config)
+        .expect("gateway starts")
+        .spawn()
+}
+
+/// The same session with each run of sends by one side of one connection
+/// joined and cut into `chunk`-byte segments: packets split over segments
+/// and several packets in one segment.
+pub fn rechunk(log: &[(usize, Record)], chunk: usize) -> Vec<(usize, Record)> {
+    let mut joined: Vec<(usize, Record)> = Vec::new();
+    for (conn, record) in log {
+        if let (Record::Send(_, side, data), Some((last_conn, Record::Send(_, last_side, buf)))) =
+            (record, joined.last_mut())
+        {
+            if last_conn == conn && last_side == side {
+                buf.extend_from_slice(data);
+                continue;
+            }
+        }
+        joined.push((*conn, record.clone()));
+    }
+    let mut out = Vec::new();
+    for (conn, record) in joined {
+        match record {
+            Record::Send(ts, side, data) => {
+                for piece in data.chunks(chunk.max(1)) {
+                    out.push((conn, Record::Send(ts, side, piece.to_vec())));
+                }
+            }
+            close => out.push((conn, close)),
+        }
+    }
+    out
+}
+
 /// The wire bytes of the `nth` server frame recorded on connection `conn`.
 pub fn server_frame(log: &[(usize, Record)], conn: usize, nth: usize) -> Vec<u8> {
     log.iter()
