@@ -1,23 +1,26 @@
 //! Completions and actions: RPC completions routed to the connection that
 //! asked (slot and generation) or to the world session's connection, the
-//! state machine's actions carried out, and jobs submitted to the runtime,
-//! with cleanup that a full queue refused retried every pass.
+//! one place a session steps, the state machine's actions carried out, and
+//! jobs submitted to the runtime, with cleanup that a full queue refused
+//! retried every pass.
 
 use std::time::Instant;
 
 use log::{debug, info, warn};
 
-use super::{Env, Reactor, COMPLETIONS_PER_PASS};
+use super::net::Net;
+use super::probe::{Probe, Step};
+use super::{context, Env, Reactor, COMPLETIONS_PER_PASS};
 use crate::conn::output::EncodeFailure;
 use crate::conn::reason::CloseReason;
-use crate::conn::state::{Action, Disposition, Input};
+use crate::conn::state::{Action, Disposition, Input, Session};
 use crate::conn::{Conn, Prefix};
 use crate::ids::{ConnRef, RequestId, SessionId};
 use crate::protocol::packet_type::Direction;
 use crate::protocol::MAX_PACKET_SIZE;
 use crate::rpc::types::{Call, Completion, Job, RpcError};
 
-impl Reactor {
+impl<N: Net, P: Probe> Reactor<N, P> {
     /// Drains the completion channel (bounded per pass).
     pub(super) fn complete(&mut self, now: Instant) {
         // Wakes coalesce: drain what is there, bounded so that sockets get
@@ -45,10 +48,11 @@ impl Reactor {
                     ok,
                     entity_id,
                 } => {
+                    let input = Input::Joined { ok, entity_id };
                     if let Some(&conn) = self.env.sessions.get(&session) {
-                        self.deliver(conn, Input::Joined { ok, entity_id }, now);
+                        self.deliver(conn, input, now);
                     } else {
-                        self.env.counters.stale_completions += 1;
+                        self.env.stale(&input);
                     }
                 }
                 Completion::Kick { session, reason } => {
@@ -64,7 +68,9 @@ impl Reactor {
                 } => self.broadcast(&targets, type_id, &payload),
                 Completion::WorldLink(up) => {
                     if !up {
-                        let bound: Vec<ConnRef> = self.env.sessions.values().copied().collect();
+                        // In slot order, not the map's (seeded replays are exact).
+                        let mut bound: Vec<ConnRef> = self.env.sessions.values().copied().collect();
+                        bound.sort_unstable_by_key(|c| (c.index, c.generation));
                         for conn in bound {
                             self.deliver(conn, Input::WorldDown, now);
                         }
@@ -79,18 +85,18 @@ impl Reactor {
     fn deliver(&mut self, conn_ref: ConnRef, input: Input<'_>, now: Instant) {
         let idx = conn_ref.index as usize;
         let Some(conn) = self.conns.get_mut(idx) else {
-            self.env.counters.stale_completions += 1;
+            self.env.stale(&input);
             return;
         };
         if conn.conn_ref != conn_ref || conn.closing.is_some() {
-            self.env.counters.stale_completions += 1;
+            self.env.stale(&input);
             return;
         }
         let env = &mut self.env;
         let mut actions = std::mem::take(&mut env.actions);
-        let disposition = conn.session.handle(&env.ctx(), input, now, &mut actions);
+        let disposition = env.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
         if disposition == Disposition::Stale {
-            env.counters.stale_completions += 1;
+            env.stale(&input);
         }
         env.apply(idx, conn, &mut actions, now);
         env.actions = actions;
@@ -99,12 +105,45 @@ impl Reactor {
     }
 }
 
-impl Env {
+impl<P: Probe> Env<P> {
+    /// Feeds one input to a connection's state machine, pushing its actions
+    /// to `actions`: the only place a session steps (the probe watches).
+    pub(super) fn step(
+        &mut self,
+        conn: ConnRef,
+        session: &mut Session,
+        input: Input<'_>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) -> Disposition {
+        let ctx = context(&self.cfg, &self.servers, self.utc);
+        let start = actions.len();
+        self.probe.before(conn, session, &ctx);
+        let disposition = session.handle(&ctx, input, now, actions);
+        self.probe.after(&Step {
+            conn,
+            session,
+            ctx: &ctx,
+            input: &input,
+            now,
+            actions: &actions[start..],
+            disposition,
+        });
+        disposition
+    }
+
+    /// Counts a completion (or a world event) that found no connection
+    /// waiting for it.
+    pub(super) fn stale(&mut self, input: &Input<'_>) {
+        self.counters.stale_completions += 1;
+        self.probe.stale(input);
+    }
+
     /// Carries out the state machine's actions for one connection.
-    pub(super) fn apply(
+    pub(super) fn apply<S>(
         &mut self,
         idx: usize,
-        conn: &mut Conn,
+        conn: &mut Conn<S>,
         actions: &mut Vec<Action>,
         now: Instant,
     ) {
@@ -149,8 +188,7 @@ impl Env {
                             request,
                             result: &busy,
                         };
-                        let ctx = self.ctx();
-                        conn.session.handle(&ctx, input, now, actions);
+                        self.step(conn.conn_ref, &mut conn.session, input, now, actions);
                     }
                 }
                 Action::Notify(request, call) => {
@@ -160,8 +198,7 @@ impl Env {
                             ok: false,
                             entity_id: 0,
                         };
-                        let ctx = self.ctx();
-                        conn.session.handle(&ctx, input, now, actions);
+                        self.step(conn.conn_ref, &mut conn.session, input, now, actions);
                     }
                 }
                 Action::BindSession(s) => {
@@ -184,7 +221,7 @@ impl Env {
     /// Cleanup (a world Leave, an auth Logout) is never dropped: it waits in
     /// `cleanup` and is retried every pass, so a full queue cannot leave a
     /// ghost player in the world or a session open.
-    pub(super) fn submit(&mut self, conn: &Conn, request: RequestId, call: Call) -> bool {
+    pub(super) fn submit<S>(&mut self, conn: &Conn<S>, request: RequestId, call: Call) -> bool {
         let job = Job {
             conn: conn.conn_ref,
             request,

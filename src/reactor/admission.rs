@@ -7,10 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use log::{debug, trace, warn};
-use mio::net::TcpStream;
-use mio::{Interest, Token};
+use mio::Token;
 
 use super::input::hex_prefix;
+use super::net::{Listener as _, Net, Stream as _};
+use super::probe::Probe;
 use super::{Env, Reactor, ACCEPT_BACKOFF, FIRST_CONN};
 use crate::conn::proxy::ProxyHeader;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
@@ -18,7 +19,7 @@ use crate::conn::state::Session;
 use crate::conn::{Conn, Prefix};
 use crate::ids::ConnRef;
 
-impl Reactor {
+impl<N: Net, P: Probe> Reactor<N, P> {
     /// Accepts until `WouldBlock` (or a pause after running out of
     /// descriptors).
     pub(super) fn accept(&mut self, now: Instant) {
@@ -46,7 +47,7 @@ impl Reactor {
     }
 
     /// Admission before allocation: a refused socket is dropped at once.
-    fn admit(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
+    fn admit(&mut self, mut socket: N::Stream, peer: SocketAddr, now: Instant) {
         let env = &mut self.env;
         let proxied = env.cfg.proxy_protocol;
         let reject = if env.draining.is_some() {
@@ -80,16 +81,12 @@ impl Reactor {
             env.counters.reject(RejectReason::MaxConnections.index());
             return;
         };
-        if let Err(e) = self.poll.registry().register(
-            &mut socket,
-            Token(idx + FIRST_CONN),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        if let Err(e) = self.net.register(&mut socket, Token(idx + FIRST_CONN)) {
             warn!("[{peer}] register failed: {e}");
             env.counters.reject(RejectReason::MaxConnections.index());
             return;
         }
-        let _ = socket.set_nodelay(true);
+        let _ = socket.set_nodelay();
         env.next_generation = env.next_generation.wrapping_add(1);
         let conn_ref = ConnRef {
             index,
@@ -117,21 +114,21 @@ impl Reactor {
     }
 }
 
-impl Env {
+impl<P: Probe> Env<P> {
     fn over_ip_limit(&self, ip: IpAddr) -> bool {
         self.cfg.max_connections_per_ip > 0
             && self.per_ip.get(&ip).copied().unwrap_or(0) as usize
                 >= self.cfg.max_connections_per_ip
     }
 
-    fn count_ip(&mut self, conn: &mut Conn, ip: IpAddr) {
+    fn count_ip<S>(&mut self, conn: &mut Conn<S>, ip: IpAddr) {
         *self.per_ip.entry(ip).or_insert(0) += 1;
         conn.counted_ip = Some(ip);
     }
 
     /// Reads the PROXY header at the start of the input. Returns false if
     /// the connection cannot go on (yet).
-    pub(super) fn proxy_header(&mut self, idx: usize, conn: &mut Conn) -> bool {
+    pub(super) fn proxy_header<S>(&mut self, idx: usize, conn: &mut Conn<S>) -> bool {
         let Some(buf) = conn.input.as_mut() else {
             return false;
         };
@@ -170,7 +167,7 @@ impl Env {
     }
 
     /// Gives back the connection's place in the per-IP table.
-    pub(super) fn uncount_ip(&mut self, conn: &Conn) {
+    pub(super) fn uncount_ip<S>(&mut self, conn: &Conn<S>) {
         if let Some(ip) = conn.counted_ip {
             if let Some(n) = self.per_ip.get_mut(&ip) {
                 *n -= 1;

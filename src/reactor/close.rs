@@ -6,14 +6,15 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use log::{debug, info, trace, warn};
-use mio::net::TcpStream;
 
+use super::net::{Net, Stream as _};
+use super::probe::Probe;
 use super::{Env, Reactor, LINGER, LINGER_MAX};
 use crate::conn::reason::CloseReason;
 use crate::conn::state::Action;
 use crate::conn::{Conn, Prefix};
 
-impl Reactor {
+impl<N: Net, P: Probe> Reactor<N, P> {
     /// Shutdown requested: stop accepting, give in-flight work the grace.
     pub(super) fn begin_drain(&mut self, now: Instant) {
         info!(
@@ -23,7 +24,7 @@ impl Reactor {
         );
         crate::systemd::stopping();
         if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+            let _ = self.net.deregister_listener(&mut listener);
         }
         self.env.draining = Some(now + self.env.cfg.shutdown_grace);
         self.health.set_stopping();
@@ -53,7 +54,7 @@ impl Reactor {
                 }
             }
         }
-        self.reap(Instant::now());
+        self.reap(self.net.now());
         self.env.retry_cleanup();
         if !self.env.cleanup.is_empty() {
             warn!(
@@ -88,6 +89,7 @@ impl Reactor {
             }
             let mut actions = std::mem::take(&mut self.env.actions);
             conn.session.on_close(&mut actions);
+            self.env.probe.closed(conn.conn_ref, &actions);
             for action in actions.drain(..) {
                 match action {
                     Action::Notify(request, call) => {
@@ -98,7 +100,7 @@ impl Reactor {
                 }
             }
             self.env.actions = actions;
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let _ = self.net.deregister(&mut conn.socket);
             self.env.uncount_ip(&conn);
             self.env.counters.close(reason.index());
             self.env.limits.closed[reason.index()] += 1;
@@ -122,7 +124,7 @@ impl Reactor {
                 // client still sends is read and dropped until it closes too.
                 // Closing with unread input would send a reset that can
                 // destroy replies the client has not read yet.
-                let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+                let _ = conn.socket.shutdown_write();
                 self.lingering.push((conn.socket, now + LINGER));
             } else {
                 discard_unread(&mut conn.socket);
@@ -153,9 +155,9 @@ impl Reactor {
     }
 }
 
-impl Env {
+impl<P> Env<P> {
     /// Marks a connection for the reaper (the first reason wins).
-    pub(super) fn close(&mut self, idx: usize, conn: &mut Conn, reason: CloseReason) {
+    pub(super) fn close<S>(&mut self, idx: usize, conn: &mut Conn<S>, reason: CloseReason) {
         if conn.closing.is_none() {
             conn.closing = Some(reason);
             self.closing.push(idx);
@@ -167,7 +169,7 @@ impl Env {
 /// Closing a socket with unread input makes the kernel send a reset, which
 /// can destroy replies still in flight to the client; an empty receive
 /// queue gives a clean FIN after the last reply.
-fn discard_unread(socket: &mut TcpStream) {
+fn discard_unread(socket: &mut impl Read) {
     let mut sink = [0u8; 4096];
     for _ in 0..16 {
         match socket.read(&mut sink) {

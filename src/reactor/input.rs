@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use log::{debug, trace};
 
+use super::net::Net;
+use super::probe::Probe;
 use super::{push_once, Env, Reactor, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
@@ -15,7 +17,7 @@ use crate::conn::{Conn, Prefix};
 use crate::protocol::packet_type::{Direction, PacketType};
 use crate::protocol::{FrameError, HEADER_LEN};
 
-impl Reactor {
+impl<N: Net, P: Probe> Reactor<N, P> {
     /// Reads and decodes every connection on the ready list.
     pub(super) fn service_ready(&mut self, now: Instant) {
         let mut ready = std::mem::take(&mut self.env.ready);
@@ -26,9 +28,9 @@ impl Reactor {
             };
             conn.in_ready = false;
             if conn.closing.is_none() {
-                let started = Instant::now();
+                let started = self.net.now();
                 self.env.service(idx, conn, now);
-                let nanos = started.elapsed().as_nanos();
+                let nanos = self.net.now().duration_since(started).as_nanos();
                 self.env.counters.observe_processing(nanos as u64);
             }
         }
@@ -52,13 +54,13 @@ impl Reactor {
     }
 }
 
-impl Env {
+impl<P: Probe> Env<P> {
     /// Puts a connection back on the ready list if it may decode or read
     /// again: input waits in its buffer or the socket was not drained, and
     /// nothing (a backend call, a full output queue) holds it back. Whoever
     /// changes a connection's state outside `service` calls this, since no
     /// new readiness edge will come for bytes already there.
-    pub(super) fn resume_input(&mut self, idx: usize, conn: &mut Conn) {
+    pub(super) fn resume_input<S>(&mut self, idx: usize, conn: &mut Conn<S>) {
         let has_input = conn.readable || conn.eof || conn.input.is_some();
         if has_input
             && conn.closing.is_none()
@@ -70,7 +72,7 @@ impl Env {
     }
 
     /// Reads and decodes for one connection, within the per-pass budget.
-    fn service(&mut self, idx: usize, conn: &mut Conn, now: Instant) {
+    fn service<S: Read>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
         let mut reads = 0;
         loop {
             if !self.decode(idx, conn, now) || conn.closing.is_some() {
@@ -139,7 +141,7 @@ impl Env {
 
     /// Decodes every whole packet in the input buffer. Returns false when
     /// the connection must not read more now (waiting for a backend).
-    fn decode(&mut self, idx: usize, conn: &mut Conn, now: Instant) -> bool {
+    fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
         let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
         if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
             return conn.closing.is_none();
@@ -204,7 +206,7 @@ impl Env {
             };
             trace!("{} received {:?}", conn.conn_ref, ptype);
             let mut actions = std::mem::take(&mut self.actions);
-            conn.session.handle(&self.ctx(), input, now, &mut actions);
+            self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
                 let codec = self.codec;
                 let echoed = conn.output.encode(&self.pool, packet.len(), |space| {

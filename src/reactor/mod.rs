@@ -21,13 +21,22 @@
 //! [`Conn::readable`]. A connection that stops reading for backpressure
 //! (waiting for a backend, output too large, no buffer) keeps the flag and
 //! is put back on the ready list when the reason goes away.
+//!
+//! The loop reaches the operating system only through [`net::Net`]: mio in
+//! production ([`net::Mio`]), a simulated network and clock in the seeded
+//! simulation (`sim.rs`), which thus runs this very loop; its probe
+//! (`probe.rs`) sees every state machine step, where production's sees
+//! nothing and costs nothing.
 
 mod actions;
 mod admission;
 mod close;
 mod input;
 mod limit_log;
+pub mod net;
 mod output;
+#[doc(hidden)]
+pub mod probe;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
@@ -35,10 +44,10 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::net::TcpListener;
+use mio::{Poll, Token};
 use slab::Slab;
 
 use crate::buf::BufferPool;
@@ -52,6 +61,8 @@ use crate::protocol::Codec;
 use crate::rpc::types::Job;
 use crate::rpc::Bridge;
 use limit_log::LimitLog;
+use net::{EventList, Mio, Net};
+use probe::{NoProbe, Probe};
 use timers::Timers;
 
 /// Token of the listening socket.
@@ -123,7 +134,7 @@ pub struct ReactorConfig {
 
 /// Everything but the connection table, so that a connection and the rest
 /// of the loop can be borrowed at the same time.
-struct Env {
+struct Env<P> {
     cfg: ReactorConfig,
     codec: Codec,
     dialect: &'static Dialect,
@@ -162,14 +173,17 @@ struct Env {
     cleanup: VecDeque<Job>,
     /// Limits hit since the last summary log line.
     limits: LimitLog,
+    /// Watches the state machine's steps (nothing in production).
+    probe: P,
 }
 
-/// The event loop and everything it owns.
-pub struct Reactor {
-    poll: Poll,
-    listener: Option<TcpListener>,
-    conns: Slab<Conn>,
-    env: Env,
+/// The event loop and everything it owns, over the net `N` (mio in
+/// production) with the probe `P` (nothing in production).
+pub struct Reactor<N: Net = Mio, P: Probe = NoProbe> {
+    net: N,
+    listener: Option<N::Listener>,
+    conns: Slab<Conn<N::Stream>>,
+    env: Env<P>,
     shutdown: Arc<AtomicBool>,
     health: Arc<Health>,
     watchdog: Option<Duration>,
@@ -178,7 +192,7 @@ pub struct Reactor {
     /// Half-closed sockets waiting for the client's EOF (at most
     /// `LINGER_MAX`, each for at most `LINGER`). Deregistered: polled each
     /// pass while any exist.
-    lingering: Vec<(TcpStream, Instant)>,
+    lingering: Vec<(N::Stream, Instant)>,
     /// When the watchdog was last pinged.
     last_ping: Instant,
     /// When the counters were last published.
@@ -193,7 +207,7 @@ impl Reactor {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         poll: Poll,
-        mut listener: TcpListener,
+        listener: TcpListener,
         cfg: ReactorConfig,
         pool: (usize, usize),
         bridge: Bridge,
@@ -201,15 +215,54 @@ impl Reactor {
         shutdown: Arc<AtomicBool>,
         health: Arc<Health>,
     ) -> io::Result<Reactor> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let pool = BufferPool::new(pool.0, pool.1);
+        let parts = Parts {
+            cfg,
+            pool,
+            bridge,
+            counters,
+            shutdown,
+            health,
+        };
+        Reactor::with_net(Mio::new(poll), listener, parts, NoProbe)
+    }
+}
+
+/// What a reactor is built from besides its net, listener and probe.
+#[doc(hidden)]
+pub struct Parts {
+    /// The settings.
+    pub cfg: ReactorConfig,
+    /// Buffer count and buffer size of the pool.
+    pub pool: (usize, usize),
+    /// The reactor's end of the bridge.
+    pub bridge: Bridge,
+    /// Where the counters are published.
+    pub counters: ReactorCounters,
+    /// Set to request a graceful shutdown.
+    pub shutdown: Arc<AtomicBool>,
+    /// The health probe's view of the loop.
+    pub health: Arc<Health>,
+}
+
+impl<N: Net, P: Probe> Reactor<N, P> {
+    /// [`Reactor::new`] over any net, with a probe: how the seeded
+    /// simulation builds the production loop over its simulated network.
+    #[doc(hidden)]
+    pub fn with_net(
+        net: N,
+        mut listener: N::Listener,
+        parts: Parts,
+        probe: P,
+    ) -> io::Result<Reactor<N, P>> {
+        net.register_listener(&mut listener, LISTENER)?;
+        let cfg = parts.cfg;
+        let pool = BufferPool::new(parts.pool.0, parts.pool.1);
         let output_pause = OUTPUT_PAUSE_BUFFERS * pool.buffer_size();
         let read_reserve = (pool.total() / 16).clamp(1, 256);
         let codec = cfg.codec;
         let dialect = cfg.dialect.dialect();
+        let now = net.now();
         Ok(Reactor {
-            poll,
             listener: Some(listener),
             conns: Slab::with_capacity(cfg.max_connections.min(1 << 16)),
             env: Env {
@@ -218,8 +271,8 @@ impl Reactor {
                 pool,
                 read_reserve,
                 output_pause,
-                bridge,
-                counters,
+                bridge: parts.bridge,
+                counters: parts.counters,
                 timers: Timers::default(),
                 sessions: HashMap::new(),
                 per_ip: HashMap::new(),
@@ -236,23 +289,25 @@ impl Reactor {
                 accept_paused_until: None,
                 completions_pending: false,
                 cleanup: VecDeque::new(),
-                limits: LimitLog::new(Instant::now()),
+                limits: LimitLog::new(now),
+                probe,
                 cfg,
             },
-            shutdown,
-            health,
+            shutdown: parts.shutdown,
+            health: parts.health,
             watchdog: crate::systemd::watchdog_interval(),
             unpublished: true,
             lingering: Vec::new(),
-            last_ping: Instant::now(),
-            last_publish: Instant::now(),
+            last_ping: now,
+            last_publish: now,
+            net,
         })
     }
 
     /// Runs until shutdown is requested and the connections are drained.
     pub fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
-        let start = Instant::now();
+        let mut events = N::Events::with_capacity(1024);
+        let start = self.net.now();
         self.last_ping = start;
         self.last_publish = start;
         self.health.tick();
@@ -265,8 +320,10 @@ impl Reactor {
 
     /// One pass of the loop. The numbered steps are those of
     /// docs/architecture.md §3; timers run before the flush so that what
-    /// they queue goes out in the same pass.
-    fn pass(&mut self, events: &mut Events) -> io::Result<Pass> {
+    /// they queue goes out in the same pass. Public for the seeded
+    /// simulation, which runs the loop pass by pass.
+    #[doc(hidden)]
+    pub fn pass(&mut self, events: &mut N::Events) -> io::Result<Pass> {
         // 1. Poll, with a timeout equal to the next deadline.
         let now = self.wait(events)?;
         // 2. and 3. The listener accepts; sockets become ready.
@@ -309,29 +366,29 @@ impl Reactor {
     }
 
     /// Waits for events until the next deadline; returns the time after.
-    fn wait(&mut self, events: &mut Events) -> io::Result<Instant> {
-        let now = Instant::now();
+    fn wait(&mut self, events: &mut N::Events) -> io::Result<Instant> {
+        let now = self.net.now();
         let mut timeout = self.poll_timeout(now);
         if self.unpublished {
             let due = (self.last_publish + PUBLISH_INTERVAL).saturating_duration_since(now);
             timeout = timeout.map(|t| t.min(due));
         }
-        if let Err(e) = self.poll.poll(events, timeout) {
+        if let Err(e) = self.net.poll(events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
         }
-        self.env.utc = utc_now();
+        self.env.utc = self.net.utc();
         self.unpublished |= !events.is_empty();
-        Ok(Instant::now())
+        Ok(self.net.now())
     }
 
     /// Accepts on the listener's event and puts ready connections on the
     /// read and flush lists. Returns whether the waker fired.
-    fn socket_events(&mut self, events: &Events, now: Instant) -> bool {
+    fn socket_events(&mut self, events: &N::Events, now: Instant) -> bool {
         let mut wake = false;
-        for event in events.iter() {
-            match event.token() {
+        for event in events.readiness() {
+            match event.token {
                 LISTENER => self.accept(now),
                 WAKER => wake = true,
                 Token(t) => {
@@ -339,15 +396,15 @@ impl Reactor {
                     let Some(conn) = self.conns.get_mut(idx) else {
                         continue;
                     };
-                    if event.is_read_closed() || event.is_error() {
+                    if event.hup {
                         // Data and FIN can share one edge: read to the end.
                         conn.hup = true;
                     }
-                    if event.is_readable() || conn.hup {
+                    if event.readable || conn.hup {
                         conn.readable = true;
                         push_once(&mut self.env.ready, &mut conn.in_ready, idx);
                     }
-                    if event.is_writable() && !conn.output.is_empty() {
+                    if event.writable && !conn.output.is_empty() {
                         push_once(&mut self.env.dirty, &mut conn.in_dirty, idx);
                     }
                 }
@@ -423,32 +480,57 @@ impl Reactor {
         }
         Pass::Running
     }
+
+    /// The probe, for the seeded simulation to read what it saw.
+    #[doc(hidden)]
+    pub fn probe(&mut self) -> &mut P {
+        &mut self.env.probe
+    }
+
+    /// The connections in the table, for the seeded simulation's checks.
+    #[doc(hidden)]
+    pub fn connections(&self) -> impl Iterator<Item = &Conn<N::Stream>> + '_ {
+        self.conns.iter().map(|(_, conn)| conn)
+    }
+
+    /// The world routes (session → connection), for the same checks.
+    #[doc(hidden)]
+    pub fn routes(&self) -> impl Iterator<Item = (SessionId, ConnRef)> + '_ {
+        self.env.sessions.iter().map(|(s, c)| (*s, *c))
+    }
 }
 
 /// How a pass ended.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pass {
+pub enum Pass {
     /// The loop goes on.
     Running,
     /// Drained: the loop is over.
     Stopped,
 }
 
-impl Env {
+impl<P> Env<P> {
     fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            public_addr: &self.cfg.public_addr,
-            public_port: self.cfg.public_port,
-            servers: &self.servers,
-            wrong_state_budget: self.cfg.wrong_state_budget,
-            handshake_timeout: self.cfg.handshake_timeout,
-            idle_timeout: self.cfg.idle_timeout,
-            rpc_deadline: self.cfg.rpc_deadline,
-            refresh_interval: REFRESH_INTERVAL,
-            packets_per_sec: self.cfg.packets_per_sec,
-            packet_burst: self.cfg.packet_burst,
-            utc: self.utc,
-        }
+        context(&self.cfg, &self.servers, self.utc)
+    }
+}
+
+/// The state machine's settings (a function of the fields it reads, so that
+/// a step can borrow them next to the probe).
+fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [auth::ServerInfo], utc: UtcTime) -> Ctx<'a> {
+    Ctx {
+        public_addr: &cfg.public_addr,
+        public_port: cfg.public_port,
+        servers,
+        wrong_state_budget: cfg.wrong_state_budget,
+        handshake_timeout: cfg.handshake_timeout,
+        idle_timeout: cfg.idle_timeout,
+        rpc_deadline: cfg.rpc_deadline,
+        refresh_interval: REFRESH_INTERVAL,
+        packets_per_sec: cfg.packets_per_sec,
+        packet_burst: cfg.packet_burst,
+        utc,
     }
 }
 
@@ -457,12 +539,4 @@ fn push_once(list: &mut Vec<usize>, flag: &mut bool, idx: usize) {
         *flag = true;
         list.push(idx);
     }
-}
-
-fn utc_now() -> UtcTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    UtcTime::from_unix(secs)
 }

@@ -7,6 +7,8 @@ use std::io;
 use bytes::BytesMut;
 use log::{debug, warn};
 
+use super::net::{Net, Stream};
+use super::probe::Probe;
 use super::{push_once, Env, Reactor};
 use crate::conn::reason::CloseReason;
 use crate::conn::{Conn, Prefix};
@@ -14,7 +16,7 @@ use crate::ids::SessionId;
 use crate::protocol::packet_type::{DialectId, Direction};
 use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
 
-impl Reactor {
+impl<N: Net, P: Probe> Reactor<N, P> {
     /// One world packet for many sessions: encoded once, queued to each.
     pub(super) fn broadcast(&mut self, targets: &[u32], type_id: u16, payload: &[u8]) {
         let env = &mut self.env;
@@ -73,10 +75,10 @@ impl Reactor {
     }
 }
 
-impl Env {
+impl<P: Probe> Env<P> {
     /// Output was queued: flush it this pass, or close a client that does
     /// not read.
-    pub(super) fn queued(&mut self, idx: usize, conn: &mut Conn) {
+    pub(super) fn queued<S>(&mut self, idx: usize, conn: &mut Conn<S>) {
         if conn.output.len() > self.cfg.output_limit {
             debug!(
                 "{} output queue {} bytes exceeds {}: closing",
@@ -92,7 +94,7 @@ impl Env {
 
     /// Writes as much queued output as the socket takes. A short write
     /// leaves the rest to the next writable event (registered once).
-    pub(super) fn flush(&mut self, idx: usize, conn: &mut Conn) {
+    pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>) {
         let paused = conn.output.len() >= self.output_pause;
         while !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {

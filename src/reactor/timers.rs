@@ -14,6 +14,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use super::net::Net;
+use super::probe::Probe;
 use super::{Env, Reactor};
 use crate::conn::state::Input;
 use crate::conn::Conn;
@@ -47,7 +49,7 @@ impl Timers {
     }
 }
 
-impl Reactor {
+impl<N: Net, P: Probe> Reactor<N, P> {
     /// Feeds a `Tick` to every connection whose deadline is due.
     pub(super) fn expire_timers(&mut self, now: Instant) {
         while let Some((at, conn_ref)) = self.env.timers.pop_due(now) {
@@ -61,8 +63,13 @@ impl Reactor {
             conn.timer_at = None;
             let env = &mut self.env;
             let mut actions = std::mem::take(&mut env.actions);
-            conn.session
-                .handle(&env.ctx(), Input::Tick, now, &mut actions);
+            env.step(
+                conn.conn_ref,
+                &mut conn.session,
+                Input::Tick,
+                now,
+                &mut actions,
+            );
             env.apply(idx, conn, &mut actions, now);
             env.actions = actions;
             env.schedule(idx, conn);
@@ -70,10 +77,10 @@ impl Reactor {
     }
 }
 
-impl Env {
+impl<P> Env<P> {
     /// Puts the connection's next deadline in the timer heap if it is
     /// earlier than the one already there.
-    pub(super) fn schedule(&mut self, _idx: usize, conn: &mut Conn) {
+    pub(super) fn schedule<S>(&mut self, _idx: usize, conn: &mut Conn<S>) {
         if conn.closing.is_some() {
             return;
         }
