@@ -37,6 +37,8 @@ pub mod net;
 mod output;
 #[doc(hidden)]
 pub mod probe;
+#[doc(hidden)]
+pub mod sim;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
