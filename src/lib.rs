@@ -31,10 +31,11 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`config`] | every setting: environment variable, flag, default, range |
+//! | [`config`] | every setting, one table row each: flag, variable, default, range, help |
 //! | [`logging`] | log output |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
+//! | [`cidr`] | IP networks as `ADDR/PREFIX`: parsing, containment, text form |
 //! | [`client`] | a blocking game client for tools and tests |
 //! | [`conn`] | a connection, its output queue, close reasons, the state machine |
 //! | [`reactor`] | the event loop and its timers |
@@ -50,6 +51,7 @@
 
 pub mod backend;
 pub mod buf;
+pub mod cidr;
 pub mod civil;
 pub mod client;
 pub mod config;

@@ -16,13 +16,12 @@ use log::{info, warn};
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
-use crate::backend::{BackendConfig, EmbeddedBackend};
+use crate::backend::EmbeddedBackend;
 use crate::config::Config;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
-use crate::protocol::Codec;
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
-use crate::rpc::{self, Endpoints, RpcObserver};
+use crate::rpc::{self, RpcObserver};
 
 /// A start-up failure (distinct from per-connection close reasons).
 #[derive(Debug, thiserror::Error)]
@@ -158,45 +157,23 @@ impl Server {
             .build()
             .map_err(StartError::Runtime)?;
         let metrics = Metrics::new()?;
-        let health = Arc::new(Health::new(Duration::from_secs(10)));
+        let health = Arc::new(Health::new(crate::metrics::DEFAULT_STALE_AFTER));
 
         // Embedded backend for every service without an external address.
-        let needs_backend = config.auth_url.is_none()
-            || config.character_url.is_none()
-            || config.world_url.is_none();
-        let backend = if needs_backend || config.backend_listen.is_some() {
-            let listen = config
-                .backend_listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-            let backend_config = BackendConfig {
-                accounts: config.accounts.clone(),
-                accounts_file: config.accounts_file.clone(),
-                auto_create: config.auto_create_accounts,
-                session_ttl: config.session_ttl,
-                max_chars_per_account: config.max_chars_per_account,
-                server_name: config.server_name.clone(),
-            };
-            let backend = runtime.block_on(EmbeddedBackend::start(backend_config, listen))?;
-            info!(
-                "embedded backend serving auth, character and world on {}",
-                backend.addr()
-            );
-            Some(backend)
-        } else {
-            None
+        let backend = match config.embedded_backend_listen() {
+            Some(listen) => {
+                let backend =
+                    runtime.block_on(EmbeddedBackend::start(config.backend_config(), listen))?;
+                info!(
+                    "embedded backend serving auth, character and world on {}",
+                    backend.addr()
+                );
+                Some(backend)
+            }
+            None => None,
         };
         let backend_addr = backend.as_ref().map(|b| b.addr());
-        let embedded = backend_addr
-            .map(|a| format!("http://{a}"))
-            .unwrap_or_default();
-        let endpoints = Endpoints {
-            auth: config.auth_url.clone().unwrap_or_else(|| embedded.clone()),
-            character: config
-                .character_url
-                .clone()
-                .unwrap_or_else(|| embedded.clone()),
-            world: config.world_url.clone().unwrap_or_else(|| embedded.clone()),
-        };
+        let endpoints = config.endpoints(backend_addr);
 
         let (metrics_addr, metrics_stop) = if config.metrics_enabled {
             let addr = SocketAddr::new(config.metrics_addr, config.metrics_port);
@@ -245,28 +222,10 @@ impl Server {
             ProtocolError::LABELS,
         );
         let shutdown = Arc::new(AtomicBool::new(false));
-        let reactor_config = ReactorConfig {
-            max_connections: config.max_connections,
-            max_connections_per_ip: config.max_connections_per_ip,
-            codec: Codec::new(config.codec),
-            dialect: config.packet_ids,
-            output_limit: config.output_limit,
-            public_addr: config.public_addr.to_string(),
-            public_port: config.public_port.unwrap_or(bound.port()),
-            handshake_timeout: config.handshake_timeout,
-            idle_timeout: config.idle_timeout,
-            rpc_deadline: config.rpc_deadline,
-            wrong_state_budget: config.wrong_state_budget,
-            packets_per_sec: config.max_packets_per_sec,
-            packet_burst: config.packet_burst,
-            shutdown_grace: config.shutdown_grace,
-            proxy_protocol: config.proxy_protocol,
-            proxy_trusted: config.proxy_trusted.clone(),
-        };
         let reactor = ReactorParts {
             poll,
             listener,
-            config: reactor_config,
+            config: config.reactor_config(bound.port()),
             pool: (config.buffer_pool_size, config.buffer_size),
             bridge,
             counters,

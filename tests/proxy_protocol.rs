@@ -9,7 +9,7 @@ use util::{start, test_config, Client};
 fn proxied_config() -> packet_service::config::Config {
     let mut config = test_config(CodecKind::Rose);
     config.proxy_protocol = true;
-    config.proxy_trusted = vec![packet_service::config::parse_cidr("127.0.0.0/8").expect("cidr")];
+    config.proxy_trusted = vec![packet_service::cidr::parse("127.0.0.0/8").expect("cidr")];
     config.max_connections_per_ip = 1;
     config.metrics_enabled = true;
     config
@@ -85,7 +85,7 @@ fn a_connection_without_a_header_is_closed() {
 #[test]
 fn untrusted_sources_are_refused() {
     let mut config = proxied_config();
-    config.proxy_trusted = vec![packet_service::config::parse_cidr("10.0.0.0/8").expect("cidr")];
+    config.proxy_trusted = vec![packet_service::cidr::parse("10.0.0.0/8").expect("cidr")];
     let gw = start(config);
     let mut c = Client::connect(gw.addr(), CodecKind::Rose);
     c.expect_closed();

@@ -1,24 +1,54 @@
-//! The README documents every setting and every close reason: this keeps it
-//! true when a setting or a reason is added.
+//! The README and the systemd environment file document every setting, and
+//! the README every close reason: this keeps them true when a setting or a
+//! reason is added. The settings come from the table itself
+//! ([`packet_service::config::SETTINGS`]), not from `--help`.
 
-use packet_service::config::Config;
+use packet_service::config::{Form, SETTINGS};
 use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
 
 const README: &str = include_str!("../README.md");
+const ENV_FILE: &str = include_str!("../deploy/packet-service.env");
 
 #[test]
 fn every_flag_and_variable_is_documented() {
-    let usage = Config::usage();
-    let mut checked = 0;
-    for word in usage.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',') {
-        let flag = word.starts_with("--") && word.len() > 2;
-        let var = word.len() > 3 && word.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-        if flag || var {
-            assert!(README.contains(word), "README.md does not mention {word}");
-            checked += 1;
+    assert!(SETTINGS.len() > 30, "only {} settings", SETTINGS.len());
+    for row in SETTINGS {
+        let flag = match row.hint {
+            "" => format!("`--{}`", row.long),
+            hint => format!("`--{} {hint}`", row.long),
+        };
+        let start = format!("| {flag} | `{}` |", row.env);
+        let line = README
+            .lines()
+            .find(|line| line.starts_with(&start))
+            .unwrap_or_else(|| panic!("README.md has no row starting {start}"));
+        // A switch's default is the variable's boolean, written in words.
+        if let (Some(default), Form::Value | Form::Repeated) = (row.default, row.form) {
+            assert!(
+                line.contains(&format!("| `{default}` |")),
+                "README.md gives --{} another default than {default}: {line}",
+                row.long
+            );
         }
     }
-    assert!(checked > 60, "only {checked} names found in --help");
+}
+
+#[test]
+fn every_variable_is_in_the_environment_file() {
+    for row in SETTINGS {
+        let commented = format!("#{}=", row.env);
+        let line = ENV_FILE
+            .lines()
+            .find(|line| line.starts_with(&commented))
+            .unwrap_or_else(|| panic!("deploy/packet-service.env lacks {commented}"));
+        if let Some(default) = row.default {
+            assert_eq!(
+                line,
+                format!("{commented}{default}"),
+                "deploy/packet-service.env shows another default"
+            );
+        }
+    }
 }
 
 #[test]

@@ -176,39 +176,85 @@ fn refusals_on_the_way() {
     c.expect_closed();
 }
 
+/// Asks the embedded auth service itself whether a session is alive (a
+/// refresh of a live session extends it).
+struct AuthProbe {
+    rt: tokio::runtime::Runtime,
+    url: String,
+}
+
+impl AuthProbe {
+    fn new(gw: &packet_service::server::ServerHandle) -> AuthProbe {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let url = format!("http://{}", gw.backend_addr().expect("embedded backend"));
+        AuthProbe { rt, url }
+    }
+
+    fn alive(&self, session_id: u32) -> bool {
+        use packet_service::pb::auth::{auth_client::AuthClient, RefreshRequest};
+        self.rt.block_on(async {
+            let mut auth = AuthClient::connect(self.url.clone())
+                .await
+                .expect("connect");
+            auth.refresh(RefreshRequest { session_id })
+                .await
+                .expect("refresh")
+                .into_inner()
+                .ok
+        })
+    }
+}
+
 #[test]
 fn expired_sessions_are_refused() {
-    use packet_service::pb::auth::{auth_client::AuthClient, RefreshRequest};
     let mut config = test_config(CodecKind::Rose);
     config.session_ttl = std::time::Duration::from_secs(1);
     let gw = start(config);
     let session_id = login_phase(gw.addr(), CodecKind::Rose, "admin", "admin");
     // Watch the session through the auth service itself (a refresh of a
     // live session would extend it, so only ask once it should be gone).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let url = format!("http://{}", gw.backend_addr().expect("embedded backend"));
+    let auth = AuthProbe::new(&gw);
     let expired_at = std::time::Instant::now() + std::time::Duration::from_secs(1);
     util::wait_until("the session TTL to pass", || {
         std::time::Instant::now() >= expired_at
     });
     util::wait_until("the auth service to report the session expired", || {
-        rt.block_on(async {
-            let mut auth = AuthClient::connect(url.clone()).await.expect("connect");
-            !auth
-                .refresh(RefreshRequest { session_id })
-                .await
-                .expect("refresh")
-                .into_inner()
-                .ok
-        })
+        !auth.alive(session_id)
     });
     let mut c = Client::connect(gw.addr(), CodecKind::Rose);
     let result = join(&mut c, session_id, "admin").result;
     assert!(
         result == JoinServerReply::TIME_OUT || result == JoinServerReply::INVALID_PASSWORD,
         "an expired session is refused, got {result}"
+    );
+}
+
+/// Regression: a malformed CREATE_CHAR_REQ in character select closed the
+/// connection without telling the auth service, so the session stayed
+/// valid (and could be joined again) until its TTL. Closing the char
+/// connection ends the session (protocol.md §4 step 10), whatever the
+/// reason for the close.
+#[test]
+fn a_malformed_packet_in_character_select_ends_the_session() {
+    let gw = start(test_config(CodecKind::Rose));
+    let session_id = login_phase(gw.addr(), CodecKind::Rose, "admin", "admin");
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(join(&mut c, session_id, "admin").result, 0);
+    let create = c.id(PacketType::PAKCS_CREATE_CHAR_REQ);
+    let frame = c.raw_frame(create, &[0]);
+    c.send_bytes(&frame);
+    c.expect_closed();
+    let auth = AuthProbe::new(&gw);
+    util::wait_until("the logout to reach the auth service", || {
+        !auth.alive(session_id)
+    });
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(
+        join(&mut c, session_id, "admin").result,
+        JoinServerReply::INVALID_PASSWORD,
+        "the session is gone"
     );
 }

@@ -40,19 +40,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use packet_service::conn::calls::{
+    Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, Liveness, LoginReply, Outcome,
+    Reply, RpcError, SelectServerReply, ServerEntry, Stage,
+};
 use packet_service::conn::check::{self, Before, Checker};
 use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
-use packet_service::ids::{ConnRef, RequestId, SessionId};
+use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
 use packet_service::metrics::{Health, Metrics, ReactorCounters};
-use packet_service::pb::{auth, character};
 use packet_service::protocol::packet_type::{Dialect, DialectId, Direction, PacketType, STRESS_ID};
 use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
 use packet_service::reactor::net::EventList;
 use packet_service::reactor::probe::{Probe, Step};
 use packet_service::reactor::sim::{self, ClientId, Far, Faults, Network, Rng, SimEvents, SimNet};
 use packet_service::reactor::{Parts, Pass, Reactor, ReactorConfig};
-use packet_service::rpc::types::{Call, Completion, Job, Reply, RpcError};
+use packet_service::rpc::types::{Completion, Job};
 use packet_service::rpc::{Bridge, RuntimeEnds};
 
 const MAX_CONNS: usize = 12;
@@ -239,7 +242,7 @@ impl Probe for Observer {
 #[derive(Clone, Copy)]
 struct AuthSession {
     user: u32,
-    stage: auth::Stage,
+    stage: Stage,
 }
 
 struct InFlight {
@@ -248,7 +251,7 @@ struct InFlight {
 }
 
 struct Backend {
-    servers: Vec<auth::ServerInfo>,
+    servers: Vec<ServerEntry>,
     auth: HashMap<u32, AuthSession>,
     /// Players the world believes are in (joined, not left).
     world: HashSet<SessionId>,
@@ -289,14 +292,14 @@ struct Sim {
     next_port: u16,
 }
 
-type Outcome = Result<(), String>;
+type Checked = Result<(), String>;
 
-fn servers() -> Vec<auth::ServerInfo> {
-    vec![auth::ServerInfo {
+fn servers() -> Vec<ServerEntry> {
+    vec![ServerEntry {
         id: 1,
         name: "Athena".into(),
         test: false,
-        channels: vec![auth::ChannelInfo {
+        channels: vec![ChannelEntry {
             id: 1,
             name: "one".into(),
             low_age: 0,
@@ -395,7 +398,7 @@ impl Sim {
 
     // ---- one step ---------------------------------------------------------------
 
-    fn step(&mut self) -> Outcome {
+    fn step(&mut self) -> Checked {
         match self.rng.below(100) {
             0..=7 => self.connect(),
             8..=59 => self.client_step()?,
@@ -415,7 +418,7 @@ impl Sim {
 
     /// Due answers arrive, the reactor runs, the backends take its jobs,
     /// the clients read; then the invariants.
-    fn turn(&mut self) -> Outcome {
+    fn turn(&mut self) -> Checked {
         self.deliver_due();
         self.run_reactor()?;
         self.take_jobs();
@@ -424,7 +427,7 @@ impl Sim {
     }
 
     /// Passes until the reactor would sleep (at most a few).
-    fn run_reactor(&mut self) -> Outcome {
+    fn run_reactor(&mut self) -> Checked {
         for _ in 0..4 {
             let pass = self
                 .reactor
@@ -527,7 +530,7 @@ impl Sim {
         }
     }
 
-    fn client_step(&mut self) -> Outcome {
+    fn client_step(&mut self) -> Checked {
         let Some(i) = self.random_client() else {
             self.connect();
             return Ok(());
@@ -610,7 +613,7 @@ impl Sim {
             .backend
             .auth
             .iter()
-            .map(|(id, s)| (s.stage != auth::Stage::LoggedIn, *id))
+            .map(|(id, s)| (s.stage != Stage::LoggedIn, *id))
             .collect();
         ids.sort_unstable();
         let advanced = ids.iter().filter(|(a, _)| *a).count();
@@ -643,7 +646,7 @@ impl Sim {
 
     /// Reading clients take some bytes and decode every whole frame; a
     /// client whose connection ended goes (closing its side too).
-    fn clients_read(&mut self) -> Outcome {
+    fn clients_read(&mut self) -> Checked {
         let mut i = 0;
         while i < self.clients.len() {
             let id = self.clients[i].id;
@@ -667,7 +670,7 @@ impl Sim {
         Ok(())
     }
 
-    fn decode(&mut self, i: usize) -> Outcome {
+    fn decode(&mut self, i: usize) -> Checked {
         let c = &mut self.clients[i];
         loop {
             let header = match self.codec.peek(Direction::ServerToClient, &c.inbox) {
@@ -795,7 +798,7 @@ impl Sim {
                     self.backend.auth.remove(&session.0);
                 }
                 if !self.backend.auth.contains_key(&session.0) {
-                    self.reply(conn, request, Ok(Reply::Refresh(false)));
+                    self.reply(conn, request, Ok(Reply::Refresh(Liveness::Expired)));
                 }
             }
             Call::Logout { session, .. } => {
@@ -832,21 +835,29 @@ impl Sim {
             _ => {}
         }
         let ok = self.rng.chance(85);
+        let verdict = |refused: u8| {
+            if ok {
+                Outcome::Ok
+            } else {
+                Outcome::Refused(refused)
+            }
+        };
         let b = &mut self.backend;
         Ok(match call {
             Call::Login { .. } => {
                 let session_id = (self.rng.next_u64() as u32) | 1;
                 let user = self.rng.below(50) as u32 + 1;
                 if ok {
-                    let stage = auth::Stage::LoggedIn;
+                    let stage = Stage::LoggedIn;
                     b.auth.insert(session_id, AuthSession { user, stage });
                 }
+                // Now and then NO_RIGHT_TO_CONNECT, which closes.
                 let refusal = if self.rng.chance(20) { 7 } else { 3 };
-                Reply::Login(auth::LoginReply {
-                    result: if ok { 0 } else { refusal },
-                    user_id: user,
+                Reply::Login(LoginReply {
+                    outcome: verdict(refusal),
+                    user: UserId(user),
                     access: 1,
-                    session_id,
+                    session: SessionId(session_id),
                     servers: b.servers.clone(),
                 })
             }
@@ -854,54 +865,58 @@ impl Sim {
                 let known = b.auth.get_mut(&session.0);
                 let ok = ok && known.is_some();
                 if let (true, Some(s)) = (ok, known) {
-                    s.stage = auth::Stage::CharSelect;
+                    s.stage = Stage::CharSelect;
                 }
-                Reply::SelectServer(auth::SelectServerReply {
-                    result: if ok { 0 } else { 1 },
-                    session_id: session.0,
+                Reply::SelectServer(SelectServerReply {
+                    outcome: if ok { Outcome::Ok } else { Outcome::Refused(1) },
+                    session: Some(*session),
                 })
             }
             Call::JoinServer { session, .. } => match b.auth.get(&session.0) {
-                Some(s) if ok => Reply::JoinServer(auth::JoinServerReply {
-                    result: 0,
-                    user_id: s.user,
-                    stage: s.stage as i32,
-                    char_id: u64::from(s.user) * 10,
-                    access: 1,
+                Some(s) if ok => Reply::JoinServer(JoinServerReply {
+                    outcome: Outcome::Ok,
+                    user: UserId(s.user),
+                    stage: s.stage,
+                    char_id: CharId(u64::from(s.user) * 10),
                 }),
-                _ => Reply::JoinServer(auth::JoinServerReply {
-                    result: 3,
-                    ..Default::default()
+                _ => Reply::JoinServer(JoinServerReply {
+                    outcome: Outcome::Refused(3),
+                    user: UserId(0),
+                    stage: Stage::LoggedIn,
+                    char_id: CharId(0),
                 }),
             },
-            Call::ListChars { user } => Reply::ListChars(character::ListReply {
-                characters: (0..self.rng.below(4))
-                    .map(|i| character::CharacterSummary {
-                        char_id: u64::from(user.0) * 10 + i,
+            Call::ListChars { user } => Reply::ListChars(
+                (0..self.rng.below(4))
+                    .map(|i| CharSummary {
+                        char_id: CharId(u64::from(user.0) * 10 + i),
                         name: format!("char{i}"),
+                        race: 0,
                         level: 1,
-                        ..Default::default()
+                        job: 0,
+                        remain_secs_until_delete: 0,
+                        face: 0,
+                        hair: 0,
+                        equipped_items: Vec::new(),
                     })
                     .collect(),
-            }),
-            Call::CreateChar { .. } => Reply::CreateChar(character::CreateReply {
-                result: if ok { 0 } else { 2 },
-                char_id: self.rng.next_u64(),
-            }),
-            Call::DeleteChar { .. } => Reply::DeleteChar(character::DeleteReply {
-                result: if ok { 0 } else { 2 },
+            ),
+            Call::CreateChar { .. } => Reply::CreateChar(verdict(2)),
+            Call::DeleteChar { .. } => Reply::DeleteChar(DeleteReply {
+                outcome: verdict(2),
                 remaining_secs: 3600,
-                name: String::new(),
             }),
             Call::SelectChar { session, .. } => {
                 if let (true, Some(s)) = (ok, b.auth.get_mut(&session.0)) {
-                    s.stage = auth::Stage::Map;
+                    s.stage = Stage::Map;
                 }
-                Reply::SelectChar(character::SelectReply {
-                    result: if ok { 0 } else { 1 },
-                })
+                Reply::SelectChar(verdict(1))
             }
-            Call::Refresh { session } => Reply::Refresh(b.auth.contains_key(&session.0)),
+            Call::Refresh { session } => Reply::Refresh(if b.auth.contains_key(&session.0) {
+                Liveness::Alive
+            } else {
+                Liveness::Expired
+            }),
             Call::Logout { .. }
             | Call::WorldJoin { .. }
             | Call::WorldPacket { .. }
@@ -1008,7 +1023,7 @@ impl Sim {
 
     // ---- the invariants -----------------------------------------------------------
 
-    fn check(&mut self) -> Outcome {
+    fn check(&mut self) -> Checked {
         let now = self.net.now();
         if self.ends.completions.capacity() != self.ends.completions.max_capacity() {
             return Err("completions left in the channel after the reactor ran".into());
@@ -1064,7 +1079,7 @@ impl Sim {
     /// The end of a seed: mostly every client leaves and the backends
     /// settle, then an idle gateway shuts down; one seed in four shuts the
     /// gateway down under its clients instead.
-    fn finish(&mut self, seed: u64) -> Outcome {
+    fn finish(&mut self, seed: u64) -> Checked {
         self.backend.stalled_until = None;
         if !self.backend.world_up {
             self.backend.world_up = true;
@@ -1080,7 +1095,7 @@ impl Sim {
     }
 
     /// Every client goes; everything in flight lands; nothing is left over.
-    fn settle(&mut self) -> Outcome {
+    fn settle(&mut self) -> Checked {
         for c in &mut self.clients {
             self.net.shutdown(c.id);
             c.leaving = true;
@@ -1131,7 +1146,7 @@ impl Sim {
 
     /// A shutdown: the loop drains (within its grace) and stops, leaving
     /// no connection behind; the stale counter agrees with the probe.
-    fn stop(&mut self) -> Outcome {
+    fn stop(&mut self) -> Checked {
         self.shutdown.store(true, Ordering::Release);
         self.net.wake();
         for _ in 0..400 {

@@ -6,7 +6,9 @@
 //! `packet_service::conn::check` must hold (no panic; Closing is terminal;
 //! at most one backend call pending; every wait has a deadline; the next
 //! deadline is not in the past after a tick; every reply encodes and fits
-//! 2047 bytes), and closing the connection says only farewells.
+//! 2047 bytes; a close from character select sends exactly one auth Logout,
+//! one from the world exactly one world Leave, one from another phase
+//! neither), and closing the connection says only farewells.
 #![no_main]
 
 use arbitrary::Arbitrary;

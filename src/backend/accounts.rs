@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::BackendError;
+use crate::protocol::packets::DigestKind;
 
 /// Longest username accepted, in bytes (the login packet's limit).
 pub const MAX_USERNAME_LEN: usize = 20;
@@ -23,28 +24,9 @@ pub const MAX_USERNAME_LEN: usize = 20;
 /// Access level given to accounts that do not name one.
 pub const DEFAULT_ACCESS: u32 = 1;
 
-/// Which client-side digest of a password a value is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum DigestKind {
-    /// SHA-256 as 64 hex characters.
-    Sha256Hex,
-    /// MD5 as 32 hex characters.
-    Md5Hex,
-}
-
-impl DigestKind {
-    /// Number of hex characters a digest of this kind has.
-    pub fn hex_len(self) -> usize {
-        match self {
-            DigestKind::Sha256Hex => 64,
-            DigestKind::Md5Hex => 32,
-        }
-    }
-}
-
 /// A password digest as lowercase hex text.
 ///
-/// Invariant: `hex.len() == kind.hex_len()` and every byte is in
+/// Invariant: `hex.len() == kind.wire_len()` and every byte is in
 /// `[0-9a-f]`. `Debug` prints the kind only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordDigest {
@@ -56,7 +38,7 @@ impl PasswordDigest {
     /// Parses a digest as a client sends it (hex text, either case).
     /// `None` when the length does not fit the kind or a byte is not hex.
     pub fn parse(kind: DigestKind, text: &[u8]) -> Option<PasswordDigest> {
-        if text.len() != kind.hex_len() || !text.iter().all(u8::is_ascii_hexdigit) {
+        if text.len() != kind.wire_len() || !text.iter().all(u8::is_ascii_hexdigit) {
             return None;
         }
         Some(PasswordDigest {

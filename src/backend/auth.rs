@@ -16,10 +16,11 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
-use super::accounts::{DigestKind, LoginCheck, PasswordDigest};
+use super::accounts::{LoginCheck, PasswordDigest};
 use super::sessions::{JoinError, Stage};
 use super::{lock, Shared, CHANNEL_ID, SERVER_ID};
 use crate::pb::auth::{self as pb, auth_server::Auth};
+use crate::rpc::convert;
 
 /// The Auth service.
 pub(crate) struct AuthService {
@@ -30,12 +31,7 @@ pub(crate) struct AuthService {
 /// Parses the digest of a request; `None` for an unspecified kind or a
 /// malformed digest.
 fn request_digest(kind: i32, digest: &[u8]) -> Option<PasswordDigest> {
-    let kind = match pb::DigestKind::try_from(kind).ok()? {
-        pb::DigestKind::Sha256Hex => DigestKind::Sha256Hex,
-        pb::DigestKind::Md5Hex => DigestKind::Md5Hex,
-        pb::DigestKind::Unspecified => return None,
-    };
-    PasswordDigest::parse(kind, digest)
+    PasswordDigest::parse(convert::digest_kind(kind)?, digest)
 }
 
 fn pb_stage(stage: Stage) -> pb::Stage {

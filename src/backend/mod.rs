@@ -51,17 +51,11 @@ pub struct BackendConfig {
 }
 
 impl Default for BackendConfig {
-    /// No accounts, no auto-create, 600 s sessions, 5 characters, server
-    /// "packet-service".
+    /// The defaults of the settings table
+    /// ([`Config::defaults`](crate::config::Config::defaults)), so that each
+    /// is written once.
     fn default() -> Self {
-        BackendConfig {
-            accounts: Vec::new(),
-            accounts_file: None,
-            auto_create: false,
-            session_ttl: Duration::from_secs(600),
-            max_chars_per_account: 5,
-            server_name: "packet-service".to_owned(),
-        }
+        crate::config::Config::defaults().backend_config()
     }
 }
 

@@ -277,7 +277,7 @@ impl SessionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::accounts::DigestKind;
+    use crate::protocol::packets::DigestKind;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 

@@ -5,21 +5,23 @@
 //!
 //! [`Checker`] looks at one [`Session`] from the outside: a snapshot before
 //! each [`Session::handle`] call, the actions it pushed and the session
-//! after it. [`Op`] is a plain-data model of everything the reactor can feed
-//! a session, built from a few numbers and bytes so that `arbitrary`
-//! (fuzzing), proptest and a seeded PRNG (simulation) can all drive the same
-//! [`Harness`].
+//! after it. [`Op`] (in `check/harness.rs`) is a plain-data model of
+//! everything the reactor can feed a session, built from a few numbers and
+//! bytes so that `arbitrary` (fuzzing), proptest and a seeded PRNG
+//! (simulation) can all drive the same [`Harness`].
 
-use std::time::{Duration, Instant};
+mod harness;
+
+use std::time::Instant;
 
 use crate::ids::RequestId;
-use crate::pb::{auth, character};
 use crate::protocol::codec::{Codec, CodecKind, HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Direction, PacketType};
-use crate::protocol::packets::{self, Packet, ServerPacket};
-use crate::rpc::types::{Reply, RpcError};
+use crate::protocol::packets::ServerPacket;
 
-use super::state::{Action, Ctx, Disposition, Input, Phase, Session, UtcTime};
+use super::calls::Call;
+use super::state::{Action, Ctx, Disposition, Input, Phase, Session};
+pub use harness::{client_packet, client_types, reply, test_ctx, Harness, Op, MAX_BODY};
 
 /// What the checker remembers of a session just before a step.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +29,7 @@ pub struct Before {
     pending: Option<(RequestId, Instant)>,
     deadline: Option<Instant>,
     closed: bool,
+    farewell: Farewell,
 }
 
 impl Before {
@@ -36,7 +39,60 @@ impl Before {
             pending: session.pending_request(),
             deadline: session.next_deadline(ctx),
             closed: matches!(session.phase(), Phase::Closing(_)),
+            farewell: Farewell::of(session.phase()),
         }
+    }
+}
+
+/// What closing a connection in a phase owes the backends, stated here
+/// apart from the state machine so that a slip in one shows against the
+/// other. Every close — one the state machine decides, or the reaper's
+/// `on_close` — must send exactly this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Farewell {
+    /// Nothing: no session, or a login connection, which closes by design
+    /// after a server select (the session lives on for the join and expires
+    /// by TTL otherwise).
+    #[default]
+    Nothing,
+    /// Exactly one auth Logout: the character-select connection ends the
+    /// session (docs/protocol.md §4 step 10).
+    Logout,
+    /// Exactly one world Leave: a player in (or entering) the world leaves it.
+    Leave,
+}
+
+impl Farewell {
+    fn of(phase: &Phase) -> Farewell {
+        match phase {
+            Phase::CharSelect(_) | Phase::CharPending(..) => Farewell::Logout,
+            Phase::WorldJoinPending { .. } | Phase::InWorld { .. } => Farewell::Leave,
+            _ => Farewell::Nothing,
+        }
+    }
+
+    /// Checks the farewells among `actions`, pushed by a close from a
+    /// phase that owes `self`.
+    fn check(self, actions: &[Action]) -> Result<(), String> {
+        let count = |f: fn(&Call) -> bool| {
+            actions
+                .iter()
+                .filter(|a| matches!(a, Action::Notify(_, c) if f(c)))
+                .count()
+        };
+        let logouts = count(|c| matches!(c, Call::Logout { .. }));
+        let leaves = count(|c| matches!(c, Call::WorldLeave { .. }));
+        let expected = match self {
+            Farewell::Nothing => (0, 0),
+            Farewell::Logout => (1, 0),
+            Farewell::Leave => (0, 1),
+        };
+        if (logouts, leaves) != expected {
+            return Err(format!(
+                "a close owing {self:?} sent {logouts} Logout and {leaves} Leave: {actions:?}"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -46,6 +102,8 @@ pub struct Checker {
     /// The session has reached `Closing`: nothing may come out of it but
     /// what `on_close` says.
     closed: bool,
+    /// What a close owes the backends in the phase after the last step.
+    farewell: Farewell,
 }
 
 impl Checker {
@@ -116,7 +174,11 @@ impl Checker {
                 phase.name()
             ));
         }
+        if closed_here {
+            before.farewell.check(actions)?;
+        }
         self.closed |= closing;
+        self.farewell = Farewell::of(phase);
         // At most one backend call pending at a time.
         let pending = session.pending_request();
         if calls.len() > 1 {
@@ -175,7 +237,9 @@ impl Checker {
         Ok(())
     }
 
-    /// Checks what `Session::on_close` pushed: only farewells to the backends.
+    /// Checks what `Session::on_close` pushed: only farewells to the
+    /// backends, exactly those the phase owes (none once the state machine
+    /// closed the connection itself: it said them then).
     pub fn closed(&mut self, actions: &[Action]) -> Result<(), String> {
         self.closed = true;
         for action in actions {
@@ -183,7 +247,9 @@ impl Checker {
                 return Err(format!("on_close pushed {action:?}"));
             }
         }
-        Ok(())
+        let owed = self.farewell;
+        self.farewell = Farewell::Nothing;
+        owed.check(actions)
     }
 }
 
@@ -206,366 +272,4 @@ pub fn check_send(p: &ServerPacket) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Every packet type a client can deliver (the reactor looks ids up with
-/// `client_packet`).
-pub fn client_types() -> Vec<PacketType> {
-    PacketType::ALL
-        .iter()
-        .copied()
-        .filter(|t| t.direction() == Direction::ClientToServer)
-        .collect()
-}
-
-/// One thing the reactor can feed a session.
-#[derive(Debug, Clone)]
-pub enum Op {
-    /// A packet of this type with these body bytes (often malformed).
-    Raw(PacketType, Vec<u8>),
-    /// A well-formed client packet (body bytes).
-    Client(PacketType, Vec<u8>),
-    /// A frame with an id the dialect does not know.
-    Unknown(u16),
-    /// The answer to whatever the session waits for (or to `RequestId(n)`).
-    Answer(u32, Result<Reply, RpcError>),
-    /// A completion for an arbitrary request id.
-    Complete(u32, Result<Reply, RpcError>),
-    /// The world's answer to a join.
-    Joined(bool, u32),
-    /// The world kicks the player.
-    Kicked,
-    /// The world link drops.
-    WorldDown,
-    /// Time passes, then the timer fires.
-    Tick(Duration),
-}
-
-/// Largest body a frame can carry.
-pub const MAX_BODY: usize = MAX_PACKET_SIZE - HEADER_LEN;
-
-/// A 64-digit hex digest (§9 D4).
-const DIGEST: &[u8; 64] = b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
-
-/// Client text from raw bytes: no 0 byte, at most as long as the longest
-/// string field a frame can carry (a DELETE_CHAR_REQ name: 2041 − 3).
-fn text(bytes: &[u8]) -> String {
-    let mut s = String::from_utf8_lossy(bytes).replace('\0', "");
-    let mut end = s.len().min(MAX_BODY - 3);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s
-}
-
-fn body_of<P: Packet>(p: &P) -> Vec<u8> {
-    match packets::packet_to_vec(DialectId::Osirose.dialect(), p) {
-        Ok(v) => v[HEADER_LEN..].to_vec(),
-        // Too large to encode: the body a client would send, cut to a frame.
-        Err(_) => {
-            let mut buf = vec![0u8; 4 * MAX_PACKET_SIZE];
-            let mut w = packets::Writer::new(&mut buf);
-            p.encode(&mut w);
-            let n = w.len().min(MAX_BODY);
-            buf.truncate(n);
-            buf
-        }
-    }
-}
-
-/// A well-formed client packet chosen by `pick`, filled from `a` and `bytes`.
-pub fn client_packet(pick: u32, a: u32, bytes: &[u8]) -> (PacketType, Vec<u8>) {
-    use packets::*;
-    let name = text(bytes);
-    let short = text(&bytes[..bytes.len().min(20)]);
-    let slot = (a % 6) as u8;
-    match pick % 15 {
-        0 => (AcceptReq::TYPE, Vec::new()),
-        1 => (Alive::TYPE, Vec::new()),
-        2 => (
-            LoginReq::TYPE,
-            body_of(&LoginReq {
-                digest: DIGEST[..if a & 1 == 0 { 64 } else { 32 }].to_vec(),
-                username: short,
-            }),
-        ),
-        3 => (
-            JoinServerReq::TYPE,
-            body_of(&JoinServerReq {
-                session_id: a,
-                digest: DIGEST.to_vec(),
-            }),
-        ),
-        4 => (
-            ChannelListReq::TYPE,
-            body_of(&ChannelListReq { server_id: a % 3 }),
-        ),
-        5 => (
-            SrvSelectReq::TYPE,
-            body_of(&SrvSelectReq {
-                server_id: a % 3,
-                channel_id: (a >> 8) as u8 % 3,
-            }),
-        ),
-        6 => (CharListReq::TYPE, Vec::new()),
-        7 => (
-            CreateCharReq::TYPE,
-            body_of(&CreateCharReq {
-                race: a as u8 & 1,
-                stone: 1,
-                hair: 2,
-                face: 3,
-                weapon: 0,
-                zone: 1,
-                name: short,
-            }),
-        ),
-        8 => (
-            DeleteCharReq::TYPE,
-            body_of(&DeleteCharReq {
-                slot,
-                is_delete: (a >> 8) as u8 & 1,
-                name,
-            }),
-        ),
-        9 => (
-            SelectCharReq::TYPE,
-            body_of(&SelectCharReq {
-                slot,
-                run_mode: 0,
-                ride_mode: 0,
-                name: short,
-            }),
-        ),
-        10 => (NormalChat::TYPE, body_of(&NormalChat { message: name })),
-        11 => (LogoutReq::TYPE, Vec::new()),
-        12 => (ChangeCharReq::TYPE, Vec::new()),
-        13 => (
-            ScreenShotTimeReq::TYPE,
-            body_of(&ScreenShotTimeReq { count: a as u16 }),
-        ),
-        _ => (
-            MouseCmd::TYPE,
-            body_of(&MouseCmd {
-                target_id: a as u16,
-                ..Default::default()
-            }),
-        ),
-    }
-}
-
-/// A backend answer of kind `kind`, mostly successful, filled from `a`, `b`.
-/// Sizes stay within what a real backend sends (a handful of servers and
-/// characters with short names): backends are trusted, clients are not.
-pub fn reply(kind: u32, a: u32, b: u32) -> Result<Reply, RpcError> {
-    // Result codes: OK three times in four.
-    let code = |n: u32| -> i32 {
-        if a & 3 != 0 {
-            0
-        } else {
-            ((a >> 2) % n) as i32
-        }
-    };
-    let nonzero = b | 1;
-    Ok(match kind % 10 {
-        0 => {
-            return Err(match a % 4 {
-                0 => RpcError::Unavailable,
-                1 => RpcError::DeadlineExceeded,
-                2 => RpcError::Busy,
-                _ => RpcError::Failed,
-            })
-        }
-        1 => Reply::Login(auth::LoginReply {
-            result: code(12),
-            user_id: b,
-            access: (a >> 8) & 0xFF,
-            session_id: nonzero,
-            servers: (0..(a >> 4) % 4)
-                .map(|i| auth::ServerInfo {
-                    id: i + 1,
-                    name: format!("server {i}"),
-                    test: i == 2,
-                    channels: (0..(a >> 6) % 3)
-                        .map(|c| auth::ChannelInfo {
-                            id: c + 1,
-                            name: format!("channel {c}"),
-                            low_age: 0,
-                            high_age: 99,
-                            capacity_percent: a % 101,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }),
-        2 => Reply::SelectServer(auth::SelectServerReply {
-            result: code(6),
-            session_id: b,
-        }),
-        3 => Reply::JoinServer(auth::JoinServerReply {
-            result: code(5),
-            user_id: b,
-            stage: ((a >> 8) % 4) as i32,
-            char_id: u64::from(b) << 3,
-            access: 1,
-        }),
-        4 => Reply::Refresh(a & 7 != 0),
-        5 => Reply::Logout,
-        6 => Reply::ListChars(character::ListReply {
-            characters: (0..(a >> 4) % 6)
-                .map(|i| character::CharacterSummary {
-                    char_id: u64::from(b) + u64::from(i),
-                    name: format!("char{i}"),
-                    race: i % 2,
-                    level: a >> 16,
-                    job: i,
-                    remain_secs_until_delete: 0,
-                    face: 1,
-                    hair: 2,
-                    equipped_items: vec![a; (i % 9) as usize],
-                })
-                .collect(),
-        }),
-        7 => Reply::CreateChar(character::CreateReply {
-            result: code(6),
-            char_id: u64::from(b),
-        }),
-        8 => Reply::DeleteChar(character::DeleteReply {
-            result: code(3),
-            remaining_secs: b,
-            name: format!("char{}", a % 6),
-        }),
-        _ => Reply::SelectChar(character::SelectReply { result: code(3) }),
-    })
-}
-
-impl Op {
-    /// Builds an op from raw choices: `choice` picks the kind, `a`, `b` and
-    /// `bytes` fill it. Every input maps to some op.
-    pub fn from_raw(choice: u8, a: u32, b: u32, bytes: &[u8]) -> Op {
-        let body = bytes[..bytes.len().min(MAX_BODY)].to_vec();
-        match choice % 16 {
-            // Mostly well-formed packets and answers, to get deep.
-            0..=4 => {
-                let (t, body) = client_packet(a, b, bytes);
-                Op::Client(t, body)
-            }
-            5..=7 => Op::Answer(a, reply(b, a.rotate_left(7), b.rotate_left(13))),
-            8 => {
-                let types = client_types();
-                Op::Raw(types[a as usize % types.len()], body)
-            }
-            9 => Op::Unknown(a as u16),
-            10 => Op::Complete(a % 8, reply(b, a, b)),
-            11 => Op::Joined(a & 3 != 0, b),
-            12 if a.is_multiple_of(4) => Op::Kicked,
-            12 if a % 4 == 1 => Op::WorldDown,
-            12 => Op::Tick(Duration::from_millis(u64::from(b % 400_000))),
-            _ => Op::Tick(Duration::from_millis(u64::from(a % 5_000))),
-        }
-    }
-}
-
-/// The settings used by [`Harness`] (the reactor's defaults).
-pub fn test_ctx<'a>(servers: &'a [auth::ServerInfo], packets_per_sec: u32) -> Ctx<'a> {
-    Ctx {
-        public_addr: "127.0.0.1",
-        public_port: 29000,
-        servers,
-        wrong_state_budget: 16,
-        handshake_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(300),
-        rpc_deadline: Duration::from_secs(5),
-        refresh_interval: Duration::from_secs(60),
-        packets_per_sec,
-        packet_burst: 20,
-        utc: UtcTime::from_unix(1_700_000_000),
-    }
-}
-
-/// One session driven by [`Op`]s with every step checked.
-#[derive(Debug)]
-pub struct Harness {
-    /// The session under test.
-    pub session: Session,
-    /// Its checker.
-    pub checker: Checker,
-    /// The virtual clock.
-    pub now: Instant,
-    servers: Vec<auth::ServerInfo>,
-    packets_per_sec: u32,
-    /// Actions of the last step.
-    pub actions: Vec<Action>,
-}
-
-impl Harness {
-    /// A fresh session at `t0`; `packets_per_sec` 0 disables the rate limit.
-    pub fn new(t0: Instant, packets_per_sec: u32) -> Harness {
-        let servers = match reply(1, 0x31, 1) {
-            Ok(Reply::Login(r)) => r.servers,
-            _ => Vec::new(),
-        };
-        Harness {
-            session: Session::new(([127, 0, 0, 1], 5000).into(), t0, 20),
-            checker: Checker::new(),
-            now: t0,
-            servers,
-            packets_per_sec,
-            actions: Vec::new(),
-        }
-    }
-
-    /// Feeds one op and checks the step.
-    pub fn apply(&mut self, op: &Op) -> Result<Disposition, String> {
-        let ctx = test_ctx(&self.servers, self.packets_per_sec);
-        let before = Before::of(&self.session, &ctx);
-        let pending = self.session.pending_request().map(|p| p.0 .0);
-        let input = match op {
-            Op::Raw(ptype, body) | Op::Client(ptype, body) => Input::Packet {
-                ptype: *ptype,
-                body: &body[..body.len().min(MAX_BODY)],
-            },
-            Op::Unknown(id) => Input::Unknown { id: *id },
-            Op::Answer(n, result) => Input::Completion {
-                request: RequestId(pending.unwrap_or(*n)),
-                result,
-            },
-            Op::Complete(n, result) => Input::Completion {
-                request: RequestId(*n),
-                result,
-            },
-            Op::Joined(ok, entity_id) => Input::Joined {
-                ok: *ok,
-                entity_id: *entity_id,
-            },
-            Op::Kicked => Input::Kicked,
-            Op::WorldDown => Input::WorldDown,
-            Op::Tick(d) => {
-                self.now += *d;
-                Input::Tick
-            }
-        };
-        self.actions.clear();
-        let d = self
-            .session
-            .handle(&ctx, input, self.now, &mut self.actions);
-        self.checker.step(
-            &before,
-            &self.session,
-            &ctx,
-            &input,
-            self.now,
-            &self.actions,
-            d,
-        )?;
-        Ok(d)
-    }
-
-    /// Closes the connection as the reaper does and checks the farewell.
-    pub fn close(&mut self) -> Result<(), String> {
-        self.actions.clear();
-        self.session.on_close(&mut self.actions);
-        self.checker.closed(&self.actions)
-    }
 }

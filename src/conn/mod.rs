@@ -1,7 +1,8 @@
 //! One client connection: its socket, its state machine, its buffers
-//! (architecture §4). See `LIFECYCLE.md` beside this file for the path of a
-//! connection from accept to close.
+//! (docs/architecture.md §4). See `LIFECYCLE.md` beside this file for the
+//! path of a connection from accept to close.
 
+pub mod calls;
 #[doc(hidden)]
 pub mod check;
 pub mod output;

@@ -1,158 +1,196 @@
 //! Why connections close, why packets are refused and why connections are
 //! not admitted: enums with stable metric label names.
+//!
+//! Each enum is one `reasons!` table of variant, doc and label; the enum,
+//! its `LABELS`, `index()` and `as_str()` are generated from it, so a
+//! reason is declared once and its label can never drift from its index.
 
-/// A protocol error (protocol.md §9 D5), counted by kind.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ProtocolError {
-    /// Size field outside 6..=2047.
-    BadSize,
-    /// Checksum mismatch.
-    BadChecksum,
-    /// Malformed header (plain: byte 4 not zero; rose: bad padding).
-    BadHeader,
-    /// Unknown packet id (fatal before the world phase, ignored after).
-    UnknownPacket,
-    /// Body shorter than its layout, a string without terminator, a count past the end.
-    MalformedBody,
-    /// A known packet in the wrong phase (ignored; too many close).
-    WrongState,
-    /// A character slot outside the last list.
-    BadSlot,
-    /// A missing or invalid PROXY protocol header.
-    BadProxyHeader,
-}
-
-impl ProtocolError {
-    /// Every kind, in label-index order.
-    pub const ALL: &'static [ProtocolError] = &[
-        ProtocolError::BadSize,
-        ProtocolError::BadChecksum,
-        ProtocolError::BadHeader,
-        ProtocolError::UnknownPacket,
-        ProtocolError::MalformedBody,
-        ProtocolError::WrongState,
-        ProtocolError::BadSlot,
-        ProtocolError::BadProxyHeader,
-    ];
-
-    /// Metric label names, indexed like [`ProtocolError::ALL`].
-    pub const LABELS: &'static [&'static str] = &[
-        "bad_size",
-        "bad_checksum",
-        "bad_header",
-        "unknown_packet",
-        "malformed_body",
-        "wrong_state",
-        "bad_slot",
-        "bad_proxy_header",
-    ];
-
-    /// Index into [`ProtocolError::LABELS`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The label name.
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self.index()]
-    }
-}
-
-/// Why a connection closed.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// The client closed (EOF) or reset the connection.
-    PeerClosed,
-    /// A read or write failed with an I/O error.
-    IoError,
-    /// A protocol error that closes (§9 D5).
-    Protocol(ProtocolError),
-    /// Too many wrong-state packets.
-    WrongStateBudget,
-    /// No valid packet within the handshake timeout.
-    HandshakeTimeout,
-    /// No packet within the idle timeout.
-    IdleTimeout,
-    /// More packets per second than allowed.
-    RateLimited,
-    /// The client does not read: its output queue passed the limit.
-    OutputLimit,
-    /// No buffer for a reply (pool exhausted).
-    PoolExhausted,
-    /// A backend call without a failure reply could not be made.
-    BackendUnavailable,
-    /// The session expired (refresh refused).
-    SessionExpired,
-    /// Login refused with NO_RIGHT_TO_CONNECT.
-    LoginRefused,
-    /// Character selection refused.
-    SelectRefused,
-    /// Kicked by the world service.
-    Kicked,
-    /// The world stream dropped while the player was in the world.
-    WorldLinkLost,
-    /// The gateway is shutting down.
-    Shutdown,
-    /// The real client (after a PROXY header) is over its per-IP limit.
-    PerIpLimit,
-}
-
-impl CloseReason {
-    /// Metric label names; [`CloseReason::index`] indexes this.
-    pub const LABELS: &'static [&'static str] = &[
-        "peer_closed",
-        "io_error",
-        "bad_size",
-        "bad_checksum",
-        "bad_header",
-        "unknown_packet",
-        "malformed_body",
-        "wrong_state",
-        "bad_slot",
-        "bad_proxy_header",
-        "wrong_state_budget",
-        "handshake_timeout",
-        "idle_timeout",
-        "rate_limited",
-        "output_limit",
-        "pool_exhausted",
-        "backend_unavailable",
-        "session_expired",
-        "login_refused",
-        "select_refused",
-        "kicked",
-        "world_link_lost",
-        "shutdown",
-        "per_ip_limit",
-    ];
-
-    /// Index into [`CloseReason::LABELS`].
-    pub fn index(self) -> usize {
-        let p = ProtocolError::ALL.len();
-        match self {
-            CloseReason::PeerClosed => 0,
-            CloseReason::IoError => 1,
-            CloseReason::Protocol(e) => 2 + e.index(),
-            CloseReason::WrongStateBudget => 2 + p,
-            CloseReason::HandshakeTimeout => 3 + p,
-            CloseReason::IdleTimeout => 4 + p,
-            CloseReason::RateLimited => 5 + p,
-            CloseReason::OutputLimit => 6 + p,
-            CloseReason::PoolExhausted => 7 + p,
-            CloseReason::BackendUnavailable => 8 + p,
-            CloseReason::SessionExpired => 9 + p,
-            CloseReason::LoginRefused => 10 + p,
-            CloseReason::SelectRefused => 11 + p,
-            CloseReason::Kicked => 12 + p,
-            CloseReason::WorldLinkLost => 13 + p,
-            CloseReason::Shutdown => 14 + p,
-            CloseReason::PerIpLimit => 15 + p,
+/// Generates a reason enum and its label table.
+///
+/// Each line is `Variant = "label",` with its doc comment. At most one line
+/// may instead be `Variant(Inner),`, wrapping another reason enum: it takes
+/// every label of `Inner`, in `Inner`'s order, at its place in the list.
+/// Generates the enum, `LABELS`, `index()` (position in `LABELS`) and
+/// `as_str()`; an enum without a wrapped one also gets `ALL`.
+macro_rules! reasons {
+    (
+        $(#[doc = $doc:literal])*
+        pub enum $name:ident {
+            $( $(#[doc = $vdoc:literal])* $variant:ident = $label:literal, )*
         }
-    }
+    ) => {
+        reasons!(@emit [$(#[doc = $doc])* $name]
+            [] [] [$( [$(#[doc = $vdoc])* $variant = $label] )*]);
 
-    /// The label name.
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self.index()]
+        impl $name {
+            /// Every variant, in label-index order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+        }
+    };
+    // With a wrapped enum: collect the lines before it one at a time (a
+    // single pattern for head, wrapped variant and tail would be ambiguous
+    // at the doc comments).
+    (
+        $(#[doc = $doc:literal])*
+        pub enum $name:ident { $($body:tt)* }
+    ) => {
+        reasons!(@head [$(#[doc = $doc])* $name] [] $($body)*);
+    };
+    (
+        @head $decl:tt [$($head:tt)*]
+        $(#[doc = $d:literal])* $variant:ident = $label:literal,
+        $($rest:tt)*
+    ) => {
+        reasons!(@head $decl [$($head)* [$(#[doc = $d])* $variant = $label]] $($rest)*);
+    };
+    (
+        @head $decl:tt $head:tt
+        $(#[doc = $ndoc:literal])* $nested:ident($inner:ident),
+        $( $(#[doc = $tdoc:literal])* $tail:ident = $tlabel:literal, )*
+    ) => {
+        reasons!(@emit $decl $head [$(#[doc = $ndoc])* $nested($inner)]
+            [$( [$(#[doc = $tdoc])* $tail = $tlabel] )*]);
+    };
+    (
+        @emit [$(#[doc = $doc:literal])* $name:ident]
+        [$( [$(#[doc = $hdoc:literal])* $head:ident = $hlabel:literal] )*]
+        [$( $(#[doc = $ndoc:literal])* $nested:ident($inner:ident) )?]
+        [$( [$(#[doc = $tdoc:literal])* $tail:ident = $tlabel:literal] )*]
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $(
+                $(#[doc = $hdoc])*
+                #[doc = concat!("\n\nLabel `", $hlabel, "`.")]
+                $head,
+            )*
+            $(
+                $(#[doc = $ndoc])*
+                #[doc = concat!("\n\nLabelled like the wrapped [`", stringify!($inner), "`].")]
+                $nested($inner),
+            )?
+            $(
+                $(#[doc = $tdoc])*
+                #[doc = concat!("\n\nLabel `", $tlabel, "`.")]
+                $tail,
+            )*
+        }
+
+        impl $name {
+            #[doc = concat!("Metric label names; [`", stringify!($name), "::index`] indexes this.")]
+            pub const LABELS: &'static [&'static str] = {
+                const HEAD: &[&str] = &[$($hlabel),*];
+                const INNER: &[&str] = reasons!(@labels $($inner)?);
+                const TAIL: &[&str] = &[$($tlabel),*];
+                const JOINED: [&str; HEAD.len() + INNER.len() + TAIL.len()] =
+                    join_labels([HEAD, INNER, TAIL]);
+                &JOINED
+            };
+
+            #[doc = concat!("Index into [`", stringify!($name), "::LABELS`].")]
+            pub fn index(self) -> usize {
+                enum Position { $($head,)* $($nested,)? $($tail,)* }
+                // Past the wrapped variant, a label index is the position
+                // plus the wrapped enum's labels but the one position.
+                const SHIFT: usize = reasons!(@shift $($inner)?);
+                match self {
+                    $( $name::$head => Position::$head as usize, )*
+                    $( $name::$nested(inner) => Position::$nested as usize + inner.index(), )?
+                    $( $name::$tail => Position::$tail as usize + SHIFT, )*
+                }
+            }
+
+            /// The label name.
+            pub fn as_str(self) -> &'static str {
+                Self::LABELS[self.index()]
+            }
+        }
+    };
+    (@labels) => { &[] };
+    (@labels $inner:ident) => { $inner::LABELS };
+    (@shift) => { 0 };
+    (@shift $inner:ident) => { $inner::LABELS.len() - 1 };
+}
+
+/// The label lists `parts` one after the other; `N` must be their total
+/// length (checked at compile time).
+const fn join_labels<const N: usize>(parts: [&[&'static str]; 3]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N, "label count does not match");
+    out
+}
+
+reasons! {
+    /// A protocol error (docs/protocol.md §9 D5), counted by kind.
+    pub enum ProtocolError {
+        /// Size field outside 6..=2047.
+        BadSize = "bad_size",
+        /// Checksum mismatch.
+        BadChecksum = "bad_checksum",
+        /// Malformed header (plain: byte 4 not zero; rose: bad padding).
+        BadHeader = "bad_header",
+        /// Unknown packet id (fatal before the world phase, ignored after).
+        UnknownPacket = "unknown_packet",
+        /// Body shorter than its layout, a string without terminator, a count past the end.
+        MalformedBody = "malformed_body",
+        /// A known packet in the wrong phase (ignored; too many close).
+        WrongState = "wrong_state",
+        /// A character slot outside the last list.
+        BadSlot = "bad_slot",
+        /// A missing or invalid PROXY protocol header.
+        BadProxyHeader = "bad_proxy_header",
+    }
+}
+
+reasons! {
+    /// Why a connection closed.
+    pub enum CloseReason {
+        /// The client closed (EOF) or reset the connection.
+        PeerClosed = "peer_closed",
+        /// A read or write failed with an I/O error.
+        IoError = "io_error",
+        /// A protocol error that closes (docs/protocol.md §9 D5).
+        Protocol(ProtocolError),
+        /// Too many wrong-state packets.
+        WrongStateBudget = "wrong_state_budget",
+        /// No valid packet within the handshake timeout.
+        HandshakeTimeout = "handshake_timeout",
+        /// No packet within the idle timeout.
+        IdleTimeout = "idle_timeout",
+        /// More packets per second than allowed.
+        RateLimited = "rate_limited",
+        /// The client does not read: its output queue passed the limit.
+        OutputLimit = "output_limit",
+        /// No buffer for a reply (pool exhausted).
+        PoolExhausted = "pool_exhausted",
+        /// A backend call without a failure reply could not be made.
+        BackendUnavailable = "backend_unavailable",
+        /// The session expired (refresh refused).
+        SessionExpired = "session_expired",
+        /// Login refused with NO_RIGHT_TO_CONNECT.
+        LoginRefused = "login_refused",
+        /// Character selection refused.
+        SelectRefused = "select_refused",
+        /// Kicked by the world service.
+        Kicked = "kicked",
+        /// The world stream dropped while the player was in the world.
+        WorldLinkLost = "world_link_lost",
+        /// The gateway is shutting down.
+        Shutdown = "shutdown",
+        /// The real client (after a PROXY header) is over its per-IP limit.
+        PerIpLimit = "per_ip_limit",
     }
 }
 
@@ -162,36 +200,17 @@ impl std::fmt::Display for CloseReason {
     }
 }
 
-/// Why a new connection was refused at accept.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum RejectReason {
-    /// MAX_CONCURRENT_CONNECTIONS reached.
-    MaxConnections,
-    /// MAX_CONNECTIONS_PER_IP reached for the source address.
-    PerIpLimit,
-    /// Shutting down.
-    ShuttingDown,
-    /// PROXY protocol header from an untrusted source, or invalid.
-    ProxyProtocol,
-}
-
-impl RejectReason {
-    /// Metric label names, indexed by [`RejectReason::index`].
-    pub const LABELS: &'static [&'static str] = &[
-        "max_connections",
-        "per_ip_limit",
-        "shutting_down",
-        "proxy_protocol",
-    ];
-
-    /// Index into [`RejectReason::LABELS`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The label name.
-    pub fn as_str(self) -> &'static str {
-        Self::LABELS[self.index()]
+reasons! {
+    /// Why a new connection was refused at accept.
+    pub enum RejectReason {
+        /// MAX_CONCURRENT_CONNECTIONS reached.
+        MaxConnections = "max_connections",
+        /// MAX_CONNECTIONS_PER_IP reached for the source address.
+        PerIpLimit = "per_ip_limit",
+        /// Shutting down.
+        ShuttingDown = "shutting_down",
+        /// PROXY protocol header from an untrusted source, or invalid.
+        ProxyProtocol = "proxy_protocol",
     }
 }
 
@@ -211,5 +230,44 @@ mod tests {
         );
         assert_eq!(CloseReason::WrongStateBudget.as_str(), "wrong_state_budget");
         assert_eq!(RejectReason::ProxyProtocol.as_str(), "proxy_protocol");
+    }
+
+    /// The label list dashboards and the README rely on, in its order.
+    #[test]
+    fn close_labels_keep_their_layout() {
+        assert_eq!(
+            CloseReason::LABELS,
+            [
+                "peer_closed",
+                "io_error",
+                "bad_size",
+                "bad_checksum",
+                "bad_header",
+                "unknown_packet",
+                "malformed_body",
+                "wrong_state",
+                "bad_slot",
+                "bad_proxy_header",
+                "wrong_state_budget",
+                "handshake_timeout",
+                "idle_timeout",
+                "rate_limited",
+                "output_limit",
+                "pool_exhausted",
+                "backend_unavailable",
+                "session_expired",
+                "login_refused",
+                "select_refused",
+                "kicked",
+                "world_link_lost",
+                "shutdown",
+                "per_ip_limit",
+            ]
+        );
+        assert_eq!(CloseReason::PeerClosed.index(), 0);
+        assert_eq!(CloseReason::IoError.index(), 1);
+        assert_eq!(CloseReason::Protocol(ProtocolError::BadSize).index(), 2);
+        assert_eq!(CloseReason::WrongStateBudget.index(), 10);
+        assert_eq!(CloseReason::Shutdown.as_str(), "shutdown");
     }
 }

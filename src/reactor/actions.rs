@@ -11,6 +11,7 @@ use log::{debug, info, warn};
 use super::net::Net;
 use super::probe::{Probe, Step};
 use super::{context, Env, Reactor, COMPLETIONS_PER_PASS};
+use crate::conn::calls::{Call, RpcError};
 use crate::conn::output::EncodeFailure;
 use crate::conn::reason::CloseReason;
 use crate::conn::state::{Action, Disposition, Input, Session};
@@ -18,7 +19,7 @@ use crate::conn::{Conn, Prefix};
 use crate::ids::{ConnRef, RequestId, SessionId};
 use crate::protocol::packet_type::Direction;
 use crate::protocol::MAX_PACKET_SIZE;
-use crate::rpc::types::{Call, Completion, Job, RpcError};
+use crate::rpc::types::{Completion, Job};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
     /// Drains the completion channel (bounded per pass).

@@ -59,7 +59,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 .cfg
                 .proxy_trusted
                 .iter()
-                .any(|net| crate::config::cidr_contains(net, peer.ip()))
+                .any(|net| crate::cidr::contains(net, peer.ip()))
         {
             Some(RejectReason::ProxyProtocol)
         } else if !proxied && env.over_ip_limit(peer.ip()) {

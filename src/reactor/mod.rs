@@ -53,11 +53,11 @@ use mio::{Poll, Token};
 use slab::Slab;
 
 use crate::buf::BufferPool;
+use crate::conn::calls::ServerEntry;
 use crate::conn::state::{Action, Ctx, UtcTime};
 use crate::conn::Conn;
 use crate::ids::{ConnRef, SessionId};
 use crate::metrics::{Health, ReactorCounters};
-use crate::pb::auth;
 use crate::protocol::packet_type::{Dialect, DialectId};
 use crate::protocol::Codec;
 use crate::rpc::types::Job;
@@ -149,7 +149,7 @@ struct Env<P> {
     /// World routing: session → connection (bound while joining / in world).
     sessions: HashMap<SessionId, ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
-    servers: Vec<auth::ServerInfo>,
+    servers: Vec<ServerEntry>,
     /// Connections with input work for this pass / the next pass.
     ready: Vec<usize>,
     next_ready: Vec<usize>,
@@ -520,7 +520,7 @@ impl<P> Env<P> {
 
 /// The state machine's settings (a function of the fields it reads, so that
 /// a step can borrow them next to the probe).
-fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [auth::ServerInfo], utc: UtcTime) -> Ctx<'a> {
+fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
     Ctx {
         public_addr: &cfg.public_addr,
         public_port: cfg.public_port,

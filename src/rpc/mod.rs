@@ -1,4 +1,4 @@
-//! The bridge between the reactor and the tokio runtime (architecture §2).
+//! The bridge between the reactor and the tokio runtime (docs/architecture.md §2).
 //!
 //! Reactor → runtime: a bounded channel of [`Job`]s that the reactor fills
 //! with `try_send` ([`Bridge::submit`]); when it is full the job comes back
@@ -13,22 +13,27 @@
 //! with backoff. Channels connect lazily, so a backend that is down at start
 //! is picked up when it comes back. This module (with the embedded backend
 //! and the metrics server) is the only one that names tokio.
+//!
+//! The connections speak their own types (`src/conn/calls.rs`); [`convert`]
+//! is the one place that turns them into protobuf messages and back.
 
+pub mod convert;
 pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use log::{debug, info, warn};
 use tokio::sync::{mpsc, Semaphore};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
 use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
-use crate::pb::{auth, character, world};
-use types::{Call, Completion, Job, Reply, RpcError};
+use crate::pb::{auth, world};
+use convert::Request;
+use types::{Completion, Job};
 
 pub use types::Completion as RpcCompletion;
 
@@ -219,37 +224,6 @@ struct Clients {
     observer: Arc<dyn RpcObserver>,
 }
 
-/// The world stream message for a world job (`None` for other calls).
-fn upstream(call: Call) -> Option<world::Upstream> {
-    use world::upstream::Kind;
-    let kind = match call {
-        Call::WorldJoin {
-            session,
-            user,
-            char_id,
-        } => Kind::Join(world::Join {
-            session_id: session.0,
-            user_id: user.0,
-            char_id: char_id.0,
-        }),
-        Call::WorldPacket {
-            session,
-            type_id,
-            payload,
-        } => Kind::Packet(world::Packet {
-            session_id: session.0,
-            r#type: u32::from(type_id),
-            payload: payload.to_vec(),
-        }),
-        Call::WorldLeave { session, reason } => Kind::Leave(world::Leave {
-            session_id: session.0,
-            reason: reason as i32,
-        }),
-        _ => return None,
-    };
-    Some(world::Upstream { kind: Some(kind) })
-}
-
 /// Turns jobs into calls. At most `max_inflight` calls run at once (the
 /// job queue's size): past that the dispatcher stops taking jobs, the queue
 /// fills, and the reactor answers new requests with the busy result.
@@ -278,7 +252,7 @@ async fn dispatch(
             let report = match (&result, fire_and_forget) {
                 (_, false) => true,
                 // Only a refused refresh matters to the connection.
-                (Ok(Reply::Refresh(false)), true) => true,
+                (Ok(Reply::Refresh(Liveness::Expired)), true) => true,
                 _ => false,
             };
             if report {
@@ -290,14 +264,6 @@ async fn dispatch(
                 .await;
             }
         });
-    }
-}
-
-fn status_error(status: &tonic::Status) -> RpcError {
-    match status.code() {
-        tonic::Code::Unavailable => RpcError::Unavailable,
-        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RpcError::DeadlineExceeded,
-        _ => RpcError::Failed,
     }
 }
 
@@ -323,7 +289,7 @@ impl Clients {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => {
                 debug!("{service}.{method} failed: {}", status.code());
-                Err(status_error(&status))
+                Err(convert::status_error(&status))
             }
             Err(_) => Err(RpcError::DeadlineExceeded),
         };
@@ -334,116 +300,56 @@ impl Clients {
         result
     }
 
+    /// A timed call whose answer becomes the connection's [`Reply`].
+    async fn ask<T, F>(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        fut: F,
+    ) -> Result<Reply, RpcError>
+    where
+        T: Into<Reply>,
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.timed(service, method, fut).await.map(Into::into)
+    }
+
     async fn call(&self, call: Call) -> Result<Reply, RpcError> {
+        let (service, method) = call.name();
         let mut auth = self.auth.clone();
         let mut chars = self.character.clone();
-        match call {
-            Call::Login {
-                username,
-                digest,
-                kind,
-                peer,
-            } => {
-                let req = self.request(auth::LoginRequest {
-                    username,
-                    digest,
-                    digest_kind: kind as i32,
-                    peer,
-                });
-                self.timed("auth", "Login", auth.login(req))
+        match Request::from(call) {
+            Request::Login(m) => self.ask(service, method, auth.login(self.request(m))).await,
+            Request::SelectServer(m) => {
+                self.ask(service, method, auth.select_server(self.request(m)))
                     .await
-                    .map(Reply::Login)
             }
-            Call::SelectServer {
-                session,
-                server_id,
-                channel_id,
-            } => {
-                let req = self.request(auth::SelectServerRequest {
-                    session_id: session.0,
-                    server_id,
-                    channel_id,
-                });
-                self.timed("auth", "SelectServer", auth.select_server(req))
+            Request::JoinServer(m) => {
+                self.ask(service, method, auth.join_server(self.request(m)))
                     .await
-                    .map(Reply::SelectServer)
             }
-            Call::JoinServer {
-                session,
-                digest,
-                kind,
-                peer,
-            } => {
-                let req = self.request(auth::JoinServerRequest {
-                    session_id: session.0,
-                    digest,
-                    digest_kind: kind as i32,
-                    peer,
-                });
-                self.timed("auth", "JoinServer", auth.join_server(req))
+            Request::Refresh(m) => {
+                self.ask(service, method, auth.refresh(self.request(m)))
                     .await
-                    .map(Reply::JoinServer)
             }
-            Call::Refresh { session } => {
-                let req = self.request(auth::RefreshRequest {
-                    session_id: session.0,
-                });
-                self.timed("auth", "Refresh", auth.refresh(req))
+            Request::Logout(m) => {
+                self.ask(service, method, auth.logout(self.request(m)))
                     .await
-                    .map(|r| Reply::Refresh(r.ok))
             }
-            Call::Logout { session, reason } => {
-                let req = self.request(auth::LogoutRequest {
-                    session_id: session.0,
-                    reason: reason as i32,
-                });
-                self.timed("auth", "Logout", auth.logout(req))
+            Request::ListChars(m) => self.ask(service, method, chars.list(self.request(m))).await,
+            Request::CreateChar(m) => {
+                self.ask(service, method, chars.create(self.request(m)))
                     .await
-                    .map(|_| Reply::Logout)
             }
-            Call::ListChars { user } => {
-                let req = self.request(character::ListRequest { user_id: user.0 });
-                self.timed("character", "List", chars.list(req))
+            Request::DeleteChar(m) => {
+                self.ask(service, method, chars.delete(self.request(m)))
                     .await
-                    .map(Reply::ListChars)
             }
-            Call::CreateChar { request, .. } => {
-                let req = self.request(request);
-                self.timed("character", "Create", chars.create(req))
+            Request::SelectChar(m) => {
+                self.ask(service, method, chars.select(self.request(m)))
                     .await
-                    .map(Reply::CreateChar)
             }
-            Call::DeleteChar {
-                user,
-                char_id,
-                delete,
-            } => {
-                let req = self.request(character::DeleteRequest {
-                    user_id: user.0,
-                    char_id: char_id.0,
-                    delete,
-                });
-                self.timed("character", "Delete", chars.delete(req))
-                    .await
-                    .map(Reply::DeleteChar)
-            }
-            Call::SelectChar {
-                user,
-                session,
-                char_id,
-            } => {
-                let req = self.request(character::SelectRequest {
-                    user_id: user.0,
-                    session_id: session.0,
-                    char_id: char_id.0,
-                });
-                self.timed("character", "Select", chars.select(req))
-                    .await
-                    .map(Reply::SelectChar)
-            }
-            Call::WorldJoin { .. } | Call::WorldPacket { .. } | Call::WorldLeave { .. } => {
-                Err(RpcError::Failed)
-            }
+            Request::World(_) => Err(RpcError::Failed),
         }
     }
 }
@@ -456,7 +362,10 @@ async fn refresh_servers(clients: Clients, done: Completer) {
             .timed("auth", "ListServers", auth.list_servers(req))
             .await
         {
-            Ok(list) => done.send(Completion::ServerList(list.servers)).await,
+            Ok(list) => {
+                let servers = list.servers.into_iter().map(ServerEntry::from).collect();
+                done.send(Completion::ServerList(servers)).await;
+            }
             Err(e) => debug!("server list refresh failed: {}", e.as_str()),
         }
         if done.tx.is_closed() {
@@ -508,7 +417,7 @@ async fn world_link(
             tokio::select! {
                 msg = up.recv() => {
                     let Some(job) = msg else { return };
-                    let Some(m) = upstream(job.call) else { continue };
+                    let Request::World(m) = Request::from(job.call) else { continue };
                     if link_tx.send(m).await.is_err() {
                         break;
                     }
@@ -516,7 +425,7 @@ async fn world_link(
                 message = down.message() => {
                     match message {
                         Ok(Some(d)) => {
-                            if let Some(c) = downstream(d) {
+                            if let Some(c) = convert::downstream(d) {
                                 done.send(c).await;
                             }
                         }
@@ -550,24 +459,4 @@ async fn refuse_while_down(up: &mut mpsc::Receiver<Job>, done: &Completer, wait:
             _ = tokio::time::sleep_until(until) => return !done.tx.is_closed(),
         }
     }
-}
-
-fn downstream(d: world::Downstream) -> Option<Completion> {
-    use world::downstream::Kind;
-    Some(match d.kind? {
-        Kind::Joined(j) => Completion::Joined {
-            session: crate::ids::SessionId(j.session_id),
-            ok: j.result == world::JoinResult::Ok as i32,
-            entity_id: j.entity_id,
-        },
-        Kind::Packet(p) => Completion::Broadcast {
-            targets: p.targets,
-            type_id: u16::try_from(p.r#type).ok()?,
-            payload: Bytes::from(p.payload),
-        },
-        Kind::Kick(k) => Completion::Kick {
-            session: crate::ids::SessionId(k.session_id),
-            reason: k.reason,
-        },
-    })
 }

@@ -10,7 +10,10 @@ use std::fmt;
 use super::{write_counted, BodyError, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;
 
-/// Which of the two accepted password digests a client sent (§9 D4).
+/// Which of the two accepted password digests a client sent
+/// (docs/protocol.md §9 D4). The one digest kind of the project: the
+/// packets, the connection's calls and the embedded backend's account store
+/// all use it (`src/rpc/convert.rs` maps it to the auth contract's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DigestKind {
     /// 64 hex digits: SHA-256 (the osIROSE XML layout).
@@ -20,7 +23,7 @@ pub enum DigestKind {
 }
 
 impl DigestKind {
-    /// Length of the digest on the wire.
+    /// Length of the digest on the wire: its number of hex digits.
     pub const fn wire_len(self) -> usize {
         match self {
             DigestKind::Sha256Hex => 64,

@@ -1,9 +1,14 @@
 //! State machine transitions with an injected clock.
 
 use super::*;
-use crate::protocol::packets::{self, Packet};
+use crate::conn::calls::{
+    ChannelEntry, CharSummary, JoinServerReply, LoginReply, Outcome, SelectServerReply, Stage,
+};
+use crate::ids::{CharId, UserId};
+use crate::protocol::packet_type::DialectId;
+use crate::protocol::packets::{self, DigestKind, Packet};
 
-fn ctx<'a>(servers: &'a [auth::ServerInfo]) -> Ctx<'a> {
+fn ctx<'a>(servers: &'a [ServerEntry]) -> Ctx<'a> {
     Ctx {
         public_addr: "10.0.0.1",
         public_port: 29000,
@@ -28,7 +33,7 @@ fn body<P: Packet>(p: &P) -> Vec<u8> {
 struct Harness {
     s: Session,
     t0: Instant,
-    servers: Vec<auth::ServerInfo>,
+    servers: Vec<ServerEntry>,
 }
 
 impl Harness {
@@ -37,14 +42,16 @@ impl Harness {
         Harness {
             s: Session::new("127.0.0.1:5000".parse().expect("addr"), t0, 400),
             t0,
-            servers: vec![auth::ServerInfo {
+            servers: vec![ServerEntry {
                 id: 1,
                 name: "Athena".into(),
                 test: false,
-                channels: vec![auth::ChannelInfo {
+                channels: vec![ChannelEntry {
                     id: 1,
                     name: "Channel 1".into(),
-                    ..Default::default()
+                    low_age: 0,
+                    high_age: 0,
+                    capacity_percent: 0,
                 }],
             }],
         }
@@ -105,19 +112,25 @@ impl Harness {
     fn logged_in(&mut self) -> SessionId {
         let out = self.packet(1.0, &login_req());
         let id = call_id(&out);
-        let reply = auth::LoginReply {
-            result: 0,
-            user_id: 7,
-            access: 1,
-            session_id: 4242,
-            servers: self.servers.clone(),
-        };
+        let reply = accepted_login(self.servers.clone());
         self.complete(1.1, id, Ok(Reply::Login(reply)));
         SessionId(4242)
     }
 
+    /// Joins in the map stage and is let into the world as entity 5.
+    fn in_world(&mut self) {
+        self.joined(Stage::Map);
+        self.input(
+            1.5,
+            Input::Joined {
+                ok: true,
+                entity_id: 5,
+            },
+        );
+    }
+
     /// Joins in the given stage.
-    fn joined(&mut self, stage: auth::Stage) -> Vec<Action> {
+    fn joined(&mut self, stage: Stage) -> Vec<Action> {
         let out = self.packet(
             1.0,
             &packets::JoinServerReq {
@@ -126,15 +139,36 @@ impl Harness {
             },
         );
         let id = call_id(&out);
-        let reply = auth::JoinServerReply {
-            result: 0,
-            user_id: 7,
-            stage: stage as i32,
-            char_id: 99,
-            access: 1,
+        let reply = JoinServerReply {
+            outcome: Outcome::Ok,
+            user: UserId(7),
+            stage,
+            char_id: CharId(99),
         };
         self.complete(1.1, id, Ok(Reply::JoinServer(reply))).1
     }
+}
+
+/// The auth service's acceptance of user 7 with session 4242.
+fn accepted_login(servers: Vec<ServerEntry>) -> LoginReply {
+    LoginReply {
+        outcome: Outcome::Ok,
+        user: UserId(7),
+        access: 1,
+        session: SessionId(4242),
+        servers,
+    }
+}
+
+/// A login answer with nothing but a verdict.
+fn login_verdict(outcome: Outcome) -> Reply {
+    Reply::Login(LoginReply {
+        outcome,
+        user: UserId(0),
+        access: 0,
+        session: SessionId(0),
+        servers: Vec::new(),
+    })
 }
 
 fn sha() -> Vec<u8> {
@@ -199,19 +233,13 @@ fn login_ok_then_channel_list_then_server_select() {
             },
         ) => {
             assert_eq!(username, "admin");
-            assert_eq!(*kind, auth::DigestKind::Sha256Hex);
+            assert_eq!(*kind, DigestKind::Sha256Hex);
             assert_eq!(digest.len(), 64);
         }
         other => panic!("expected a login call, got {other:?}"),
     }
     assert!(h.s.phase().is_waiting());
-    let reply = auth::LoginReply {
-        result: 0,
-        user_id: 7,
-        access: 1,
-        session_id: 4242,
-        servers: h.servers.clone(),
-    };
+    let reply = accepted_login(h.servers.clone());
     let (d, out) = h.complete(1.2, id, Ok(Reply::Login(reply)));
     assert_eq!(d, Disposition::Applied);
     let Action::Send(ServerPacket::LoginReply(r)) = &out[0] else {
@@ -242,9 +270,9 @@ fn login_ok_then_channel_list_then_server_select() {
         },
     );
     let id = call_id(&out);
-    let reply = auth::SelectServerReply {
-        result: 0,
-        session_id: 4242,
+    let reply = SelectServerReply {
+        outcome: Outcome::Ok,
+        session: Some(SessionId(4242)),
     };
     let (_, out) = h.complete(3.1, id, Ok(Reply::SelectServer(reply)));
     let Action::Send(ServerPacket::SrvSelectReply(r)) = &out[0] else {
@@ -267,22 +295,8 @@ fn login_failures_map_to_result_codes() {
     for (result, code, back_to_new) in [
         (Err(RpcError::Busy), 1, true),
         (Err(RpcError::Unavailable), 1, true),
-        (
-            Ok(Reply::Login(auth::LoginReply {
-                result: 3,
-                ..Default::default()
-            })),
-            3,
-            true,
-        ),
-        (
-            Ok(Reply::Login(auth::LoginReply {
-                result: 7,
-                ..Default::default()
-            })),
-            7,
-            false,
-        ),
+        (Ok(login_verdict(Outcome::Refused(3))), 3, true),
+        (Ok(login_verdict(Outcome::Refused(7))), 7, false),
     ] {
         let mut h = Harness::new();
         let id = call_id(&h.packet(1.0, &login_req()));
@@ -320,7 +334,7 @@ fn rpc_deadline_fails_the_request() {
     assert_eq!(sent(&out), vec![PacketType::PAKLC_LOGIN_REPLY]);
     assert_eq!(h.s.phase(), &Phase::New);
     // The late answer is stale.
-    let (d, _) = h.complete(5.0, id, Ok(Reply::Login(auth::LoginReply::default())));
+    let (d, _) = h.complete(5.0, id, Ok(login_verdict(Outcome::Ok)));
     assert_eq!(d, Disposition::Stale);
 }
 
@@ -370,14 +384,7 @@ fn unknown_ids_close_before_the_world_and_are_ignored_in_it() {
     );
 
     let mut h = Harness::new();
-    h.joined(auth::Stage::Map);
-    h.input(
-        1.5,
-        Input::Joined {
-            ok: true,
-            entity_id: 5,
-        },
-    );
+    h.in_world();
     let out = h.input(2.0, Input::Unknown { id: 0x7FE });
     assert_eq!(
         out,
@@ -398,7 +405,7 @@ fn malformed_bodies_close() {
 #[test]
 fn character_select_flow_with_slot_checks() {
     let mut h = Harness::new();
-    let out = h.joined(auth::Stage::CharSelect);
+    let out = h.joined(Stage::CharSelect);
     assert_eq!(sent(&out), vec![PacketType::PAKSC_JOIN_SERVER_REPLY]);
     // Selecting before any list was sent: no slot 0.
     let mut h2 = h.clone();
@@ -417,15 +424,17 @@ fn character_select_flow_with_slot_checks() {
     );
 
     let id = call_id(&h.raw(2.0, PacketType::PAKCS_CHAR_LIST_REQ, &[]));
-    let list = character::ListReply {
-        characters: vec![character::CharacterSummary {
-            char_id: 99,
-            name: "Raven".into(),
-            level: 10,
-            equipped_items: vec![0, 29, 0, 0, 0, 0, 0x0020_0001, 0],
-            ..Default::default()
-        }],
-    };
+    let list = vec![CharSummary {
+        char_id: CharId(99),
+        name: "Raven".into(),
+        race: 0,
+        level: 10,
+        job: 0,
+        remain_secs_until_delete: 0,
+        face: 0,
+        hair: 0,
+        equipped_items: vec![0, 29, 0, 0, 0, 0, 0x0020_0001, 0],
+    }];
     let (_, out) = h.complete(2.1, id, Ok(Reply::ListChars(list)));
     let Action::Send(ServerPacket::CharListReply(r)) = &out[0] else {
         panic!("{out:?}")
@@ -461,11 +470,7 @@ fn character_select_flow_with_slot_checks() {
         panic!("{out:?}")
     };
     assert_eq!(*char_id, CharId(99));
-    let (_, out) = h.complete(
-        4.1,
-        *id,
-        Ok(Reply::SelectChar(character::SelectReply { result: 0 })),
-    );
+    let (_, out) = h.complete(4.1, *id, Ok(Reply::SelectChar(Outcome::Ok)));
     let Action::Send(ServerPacket::SwitchServer(s)) = &out[0] else {
         panic!("{out:?}")
     };
@@ -496,7 +501,7 @@ fn character_select_flow_with_slot_checks() {
 #[test]
 fn world_join_forwarding_and_logout() {
     let mut h = Harness::new();
-    let out = h.joined(auth::Stage::Map);
+    let out = h.joined(Stage::Map);
     assert_eq!(out[0], Action::BindSession(SessionId(4242)));
     assert!(matches!(
         out[1],
@@ -561,7 +566,7 @@ fn world_join_forwarding_and_logout() {
 #[test]
 fn world_join_refused_or_late() {
     let mut h = Harness::new();
-    h.joined(auth::Stage::Map);
+    h.joined(Stage::Map);
     let out = h.input(
         1.5,
         Input::Joined {
@@ -576,7 +581,7 @@ fn world_join_refused_or_late() {
     assert_eq!(h.s.phase(), &Phase::New);
 
     let mut h = Harness::new();
-    h.joined(auth::Stage::Map);
+    h.joined(Stage::Map);
     let out = h.tick(4.2);
     assert_eq!(sent(&out), vec![PacketType::PAKSC_JOIN_SERVER_REPLY]);
     assert!(out.contains(&Action::UnbindSession(SessionId(4242))));
@@ -585,14 +590,7 @@ fn world_join_refused_or_late() {
 #[test]
 fn world_link_loss_tells_and_closes_players() {
     let mut h = Harness::new();
-    h.joined(auth::Stage::Map);
-    h.input(
-        1.5,
-        Input::Joined {
-            ok: true,
-            entity_id: 5,
-        },
-    );
+    h.in_world();
     let out = h.input(2.0, Input::WorldDown);
     assert_eq!(sent(&out), vec![PacketType::PAKWC_WHISPER_CHAT]);
     assert_eq!(closed(&out), Some(CloseReason::WorldLinkLost));
@@ -612,7 +610,7 @@ fn alive_refreshes_at_most_once_a_minute() {
     assert_eq!(refreshes(&h.packet(30.0, &packets::Alive)), 0);
     assert_eq!(refreshes(&h.packet(62.0, &packets::Alive)), 1);
     // A refused refresh means the session is gone.
-    let (_, out) = h.complete(62.1, RequestId(999), Ok(Reply::Refresh(false)));
+    let (_, out) = h.complete(62.1, RequestId(999), Ok(Reply::Refresh(Liveness::Expired)));
     assert_eq!(closed(&out), Some(CloseReason::SessionExpired));
 }
 
@@ -704,7 +702,7 @@ fn completion_of_the_wrong_kind_keeps_the_deadline() {
 fn delete_reply_for_a_frame_sized_name_still_encodes() {
     for name in [vec![b'n'; 2038], vec![0xFF; 700]] {
         let mut h = Harness::new();
-        h.joined(auth::Stage::CharSelect);
+        h.joined(Stage::CharSelect);
         // slot 3 (none listed), delete, name, terminator.
         let mut b = vec![3, 1];
         b.extend_from_slice(&name);
@@ -727,14 +725,7 @@ fn delete_reply_for_a_frame_sized_name_still_encodes() {
 #[test]
 fn closing_in_the_world_unbinds_and_leaves() {
     let mut h = Harness::new();
-    h.joined(auth::Stage::Map);
-    h.input(
-        1.5,
-        Input::Joined {
-            ok: true,
-            entity_id: 5,
-        },
-    );
+    h.in_world();
     let out = h.tick(302.0);
     assert_eq!(closed(&out), Some(CloseReason::IdleTimeout));
     assert!(
@@ -751,9 +742,69 @@ fn closing_in_the_world_unbinds_and_leaves() {
 
     // The same for a close in character select: the session is ended.
     let mut h = Harness::new();
-    h.joined(auth::Stage::CharSelect);
+    h.joined(Stage::CharSelect);
     let out = h.tick(302.0);
     assert!(out
         .iter()
         .any(|a| matches!(a, Action::Notify(_, Call::Logout { .. }))));
+}
+
+/// Regression: a malformed CREATE_CHAR / DELETE_CHAR / SELECT_CHAR body or
+/// an out-of-range select slot in character select closed the connection
+/// from a placeholder `New` phase, so the auth service never heard the
+/// Logout and the session stayed valid until its TTL.
+#[test]
+fn fatal_packets_in_character_select_end_the_session() {
+    let select_slot_9 = body(&packets::SelectCharReq {
+        slot: 9,
+        run_mode: 0,
+        ride_mode: 0,
+        name: "Raven".into(),
+    });
+    for (ptype, b, error) in [
+        (
+            PacketType::PAKCS_CREATE_CHAR_REQ,
+            vec![],
+            ProtocolError::MalformedBody,
+        ),
+        (
+            PacketType::PAKCS_DELETE_CHAR_REQ,
+            vec![],
+            ProtocolError::MalformedBody,
+        ),
+        (
+            PacketType::PAKCS_SELECT_CHAR_REQ,
+            vec![],
+            ProtocolError::MalformedBody,
+        ),
+        (
+            PacketType::PAKCS_SELECT_CHAR_REQ,
+            select_slot_9,
+            ProtocolError::BadSlot,
+        ),
+    ] {
+        let mut h = Harness::new();
+        h.joined(Stage::CharSelect);
+        let out = h.raw(2.0, ptype, &b);
+        assert_eq!(closed(&out), Some(CloseReason::Protocol(error)), "{ptype}");
+        let logouts: Vec<_> = out
+            .iter()
+            .filter(|a| matches!(a, Action::Notify(_, Call::Logout { .. })))
+            .collect();
+        assert_eq!(logouts.len(), 1, "{ptype}: {out:?}");
+        assert!(matches!(
+            logouts[0],
+            Action::Notify(
+                _,
+                Call::Logout {
+                    session: SessionId(4242),
+                    ..
+                }
+            )
+        ));
+        // The reaper's on_close then has nothing more to say.
+        let mut out = Vec::new();
+        h.s.on_close(&mut out);
+        assert!(out.is_empty(), "{ptype}: {out:?}");
+    }
 }

@@ -1,0 +1,77 @@
+//! The one place the settings are handed on: the reactor's settings, the
+//! embedded backend's, whether and where that backend runs, and the
+//! backend endpoints, each built from a [`Config`].
+
+use std::net::SocketAddr;
+
+use super::Config;
+use crate::backend::BackendConfig;
+use crate::protocol::Codec;
+use crate::reactor::ReactorConfig;
+use crate::rpc::Endpoints;
+
+impl Config {
+    /// The reactor's settings; `bound_port` is the port the client
+    /// listener actually bound, advertised unless `public_port` is set.
+    pub fn reactor_config(&self, bound_port: u16) -> ReactorConfig {
+        ReactorConfig {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            codec: Codec::new(self.codec),
+            dialect: self.packet_ids,
+            output_limit: self.output_limit,
+            public_addr: self.public_addr.to_string(),
+            public_port: self.public_port.unwrap_or(bound_port),
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            rpc_deadline: self.rpc_deadline,
+            wrong_state_budget: self.wrong_state_budget,
+            packets_per_sec: self.max_packets_per_sec,
+            packet_burst: self.packet_burst,
+            shutdown_grace: self.shutdown_grace,
+            proxy_protocol: self.proxy_protocol,
+            proxy_trusted: self.proxy_trusted.clone(),
+        }
+    }
+
+    /// The embedded backend's settings.
+    pub fn backend_config(&self) -> BackendConfig {
+        BackendConfig {
+            accounts: self.accounts.clone(),
+            accounts_file: self.accounts_file.clone(),
+            auto_create: self.auto_create_accounts,
+            session_ttl: self.session_ttl,
+            max_chars_per_account: self.max_chars_per_account,
+            server_name: self.server_name.clone(),
+        }
+    }
+
+    /// Whether some service has no external URL, so the embedded backend
+    /// must serve it.
+    pub fn needs_embedded_backend(&self) -> bool {
+        self.auth_url.is_none() || self.character_url.is_none() || self.world_url.is_none()
+    }
+
+    /// Where the embedded backend listens, or `None` when it does not run:
+    /// it runs for a service without a URL, or when `backend_listen` asks
+    /// to expose it; unexposed, it takes an ephemeral loopback port.
+    pub fn embedded_backend_listen(&self) -> Option<SocketAddr> {
+        match self.backend_listen {
+            Some(listen) => Some(listen),
+            None if self.needs_embedded_backend() => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => None,
+        }
+    }
+
+    /// The three backend services: each URL that is set, else the embedded
+    /// backend at `embedded` (its bound address, when it runs).
+    pub fn endpoints(&self, embedded: Option<SocketAddr>) -> Endpoints {
+        let embedded = embedded.map(|a| format!("http://{a}")).unwrap_or_default();
+        let or_embedded = |url: &Option<String>| url.clone().unwrap_or_else(|| embedded.clone());
+        Endpoints {
+            auth: or_embedded(&self.auth_url),
+            character: or_embedded(&self.character_url),
+            world: or_embedded(&self.world_url),
+        }
+    }
+}

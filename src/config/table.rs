@@ -1,0 +1,361 @@
+//! The settings table: one row per setting, in `--help` order. Each row
+//! names the [`Config`] field it fills and its type, its long flag, its
+//! environment variable, the value hint, the form and rule (range or
+//! choice), the default, the help line, its part of the start-up summary
+//! and how `Debug` shows it. `declare.rs` says what a row expands to.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use super::declare::{settings, Form, Setting};
+use super::parse::Sources;
+use super::rules::{
+    level_from_name, Accounts, Bool, Choice, Cidrs, FilePath, Ip, Millis, Name, PublicIpv4, Secs,
+    Sock, UInt, Url,
+};
+use super::text::{self, or_unset, seconds, unlimited, Summary};
+use super::ConfigError;
+use crate::protocol::{CodecKind, DialectId, MAX_PACKET_SIZE};
+
+// A buffer must hold one complete packet of the largest size.
+const BUFFER_SIZE_MIN: usize = 2048;
+const _: () = assert!(BUFFER_SIZE_MIN >= MAX_PACKET_SIZE);
+
+/// Timeouts of a connection: from 50 ms to a day.
+const TIMEOUT: Secs = Secs {
+    min: Duration::from_millis(50),
+    max: Duration::from_secs(86400),
+};
+
+settings! {
+    /// Address the client listener binds.
+    listen_addr: IpAddr {
+        flag: "listen", env: "LISTEN_ADDR", hint: "ADDR",
+        form: value, rule: Ip, default: Some("0.0.0.0"),
+        help: "client listener address",
+        summary: always("listen", |c| SocketAddr::new(c.listen_addr, c.service_port)),
+        debug: plain,
+    }
+    /// Port the client listener binds; 0 picks an ephemeral port.
+    service_port: u16 {
+        flag: "port", env: "SERVICE_PORT", hint: "PORT",
+        form: value, rule: UInt { min: 0, max: 65535 }, default: Some("29000"),
+        help: "client listener port, 0 = ephemeral",
+        summary: none,
+        debug: plain,
+    }
+    /// Address advertised to clients in SRV_SELECT_REPLY and SWITCH_SERVER;
+    /// never unspecified or broadcast.
+    public_addr: Ipv4Addr {
+        flag: "public-addr", env: "PUBLIC_ADDR", hint: "IPV4",
+        form: value, rule: PublicIpv4, default: Some("127.0.0.1"),
+        help: "address advertised to clients for server switches",
+        summary: always("public", |c| {
+            format!("{}:{}", c.public_addr, or_unset(c.public_port, "<service port>"))
+        }),
+        debug: plain,
+    }
+    /// Port advertised to clients, 1..=65535; `None` means the port the
+    /// listener actually bound.
+    public_port: Option<u16> {
+        flag: "public-port", env: "PUBLIC_PORT", hint: "PORT",
+        form: optional, rule: UInt { min: 1, max: 65535 }, default: None,
+        help: "port advertised to clients; unset = the bound service port",
+        summary: none,
+        debug: plain,
+    }
+    /// Wire codec of the client listener.
+    codec: CodecKind {
+        flag: "codec", env: "PACKET_CODEC", hint: "NAME",
+        form: value,
+        rule: Choice { names: &["rose", "plain"], from_name: CodecKind::from_name },
+        default: Some("rose"),
+        help: "wire codec",
+        summary: always("codec", |c| c.codec.name()),
+        debug: plain,
+    }
+    /// Packet id numbering.
+    packet_ids: DialectId {
+        flag: "packet-ids", env: "PACKET_IDS", hint: "NAME",
+        form: value,
+        rule: Choice { names: &["osirose", "osirose-2021"], from_name: DialectId::from_name },
+        default: Some("osirose"),
+        help: "packet id dialect",
+        summary: always("packet_ids", |c| c.packet_ids.name()),
+        debug: plain,
+    }
+    /// Address of the Prometheus endpoint.
+    metrics_addr: IpAddr {
+        flag: "metrics-listen", env: "METRICS_ADDR", hint: "ADDR",
+        form: value, rule: Ip, default: Some("0.0.0.0"),
+        help: "metrics endpoint address",
+        summary: always("metrics", |c| if c.metrics_enabled {
+            SocketAddr::new(c.metrics_addr, c.metrics_port).to_string()
+        } else {
+            "off".to_owned()
+        }),
+        debug: plain,
+    }
+    /// Port of the Prometheus endpoint; 0 picks an ephemeral port.
+    metrics_port: u16 {
+        flag: "metrics-port", env: "PACKET_METRICS_PORT", hint: "PORT",
+        form: value, rule: UInt { min: 0, max: 65535 }, default: Some("9102"),
+        help: "metrics endpoint port, 0 = ephemeral",
+        summary: none,
+        debug: plain,
+    }
+    /// Whether the Prometheus endpoint runs; the flag turns it off.
+    metrics_enabled: bool {
+        flag: "no-metrics", env: "METRICS_ENABLED", hint: "",
+        form: switch(false), rule: Bool, default: Some("true"),
+        help: "disable the metrics endpoint",
+        summary: none,
+        debug: plain,
+    }
+    /// Maximum log level.
+    log_level: LevelFilter {
+        flag: "log-level", env: "LOG_LEVEL", hint: "LEVEL",
+        form: value,
+        rule: Choice {
+            names: &["off", "error", "warn", "info", "debug", "trace"],
+            from_name: level_from_name,
+        },
+        default: Some("info"),
+        help: "maximum log level",
+        summary: always("log_level", |c| c.log_level.as_str().to_ascii_lowercase()),
+        debug: plain,
+    }
+    /// Maximum concurrent client connections.
+    max_connections: usize {
+        flag: "max-connections", env: "MAX_CONCURRENT_CONNECTIONS", hint: "N",
+        form: value, rule: UInt { min: 1, max: 1_000_000 }, default: Some("10000"),
+        help: "maximum concurrent client connections",
+        summary: always("max_connections", |c| c.max_connections),
+        debug: plain,
+    }
+    /// Concurrent connections per client address; 0 = unlimited.
+    max_connections_per_ip: usize {
+        flag: "max-connections-per-ip", env: "MAX_CONNECTIONS_PER_IP", hint: "N",
+        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("0"),
+        help: "concurrent connections per client address, 0 = unlimited",
+        summary: always("per_ip", |c| unlimited(c.max_connections_per_ip)),
+        debug: plain,
+    }
+    /// Number of pooled I/O buffers.
+    buffer_pool_size: usize {
+        flag: "buffer-pool-size", env: "BUFFER_POOL_SIZE", hint: "N",
+        form: value, rule: UInt { min: 16, max: 1_000_000 }, default: Some("4096"),
+        help: "pooled I/O buffers",
+        summary: always("buffers", |c| format!("{}x{}B", c.buffer_pool_size, c.buffer_size)),
+        debug: plain,
+    }
+    /// Bytes per pooled buffer; always holds one maximum packet.
+    buffer_size: usize {
+        flag: "buffer-size", env: "BUFFER_SIZE", hint: "BYTES",
+        form: value, rule: UInt { min: BUFFER_SIZE_MIN, max: 65536 }, default: Some("4096"),
+        help: "bytes per pooled buffer (holds one maximum packet)",
+        summary: none,
+        debug: plain,
+    }
+    /// Time a new connection has to deliver its first valid packet.
+    handshake_timeout: Duration {
+        flag: "handshake-timeout", env: "HANDSHAKE_TIMEOUT_SECS", hint: "SECS",
+        form: value, rule: TIMEOUT, default: Some("30"),
+        help: "time to the first valid packet",
+        summary: always("handshake", |c| seconds(c.handshake_timeout)),
+        debug: plain,
+    }
+    /// Time without any packet before a connection is closed.
+    idle_timeout: Duration {
+        flag: "idle-timeout", env: "IDLE_TIMEOUT_SECS", hint: "SECS",
+        form: value, rule: TIMEOUT, default: Some("300"),
+        help: "time without packets before a connection is closed",
+        summary: always("idle", |c| seconds(c.idle_timeout)),
+        debug: plain,
+    }
+    /// Packets per second one connection may send; 0 = unlimited.
+    max_packets_per_sec: u32 {
+        flag: "max-packets-per-sec", env: "MAX_PACKETS_PER_SEC", hint: "N",
+        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("200"),
+        help: "packets per second per connection, 0 = unlimited",
+        summary: always("packets_per_sec", |c| unlimited(c.max_packets_per_sec)),
+        debug: plain,
+    }
+    /// Burst allowance of the per-connection packet rate.
+    packet_burst: u32 {
+        flag: "packet-burst", env: "PACKET_BURST", hint: "N",
+        form: value, rule: UInt { min: 1, max: 1_000_000 }, default: Some("400"),
+        help: "burst allowance of the packet rate",
+        summary: always("burst", |c| c.packet_burst),
+        debug: plain,
+    }
+    /// Queued output bytes after which a connection that does not read is
+    /// closed.
+    output_limit: usize {
+        flag: "output-limit", env: "OUTPUT_LIMIT_BYTES", hint: "BYTES",
+        form: value, rule: UInt { min: 4096, max: 64 << 20 }, default: Some("262144"),
+        help: "queued output per connection before it is closed",
+        summary: always("output_limit", |c| format!("{}B", c.output_limit)),
+        debug: plain,
+    }
+    /// Known packets in the wrong state tolerated per connection before it
+    /// is closed.
+    wrong_state_budget: u32 {
+        flag: "wrong-state-budget", env: "WRONG_STATE_BUDGET", hint: "N",
+        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("16"),
+        help: "known packets in the wrong state tolerated per connection",
+        summary: always("wrong_state_budget", |c| c.wrong_state_budget),
+        debug: plain,
+    }
+    /// Time given to in-flight work on shutdown.
+    shutdown_grace: Duration {
+        flag: "shutdown-grace", env: "SHUTDOWN_GRACE_SECS", hint: "SECS",
+        form: value,
+        rule: Secs { min: Duration::ZERO, max: Duration::from_secs(3600) },
+        default: Some("5"),
+        help: "time given to in-flight work on shutdown",
+        summary: always("grace", |c| seconds(c.shutdown_grace)),
+        debug: plain,
+    }
+    /// Whether every connection must start with a PROXY protocol header.
+    proxy_protocol: bool {
+        flag: "proxy-protocol", env: "PROXY_PROTOCOL", hint: "",
+        form: switch(true), rule: Bool, default: Some("false"),
+        help: "require a PROXY protocol header from trusted sources",
+        summary: always("proxy_protocol", |c| if c.proxy_protocol {
+            format!("on(trusted={})", crate::cidr::list(&c.proxy_trusted))
+        } else {
+            "off".to_owned()
+        }),
+        debug: plain,
+    }
+    /// Networks allowed to send a PROXY header; never empty, no host bits
+    /// set. See [`crate::cidr::contains`].
+    proxy_trusted: Vec<(IpAddr, u8)> {
+        flag: "proxy-trusted", env: "PROXY_TRUSTED", hint: "CIDR[,CIDR..]",
+        form: value, rule: Cidrs, default: Some("127.0.0.1/32,::1/128"),
+        help: "sources allowed to send a PROXY header",
+        summary: none,
+        debug: plain,
+    }
+    /// Worker threads of the RPC runtime.
+    rpc_threads: usize {
+        flag: "rpc-threads", env: "RPC_THREADS", hint: "N",
+        form: value, rule: UInt { min: 1, max: 64 }, default: Some("2"),
+        help: "worker threads of the RPC runtime",
+        summary: always("rpc_threads", |c| c.rpc_threads),
+        debug: plain,
+    }
+    /// Deadline of one backend call.
+    rpc_deadline: Duration {
+        flag: "rpc-deadline", env: "RPC_DEADLINE_MS", hint: "MS",
+        form: value, rule: Millis { min: 10, max: 60_000 }, default: Some("3000"),
+        help: "deadline of one backend call in milliseconds",
+        summary: always("rpc_deadline", |c| format!("{}ms", c.rpc_deadline.as_millis())),
+        debug: plain,
+    }
+    /// Capacity of the job queue from the reactor to the RPC runtime, and
+    /// the most backend calls in flight at once.
+    rpc_queue: usize {
+        flag: "rpc-queue", env: "RPC_QUEUE_SIZE", hint: "N",
+        form: value, rule: UInt { min: 1, max: 1_000_000 }, default: Some("4096"),
+        help: "backend jobs queued before new requests are refused",
+        summary: always("rpc_queue", |c| c.rpc_queue),
+        debug: plain,
+    }
+    /// External auth service, starting with `http://` or `https://`; `None`
+    /// means the embedded one.
+    auth_url: Option<String> {
+        flag: "auth-url", env: "AUTH_URL", hint: "URL",
+        form: optional, rule: Url, default: None,
+        help: "external auth service; unset = embedded",
+        summary: always("auth", |c| or_unset(c.auth_url.as_ref(), "embedded")),
+        debug: plain,
+    }
+    /// External character service, starting with `http://` or `https://`;
+    /// `None` means the embedded one.
+    character_url: Option<String> {
+        flag: "character-url", env: "CHARACTER_URL", hint: "URL",
+        form: optional, rule: Url, default: None,
+        help: "external character service; unset = embedded",
+        summary: always("character", |c| or_unset(c.character_url.as_ref(), "embedded")),
+        debug: plain,
+    }
+    /// External world service, starting with `http://` or `https://`; `None`
+    /// means the embedded one.
+    world_url: Option<String> {
+        flag: "world-url", env: "WORLD_URL", hint: "URL",
+        form: optional, rule: Url, default: None,
+        help: "external world service; unset = embedded",
+        summary: always("world", |c| or_unset(c.world_url.as_ref(), "embedded")),
+        debug: plain,
+    }
+    /// Where to expose the embedded backend to other gateways; `None` keeps
+    /// it on an ephemeral loopback port.
+    backend_listen: Option<SocketAddr> {
+        flag: "backend-listen", env: "BACKEND_LISTEN", hint: "ADDR",
+        form: optional, rule: Sock, default: None,
+        help: "expose the embedded backend on this address",
+        summary: embedded("backend_listen", |c| or_unset(c.backend_listen, "loopback")),
+        debug: plain,
+    }
+    /// File of accounts seeding the embedded auth service. Read by the
+    /// backend, not here.
+    accounts_file: Option<PathBuf> {
+        flag: "accounts-file", env: "ACCOUNTS_FILE", hint: "PATH",
+        form: optional, rule: FilePath, default: None,
+        help: "accounts for the embedded auth service, one `name password [access]` per line",
+        summary: embedded("accounts_file", |c| {
+            or_unset(c.accounts_file.as_ref().map(|p| p.display()), "-")
+        }),
+        debug: plain,
+    }
+    /// Accounts seeding the embedded auth service: `ACCOUNTS` entries first,
+    /// then each `--account`. User names are unique (a later entry for the
+    /// same user replaces the password in place), 1..=20 bytes. The
+    /// passwords are masked in `Debug`, in the summary and in errors.
+    accounts: Vec<(String, String)> {
+        flag: "account", env: "ACCOUNTS", hint: "USER:PASSWORD",
+        form: repeated, rule: Accounts, default: None,
+        help: "embedded account, repeatable; env is a comma-separated list, flags add to it",
+        summary: embedded("accounts", |c| format!("[{}]", text::masked_accounts(&c.accounts))),
+        debug: masked,
+    }
+    /// Whether an unknown user name creates an account on first login.
+    auto_create_accounts: bool {
+        flag: "auto-create-accounts", env: "AUTO_CREATE_ACCOUNTS", hint: "",
+        form: switch(true), rule: Bool, default: Some("false"),
+        help: "create unknown accounts on first login (embedded auth)",
+        summary: embedded("auto_create_accounts", |c| c.auto_create_accounts),
+        debug: plain,
+    }
+    /// Lifetime of an unrefreshed session.
+    session_ttl: Duration {
+        flag: "session-ttl", env: "SESSION_TTL_SECS", hint: "SECS",
+        form: value,
+        rule: Secs { min: Duration::from_secs(1), max: Duration::from_secs(86400) },
+        default: Some("600"),
+        help: "lifetime of an unrefreshed session (embedded auth)",
+        summary: embedded("session_ttl", |c| seconds(c.session_ttl)),
+        debug: plain,
+    }
+    /// Character slots per account.
+    max_chars_per_account: usize {
+        flag: "max-chars", env: "MAX_CHARS_PER_ACCOUNT", hint: "N",
+        form: value, rule: UInt { min: 1, max: 32 }, default: Some("5"),
+        help: "character slots per account (embedded character)",
+        summary: embedded("max_chars", |c| c.max_chars_per_account),
+        debug: plain,
+    }
+    /// Server name shown in the server list, without NUL.
+    server_name: String {
+        flag: "server-name", env: "SERVER_NAME", hint: "NAME",
+        form: value, rule: Name { max_bytes: 32 }, default: Some("packet-service"),
+        help: "name shown in the server list",
+        summary: always("server_name", |c| format!("{:?}", c.server_name)),
+        debug: plain,
+    }
+}

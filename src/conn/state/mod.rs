@@ -1,0 +1,586 @@
+//! The per-connection state machine, without I/O (docs/architecture.md §4,
+//! §5; docs/protocol.md §4, §9).
+//!
+//! [`Session::handle`] takes one [`Input`] — a decoded packet, an RPC
+//! completion, a world event or a timer tick — and the current time, and
+//! pushes [`Action`]s for the reactor to carry out. It never touches a socket
+//! or the clock, so it is unit-tested and simulated with an injected clock.
+//!
+//! The handlers of each group of phases have their own file (`login.rs`,
+//! `char_select.rs`, `world.rs`); `replies.rs` builds the packets they send,
+//! `phase.rs` declares the phases. A handler takes the phase it handles by
+//! value and returns the next one, so nothing ever stands in for the phase
+//! during a transition: a close always says the farewells of the phase it
+//! closes.
+
+mod bucket;
+mod char_select;
+mod login;
+mod phase;
+mod replies;
+mod world;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::conn::calls::{Call, Liveness, LogoutReason, Reply, RpcError, ServerEntry};
+use crate::ids::{RequestId, SessionId};
+use crate::protocol::packet_type::PacketType;
+use crate::protocol::packets::ServerPacket;
+
+use super::reason::{CloseReason, ProtocolError};
+use bucket::TokenBucket;
+pub use phase::{CharOp, CharSelect, CharSlot, Phase, Player};
+
+/// Settings and shared data the state machine reads (owned by the reactor).
+#[derive(Debug, Clone)]
+pub struct Ctx<'a> {
+    /// Advertised address of this gateway (SRV_SELECT_REPLY, SWITCH_SERVER).
+    pub public_addr: &'a str,
+    /// Advertised port.
+    pub public_port: u16,
+    /// The server list cached from the auth service.
+    pub servers: &'a [ServerEntry],
+    /// Wrong-state packets tolerated before a disconnect (docs/protocol.md §9 D5).
+    pub wrong_state_budget: u32,
+    /// No valid packet within this long of connecting → close (docs/protocol.md §9 D8).
+    pub handshake_timeout: Duration,
+    /// No packet for this long → close (docs/protocol.md §9 D8).
+    pub idle_timeout: Duration,
+    /// How long to wait for a backend answer before failing the request.
+    pub rpc_deadline: Duration,
+    /// Minimum time between session refreshes on ALIVE (docs/protocol.md §9 D6).
+    pub refresh_interval: Duration,
+    /// Sustained packets per second allowed (0 = unlimited).
+    pub packets_per_sec: u32,
+    /// Burst size of the packet rate limit.
+    pub packet_burst: u32,
+    /// The current UTC time (for SCREEN_SHOT_TIME_REPLY), computed once per pass.
+    pub utc: UtcTime,
+}
+
+/// A broken-down UTC time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UtcTime {
+    /// Year.
+    pub year: u16,
+    /// Month 1..=12.
+    pub month: u8,
+    /// Day 1..=31.
+    pub day: u8,
+    /// Hour 0..=23.
+    pub hour: u8,
+    /// Minute 0..=59.
+    pub minute: u8,
+    /// Seconds since the Unix epoch, truncated to 32 bits (ACCEPT_REPLY's
+    /// informational `randValue`, as osIROSE sends it).
+    pub unix: u32,
+}
+
+impl UtcTime {
+    /// Converts seconds since the Unix epoch.
+    pub fn from_unix(secs: u64) -> UtcTime {
+        let c = crate::civil::Civil::from_unix(secs);
+        UtcTime {
+            year: u16::try_from(c.year.max(0)).unwrap_or(u16::MAX),
+            month: c.month,
+            day: c.day,
+            hour: c.hour,
+            minute: c.minute,
+            unix: secs as u32,
+        }
+    }
+}
+
+/// What the state machine asks the reactor to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Encode and queue a reply.
+    Send(ServerPacket),
+    /// Queue the packet being handled back unchanged (STRESS, docs/protocol.md §9 D3).
+    Echo,
+    /// Submit a backend call whose completion this connection waits for.
+    Call(RequestId, Call),
+    /// Submit a call nobody waits for (refresh, logout, world traffic).
+    Notify(RequestId, Call),
+    /// Route world traffic for this session to this connection.
+    BindSession(SessionId),
+    /// Stop routing world traffic for this session here.
+    UnbindSession(SessionId),
+    /// Count a protocol error (the packet was ignored unless a Close follows).
+    ProtocolError(ProtocolError),
+    /// Close the connection (after flushing what is queued).
+    Close(CloseReason),
+}
+
+/// One input to the state machine.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A whole, valid frame with a known id.
+    Packet {
+        /// Its type.
+        ptype: PacketType,
+        /// Plaintext body (after the 6-byte header).
+        body: &'a [u8],
+    },
+    /// A whole, valid frame whose id the dialect does not know.
+    Unknown {
+        /// The wire id.
+        id: u16,
+    },
+    /// A backend answer for this connection.
+    Completion {
+        /// Which request.
+        request: RequestId,
+        /// What came back.
+        result: &'a Result<Reply, RpcError>,
+    },
+    /// The world answered this connection's join.
+    Joined {
+        /// Accepted?
+        ok: bool,
+        /// Entity id.
+        entity_id: u32,
+    },
+    /// The world kicked the player.
+    Kicked,
+    /// The world stream dropped.
+    WorldDown,
+    /// Time passed: check deadlines.
+    Tick,
+}
+
+/// Whether an input applied to this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled.
+    Applied,
+    /// A completion the connection no longer waits for (dropped, counted).
+    Stale,
+}
+
+/// What a connection keeps whatever its phase: timers, the awaited
+/// request, the wrong-state count and the rate limit.
+#[derive(Debug, Clone)]
+struct Common {
+    peer: SocketAddr,
+    /// Request the phase waits for (set iff `phase.is_waiting()`; for
+    /// WorldJoinPending the world's `Input::Joined`).
+    pending: Option<(RequestId, Instant)>,
+    /// Last request id handed out.
+    next_request: u32,
+    connected_at: Instant,
+    /// Time of the last valid packet; `None` until the first (handshake).
+    last_packet: Option<Instant>,
+    last_refresh: Option<Instant>,
+    wrong_state: u32,
+    bucket: TokenBucket,
+}
+
+/// Whether closing in a phase owed the backends anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Farewell {
+    /// A world Leave or an auth Logout was sent.
+    Said,
+    /// Nothing to say in this phase.
+    Nothing,
+}
+
+impl Common {
+    fn request(&mut self) -> RequestId {
+        self.next_request = self.next_request.wrapping_add(1);
+        RequestId(self.next_request)
+    }
+
+    fn notify(&mut self, call: Call, out: &mut Vec<Action>) {
+        let id = self.request();
+        out.push(Action::Notify(id, call));
+    }
+
+    /// Leaves the world or ends the session for a connection that closes in
+    /// `phase`.
+    fn farewell(&mut self, phase: &Phase, out: &mut Vec<Action>) -> Farewell {
+        match phase {
+            Phase::InWorld { player, .. } | Phase::WorldJoinPending(player) => {
+                world::leave(self, player.session, out);
+                Farewell::Said
+            }
+            // Closing the character-select connection ends the session, as
+            // closing osIROSE's char connection does (docs/protocol.md §4
+            // step 10).
+            Phase::CharSelect(c) | Phase::CharPending(c, _) => {
+                let reason = LogoutReason::Disconnect;
+                let session = c.session;
+                self.notify(Call::Logout { session, reason }, out);
+                Farewell::Said
+            }
+            // Login connections close by design after a server select; the
+            // session lives on for the join (and expires by TTL otherwise).
+            _ => Farewell::Nothing,
+        }
+    }
+}
+
+/// Whether a packet was one every phase answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Local {
+    /// Answered (ACCEPT_REQ, ALIVE, SCREEN_SHOT_TIME_REQ, STRESS).
+    Answered,
+    /// A packet for the phase's handler.
+    ForThePhase,
+}
+
+/// One input being handled: what every phase handler works with.
+struct Turn<'t, 'c> {
+    common: &'t mut Common,
+    ctx: &'t Ctx<'c>,
+    now: Instant,
+    out: &'t mut Vec<Action>,
+}
+
+impl Turn<'_, '_> {
+    fn send(&mut self, packet: ServerPacket) {
+        self.out.push(Action::Send(packet));
+    }
+
+    /// Makes `call` and waits for its completion, until the RPC deadline.
+    fn wait(&mut self, call: Call) {
+        let id = self.await_request();
+        self.out.push(Action::Call(id, call));
+    }
+
+    /// Sends `call` on the world stream and waits, with the deadline of an
+    /// RPC, for the world's answer (an [`Input::Joined`]).
+    fn wait_for_world(&mut self, call: Call) {
+        let id = self.await_request();
+        self.out.push(Action::Notify(id, call));
+    }
+
+    fn await_request(&mut self) -> RequestId {
+        let id = self.common.request();
+        self.common.pending = Some((id, self.now + self.ctx.rpc_deadline));
+        id
+    }
+
+    fn notify(&mut self, call: Call) {
+        self.common.notify(call, self.out);
+    }
+
+    /// Closes the connection from `phase`, saying its farewells.
+    fn close(&mut self, phase: Phase, reason: CloseReason) -> Phase {
+        if let Phase::Closing(_) = phase {
+            return phase;
+        }
+        self.common.pending = None;
+        self.out.push(Action::Close(reason));
+        // `on_close` will only see Closing: say the farewells now.
+        self.common.farewell(&phase, self.out);
+        Phase::Closing(reason)
+    }
+
+    /// Protocol error that closes the connection (docs/protocol.md §9 D5).
+    fn fatal(&mut self, phase: Phase, error: ProtocolError) -> Phase {
+        self.out.push(Action::ProtocolError(error));
+        self.close(phase, CloseReason::Protocol(error))
+    }
+
+    /// A known packet in the wrong phase: ignored and counted, closing past
+    /// the budget (docs/protocol.md §9 D5).
+    fn wrong_state(&mut self, phase: Phase) -> Phase {
+        self.out
+            .push(Action::ProtocolError(ProtocolError::WrongState));
+        self.common.wrong_state += 1;
+        if self.common.wrong_state > self.ctx.wrong_state_budget {
+            return self.close(phase, CloseReason::WrongStateBudget);
+        }
+        phase
+    }
+
+    /// A packet the phase has no handler for. Outside the world LOGOUT_REQ
+    /// is answered (nothing to leave; the client may quit); anything else is
+    /// wrong-state.
+    fn unexpected(&mut self, phase: Phase, ptype: PacketType) -> Phase {
+        if ptype == PacketType::PAKCS_LOGOUT_REQ {
+            self.send(replies::logout());
+            return phase;
+        }
+        self.wrong_state(phase)
+    }
+
+    /// Answers the packets every phase answers itself.
+    fn answer_locally(&mut self, phase: &Phase, ptype: PacketType) -> Local {
+        match ptype {
+            PacketType::PAKCS_ACCEPT_REQ => self.send(replies::accept(self.ctx.utc)),
+            PacketType::PAKCS_ALIVE => self.on_alive(phase),
+            PacketType::PAKCS_SCREEN_SHOT_TIME_REQ => {
+                self.send(replies::screen_shot_time(self.ctx.utc));
+            }
+            PacketType::STRESS => self.out.push(Action::Echo),
+            _ => return Local::ForThePhase,
+        }
+        Local::Answered
+    }
+
+    /// ALIVE: refreshes the session, at most once per refresh interval
+    /// (docs/protocol.md §9 D6).
+    fn on_alive(&mut self, phase: &Phase) {
+        let Some(session) = phase.session() else {
+            return;
+        };
+        if matches!(phase, Phase::Transferring { .. }) {
+            return;
+        }
+        let now = self.now;
+        let due = self
+            .common
+            .last_refresh
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.ctx.refresh_interval);
+        if due {
+            self.common.last_refresh = Some(now);
+            self.notify(Call::Refresh { session });
+        }
+    }
+
+    /// A packet for the phase (local answers are given already).
+    fn on_packet(&mut self, phase: Phase, ptype: PacketType, body: &[u8]) -> Phase {
+        if phase.is_waiting() {
+            // The reactor does not decode while waiting; reaching here is a
+            // wrong-state packet all the same.
+            return self.wrong_state(phase);
+        }
+        match phase {
+            Phase::New => login::on_new(self, ptype, body),
+            Phase::LoggedIn { user, session } => {
+                login::on_logged_in(self, user, session, ptype, body)
+            }
+            Phase::CharSelect(c) => char_select::on_packet(self, c, ptype, body),
+            Phase::InWorld { player, entity } => {
+                world::on_packet(self, player, entity, ptype, body)
+            }
+            phase => self.unexpected(phase, ptype),
+        }
+    }
+
+    /// A backend answer to `request`.
+    fn on_completion(
+        &mut self,
+        phase: Phase,
+        request: RequestId,
+        result: &Result<Reply, RpcError>,
+    ) -> (Phase, Disposition) {
+        if let Ok(Reply::Refresh(liveness)) = result {
+            if *liveness == Liveness::Expired && phase.session().is_some() {
+                return (
+                    self.close(phase, CloseReason::SessionExpired),
+                    Disposition::Applied,
+                );
+            }
+            return (phase, Disposition::Applied);
+        }
+        let awaited = match self.common.pending.take() {
+            Some(p) if p.0 == request => p,
+            // Not what this connection waits for: a late answer to a request
+            // that timed out, or one from before a phase change.
+            other => {
+                self.common.pending = other;
+                return (phase, Disposition::Stale);
+            }
+        };
+        let next = match (phase, result) {
+            (Phase::LoginPending, Ok(Reply::Login(r))) => login::on_login_reply(self, r),
+            (Phase::LoginPending, Err(_)) => login::on_login_failed(self),
+            (Phase::SelectPending { user, session }, result) => {
+                login::on_select_reply(self, user, session, result)
+            }
+            (Phase::JoinPending { session }, result) => login::on_join_reply(self, session, result),
+            (Phase::CharPending(c, op), result) => char_select::on_reply(self, c, op, result),
+            (Phase::WorldJoinPending(player), Err(_)) => world::on_join_timeout(self, player),
+            (phase, _) => {
+                // An answer of the wrong kind settles nothing: keep waiting,
+                // with the deadline, which then fails the request.
+                self.common.pending = Some(awaited);
+                return (phase, Disposition::Stale);
+            }
+        };
+        (next, Disposition::Applied)
+    }
+
+    /// Time passed: the handshake and idle timeouts, then the deadline of
+    /// the awaited request.
+    fn on_tick(&mut self, phase: Phase) -> Phase {
+        let now = self.now;
+        match self.common.last_packet {
+            None if now >= self.common.connected_at + self.ctx.handshake_timeout => {
+                return self.close(phase, CloseReason::HandshakeTimeout);
+            }
+            Some(t) if now >= t + self.ctx.idle_timeout => {
+                return self.close(phase, CloseReason::IdleTimeout);
+            }
+            _ => {}
+        }
+        match self.common.pending {
+            Some((request, deadline)) if now >= deadline => {
+                let failed = Err(RpcError::DeadlineExceeded);
+                self.on_completion(phase, request, &failed).0
+            }
+            _ => phase,
+        }
+    }
+}
+
+/// The state of one connection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Always the real phase: replaced only by what a handler returns.
+    phase: Phase,
+    common: Common,
+}
+
+impl Session {
+    /// A new connection from `peer` accepted at `now`.
+    pub fn new(peer: SocketAddr, now: Instant, burst: u32) -> Session {
+        Session {
+            phase: Phase::New,
+            common: Common {
+                peer,
+                pending: None,
+                next_request: 0,
+                connected_at: now,
+                last_packet: None,
+                last_refresh: None,
+                wrong_state: 0,
+                bucket: TokenBucket::full(now, burst),
+            },
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The backend request this connection waits for and its deadline, if
+    /// any (read by the invariant checks of the fuzz target and the
+    /// simulation).
+    pub fn pending_request(&self) -> Option<(RequestId, Instant)> {
+        self.common.pending
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.common.peer
+    }
+
+    /// Replaces the peer address (PROXY protocol).
+    pub fn set_peer(&mut self, peer: SocketAddr) {
+        self.common.peer = peer;
+    }
+
+    /// The earliest time at which [`Input::Tick`] can change something.
+    pub fn next_deadline(&self, ctx: &Ctx<'_>) -> Option<Instant> {
+        if matches!(self.phase, Phase::Closing(_)) {
+            return None;
+        }
+        let activity = match self.common.last_packet {
+            None => self.common.connected_at + ctx.handshake_timeout,
+            Some(t) => t + ctx.idle_timeout,
+        };
+        Some(match self.common.pending {
+            Some((_, deadline)) => activity.min(deadline),
+            None => activity,
+        })
+    }
+
+    /// What the connection does when it goes away (the reactor calls this
+    /// once, whatever the reason): leave the world, end the session. A close
+    /// the state machine decided itself has said this already.
+    pub fn on_close(&mut self, out: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Closing(_)) {
+            return;
+        }
+        if self.common.farewell(&self.phase, out) == Farewell::Said {
+            self.phase = Phase::Closing(CloseReason::PeerClosed);
+        }
+    }
+
+    /// Handles one input at `now`, pushing actions to `out`.
+    pub fn handle(
+        &mut self,
+        ctx: &Ctx<'_>,
+        input: Input<'_>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Disposition {
+        if matches!(self.phase, Phase::Closing(_)) {
+            return match input {
+                Input::Completion { .. } | Input::Joined { .. } => Disposition::Stale,
+                _ => Disposition::Applied,
+            };
+        }
+        let mut t = Turn {
+            common: &mut self.common,
+            ctx,
+            now,
+            out,
+        };
+        // Handlers take the phase by value and return the next one; the
+        // clone copies a few ids (in character select, the short list).
+        let (next, disposition) = match input {
+            Input::Packet { ptype, body } => {
+                if !t
+                    .common
+                    .bucket
+                    .take(now, ctx.packets_per_sec, ctx.packet_burst)
+                {
+                    let closed = t.close(self.phase.clone(), CloseReason::RateLimited);
+                    (closed, Disposition::Applied)
+                } else {
+                    t.common.last_packet = Some(now);
+                    if t.answer_locally(&self.phase, ptype) == Local::Answered {
+                        return Disposition::Applied;
+                    }
+                    let next = t.on_packet(self.phase.clone(), ptype, body);
+                    (next, Disposition::Applied)
+                }
+            }
+            Input::Unknown { id: _ } => {
+                t.common.last_packet = Some(now);
+                if matches!(self.phase, Phase::InWorld { .. }) {
+                    // After the join unknown ids are ignored, as osIROSE's map does.
+                    t.out
+                        .push(Action::ProtocolError(ProtocolError::UnknownPacket));
+                    return Disposition::Applied;
+                }
+                let closed = t.fatal(self.phase.clone(), ProtocolError::UnknownPacket);
+                (closed, Disposition::Applied)
+            }
+            Input::Completion { request, result } => {
+                t.on_completion(self.phase.clone(), request, result)
+            }
+            Input::Joined { ok, entity_id } => {
+                world::on_joined(&mut t, self.phase.clone(), ok, entity_id)
+            }
+            Input::Kicked => (
+                t.close(self.phase.clone(), CloseReason::Kicked),
+                Disposition::Applied,
+            ),
+            Input::WorldDown => {
+                if !matches!(
+                    self.phase,
+                    Phase::InWorld { .. } | Phase::WorldJoinPending(_)
+                ) {
+                    return Disposition::Applied;
+                }
+                t.send(replies::world_unavailable());
+                let closed = t.close(self.phase.clone(), CloseReason::WorldLinkLost);
+                (closed, Disposition::Applied)
+            }
+            Input::Tick => (t.on_tick(self.phase.clone()), Disposition::Applied),
+        };
+        self.phase = next;
+        disposition
+    }
+}
+
+#[cfg(test)]
+mod tests;

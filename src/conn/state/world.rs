@@ -1,0 +1,112 @@
+//! The map connection (docs/protocol.md §4 steps 12–15): entering the world,
+//! forwarding map-phase packets to the world service, logging out or going
+//! back to character select, and leaving.
+
+use bytes::Bytes;
+
+use crate::conn::calls::{Call, LeaveReason, LogoutReason};
+use crate::conn::reason::ProtocolError;
+use crate::ids::SessionId;
+use crate::protocol::packet_type::{DialectId, Direction, PacketType};
+
+use super::{replies, Action, Common, Disposition, Phase, Player, Turn};
+
+/// A packet in [`Phase::InWorld`].
+pub(super) fn on_packet(
+    t: &mut Turn<'_, '_>,
+    player: Player,
+    entity: u32,
+    ptype: PacketType,
+    body: &[u8],
+) -> Phase {
+    let session = player.session;
+    match ptype {
+        PacketType::PAKCS_LOGOUT_REQ => {
+            t.send(replies::logout());
+            t.out.push(Action::UnbindSession(session));
+            let reason = LeaveReason::Logout;
+            t.notify(Call::WorldLeave { session, reason });
+            let reason = LogoutReason::Logout;
+            t.notify(Call::Logout { session, reason });
+            Phase::Transferring { session }
+        }
+        PacketType::PAKCS_CHANGE_CHAR_REQ => {
+            t.send(replies::change_char());
+            t.out.push(Action::UnbindSession(session));
+            let reason = LeaveReason::ChangeChar;
+            t.notify(Call::WorldLeave { session, reason });
+            Phase::Transferring { session }
+        }
+        ptype if is_world_packet(ptype) => {
+            match DialectId::Osirose.dialect().wire_id(ptype) {
+                Some(type_id) => t.notify(Call::WorldPacket {
+                    session,
+                    type_id,
+                    payload: Bytes::copy_from_slice(body),
+                }),
+                None => t
+                    .out
+                    .push(Action::ProtocolError(ProtocolError::UnknownPacket)),
+            }
+            Phase::InWorld { player, entity }
+        }
+        _ => t.wrong_state(Phase::InWorld { player, entity }),
+    }
+}
+
+/// The world answered the join of this connection.
+pub(super) fn on_joined(
+    t: &mut Turn<'_, '_>,
+    phase: Phase,
+    ok: bool,
+    entity: u32,
+) -> (Phase, Disposition) {
+    let Phase::WorldJoinPending(player) = phase else {
+        return (phase, Disposition::Stale);
+    };
+    t.common.pending = None;
+    if ok {
+        t.send(replies::joined(entity));
+        return (Phase::InWorld { player, entity }, Disposition::Applied);
+    }
+    t.send(replies::join_failed());
+    t.out.push(Action::UnbindSession(player.session));
+    (Phase::New, Disposition::Applied)
+}
+
+/// The world did not answer the join in time: undo it.
+pub(super) fn on_join_timeout(t: &mut Turn<'_, '_>, player: Player) -> Phase {
+    t.send(replies::join_failed());
+    leave(t.common, player.session, t.out);
+    Phase::New
+}
+
+/// Stops routing world traffic here and tells the world the player left
+/// because the connection went away.
+pub(super) fn leave(common: &mut Common, session: SessionId, out: &mut Vec<Action>) {
+    out.push(Action::UnbindSession(session));
+    let reason = LeaveReason::Disconnect;
+    common.notify(Call::WorldLeave { session, reason }, out);
+}
+
+/// Client packets of the login and character phases: in the world phase
+/// they are wrong-state, everything else is forwarded to the world.
+fn is_world_packet(t: PacketType) -> bool {
+    use PacketType as T;
+    t.direction() == Direction::ClientToServer
+        && !matches!(
+            t,
+            T::PAKCS_ACCEPT_REQ
+                | T::PAKCS_CHANNEL_LIST_REQ
+                | T::PAKCS_LOGIN_REQ
+                | T::PAKCS_LOGIN_TOKEN_REQ
+                | T::PAKCS_SRV_SELECT_REQ
+                | T::PAKCS_JOIN_SERVER_REQ
+                | T::PAKCS_JOIN_SERVER_TOKEN_REQ
+                | T::PAKCS_CHAR_LIST_REQ
+                | T::PAKCS_CREATE_CHAR_REQ
+                | T::PAKCS_DELETE_CHAR_REQ
+                | T::PAKCS_SELECT_CHAR_REQ
+                | T::STRESS
+        )
+}
