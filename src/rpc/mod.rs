@@ -117,10 +117,10 @@ impl Bridge {
         self.completions.try_recv().ok()
     }
 
-    /// A bridge whose queues hold `jobs`, `world` and `completions` items,
-    /// with the runtime's ends of its channels. No runtime is needed to use
-    /// them (`try_send` / `try_recv`): the seeded simulation plays the
-    /// backends through them.
+    /// A bridge whose queues hold `jobs`, `world` and `completions` items
+    /// (each at least one), with the runtime's ends of its channels. No
+    /// runtime is needed to use them (`try_send` / `try_recv`): the seeded
+    /// simulation plays the backends through them.
     #[doc(hidden)]
     pub fn with_capacity(jobs: usize, world: usize, completions: usize) -> (Bridge, RuntimeEnds) {
         let (job_tx, job_rx) = mpsc::channel(jobs);
