@@ -1,90 +1,242 @@
-//! Seeded, deterministic simulation of the reactor's connection table
-//! driving real [`Session`]s (style rule 12).
+//! Seeded, deterministic simulation of the production reactor (style rules
+//! 12 and 16: it drives the real loop through its trait seam, never a copy).
 //!
-//! The model mirrors `src/reactor/mod.rs` without sockets or threads: a
-//! `Slab` of connections whose slots are reused with a fresh generation, the
-//! session → `ConnRef` routing map for the world, the timer heap with lazy
-//! invalidation, the close-then-reap order, and completions delivered only
-//! to a slot whose generation still matches. Around it: a virtual clock, a
-//! model of the backends (auth sessions and stages, characters, the world's
-//! members) and a queue of jobs in flight. Random clients log in, select a
-//! server, join, list, create, delete and select characters, talk in the
-//! world, send ALIVE, garbage and unknown ids, close and reconnect, while
-//! faults are injected: replies late (after the deadline), duplicated,
-//! reordered, answering connections that closed (their slot taken by a new
-//! one), a full job queue, lost world joins, world link drops and kicks.
+//! The real [`Reactor`] runs pass by pass over the simulated network and
+//! virtual clock of `packet_service::reactor::sim`, with a real bridge whose
+//! far ends this test holds: it receives the reactor's jobs and pushes
+//! completions, playing the backends (auth sessions and stages, characters,
+//! the world's members and its link). Random clients connect, log in,
+//! select a server, join, list, create, delete and select characters, talk
+//! in the world, send ALIVE, garbage and unknown ids, stop reading, close
+//! (FIN or reset) and reconnect, reusing slots; some seeds put them behind a
+//! PROXY-protocol balancer. Faults: replies late (after the deadline),
+//! duplicated, reordered, answering connections that closed (their slot
+//! taken by a new one); a backend that stalls so the job queues fill (busy
+//! answers, cleanup refused and retried); lost world joins, world link
+//! drops, kicks, broadcasts; short reads and writes, spurious readiness,
+//! interrupted reads, accepts that fail.
 //!
-//! Checked at every step: the per-session invariants of `conn::check`; a
-//! completion is applied only to the connection that asked (slot and
-//! generation) and otherwise counted stale; no connection waits longer
-//! than the RPC deadline; a reaped connection leaves no world route behind;
-//! completions produced = applied + stale + still in flight. At the end,
-//! after every connection closed: no route left and no player left in the
-//! world, except those whose Leave a full job queue dropped (the reactor
-//! drops and counts any job it cannot queue; for a Leave that strands the
-//! player in the world until the link drops: a known gap, reported in the
-//! summary line).
+//! Checked at every step, against production code: the per-session
+//! invariants of `conn::check`, on every step the reactor makes a session
+//! take (seen through the reactor's probe); a completion is applied only to
+//! the connection that asked (slot and generation) and otherwise counted
+//! stale; no connection waits longer than the RPC deadline; no closed
+//! connection survives its pass and no world route points past the reaper;
+//! completions produced = applied + stale (the channel is empty after a
+//! pass); every frame a client receives decodes. At the end, after every
+//! client closed: no connection, socket, route or player left in the world,
+//! every world Leave and auth Logout the sessions said reached the backends
+//! (cleanup a full queue refused is retried), the reactor's stale counter
+//! agrees; then a shutdown drains and stops the loop.
 //!
 //! `SIM_SEED=n` replays one seed, `SIM_SEEDS=n` runs more (default 300),
 //! `SIM_STEPS=n` changes the steps per seed (default 2000). A failure
 //! prints the seed and step.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
+use bytes::Bytes;
 use packet_service::conn::calls::{
     Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, Liveness, LoginReply, Outcome,
     Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use packet_service::conn::check::{self, Before, Checker};
-use packet_service::conn::reason::CloseReason;
+use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
 use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
-use packet_service::protocol::packet_type::PacketType;
-use packet_service::rpc::types::Completion;
-
-/// splitmix64: tiny, seedable, good enough to pick actions.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn millis(&mut self, max: u64) -> Duration {
-        Duration::from_millis(self.below(max + 1))
-    }
-}
+use packet_service::metrics::{Health, Metrics, ReactorCounters};
+use packet_service::protocol::packet_type::{Dialect, DialectId, Direction, PacketType, STRESS_ID};
+use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
+use packet_service::reactor::net::EventList;
+use packet_service::reactor::probe::{Probe, Step};
+use packet_service::reactor::sim::{self, ClientId, Far, Faults, Network, Rng, SimEvents, SimNet};
+use packet_service::reactor::{Parts, Pass, Reactor, ReactorConfig};
+use packet_service::rpc::types::{Completion, Job};
+use packet_service::rpc::{Bridge, RuntimeEnds};
 
 const MAX_CONNS: usize = 12;
+const MAX_CLIENTS: usize = 18;
 const RPC_DEADLINE: Duration = Duration::from_secs(5);
+/// Small queues, so that a stalled backend fills them.
+const JOB_QUEUE: usize = 3;
+const WORLD_QUEUE: usize = 2;
+/// PAKWC_NORMAL_CHAT in the osirose numbering (what the world sends).
+const CHAT: u16 = 0x548;
+/// The simulated world never gives entity id 0: a refusal with entity 0 is
+/// the reactor's own answer to a join its full world queue refused.
+const REFUSED_BY_WORLD: u32 = u32::MAX;
 
-struct Conn {
-    conn_ref: ConnRef,
-    session: Session,
+// ---- the probe: checks every session step inside the reactor ----------------
+
+#[derive(Default)]
+struct Watch {
     checker: Checker,
-    closing: Option<CloseReason>,
-    timer_at: Option<Instant>,
     /// Request ids this connection issued (calls and notifies).
     issued: HashSet<u32>,
+    /// The world session bound to it.
+    bound: Option<SessionId>,
 }
 
-struct InFlight {
-    due: Instant,
-    completion: Completion,
+#[derive(Default, Debug, Clone, Copy)]
+struct Counts {
+    rpc_produced: u64,
+    rpc_applied: u64,
+    rpc_stale: u64,
+    joined_produced: u64,
+    joined_applied: u64,
+    joined_stale: u64,
+    other_stale: u64,
+    /// Busy answers and join refusals made by the reactor for a full queue.
+    refused: u64,
+    leaves_said: u64,
+    leaves_heard: u64,
+    logouts_said: u64,
+    logouts_heard: u64,
+    /// Steps at which a Leave waited in the reactor for room in the queue.
+    leave_waits: u64,
+    closed: u64,
+    in_world: u64,
+    frames: u64,
 }
+
+#[derive(Default)]
+struct Observer {
+    watches: HashMap<ConnRef, Watch>,
+    reaped: HashSet<ConnRef>,
+    before: Option<Before>,
+    /// Rpc completions pushed for (connection, request) and not applied.
+    produced: HashMap<(ConnRef, u32), u32>,
+    /// Joined answers pushed per session and not applied.
+    joined: HashMap<SessionId, u32>,
+    counts: Counts,
+    errors: Vec<String>,
+}
+
+impl Observer {
+    fn said(&mut self, actions: &[Action]) {
+        for action in actions {
+            match action {
+                Action::Notify(_, Call::WorldLeave { .. }) => self.counts.leaves_said += 1,
+                Action::Notify(_, Call::Logout { .. }) => self.counts.logouts_said += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn take(&mut self, step: &Step<'_>) -> Result<(), String> {
+        let conn = step.conn;
+        if self.reaped.contains(&conn) {
+            return Err(format!("{conn} stepped after it was reaped"));
+        }
+        let before = self.before.take().ok_or("a step without a before")?;
+        self.said(step.actions);
+        let watch = self.watches.entry(conn).or_default();
+        watch
+            .checker
+            .step(
+                &before,
+                step.session,
+                step.ctx,
+                step.input,
+                step.now,
+                step.actions,
+                step.disposition,
+            )
+            .map_err(|e| format!("{conn}: {e} (after {:?})", step.input))?;
+        let bound = watch.bound;
+        for action in step.actions {
+            match action {
+                Action::Call(id, _) | Action::Notify(id, _) => {
+                    watch.issued.insert(id.0);
+                }
+                Action::BindSession(s) => watch.bound = Some(*s),
+                Action::UnbindSession(s) if watch.bound == Some(*s) => watch.bound = None,
+                _ => {}
+            }
+        }
+        let applied = step.disposition == Disposition::Applied;
+        match *step.input {
+            Input::Completion { request, result } => {
+                if applied && !watch.issued.contains(&request.0) {
+                    return Err(format!("{conn} applied {request:?}, never asked for"));
+                }
+                if result == &Err(RpcError::Busy) {
+                    self.counts.refused += 1;
+                    if !applied {
+                        return Err(format!("{conn} did not take its own busy answer"));
+                    }
+                } else if applied {
+                    let left = self.produced.get_mut(&(conn, request.0));
+                    match left {
+                        Some(n) if *n > 0 => *n -= 1,
+                        _ => {
+                            return Err(format!(
+                                "{conn} applied {request:?}, produced for another connection"
+                            ))
+                        }
+                    }
+                    self.counts.rpc_applied += 1;
+                }
+            }
+            Input::Joined { ok, entity_id } => {
+                if !ok && entity_id == 0 {
+                    self.counts.refused += 1;
+                } else if applied {
+                    let session = bound.ok_or(format!("{conn} joined, bound to nothing"))?;
+                    match self.joined.get_mut(&session) {
+                        Some(n) if *n > 0 => *n -= 1,
+                        _ => return Err(format!("{conn} took a join for {}", session.0)),
+                    }
+                    self.counts.joined_applied += 1;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Probe for Observer {
+    fn before(&mut self, _conn: ConnRef, session: &Session, ctx: &Ctx<'_>) {
+        self.before = Some(Before::of(session, ctx));
+    }
+
+    fn after(&mut self, step: &Step<'_>) {
+        if let Err(e) = self.take(step) {
+            self.errors.push(e);
+        }
+    }
+
+    fn closed(&mut self, conn: ConnRef, actions: &[Action]) {
+        // A connection closed before its first packet never stepped.
+        let mut watch = self.watches.remove(&conn).unwrap_or_default();
+        if let Err(e) = watch.checker.closed(actions) {
+            self.errors.push(format!("{conn} at close: {e}"));
+        }
+        if !self.reaped.insert(conn) {
+            self.errors.push(format!("{conn} reaped twice"));
+        }
+        self.said(actions);
+        self.counts.closed += 1;
+    }
+
+    fn stale(&mut self, input: &Input<'_>) {
+        match input {
+            Input::Completion { result, .. } if **result == Err(RpcError::Busy) => {
+                self.errors.push("a busy answer counted stale".into());
+            }
+            Input::Completion { .. } => self.counts.rpc_stale += 1,
+            Input::Joined { .. } => self.counts.joined_stale += 1,
+            _ => self.counts.other_stale += 1,
+        }
+    }
+}
+
+// ---- the backends --------------------------------------------------------------
 
 /// What the auth service knows of a session.
 #[derive(Clone, Copy)]
@@ -93,346 +245,467 @@ struct AuthSession {
     stage: Stage,
 }
 
-#[derive(Default)]
-struct Counts {
-    produced: u64,
-    applied: u64,
-    stale: u64,
-    joined_produced: u64,
-    joined_delivered: u64,
-    closed: u64,
-    in_world: u64,
-    lost_leaves: u64,
+struct InFlight {
+    due: Instant,
+    completion: Completion,
 }
 
-struct Sim {
-    rng: Rng,
-    now: Instant,
+struct Backend {
     servers: Vec<ServerEntry>,
-    conns: Slab<Conn>,
-    next_generation: u32,
-    /// World routing: session → connection (the reactor's `sessions`).
-    routes: HashMap<SessionId, ConnRef>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    inflight: Vec<InFlight>,
     auth: HashMap<u32, AuthSession>,
     /// Players the world believes are in (joined, not left).
     world: HashSet<SessionId>,
     world_up: bool,
-    /// Sessions whose world Leave was dropped by a full job queue.
-    lost_leaves: HashSet<SessionId>,
-    counts: Counts,
+    inflight: Vec<InFlight>,
+    /// The backends take no job until then (the queues fill).
+    stalled_until: Option<Instant>,
 }
 
-/// The reactor's defaults, no rate limit.
-fn ctx(servers: &[ServerEntry]) -> Ctx<'_> {
-    Ctx {
-        rpc_deadline: RPC_DEADLINE,
-        packet_burst: 400,
-        ..check::test_ctx(servers, 0)
-    }
+// ---- the clients ------------------------------------------------------------------
+
+struct Client {
+    id: ClientId,
+    /// The address the gateway's session reports (after a PROXY header,
+    /// the balanced client's).
+    real: SocketAddr,
+    reading: bool,
+    /// Sent its FIN: waits for the gateway's close.
+    leaving: bool,
+    inbox: Vec<u8>,
 }
 
-type Step = Result<(), String>;
+// ---- the simulation -------------------------------------------------------------
+
+struct Sim {
+    rng: Rng,
+    net: Network,
+    reactor: Reactor<SimNet, Observer>,
+    events: SimEvents,
+    ends: RuntimeEnds,
+    metrics: Arc<Metrics>,
+    shutdown: Arc<AtomicBool>,
+    backend: Backend,
+    clients: Vec<Client>,
+    codec: Codec,
+    dialect: &'static Dialect,
+    proxied: bool,
+    next_port: u16,
+}
+
+type Checked = Result<(), String>;
+
+fn servers() -> Vec<ServerEntry> {
+    vec![ServerEntry {
+        id: 1,
+        name: "Athena".into(),
+        test: false,
+        channels: vec![ChannelEntry {
+            id: 1,
+            name: "one".into(),
+            low_age: 0,
+            high_age: 99,
+            capacity_percent: 10,
+        }],
+    }]
+}
 
 impl Sim {
-    fn new(seed: u64) -> Sim {
-        let t0 = Instant::now();
-        Sim {
-            rng: Rng(seed),
-            now: t0,
-            servers: vec![ServerEntry {
-                id: 1,
-                name: "Athena".into(),
-                test: false,
-                channels: vec![ChannelEntry {
-                    id: 1,
-                    name: "one".into(),
-                    low_age: 0,
-                    high_age: 99,
-                    capacity_percent: 10,
-                }],
-            }],
-            conns: Slab::new(),
-            next_generation: 0,
-            routes: HashMap::new(),
-            timers: BinaryHeap::new(),
-            inflight: Vec::new(),
-            auth: HashMap::new(),
-            world: HashSet::new(),
-            world_up: true,
-            lost_leaves: HashSet::new(),
-            counts: Counts::default(),
-        }
-    }
-
-    // ---- the reactor model ----------------------------------------------
-
-    fn accept(&mut self) -> Step {
-        if self.conns.len() >= MAX_CONNS {
-            return Ok(());
-        }
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let entry = self.conns.vacant_entry();
-        let conn_ref = ConnRef {
-            index: entry.key() as u32,
-            generation: self.next_generation,
+    fn new(seed: u64) -> Result<Sim, String> {
+        let mut rng = Rng(seed);
+        let faults = Faults {
+            short_io: rng.below(30),
+            spurious: rng.below(10),
+            accept_errors: rng.below(3),
+            interrupts: rng.below(3),
         };
-        let peer = ([10, 0, 0, 1], 4000 + entry.key() as u16).into();
-        entry.insert(Conn {
-            conn_ref,
-            session: Session::new(peer, self.now, 400),
-            checker: Checker::new(),
-            closing: None,
-            timer_at: None,
-            issued: HashSet::new(),
-        });
-        self.schedule(conn_ref.index as usize);
-        Ok(())
+        let (net, listener, network) = sim::network(seed, faults);
+        let codec = if seed.is_multiple_of(2) {
+            CodecKind::Rose
+        } else {
+            CodecKind::Plain
+        };
+        let dialect = if seed.is_multiple_of(3) {
+            DialectId::Osirose2021
+        } else {
+            DialectId::Osirose
+        };
+        let proxied = seed % 5 == 4;
+        let cfg = ReactorConfig {
+            max_connections: MAX_CONNS,
+            max_connections_per_ip: 4,
+            codec: Codec::new(codec),
+            dialect,
+            output_limit: 12 * 1024,
+            public_addr: "127.0.0.1".into(),
+            public_port: 29000,
+            handshake_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            rpc_deadline: RPC_DEADLINE,
+            wrong_state_budget: 16,
+            // Some seeds limit the packet rate.
+            packets_per_sec: if seed % 7 == 6 { 20 } else { 0 },
+            packet_burst: if seed % 7 == 6 { 40 } else { 400 },
+            shutdown_grace: Duration::from_secs(10),
+            proxy_protocol: proxied,
+            proxy_trusted: vec![([10, 0, 0, 0].into(), 8)],
+        };
+        let metrics = Metrics::new().map_err(|e| e.to_string())?;
+        let counters = ReactorCounters::new(
+            &metrics,
+            RejectReason::LABELS,
+            CloseReason::LABELS,
+            ProtocolError::LABELS,
+        );
+        let (bridge, ends) = Bridge::with_capacity(JOB_QUEUE, WORLD_QUEUE, 1024);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let parts = Parts {
+            cfg,
+            // Small pools run out: reads wait for buffers, replies fail.
+            pool: (8 + rng.below(88) as usize, 2048),
+            bridge,
+            counters,
+            shutdown: Arc::clone(&shutdown),
+            health: Arc::new(Health::new(Duration::from_secs(10))),
+        };
+        let reactor = Reactor::with_net(net, listener, parts, Observer::default())
+            .map_err(|e| e.to_string())?;
+        let mut sim = Sim {
+            rng,
+            net: network,
+            reactor,
+            events: SimEvents::with_capacity(1024),
+            ends,
+            metrics,
+            shutdown,
+            backend: Backend {
+                servers: servers(),
+                auth: HashMap::new(),
+                world: HashSet::new(),
+                world_up: true,
+                inflight: Vec::new(),
+                stalled_until: None,
+            },
+            clients: Vec::new(),
+            codec: Codec::new(codec),
+            dialect: dialect.dialect(),
+            proxied,
+            next_port: 1000,
+        };
+        // The server list the runtime fetches at start.
+        sim.push_now(Completion::ServerList(servers()));
+        Ok(sim)
     }
 
-    /// One input to one live connection, with its actions carried out.
-    fn handle(&mut self, idx: usize, input: Input<'_>) -> Result<Disposition, String> {
-        let servers = std::mem::take(&mut self.servers);
-        let result = self.handle_with(idx, input, &servers);
-        self.servers = servers;
-        result
-    }
+    // ---- one step ---------------------------------------------------------------
 
-    fn handle_with(
-        &mut self,
-        idx: usize,
-        input: Input<'_>,
-        servers: &[ServerEntry],
-    ) -> Result<Disposition, String> {
-        let c = ctx(servers);
-        let now = self.now;
-        let conn = &mut self.conns[idx];
-        let before = Before::of(&conn.session, &c);
-        let mut actions = Vec::new();
-        let d = conn.session.handle(&c, input, now, &mut actions);
-        conn.checker
-            .step(&before, &conn.session, &c, &input, now, &actions, d)?;
-        if let (Input::Completion { request, .. }, Disposition::Applied) = (input, d) {
-            if !conn.issued.contains(&request.0) {
-                return Err(format!("{} applied a request it never made", conn.conn_ref));
-            }
-        }
-        self.apply(idx, actions)?;
-        self.schedule(idx);
-        Ok(d)
-    }
-
-    /// The reactor's `Env::apply`.
-    fn apply(&mut self, idx: usize, mut actions: Vec<Action>) -> Step {
-        let servers = std::mem::take(&mut self.servers);
-        let mut i = 0;
-        while i < actions.len() {
-            let action = std::mem::replace(&mut actions[i], Action::Echo);
-            i += 1;
-            let conn_ref = self.conns[idx].conn_ref;
-            match action {
-                Action::Call(request, call) => {
-                    self.conns[idx].issued.insert(request.0);
-                    if self.rng.chance(2) {
-                        // Job queue full: the reactor answers at once.
-                        let busy = Err(RpcError::Busy);
-                        let input = Input::Completion {
-                            request,
-                            result: &busy,
-                        };
-                        let c = ctx(&servers);
-                        let conn = &mut self.conns[idx];
-                        let before = Before::of(&conn.session, &c);
-                        let mut more = Vec::new();
-                        let d = conn.session.handle(&c, input, self.now, &mut more);
-                        conn.checker.step(
-                            &before,
-                            &conn.session,
-                            &c,
-                            &input,
-                            self.now,
-                            &more,
-                            d,
-                        )?;
-                        actions.extend(more);
-                    } else {
-                        self.submit(conn_ref, request, call);
-                    }
-                }
-                Action::Notify(request, call) => {
-                    self.conns[idx].issued.insert(request.0);
-                    self.notify(conn_ref, request, call);
-                }
-                Action::BindSession(s) => {
-                    self.routes.insert(s, conn_ref);
-                }
-                Action::UnbindSession(s) => {
-                    if self.routes.get(&s) == Some(&conn_ref) {
-                        self.routes.remove(&s);
-                    }
-                }
-                Action::Close(reason) => {
-                    let conn = &mut self.conns[idx];
-                    conn.closing.get_or_insert(reason);
-                }
-                Action::Send(_) | Action::Echo | Action::ProtocolError(_) => {}
-            }
-        }
-        self.servers = servers;
-        Ok(())
-    }
-
-    /// The reactor's `Env::schedule`.
-    fn schedule(&mut self, idx: usize) {
-        let servers = std::mem::take(&mut self.servers);
-        let conn = &mut self.conns[idx];
-        if conn.closing.is_none() {
-            if let Some(at) = conn.session.next_deadline(&ctx(&servers)) {
-                if conn.timer_at.is_none_or(|t| at < t) {
-                    conn.timer_at = Some(at);
-                    self.timers
-                        .push(Reverse((at, conn.conn_ref.index, conn.conn_ref.generation)));
+    fn step(&mut self) -> Checked {
+        match self.rng.below(100) {
+            0..=7 => self.connect(),
+            8..=59 => self.client_step()?,
+            60..=84 => self.advance(),
+            85..=89 => self.client_fault(),
+            90..=92 => self.world_event(),
+            93..=95 => self.stall(),
+            _ => {
+                // A burst from the clients.
+                for _ in 0..4 {
+                    self.client_step()?;
                 }
             }
         }
-        self.servers = servers;
+        self.turn()
     }
 
-    /// The reactor's `deliver`: only to the same slot and generation.
-    /// Returns how the input was taken (`Stale` also for a slot gone).
-    fn deliver(&mut self, conn_ref: ConnRef, input: Input<'_>) -> Result<Disposition, String> {
-        let idx = conn_ref.index as usize;
-        match self.conns.get(idx) {
-            Some(conn) if conn.conn_ref == conn_ref && conn.closing.is_none() => {}
-            _ => return Ok(Disposition::Stale),
-        }
-        self.handle(idx, input)
+    /// Due answers arrive, the reactor runs, the backends take its jobs,
+    /// the clients read; then the invariants.
+    fn turn(&mut self) -> Checked {
+        self.deliver_due();
+        self.run_reactor()?;
+        self.take_jobs();
+        self.clients_read()?;
+        self.check()
     }
 
-    /// A completion from the queue: counted as applied or stale.
-    fn land(&mut self, conn_ref: ConnRef, input: Input<'_>) -> Step {
-        match self.deliver(conn_ref, input)? {
-            Disposition::Stale => self.counts.stale += 1,
-            Disposition::Applied => self.counts.applied += 1,
-        }
-        Ok(())
-    }
-
-    /// The reactor's `complete` for the completions now due, in random order.
-    fn complete(&mut self) -> Step {
-        let now = self.now;
-        let mut due = Vec::new();
-        let mut i = 0;
-        while i < self.inflight.len() {
-            if self.inflight[i].due <= now {
-                due.push(self.inflight.swap_remove(i));
-            } else {
-                i += 1;
+    /// Passes until the reactor would sleep (at most a few).
+    fn run_reactor(&mut self) -> Checked {
+        for _ in 0..4 {
+            let pass = self
+                .reactor
+                .pass(&mut self.events)
+                .map_err(|e| format!("pass failed: {e}"))?;
+            if pass == Pass::Stopped {
+                return Err("the loop stopped without a shutdown".into());
             }
-        }
-        // Reordered: shuffle what arrives in one pass.
-        for i in (1..due.len()).rev() {
-            let j = self.rng.below(i as u64 + 1) as usize;
-            due.swap(i, j);
-        }
-        for job in due {
-            match job.completion {
-                Completion::Rpc {
-                    conn,
-                    request,
-                    result,
-                } => {
-                    let input = Input::Completion {
-                        request,
-                        result: &result,
-                    };
-                    self.land(conn, input)?;
-                }
-                Completion::Joined {
-                    session,
-                    ok,
-                    entity_id,
-                } => {
-                    self.counts.joined_delivered += 1;
-                    if let Some(&conn) = self.routes.get(&session) {
-                        self.land(conn, Input::Joined { ok, entity_id })?;
-                    } else {
-                        self.counts.stale += 1;
-                    }
-                }
-                other => return Err(format!("unexpected {other:?}")),
-            }
-        }
-        Ok(())
-    }
-
-    /// The reactor's `expire_timers`.
-    fn expire_timers(&mut self) -> Step {
-        let mut fired = 0;
-        while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
-            if at > self.now {
+            if self.net.last_timeout() != Some(Duration::ZERO) {
                 break;
             }
-            self.timers.pop();
-            fired += 1;
-            if fired > 10_000 {
-                return Err("timers keep firing at the same instant".into());
-            }
-            let idx = index as usize;
-            match self.conns.get_mut(idx) {
-                Some(c) if c.conn_ref.generation == generation && c.timer_at == Some(at) => {
-                    c.timer_at = None;
-                }
-                _ => continue,
-            }
-            if self.conns[idx].closing.is_some() {
-                continue;
-            }
-            self.handle(idx, Input::Tick)?;
         }
         Ok(())
     }
 
-    /// The reactor's `reap`: `on_close`, its notifies and unbinds, slot freed.
-    fn reap(&mut self) -> Step {
-        let closing: Vec<usize> = self
-            .conns
+    fn advance(&mut self) {
+        let dt = match self.rng.below(100) {
+            0..=69 => self.rng.millis(1_000),
+            70..=97 => self.rng.millis(8_000),
+            _ => self.rng.millis(400_000),
+        };
+        self.net.advance(dt);
+    }
+
+    fn stall(&mut self) {
+        let until = self.net.now() + self.rng.millis(5_000);
+        self.backend.stalled_until = Some(until);
+    }
+
+    // ---- the clients ------------------------------------------------------------
+
+    fn connect(&mut self) {
+        if self.clients.len() >= MAX_CLIENTS {
+            return;
+        }
+        self.next_port = self.next_port.wrapping_add(1).max(1000);
+        let host = 1 + self.rng.below(4) as u8;
+        let real = SocketAddr::from(([192, 168, 0, host], self.next_port));
+        let (peer, header) = if self.proxied {
+            // Mostly the trusted balancer; sometimes a stranger.
+            let balancer = if self.rng.chance(5) {
+                [172, 16, 0, 1]
+            } else {
+                [10, 0, 0, 1 + self.rng.below(2) as u8]
+            };
+            let header = if self.rng.chance(5) {
+                b"PROXY nonsense\r\n".to_vec()
+            } else {
+                format!(
+                    "PROXY TCP4 {} 10.0.0.254 {} 29000\r\n",
+                    real.ip(),
+                    real.port()
+                )
+                .into_bytes()
+            };
+            (SocketAddr::from((balancer, self.next_port)), header)
+        } else {
+            (
+                SocketAddr::from(([10, 0, 0, host], self.next_port)),
+                Vec::new(),
+            )
+        };
+        let Some(id) = self.net.connect(peer) else {
+            return;
+        };
+        self.net.send(id, &header);
+        self.clients.push(Client {
+            id,
+            real: if self.proxied { real } else { peer },
+            reading: true,
+            leaving: false,
+            inbox: Vec::new(),
+        });
+    }
+
+    fn random_client(&mut self) -> Option<usize> {
+        if self.clients.is_empty() {
+            return None;
+        }
+        Some(self.rng.below(self.clients.len() as u64) as usize)
+    }
+
+    /// The phase of the client's session in the reactor, if it has one.
+    fn phase_of(&self, client: &Client) -> Option<Phase> {
+        self.reactor
+            .connections()
+            .find(|c| c.session.peer() == client.real)
+            .map(|c| c.session.phase().clone())
+    }
+
+    fn frame(&self, ptype: Option<PacketType>, id: u16, body: &[u8]) -> Vec<u8> {
+        let id = ptype.and_then(|t| self.dialect.wire_id(t)).unwrap_or(id);
+        let size = HEADER_LEN + body.len();
+        let mut bytes = vec![0u8; size];
+        packet_service::protocol::codec::write_plain_header(&mut bytes, size, id);
+        bytes[HEADER_LEN..].copy_from_slice(body);
+        match self.codec.seal(Direction::ClientToServer, &mut bytes) {
+            Ok(()) => bytes,
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn client_step(&mut self) -> Checked {
+        let Some(i) = self.random_client() else {
+            self.connect();
+            return Ok(());
+        };
+        if self.clients[i].leaving {
+            return Ok(());
+        }
+        let bytes = match self.rng.below(100) {
+            // Bytes that are no frame at all.
+            0 => (0..1 + self.rng.below(40))
+                .map(|_| self.rng.next_u64() as u8)
+                .collect(),
+            // Any client type with random body bytes.
+            1..=3 => {
+                let types = check::client_types();
+                let t = types[self.rng.below(types.len() as u64) as usize];
+                let len = self.rng.below(24) as usize;
+                let body: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
+                self.frame(Some(t), 0, &body)
+            }
+            // An id the dialect does not know.
+            4 => {
+                let id = 0x7F0 + self.rng.below(15) as u16;
+                self.frame(None, id, &[])
+            }
+            5..=14 => self.frame(Some(PacketType::PAKCS_ALIVE), 0, &[]),
+            _ => {
+                let phase = self.phase_of(&self.clients[i]);
+                let (ptype, body) = self.plausible(phase);
+                self.frame(Some(ptype), 0, &body)
+            }
+        };
+        self.net.send(self.clients[i].id, &bytes);
+        Ok(())
+    }
+
+    /// What a client in this phase plausibly sends next.
+    fn plausible(&mut self, phase: Option<Phase>) -> (PacketType, Vec<u8>) {
+        let a = self.rng.next_u64() as u32;
+        let pick = match phase {
+            None | Some(Phase::New) => match self.rng.below(10) {
+                0 => 0,
+                1..=3 => 2,
+                _ => {
+                    let sid = self.known_session();
+                    return check::client_packet(3, sid, b"");
+                }
+            },
+            Some(Phase::LoggedIn { .. }) => [4, 5, 5][self.rng.below(3) as usize],
+            Some(Phase::CharSelect(c)) => {
+                // Mostly a slot of the last list sent (slot = a % 6).
+                let pick = match c.chars.len() {
+                    0 => [6, 6, 7, 9][self.rng.below(4) as usize],
+                    _ => [6, 7, 8, 9, 9, 9][self.rng.below(6) as usize],
+                };
+                if !c.chars.is_empty() && self.rng.chance(90) {
+                    let slot = self.rng.below(c.chars.len() as u64) as u32;
+                    return check::client_packet(pick, slot, b"name");
+                }
+                pick
+            }
+            // Chat and movement; now and then logout or change character.
+            Some(Phase::InWorld { .. }) => {
+                [10, 10, 10, 10, 14, 14, 14, 14, 11, 12][self.rng.below(10) as usize]
+            }
+            Some(_) => 1,
+        };
+        let name = format!("name{}", a % 7);
+        check::client_packet(pick, a, name.as_bytes())
+    }
+
+    /// A session id to join with: mostly one the auth service knows, past
+    /// the login stage when there is one; sometimes a made-up one.
+    fn known_session(&mut self) -> u32 {
+        if self.backend.auth.is_empty() || self.rng.chance(10) {
+            return self.rng.next_u64() as u32;
+        }
+        // HashMap order is not seeded: pick from a sorted list.
+        let mut ids: Vec<(bool, u32)> = self
+            .backend
+            .auth
             .iter()
-            .filter(|(_, c)| c.closing.is_some())
-            .map(|(i, _)| i)
+            .map(|(id, s)| (s.stage != Stage::LoggedIn, *id))
             .collect();
-        for idx in closing {
-            let mut conn = self.conns.remove(idx);
-            let mut actions = Vec::new();
-            conn.session.on_close(&mut actions);
-            conn.checker.closed(&actions)?;
-            for action in actions {
-                match action {
-                    Action::Notify(request, call) => self.notify(conn.conn_ref, request, call),
-                    Action::UnbindSession(s) => {
-                        if self.routes.get(&s) == Some(&conn.conn_ref) {
-                            self.routes.remove(&s);
-                        }
-                    }
-                    other => return Err(format!("on_close pushed {other:?}")),
-                }
+        ids.sort_unstable();
+        let advanced = ids.iter().filter(|(a, _)| *a).count();
+        if advanced > 0 && self.rng.chance(80) {
+            let n = self.rng.below(advanced as u64) as usize;
+            return ids[ids.len() - advanced + n].1;
+        }
+        ids[self.rng.below(ids.len() as u64) as usize].1
+    }
+
+    /// A client closes, resets, stops or resumes reading.
+    fn client_fault(&mut self) {
+        let Some(i) = self.random_client() else {
+            return;
+        };
+        let id = self.clients[i].id;
+        match self.rng.below(100) {
+            0..=34 => {
+                self.net.shutdown(id);
+                self.clients[i].leaving = true;
             }
-            self.counts.closed += 1;
-            if let Some((s, _)) = self.routes.iter().find(|(_, r)| **r == conn.conn_ref) {
-                return Err(format!(
-                    "{} reaped in {} ({:?}) but session {} still routes to it",
-                    conn.conn_ref,
-                    conn.session.phase().name(),
-                    conn.closing,
-                    s.0
-                ));
+            35..=49 => {
+                self.net.reset(id);
+                self.clients.swap_remove(i);
+            }
+            50..=74 => self.clients[i].reading = false,
+            _ => self.clients[i].reading = true,
+        }
+    }
+
+    /// Reading clients take some bytes and decode every whole frame; a
+    /// client whose connection ended goes (closing its side too).
+    fn clients_read(&mut self) -> Checked {
+        let mut i = 0;
+        while i < self.clients.len() {
+            let id = self.clients[i].id;
+            if self.clients[i].reading {
+                let max = 1 + self.rng.below(4096) as usize;
+                let c = &mut self.clients[i];
+                self.net.recv(id, &mut c.inbox, max);
+                self.decode(i)?;
+            }
+            match self.net.far(id) {
+                Far::Closed => {
+                    self.net.shutdown(id);
+                    self.clients.swap_remove(i);
+                }
+                Far::Reset => {
+                    self.clients.swap_remove(i);
+                }
+                Far::Open | Far::Pending => i += 1,
             }
         }
         Ok(())
     }
 
-    // ---- the backends -------------------------------------------------------
+    fn decode(&mut self, i: usize) -> Checked {
+        let c = &mut self.clients[i];
+        loop {
+            let header = match self.codec.peek(Direction::ServerToClient, &c.inbox) {
+                Ok(Some(h)) if c.inbox.len() >= h.wire_len => h,
+                Ok(_) => return Ok(()),
+                Err(e) => return Err(format!("the gateway sent a bad frame: {e}")),
+            };
+            self.codec
+                .open(&header, &mut c.inbox)
+                .map_err(|e| format!("the gateway sent a bad frame: {e}"))?;
+            // Every id is a server packet's, or the STRESS echo's.
+            if self.dialect.server_packet(header.command).is_none() && header.command != STRESS_ID {
+                return Err(format!("the gateway sent id {:#x}", header.command));
+            }
+            c.inbox.drain(..header.wire_len);
+            self.reactor.probe().counts.frames += 1;
+        }
+    }
+
+    // ---- the backends -------------------------------------------------------------
+
+    /// Pushes a completion into the channel now (it counts as produced once
+    /// the reactor can take it) and wakes the loop.
+    fn push_now(&mut self, completion: Completion) {
+        self.backend.inflight.push(InFlight {
+            due: self.net.now(),
+            completion,
+        });
+        self.deliver_due();
+    }
+
+    fn push_later(&mut self, delay: Duration, completion: Completion) {
+        let due = self.net.now() + delay;
+        self.backend.inflight.push(InFlight { due, completion });
+    }
 
     /// Latency of a backend answer: mostly in time, sometimes after the deadline.
     fn latency(&mut self) -> Duration {
@@ -443,44 +716,123 @@ impl Sim {
         }
     }
 
-    fn push(&mut self, delay: Duration, completion: Completion) {
-        let due = self.now + delay;
-        if matches!(completion, Completion::Joined { .. }) {
-            self.counts.joined_produced += 1;
-        } else {
-            self.counts.produced += 1;
+    /// Everything due goes into the channel, in random order; what does not
+    /// fit waits (as the runtime's sender would).
+    fn deliver_due(&mut self) {
+        let now = self.net.now();
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.backend.inflight.len() {
+            if self.backend.inflight[i].due <= now {
+                due.push(self.backend.inflight.swap_remove(i));
+            } else {
+                i += 1;
+            }
         }
-        self.inflight.push(InFlight { due, completion });
+        // Reordered: shuffle what arrives in one pass.
+        for i in (1..due.len()).rev() {
+            let j = self.rng.below(i as u64 + 1) as usize;
+            due.swap(i, j);
+        }
+        let mut pushed = false;
+        for job in due {
+            let observer = self.reactor.probe();
+            let counted = match &job.completion {
+                Completion::Rpc { conn, request, .. } => Some(Ok((*conn, request.0))),
+                Completion::Joined { session, .. } => Some(Err(*session)),
+                _ => None,
+            };
+            match self.ends.completions.try_send(job.completion) {
+                Ok(()) => {
+                    pushed = true;
+                    match counted {
+                        Some(Ok(key)) => {
+                            *observer.produced.entry(key).or_default() += 1;
+                            observer.counts.rpc_produced += 1;
+                        }
+                        Some(Err(session)) => {
+                            *observer.joined.entry(session).or_default() += 1;
+                            observer.counts.joined_produced += 1;
+                        }
+                        None => {}
+                    }
+                }
+                Err(e) => self.backend.inflight.push(InFlight {
+                    due: now,
+                    completion: e.into_inner(),
+                }),
+            }
+        }
+        if pushed {
+            self.net.wake();
+        }
     }
 
-    fn submit(&mut self, conn: ConnRef, request: RequestId, call: Call) {
-        let result = self.answer(&call);
-        let delay = self.latency();
-        if self.rng.chance(5) {
-            // Duplicated by a retrying transport.
-            let again = self.latency();
-            self.push(
-                again,
-                Completion::Rpc {
-                    conn,
-                    request,
-                    result: result.clone(),
-                },
-            );
+    /// The backends take the reactor's jobs, unless they are stalled.
+    fn take_jobs(&mut self) {
+        if let Some(until) = self.backend.stalled_until {
+            if self.net.now() < until {
+                return;
+            }
+            self.backend.stalled_until = None;
         }
-        self.push(
-            delay,
-            Completion::Rpc {
-                conn,
-                request,
-                result,
-            },
-        );
+        while let Ok(job) = self.ends.jobs.try_recv() {
+            self.call(job);
+        }
+        while let Ok(job) = self.ends.world.try_recv() {
+            self.world_job(job);
+        }
+    }
+
+    /// Auth and character calls, as the dispatcher reports them: refresh
+    /// and logout only when a refresh is refused.
+    fn call(&mut self, job: Job) {
+        let Job {
+            conn,
+            request,
+            call,
+        } = job;
+        match call {
+            Call::Refresh { session } => {
+                if self.rng.chance(3) {
+                    self.backend.auth.remove(&session.0);
+                }
+                if !self.backend.auth.contains_key(&session.0) {
+                    self.reply(conn, request, Ok(Reply::Refresh(Liveness::Expired)));
+                }
+            }
+            Call::Logout { session, .. } => {
+                self.reactor.probe().counts.logouts_heard += 1;
+                self.backend.auth.remove(&session.0);
+            }
+            other => {
+                let result = self.answer(&other);
+                if self.rng.chance(5) {
+                    // Duplicated by a retrying transport.
+                    self.reply(conn, request, result.clone());
+                }
+                self.reply(conn, request, result);
+            }
+        }
+    }
+
+    /// An answer on its way back, after a latency.
+    fn reply(&mut self, conn: ConnRef, request: RequestId, result: Result<Reply, RpcError>) {
+        let delay = self.latency();
+        let completion = Completion::Rpc {
+            conn,
+            request,
+            result,
+        };
+        self.push_later(delay, completion);
     }
 
     fn answer(&mut self, call: &Call) -> Result<Reply, RpcError> {
-        if self.rng.chance(4) {
-            return Err(RpcError::Unavailable);
+        match self.rng.below(100) {
+            0..=2 => return Err(RpcError::Unavailable),
+            3 => return Err(RpcError::DeadlineExceeded),
+            4 => return Err(RpcError::Failed),
+            _ => {}
         }
         let ok = self.rng.chance(85);
         let verdict = |refused: u8| {
@@ -490,29 +842,27 @@ impl Sim {
                 Outcome::Refused(refused)
             }
         };
+        let b = &mut self.backend;
         Ok(match call {
             Call::Login { .. } => {
-                let session_id = (self.rng.next() as u32) | 1;
+                let session_id = (self.rng.next_u64() as u32) | 1;
                 let user = self.rng.below(50) as u32 + 1;
                 if ok {
-                    self.auth.insert(
-                        session_id,
-                        AuthSession {
-                            user,
-                            stage: Stage::LoggedIn,
-                        },
-                    );
+                    let stage = Stage::LoggedIn;
+                    b.auth.insert(session_id, AuthSession { user, stage });
                 }
+                // Now and then NO_RIGHT_TO_CONNECT, which closes.
+                let refusal = if self.rng.chance(20) { 7 } else { 3 };
                 Reply::Login(LoginReply {
-                    outcome: verdict(3),
+                    outcome: verdict(refusal),
                     user: UserId(user),
                     access: 1,
                     session: SessionId(session_id),
-                    servers: self.servers.clone(),
+                    servers: b.servers.clone(),
                 })
             }
             Call::SelectServer { session, .. } => {
-                let known = self.auth.get_mut(&session.0);
+                let known = b.auth.get_mut(&session.0);
                 let ok = ok && known.is_some();
                 if let (true, Some(s)) = (ok, known) {
                     s.stage = Stage::CharSelect;
@@ -522,7 +872,7 @@ impl Sim {
                     session: Some(*session),
                 })
             }
-            Call::JoinServer { session, .. } => match self.auth.get(&session.0) {
+            Call::JoinServer { session, .. } => match b.auth.get(&session.0) {
                 Some(s) if ok => Reply::JoinServer(JoinServerReply {
                     outcome: Outcome::Ok,
                     user: UserId(s.user),
@@ -551,371 +901,321 @@ impl Sim {
                     })
                     .collect(),
             ),
-            Call::CreateChar { .. } => {
-                // The service assigns the new character an id (which the
-                // gateway never reads): draw it all the same.
-                self.rng.next();
-                Reply::CreateChar(verdict(2))
-            }
+            Call::CreateChar { .. } => Reply::CreateChar(verdict(2)),
             Call::DeleteChar { .. } => Reply::DeleteChar(DeleteReply {
                 outcome: verdict(2),
                 remaining_secs: 3600,
             }),
             Call::SelectChar { session, .. } => {
-                if let (true, Some(s)) = (ok, self.auth.get_mut(&session.0)) {
+                if let (true, Some(s)) = (ok, b.auth.get_mut(&session.0)) {
                     s.stage = Stage::Map;
                 }
                 Reply::SelectChar(verdict(1))
             }
-            Call::Refresh { session } => Reply::Refresh(if self.auth.contains_key(&session.0) {
+            Call::Refresh { session } => Reply::Refresh(if b.auth.contains_key(&session.0) {
                 Liveness::Alive
             } else {
                 Liveness::Expired
             }),
-            Call::Logout { .. } => Reply::Logout,
-            Call::WorldJoin { .. } | Call::WorldPacket { .. } | Call::WorldLeave { .. } => {
-                Reply::Logout
-            }
+            Call::Logout { .. }
+            | Call::WorldJoin { .. }
+            | Call::WorldPacket { .. }
+            | Call::WorldLeave { .. } => Reply::Logout,
         })
     }
 
-    /// Fire-and-forget calls, as the dispatcher and the world link treat them.
-    fn notify(&mut self, conn: ConnRef, request: RequestId, call: Call) {
-        if self.rng.chance(2) {
-            // Queue full: the reactor drops the job (counted). A lost Leave
-            // leaves the player in the world until the link drops: a known
-            // gap, kept apart from the ghosts checked at the end.
-            if let Call::WorldLeave { session, .. } = &call {
-                self.counts.lost_leaves += 1;
-                self.lost_leaves.insert(*session);
-            }
-            // Queue full: the reactor refuses a join at once.
-            if let Call::WorldJoin { session, .. } = call {
-                self.push(
-                    Duration::ZERO,
-                    Completion::Joined {
+    /// The world stream, as the world link treats it: while the link is
+    /// down joins are refused at once and the rest is dropped.
+    fn world_job(&mut self, job: Job) {
+        match job.call {
+            Call::WorldJoin { session, .. } => {
+                if !self.backend.world_up {
+                    let refused = Completion::Joined {
                         session,
                         ok: false,
-                        entity_id: 0,
-                    },
-                );
-            }
-            return;
-        }
-        match call {
-            Call::Refresh { session } => {
-                // Only a refused refresh is reported back.
-                if self.rng.chance(3) {
-                    self.auth.remove(&session.0);
-                }
-                if !self.auth.contains_key(&session.0) {
-                    let delay = self.latency();
-                    self.push(
-                        delay,
-                        Completion::Rpc {
-                            conn,
-                            request,
-                            result: Ok(Reply::Refresh(Liveness::Expired)),
-                        },
-                    );
-                }
-            }
-            Call::Logout { session, .. } => {
-                self.auth.remove(&session.0);
-            }
-            Call::WorldJoin { session, .. } => {
-                if !self.world_up {
-                    self.push(
-                        Duration::ZERO,
-                        Completion::Joined {
-                            session,
-                            ok: false,
-                            entity_id: 0,
-                        },
-                    );
+                        entity_id: REFUSED_BY_WORLD,
+                    };
+                    self.push_later(Duration::ZERO, refused);
                 } else if self.rng.chance(92) {
                     let ok = self.rng.chance(90);
                     if ok {
-                        self.world.insert(session);
+                        self.backend.world.insert(session);
                     }
                     let delay = self.latency();
-                    let entity_id = self.rng.below(1000) as u32;
-                    self.push(
-                        delay,
-                        Completion::Joined {
-                            session,
-                            ok,
-                            entity_id,
-                        },
-                    );
+                    let entity_id = 1 + self.rng.below(1000) as u32;
+                    let joined = Completion::Joined {
+                        session,
+                        ok,
+                        entity_id,
+                    };
+                    self.push_later(delay, joined);
                 } // else: the join is lost; the gateway's deadline ends it.
             }
             Call::WorldLeave { session, .. } => {
-                self.world.remove(&session);
+                self.reactor.probe().counts.leaves_heard += 1;
+                self.backend.world.remove(&session);
             }
-            Call::WorldPacket { .. } => {}
-            other => {
-                let result = self.answer(&other);
-                let delay = self.latency();
-                self.push(
-                    delay,
-                    Completion::Rpc {
-                        conn,
-                        request,
-                        result,
-                    },
-                );
+            Call::WorldPacket { session, .. }
+                if self.backend.world_up
+                    && self.backend.world.contains(&session)
+                    && self.rng.chance(50) =>
+            {
+                self.broadcast();
             }
+            _ => {}
         }
     }
 
-    // ---- the clients --------------------------------------------------------
-
-    fn random_conn(&mut self) -> Option<usize> {
-        let live: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.closing.is_none())
-            .map(|(i, _)| i)
-            .collect();
-        if live.is_empty() {
-            return None;
-        }
-        Some(live[self.rng.below(live.len() as u64) as usize])
-    }
-
-    /// A session id to join with: mostly one the auth service knows, past
-    /// the login stage when there is one; sometimes a made-up one.
-    fn known_session(&mut self) -> u32 {
-        if self.auth.is_empty() || self.rng.chance(10) {
-            return self.rng.next() as u32;
-        }
-        // HashMap order is not seeded: pick from a sorted list.
-        let mut ids: Vec<(bool, u32)> = self
-            .auth
-            .iter()
-            .map(|(id, s)| (s.stage != Stage::LoggedIn, *id))
-            .collect();
-        ids.sort_unstable();
-        let advanced = ids.iter().filter(|(a, _)| *a).count();
-        if advanced > 0 && self.rng.chance(80) {
-            let n = self.rng.below(advanced as u64) as usize;
-            return ids[ids.len() - advanced + n].1;
-        }
-        ids[self.rng.below(ids.len() as u64) as usize].1
-    }
-
-    /// What a client in this phase plausibly sends next (packet pick, a, bytes).
-    fn client_packet(&mut self, idx: usize) -> (PacketType, Vec<u8>) {
-        let phase = self.conns[idx].session.phase().clone();
-        let a = self.rng.next() as u32;
-        let pick = match phase {
-            Phase::New => match self.rng.below(10) {
-                0 => 0,
-                1..=3 => 2,
-                _ => {
-                    let sid = self.known_session();
-                    return check::client_packet(3, sid, b"");
-                }
+    /// A packet for every player in the world (sometimes one the reactor
+    /// must drop: an unknown id, or too large).
+    fn broadcast(&mut self) {
+        let mut targets: Vec<u32> = self.backend.world.iter().map(|s| s.0).collect();
+        targets.sort_unstable();
+        let (type_id, len) = match self.rng.below(20) {
+            0 => (0x7FF, 8),
+            1 => (CHAT, 3000),
+            2..=7 => (CHAT, 2 + self.rng.below(2000) as usize),
+            _ => (CHAT, 2 + self.rng.below(60) as usize),
+        };
+        let payload = Bytes::from(vec![b'x'; len]);
+        let delay = self.rng.millis(50);
+        self.push_later(
+            delay,
+            Completion::Broadcast {
+                targets,
+                type_id,
+                payload,
             },
-            Phase::LoggedIn { .. } => [4, 5, 5][self.rng.below(3) as usize],
-            Phase::CharSelect(_) => [6, 7, 8, 9, 9][self.rng.below(5) as usize],
-            Phase::InWorld { .. } => [10, 10, 14, 11, 12][self.rng.below(5) as usize],
-            _ => 1,
-        };
-        let name = format!("name{}", a % 7);
-        check::client_packet(pick, a, name.as_bytes())
+        );
     }
 
-    fn client_step(&mut self) -> Step {
-        let Some(idx) = self.random_conn() else {
-            return self.accept();
-        };
-        let waiting = self.conns[idx].session.phase().is_waiting();
-        let roll = self.rng.below(100);
-        let (ptype, body): (PacketType, Vec<u8>) = match roll {
-            // Garbage: any client type, random bytes.
-            0..=3 => {
-                let types = check::client_types();
-                let t = types[self.rng.below(types.len() as u64) as usize];
-                let len = self.rng.below(24) as usize;
-                (t, (0..len).map(|_| self.rng.next() as u8).collect())
-            }
-            4 => {
-                if waiting {
-                    return Ok(());
+    /// A kick, a world link drop or its return, or the world speaking.
+    fn world_event(&mut self) {
+        if self.rng.chance(30) {
+            for _ in 0..1 + self.rng.below(8) {
+                if self.backend.world_up {
+                    self.broadcast();
                 }
-                let id = 0x7F0 + self.rng.below(15) as u16;
-                self.handle(idx, Input::Unknown { id })?;
-                return Ok(());
             }
-            5..=14 => (PacketType::PAKCS_ALIVE, Vec::new()),
-            _ => self.client_packet(idx),
-        };
-        // While a backend call is pending the reactor decodes only ALIVE.
-        if waiting && ptype != PacketType::PAKCS_ALIVE {
-            return Ok(());
-        }
-        self.handle(idx, Input::Packet { ptype, body: &body })?;
-        Ok(())
-    }
-
-    fn world_event(&mut self) -> Step {
-        if self.rng.chance(50) {
-            // A kick for a routed session (or an unknown one).
-            let mut routed: Vec<(SessionId, ConnRef)> =
-                self.routes.iter().map(|(s, c)| (*s, *c)).collect();
-            routed.sort_unstable_by_key(|(s, _)| *s);
-            if let Some(&(s, conn)) = routed.get(self.rng.below(routed.len() as u64 + 1) as usize) {
-                self.world.remove(&s);
-                self.deliver(conn, Input::Kicked)?;
-            }
-        } else if self.world_up {
-            // The link drops: the world forgets everyone; bound players are told.
-            self.world_up = false;
-            self.world.clear();
-            self.lost_leaves.clear();
-            let mut bound: Vec<ConnRef> = self.routes.values().copied().collect();
-            bound.sort_unstable_by_key(|c| (c.index, c.generation));
-            for conn in bound {
-                self.deliver(conn, Input::WorldDown)?;
-            }
+        } else if self.rng.chance(50) {
+            let mut members: Vec<SessionId> = self.backend.world.iter().copied().collect();
+            members.sort_unstable();
+            let session = match members.get(self.rng.below(members.len() as u64 + 1) as usize) {
+                Some(s) => *s,
+                None => SessionId(self.rng.next_u64() as u32),
+            };
+            self.backend.world.remove(&session);
+            let reason = "simulated".to_owned();
+            self.push_now(Completion::Kick { session, reason });
+        } else if self.backend.world_up {
+            // The link drops: the world forgets everyone.
+            self.backend.world_up = false;
+            self.backend.world.clear();
+            self.push_now(Completion::WorldLink(false));
         } else {
-            self.world_up = true;
-        }
-        Ok(())
-    }
-
-    fn advance(&mut self) -> Step {
-        let dt = match self.rng.below(100) {
-            0..=69 => self.rng.millis(1_000),
-            70..=97 => self.rng.millis(8_000),
-            _ => self.rng.millis(400_000),
-        };
-        self.now += dt;
-        Ok(())
-    }
-
-    /// One pass: one random event, then completions, timers and reaping in
-    /// the reactor's order, then the invariants.
-    fn pass(&mut self) -> Step {
-        match self.rng.below(100) {
-            0..=7 => self.accept()?,
-            8..=59 => self.client_step()?,
-            60..=84 => self.advance()?,
-            85..=89 => {
-                if let Some(idx) = self.random_conn() {
-                    self.conns[idx].closing = Some(CloseReason::PeerClosed);
-                }
-            }
-            90..=92 => self.world_event()?,
-            _ => {
-                // A burst from one client.
-                for _ in 0..4 {
-                    self.client_step()?;
-                }
+            self.backend.world_up = true;
+            self.push_now(Completion::WorldLink(true));
+            if self.rng.chance(30) {
+                self.push_now(Completion::ServerList(servers()));
             }
         }
-        self.complete()?;
-        self.expire_timers()?;
-        self.reap()?;
-        self.check()
     }
 
-    fn check(&mut self) -> Step {
-        let c = self.produced_check();
-        c?;
-        for (_, conn) in self.conns.iter_mut() {
-            if conn.closing.is_some() {
-                continue;
+    // ---- the invariants -----------------------------------------------------------
+
+    fn check(&mut self) -> Checked {
+        let now = self.net.now();
+        if self.ends.completions.capacity() != self.ends.completions.max_capacity() {
+            return Err("completions left in the channel after the reactor ran".into());
+        }
+        let mut live = HashSet::new();
+        let mut in_world = 0;
+        for conn in self.reactor.connections() {
+            live.insert(conn.conn_ref);
+            if let Some(reason) = conn.closing {
+                return Err(format!(
+                    "{} closed ({reason}) but not reaped",
+                    conn.conn_ref
+                ));
             }
             // Timers ran this pass: whatever was due has been settled.
             if let Some((request, deadline)) = conn.session.pending_request() {
-                if deadline <= self.now {
+                if deadline <= now {
                     return Err(format!(
                         "{} still waits in {} for {request:?}, {:?} past its deadline",
                         conn.conn_ref,
                         conn.session.phase().name(),
-                        self.now - deadline
+                        now - deadline
                     ));
                 }
             }
             if matches!(conn.session.phase(), Phase::InWorld { .. }) {
-                self.counts.in_world += 1;
+                in_world += 1;
             }
         }
-        for (s, r) in &self.routes {
-            match self.conns.get(r.index as usize) {
-                Some(c) if c.conn_ref == *r => {}
-                _ => return Err(format!("session {} routes to {r}, which is gone", s.0)),
+        for (s, r) in self.reactor.routes() {
+            if !live.contains(&r) {
+                return Err(format!("session {} routes to {r}, which is gone", s.0));
             }
+        }
+        let world_queued = self.ends.world.len() as u64;
+        let observer = self.reactor.probe();
+        if let Some(e) = observer.errors.first() {
+            return Err(e.clone());
+        }
+        let c = &mut observer.counts;
+        c.in_world += in_world;
+        if c.rpc_produced != c.rpc_applied + c.rpc_stale
+            || c.joined_produced != c.joined_applied + c.joined_stale
+        {
+            return Err(format!("counts do not add up: {c:?}"));
+        }
+        if c.leaves_said > c.leaves_heard + world_queued {
+            c.leave_waits += 1;
         }
         Ok(())
     }
 
-    fn produced_check(&self) -> Step {
-        let rpc_inflight = self
-            .inflight
-            .iter()
-            .filter(|j| matches!(j.completion, Completion::Rpc { .. }))
-            .count() as u64;
-        let joined_inflight = self.inflight.len() as u64 - rpc_inflight;
-        let c = &self.counts;
-        if c.produced + c.joined_produced != c.applied + c.stale + rpc_inflight + joined_inflight
-            || c.joined_produced != c.joined_delivered + joined_inflight
-        {
+    /// The end of a seed: mostly every client leaves and the backends
+    /// settle, then an idle gateway shuts down; one seed in four shuts the
+    /// gateway down under its clients instead.
+    fn finish(&mut self, seed: u64) -> Checked {
+        self.backend.stalled_until = None;
+        if !self.backend.world_up {
+            self.backend.world_up = true;
+            self.push_now(Completion::WorldLink(true));
+        }
+        for c in &mut self.clients {
+            c.reading = true;
+        }
+        if seed % 4 != 3 {
+            self.settle()?;
+        }
+        self.stop()
+    }
+
+    /// Every client goes; everything in flight lands; nothing is left over.
+    fn settle(&mut self) -> Checked {
+        for c in &mut self.clients {
+            self.net.shutdown(c.id);
+            c.leaving = true;
+        }
+        let mut quiet = 0;
+        for _ in 0..800 {
+            self.net.advance(Duration::from_millis(25));
+            self.turn()?;
+            let idle = self.reactor.connections().next().is_none()
+                && self.net.open_sockets() == 0
+                && self.net.backlog() == 0
+                && self.backend.inflight.is_empty();
+            quiet = if idle { quiet + 1 } else { 0 };
+            if quiet == 4 {
+                break;
+            }
+        }
+        if quiet < 4 {
             return Err(format!(
-                "counts do not add up: produced {} + joined {} vs applied {} + stale {} + in flight {}",
-                c.produced,
-                c.joined_produced,
-                c.applied,
-                c.stale,
-                self.inflight.len()
+                "never settled: {} connections, {} sockets, {} in the backlog, {} answers in flight",
+                self.reactor.connections().count(),
+                self.net.open_sockets(),
+                self.net.backlog(),
+                self.backend.inflight.len()
+            ));
+        }
+        if let Some((s, r)) = self.reactor.routes().next() {
+            return Err(format!("world route left: session {} to {r}", s.0));
+        }
+        let mut ghosts: Vec<u32> = self.backend.world.iter().map(|s| s.0).collect();
+        ghosts.sort_unstable();
+        if !ghosts.is_empty() {
+            return Err(format!("players left in the world: {ghosts:?}"));
+        }
+        let observer = self.reactor.probe();
+        let c = observer.counts;
+        if !observer.watches.is_empty() {
+            return Err(format!("{} sessions never reaped", observer.watches.len()));
+        }
+        if c.leaves_said != c.leaves_heard || c.logouts_said != c.logouts_heard {
+            return Err(format!(
+                "farewells lost: {} of {} world leaves and {} of {} logouts arrived",
+                c.leaves_heard, c.leaves_said, c.logouts_heard, c.logouts_said
             ));
         }
         Ok(())
     }
 
-    /// Every client goes; everything in flight lands; nothing is left over.
-    fn finish(&mut self) -> Step {
-        let live: Vec<usize> = self.conns.iter().map(|(i, _)| i).collect();
-        for idx in live {
-            self.conns[idx]
-                .closing
-                .get_or_insert(CloseReason::PeerClosed);
+    /// A shutdown: the loop drains (within its grace) and stops, leaving
+    /// no connection behind; the stale counter agrees with the probe.
+    fn stop(&mut self) -> Checked {
+        self.shutdown.store(true, Ordering::Release);
+        self.net.wake();
+        for _ in 0..400 {
+            self.net.advance(Duration::from_millis(50));
+            self.deliver_due();
+            let pass = self
+                .reactor
+                .pass(&mut self.events)
+                .map_err(|e| format!("pass failed: {e}"))?;
+            self.take_jobs();
+            self.clients_read()?;
+            if pass == Pass::Running {
+                self.check()?;
+                continue;
+            }
+            if self.reactor.connections().next().is_some() || self.reactor.routes().next().is_some()
+            {
+                return Err("connections or routes left after the loop stopped".into());
+            }
+            let stale = self.metrics.rpc_stale_completions.get();
+            let observer = self.reactor.probe();
+            if let Some(e) = observer.errors.first() {
+                return Err(e.clone());
+            }
+            if !observer.watches.is_empty() {
+                return Err(format!("{} sessions never reaped", observer.watches.len()));
+            }
+            let c = observer.counts;
+            let seen = c.rpc_stale + c.joined_stale + c.other_stale;
+            if stale != seen {
+                return Err(format!("the stale counter says {stale}, {seen} seen"));
+            }
+            return Ok(());
         }
-        self.reap()?;
-        self.now += RPC_DEADLINE * 4;
-        self.complete()?;
-        self.expire_timers()?;
-        self.check()?;
-        if !self.inflight.is_empty() {
-            return Err(format!("{} completions never landed", self.inflight.len()));
-        }
-        if !self.routes.is_empty() {
-            return Err(format!("{} world routes left", self.routes.len()));
-        }
-        let mut ghosts: Vec<u32> = self
-            .world
-            .iter()
-            .filter(|s| !self.lost_leaves.contains(s))
-            .map(|s| s.0)
-            .collect();
-        ghosts.sort_unstable();
-        if !ghosts.is_empty() {
-            return Err(format!("players left in the world: {ghosts:?}"));
-        }
-        Ok(())
+        Err("the loop did not stop after a shutdown".into())
     }
 }
 
-fn run(seed: u64, steps: usize) -> Result<Counts, String> {
-    let mut sim = Sim::new(seed);
+/// What one seed did: the probe's counts, and refusals and closes by
+/// reason as the reactor's metrics have them.
+struct Ran {
+    counts: Counts,
+    reasons: HashMap<String, u64>,
+}
+
+fn run(seed: u64, steps: usize) -> Result<Ran, String> {
+    let mut sim = Sim::new(seed)?;
     for step in 0..steps {
-        sim.pass().map_err(|e| format!("step {step}: {e}"))?;
+        sim.step().map_err(|e| format!("step {step}: {e}"))?;
     }
-    sim.finish().map_err(|e| format!("finish: {e}"))?;
-    Ok(sim.counts)
+    sim.finish(seed).map_err(|e| format!("finish: {e}"))?;
+    let mut reasons = HashMap::new();
+    let m = &sim.metrics;
+    let tallies = [
+        ("refused", &m.connections_rejected, RejectReason::LABELS),
+        ("closed", &m.connections_closed, CloseReason::LABELS),
+    ];
+    for (what, family, labels) in tallies {
+        for label in labels {
+            let n = family.with_label_values(&[*label]).get();
+            if n > 0 {
+                reasons.insert(format!("{what}:{label}"), n);
+            }
+        }
+    }
+    Ok(Ran {
+        counts: sim.reactor.probe().counts,
+        reasons,
+    })
 }
 
 fn env(name: &str) -> Option<u64> {
@@ -930,15 +1230,25 @@ fn seeded_simulation() {
         None => (0..env("SIM_SEEDS").unwrap_or(300)).collect(),
     };
     let mut total = Counts::default();
+    let mut reasons: HashMap<String, u64> = HashMap::new();
     let mut failures = Vec::new();
     for &seed in &seeds {
         match run(seed, steps) {
-            Ok(c) => {
-                total.applied += c.applied;
-                total.stale += c.stale;
+            Ok(Ran {
+                counts: c,
+                reasons: r,
+            }) => {
+                for (reason, n) in r {
+                    *reasons.entry(reason).or_default() += n;
+                }
+                total.rpc_applied += c.rpc_applied + c.joined_applied;
+                total.rpc_stale += c.rpc_stale + c.joined_stale;
+                total.refused += c.refused;
                 total.closed += c.closed;
                 total.in_world += c.in_world;
-                total.lost_leaves += c.lost_leaves;
+                total.leaves_said += c.leaves_said;
+                total.leave_waits += c.leave_waits;
+                total.frames += c.frames;
             }
             Err(e) => {
                 eprintln!("seed {seed} failed: {e}\n  replay: SIM_SEED={seed} cargo test --test simulation");
@@ -947,19 +1257,28 @@ fn seeded_simulation() {
         }
     }
     eprintln!(
-        "{} seeds x {steps} steps: {} completions applied, {} stale, {} connections closed, \
-         {} in-world connection-steps, {} world leaves dropped by a full queue",
+        "{} seeds x {steps} steps: {} completions applied, {} stale, {} answered busy by a full \
+         queue, {} connections closed, {} frames received, {} in-world connection-steps, {} world \
+         leaves all delivered ({} steps with one waiting for room in a full queue)",
         seeds.len(),
-        total.applied,
-        total.stale,
+        total.rpc_applied,
+        total.rpc_stale,
+        total.refused,
         total.closed,
+        total.frames,
         total.in_world,
-        total.lost_leaves
+        total.leaves_said,
+        total.leave_waits,
     );
+    let mut reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
+    reasons.sort_unstable();
+    eprintln!("by reason: {}", reasons.join(" "));
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
-    // The model must reach the deep states, or it tests little.
-    assert!(
-        seeds.len() < 20 || total.in_world > 0,
-        "no client ever reached the world"
-    );
+    // The simulation must reach the deep states and the full queues, or it
+    // tests little.
+    if seeds.len() >= 20 {
+        assert!(total.in_world > 0, "no client ever reached the world");
+        assert!(total.refused > 0, "no queue was ever full");
+        assert!(total.leave_waits > 0, "no world leave ever waited for room");
+    }
 }

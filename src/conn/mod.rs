@@ -20,10 +20,11 @@ use output::OutQueue;
 use reason::CloseReason;
 use state::Session;
 
-/// A connection owned by the reactor.
-pub struct Conn {
+/// A connection owned by the reactor, over a socket of type `S` (mio's in
+/// production, the simulated network's in the seeded simulation).
+pub struct Conn<S = TcpStream> {
     /// The client socket (registered for readable and writable, edge-triggered).
-    pub socket: TcpStream,
+    pub socket: S,
     /// Slot and generation of this connection.
     pub conn_ref: ConnRef,
     /// The sans-IO state machine.
@@ -58,9 +59,9 @@ pub struct Conn {
     pub counted_ip: Option<std::net::IpAddr>,
 }
 
-impl Conn {
+impl<S> Conn<S> {
     /// A freshly accepted connection.
-    pub fn new(socket: TcpStream, conn_ref: ConnRef, session: Session) -> Conn {
+    pub fn new(socket: S, conn_ref: ConnRef, session: Session) -> Conn<S> {
         Conn {
             socket,
             conn_ref,
@@ -82,9 +83,9 @@ impl Conn {
 }
 
 /// Log prefix of a connection: id, peer and phase (style rule 10).
-pub struct Prefix<'a>(pub &'a Conn);
+pub struct Prefix<'a, S = TcpStream>(pub &'a Conn<S>);
 
-impl std::fmt::Display for Prefix<'_> {
+impl<S> std::fmt::Display for Prefix<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,

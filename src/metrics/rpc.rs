@@ -110,7 +110,7 @@ impl RpcMetrics {
 mod tests {
     use super::super::tests::value;
     use super::*;
-    use crate::rpc::types::RpcError;
+    use crate::conn::calls::RpcError;
 
     #[test]
     fn rpc_metrics_observe_errors_and_inflight() {

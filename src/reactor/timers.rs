@@ -6,11 +6,19 @@
 //! later (the idle timer on every packet) is not pushed at all: when the old
 //! entry fires, the state machine finds nothing due and the next deadline is
 //! scheduled then. So the heap costs nothing per packet.
+//!
+//! Also the two ends of it in the loop: scheduling a connection's next
+//! deadline, and firing the due ones as `Tick` inputs.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use super::net::Net;
+use super::probe::Probe;
+use super::{Env, Reactor};
+use crate::conn::state::Input;
+use crate::conn::Conn;
 use crate::ids::ConnRef;
 
 /// The reactor's timer heap.
@@ -38,6 +46,51 @@ impl Timers {
         }
         self.heap.pop();
         Some((at, ConnRef { index, generation }))
+    }
+}
+
+impl<N: Net, P: Probe> Reactor<N, P> {
+    /// Feeds a `Tick` to every connection whose deadline is due.
+    pub(super) fn expire_timers(&mut self, now: Instant) {
+        while let Some((at, conn_ref)) = self.env.timers.pop_due(now) {
+            let idx = conn_ref.index as usize;
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if conn.conn_ref != conn_ref || conn.timer_at != Some(at) {
+                continue; // superseded
+            }
+            conn.timer_at = None;
+            let env = &mut self.env;
+            let mut actions = std::mem::take(&mut env.actions);
+            env.step(
+                conn.conn_ref,
+                &mut conn.session,
+                Input::Tick,
+                now,
+                &mut actions,
+            );
+            env.apply(idx, conn, &mut actions, now);
+            env.actions = actions;
+            env.schedule(idx, conn);
+        }
+    }
+}
+
+impl<P> Env<P> {
+    /// Puts the connection's next deadline in the timer heap if it is
+    /// earlier than the one already there.
+    pub(super) fn schedule<S>(&mut self, _idx: usize, conn: &mut Conn<S>) {
+        if conn.closing.is_some() {
+            return;
+        }
+        let Some(at) = conn.session.next_deadline(&self.ctx()) else {
+            return;
+        };
+        if conn.timer_at.is_none_or(|t| at < t) {
+            conn.timer_at = Some(at);
+            self.timers.push(at, conn.conn_ref);
+        }
     }
 }
 

@@ -116,6 +116,40 @@ impl Bridge {
     pub fn try_complete(&mut self) -> Option<Completion> {
         self.completions.try_recv().ok()
     }
+
+    /// A bridge whose queues hold `jobs`, `world` and `completions` items
+    /// (each at least one), with the runtime's ends of its channels. No
+    /// runtime is needed to use them (`try_send` / `try_recv`): the seeded
+    /// simulation plays the backends through them.
+    #[doc(hidden)]
+    pub fn with_capacity(jobs: usize, world: usize, completions: usize) -> (Bridge, RuntimeEnds) {
+        let (job_tx, job_rx) = mpsc::channel(jobs);
+        let (world_tx, world_rx) = mpsc::channel(world);
+        let (done_tx, done_rx) = mpsc::channel(completions);
+        let bridge = Bridge {
+            jobs: job_tx,
+            world: world_tx,
+            completions: done_rx,
+        };
+        let ends = RuntimeEnds {
+            jobs: job_rx,
+            world: world_rx,
+            completions: done_tx,
+        };
+        (bridge, ends)
+    }
+}
+
+/// The runtime's ends of a [`Bridge`]: where jobs arrive, where
+/// completions go.
+#[doc(hidden)]
+pub struct RuntimeEnds {
+    /// Auth and character calls.
+    pub jobs: mpsc::Receiver<Job>,
+    /// World stream traffic.
+    pub world: mpsc::Receiver<Job>,
+    /// Answers and world events for the reactor (wake it after a push).
+    pub completions: mpsc::Sender<Completion>,
 }
 
 /// Pushes completions and wakes the reactor.
@@ -161,28 +195,25 @@ pub fn start(
         observer: Arc::clone(&observer),
     };
     let world_channel = channel(&endpoints.world)?;
-    let (job_tx, job_rx) = mpsc::channel(queue.max(1));
-    let (done_tx, done_rx) = mpsc::channel(queue.max(1024));
-    let completer = Completer { tx: done_tx, waker };
-    let (world_tx, world_rx) = mpsc::channel(WORLD_UPSTREAM);
+    let (bridge, ends) = Bridge::with_capacity(queue.max(1), WORLD_UPSTREAM, queue.max(1024));
+    let completer = Completer {
+        tx: ends.completions,
+        waker,
+    };
     rt.spawn(dispatch(
-        job_rx,
+        ends.jobs,
         queue.max(1),
         clients.clone(),
         completer.clone(),
     ));
     rt.spawn(world_link(
         world_channel,
-        world_rx,
+        ends.world,
         completer.clone(),
         observer,
     ));
     rt.spawn(refresh_servers(clients, completer));
-    Ok(Bridge {
-        jobs: job_tx,
-        world: world_tx,
-        completions: done_rx,
-    })
+    Ok(bridge)
 }
 
 #[derive(Clone)]

@@ -1,0 +1,180 @@
+//! Admission: accepting connections, the limits checked before anything is
+//! allocated for them (shutdown, max connections, per-IP counts) and the
+//! PROXY protocol header from trusted balancers.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use log::{debug, trace, warn};
+use mio::Token;
+
+use super::input::hex_prefix;
+use super::net::{Listener as _, Net, Stream as _};
+use super::probe::Probe;
+use super::{Env, Reactor, ACCEPT_BACKOFF, FIRST_CONN};
+use crate::conn::proxy::ProxyHeader;
+use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::conn::state::Session;
+use crate::conn::{Conn, Prefix};
+use crate::ids::ConnRef;
+
+impl<N: Net, P: Probe> Reactor<N, P> {
+    /// Accepts until `WouldBlock` (or a pause after running out of
+    /// descriptors).
+    pub(super) fn accept(&mut self, now: Instant) {
+        if self.env.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE / ENFILE / ENOBUFS: the backlog keeps the
+                    // connection; try again shortly instead of spinning.
+                    warn!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    self.env.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Admission before allocation: a refused socket is dropped at once.
+    fn admit(&mut self, mut socket: N::Stream, peer: SocketAddr, now: Instant) {
+        let env = &mut self.env;
+        let proxied = env.cfg.proxy_protocol;
+        let reject = if env.draining.is_some() {
+            Some(RejectReason::ShuttingDown)
+        } else if self.conns.len() >= env.cfg.max_connections {
+            Some(RejectReason::MaxConnections)
+        } else if proxied
+            && !env
+                .cfg
+                .proxy_trusted
+                .iter()
+                .any(|net| crate::cidr::contains(net, peer.ip()))
+        {
+            Some(RejectReason::ProxyProtocol)
+        } else if !proxied && env.over_ip_limit(peer.ip()) {
+            // Behind a balancer the limit applies to the real client, once
+            // its PROXY header is read.
+            Some(RejectReason::PerIpLimit)
+        } else {
+            None
+        };
+        if let Some(reason) = reject {
+            env.counters.reject(reason.index());
+            env.limits.rejected[reason.index()] += 1;
+            debug!("[{peer}] rejected: {}", reason.as_str());
+            return; // dropping the socket closes it
+        }
+        let entry = self.conns.vacant_entry();
+        let idx = entry.key();
+        let Ok(index) = u32::try_from(idx) else {
+            env.counters.reject(RejectReason::MaxConnections.index());
+            return;
+        };
+        if let Err(e) = self.net.register(&mut socket, Token(idx + FIRST_CONN)) {
+            warn!("[{peer}] register failed: {e}");
+            env.counters.reject(RejectReason::MaxConnections.index());
+            return;
+        }
+        let _ = socket.set_nodelay();
+        env.next_generation = env.next_generation.wrapping_add(1);
+        let conn_ref = ConnRef {
+            index,
+            generation: env.next_generation,
+        };
+        let session = Session::new(peer, now, env.cfg.packet_burst);
+        let conn = entry.insert(Conn::new(socket, conn_ref, session));
+        conn.awaiting_proxy = proxied;
+        if !proxied {
+            env.count_ip(conn, peer.ip());
+        }
+        env.counters.accepted += 1;
+        env.schedule(idx, conn);
+        trace!("{} accepted", Prefix(conn));
+    }
+
+    /// Accepts again once the pause after running out of descriptors ends.
+    pub(super) fn resume_accept(&mut self, now: Instant) {
+        if let Some(until) = self.env.accept_paused_until {
+            if now >= until {
+                self.env.accept_paused_until = None;
+                self.accept(now);
+            }
+        }
+    }
+}
+
+impl<P: Probe> Env<P> {
+    fn over_ip_limit(&self, ip: IpAddr) -> bool {
+        self.cfg.max_connections_per_ip > 0
+            && self.per_ip.get(&ip).copied().unwrap_or(0) as usize
+                >= self.cfg.max_connections_per_ip
+    }
+
+    fn count_ip<S>(&mut self, conn: &mut Conn<S>, ip: IpAddr) {
+        *self.per_ip.entry(ip).or_insert(0) += 1;
+        conn.counted_ip = Some(ip);
+    }
+
+    /// Reads the PROXY header at the start of the input. Returns false if
+    /// the connection cannot go on (yet).
+    pub(super) fn proxy_header<S>(&mut self, idx: usize, conn: &mut Conn<S>) -> bool {
+        let Some(buf) = conn.input.as_mut() else {
+            return false;
+        };
+        match crate::conn::proxy::parse(buf.filled()) {
+            ProxyHeader::Incomplete => false,
+            ProxyHeader::Invalid => {
+                if log::log_enabled!(log::Level::Debug) {
+                    let dump = hex_prefix(buf.filled());
+                    debug!("{} no valid PROXY header: {dump}", Prefix(conn));
+                }
+                self.counters
+                    .protocol_error(ProtocolError::BadProxyHeader.index());
+                self.close(
+                    idx,
+                    conn,
+                    CloseReason::Protocol(ProtocolError::BadProxyHeader),
+                );
+                false
+            }
+            ProxyHeader::Parsed { len, source } => {
+                buf.consume(len);
+                conn.awaiting_proxy = false;
+                let real = source.unwrap_or(conn.session.peer());
+                conn.session.set_peer(real);
+                if self.over_ip_limit(real.ip()) {
+                    self.counters.reject(RejectReason::PerIpLimit.index());
+                    self.limits.rejected[RejectReason::PerIpLimit.index()] += 1;
+                    self.close(idx, conn, CloseReason::PerIpLimit);
+                    return false;
+                }
+                self.count_ip(conn, real.ip());
+                trace!("{} PROXY header: client {real}", Prefix(conn));
+                true
+            }
+        }
+    }
+
+    /// Gives back the connection's place in the per-IP table.
+    pub(super) fn uncount_ip<S>(&mut self, conn: &Conn<S>) {
+        if let Some(ip) = conn.counted_ip {
+            if let Some(n) = self.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Input: reading ready sockets into pooled buffers (bounded per pass, never
+//! allocating), decoding whole frames and feeding them to the state machine,
+//! with the backpressure rules that stop decoding.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::time::Instant;
+
+use log::{debug, trace};
+
+use super::net::Net;
+use super::probe::Probe;
+use super::{push_once, Env, Reactor, READS_PER_PASS};
+use crate::conn::reason::{CloseReason, ProtocolError};
+use crate::conn::state::{Action, Input};
+use crate::conn::{Conn, Prefix};
+use crate::protocol::packet_type::{Direction, PacketType};
+use crate::protocol::{FrameError, HEADER_LEN};
+
+impl<N: Net, P: Probe> Reactor<N, P> {
+    /// Reads and decodes every connection on the ready list.
+    pub(super) fn service_ready(&mut self, now: Instant) {
+        let mut ready = std::mem::take(&mut self.env.ready);
+        ready.append(&mut self.env.next_ready);
+        for idx in ready.drain(..) {
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            conn.in_ready = false;
+            if conn.closing.is_none() {
+                let started = self.net.now();
+                self.env.service(idx, conn, now);
+                let nanos = self.net.now().duration_since(started).as_nanos();
+                self.env.counters.observe_processing(nanos as u64);
+            }
+        }
+        // Keep the allocation for the next pass.
+        self.env.ready = ready;
+    }
+
+    /// Buffers came back: connections waiting for one may read again.
+    pub(super) fn resume_pool_waiters(&mut self) {
+        while self.env.pool.available() > self.env.read_reserve {
+            let Some(idx) = self.env.pool_wait.pop_front() else {
+                return;
+            };
+            if let Some(conn) = self.conns.get_mut(idx) {
+                if conn.in_pool_wait {
+                    conn.in_pool_wait = false;
+                    push_once(&mut self.env.ready, &mut conn.in_ready, idx);
+                }
+            }
+        }
+    }
+}
+
+impl<P: Probe> Env<P> {
+    /// Puts a connection back on the ready list if it may decode or read
+    /// again: input waits in its buffer or the socket was not drained, and
+    /// nothing (a backend call, a full output queue) holds it back. Whoever
+    /// changes a connection's state outside `service` calls this, since no
+    /// new readiness edge will come for bytes already there.
+    pub(super) fn resume_input<S>(&mut self, idx: usize, conn: &mut Conn<S>) {
+        let has_input = conn.readable || conn.eof || conn.input.is_some();
+        if has_input
+            && conn.closing.is_none()
+            && !conn.session.phase().is_waiting()
+            && conn.output.len() < self.output_pause
+        {
+            push_once(&mut self.ready, &mut conn.in_ready, idx);
+        }
+    }
+
+    /// Reads and decodes for one connection, within the per-pass budget.
+    fn service<S: Read>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+        let mut reads = 0;
+        loop {
+            if !self.decode(idx, conn, now) || conn.closing.is_some() {
+                return;
+            }
+            if conn.eof {
+                // Everything decodable was handled; the peer is gone.
+                self.close(idx, conn, CloseReason::PeerClosed);
+                return;
+            }
+            if !conn.readable || self.draining.is_some() {
+                return;
+            }
+            if reads == READS_PER_PASS {
+                push_once(&mut self.next_ready, &mut conn.in_ready, idx);
+                return;
+            }
+            reads += 1;
+            if conn.input.is_none() {
+                if self.pool.available() <= self.read_reserve {
+                    // No buffer to read into: stop reading (never allocate),
+                    // resume when buffers come back.
+                    push_once_deque(&mut self.pool_wait, &mut conn.in_pool_wait, idx);
+                    return;
+                }
+                conn.input = self.pool.checkout();
+            }
+            let Some(buf) = conn.input.as_mut() else {
+                return;
+            };
+            if buf.spare_len() == 0 {
+                buf.compact();
+                if buf.spare_len() == 0 {
+                    return; // full of undecodable-yet input: backpressure
+                }
+            }
+            let spare = buf.spare_len();
+            match conn.socket.read(buf.spare()) {
+                Ok(0) => {
+                    conn.readable = false;
+                    conn.eof = true;
+                }
+                Ok(n) => {
+                    buf.commit(n);
+                    self.counters.bytes_received += n as u64;
+                    if n < spare && !conn.hup {
+                        // A short read drained the socket; the next arrival
+                        // (data or FIN) is a new edge. A FIN that came with
+                        // this edge was flagged (`hup`): then read on to EOF.
+                        conn.readable = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("{} read failed: {e}", Prefix(conn));
+                    self.close(idx, conn, CloseReason::IoError);
+                    return;
+                }
+            }
+            if conn.input.as_ref().is_some_and(|b| b.is_empty()) {
+                conn.input = None;
+            }
+        }
+    }
+
+    /// Decodes every whole packet in the input buffer. Returns false when
+    /// the connection must not read more now (waiting for a backend).
+    fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
+        let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
+        if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
+            return conn.closing.is_none();
+        }
+        loop {
+            if conn.closing.is_some() {
+                return false;
+            }
+            let Some(buf) = conn.input.as_mut() else {
+                return true;
+            };
+            if buf.is_empty() {
+                conn.input = None; // an idle connection holds no buffer
+                return true;
+            }
+            let header = match self.codec.peek(Direction::ClientToServer, buf.filled()) {
+                Ok(Some(h)) => h,
+                Ok(None) => return true,
+                Err(e) => {
+                    let error = frame_error(e);
+                    if log::log_enabled!(log::Level::Debug) {
+                        let dump = hex_prefix(buf.filled());
+                        debug!("{} bad frame: {e}; {dump}", Prefix(conn));
+                    }
+                    self.counters.protocol_error(error.index());
+                    self.close(idx, conn, CloseReason::Protocol(error));
+                    return false;
+                }
+            };
+            if buf.len() < header.wire_len {
+                if buf.spare_len() < header.wire_len - buf.len() {
+                    buf.compact();
+                }
+                return true;
+            }
+            if self.draining.is_some() || conn.output.len() >= self.output_pause {
+                // Shutting down, or the client is not reading its replies:
+                // decode nothing more (bytes wait here, then in the kernel).
+                return false;
+            }
+            if conn.session.phase().is_waiting() && Some(header.command) != alive {
+                // Backpressure: the packet waits in the buffer (and then in
+                // the kernel) until the backend answers.
+                return false;
+            }
+            if let Err(e) = self.codec.open(&header, buf.filled_mut()) {
+                let error = frame_error(e);
+                debug!("{} bad frame: {e}", Prefix(conn));
+                self.counters.protocol_error(error.index());
+                self.close(idx, conn, CloseReason::Protocol(error));
+                return false;
+            }
+            let ptype = self.dialect.client_packet(header.command);
+            self.counters.received(ptype);
+            let packet = &buf.filled()[..header.data_len];
+            let input = match ptype {
+                Some(ptype) => Input::Packet {
+                    ptype,
+                    body: &packet[HEADER_LEN..],
+                },
+                None => Input::Unknown { id: header.command },
+            };
+            trace!("{} received {:?}", conn.conn_ref, ptype);
+            let mut actions = std::mem::take(&mut self.actions);
+            self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
+            if actions.first() == Some(&Action::Echo) {
+                let codec = self.codec;
+                let echoed = conn.output.encode(&self.pool, packet.len(), |space| {
+                    let frame = &mut space[..packet.len()];
+                    frame.copy_from_slice(packet);
+                    codec
+                        .seal(Direction::ServerToClient, frame)
+                        .map(|()| frame.len())
+                });
+                match echoed {
+                    Ok(_) => self.counters.sent(PacketType::STRESS),
+                    Err(_) => actions.push(Action::Close(CloseReason::PoolExhausted)),
+                }
+                actions.remove(0);
+            }
+            buf.consume(header.wire_len);
+            self.apply(idx, conn, &mut actions, now);
+            self.actions = actions;
+            self.schedule(idx, conn);
+        }
+    }
+}
+
+fn push_once_deque(list: &mut VecDeque<usize>, flag: &mut bool, idx: usize) {
+    if !*flag {
+        *flag = true;
+        list.push_back(idx);
+    }
+}
+
+fn frame_error(e: FrameError) -> ProtocolError {
+    match e {
+        FrameError::BadSize(_) => ProtocolError::BadSize,
+        FrameError::BadChecksum => ProtocolError::BadChecksum,
+        FrameError::BadHeader
+        | FrameError::BadPadding { .. }
+        | FrameError::CommandOutOfRange(_) => ProtocolError::BadHeader,
+    }
+}
+
+/// At most 32 bytes of hex, for debug logs of bad input.
+pub(super) fn hex_prefix(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(100);
+    for b in bytes.iter().take(32) {
+        let _ = write!(s, "{b:02x} ");
+    }
+    if bytes.len() > 32 {
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,117 @@
+//! Output: flushing queued replies with one vectored write per connection
+//! per pass (a short write waits for the writable edge), and world
+//! broadcasts encoded once and queued to every target.
+
+use std::io;
+
+use bytes::BytesMut;
+use log::{debug, warn};
+
+use super::net::{Net, Stream};
+use super::probe::Probe;
+use super::{push_once, Env, Reactor};
+use crate::conn::reason::CloseReason;
+use crate::conn::{Conn, Prefix};
+use crate::ids::SessionId;
+use crate::protocol::packet_type::{DialectId, Direction};
+use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
+
+impl<N: Net, P: Probe> Reactor<N, P> {
+    /// One world packet for many sessions: encoded once, queued to each.
+    pub(super) fn broadcast(&mut self, targets: &[u32], type_id: u16, payload: &[u8]) {
+        let env = &mut self.env;
+        let Some(ptype) = DialectId::Osirose.dialect().server_packet(type_id) else {
+            debug!("world sent unknown packet type {type_id:#x}; dropped");
+            return;
+        };
+        let Some(wire_id) = env.dialect.wire_id(ptype) else {
+            debug!("{ptype} has no id in {}; dropped", env.dialect.id().name());
+            return;
+        };
+        let size = HEADER_LEN + payload.len();
+        if size > MAX_PACKET_SIZE {
+            warn!("world sent an oversized {ptype} ({size} bytes); dropped");
+            return;
+        }
+        // Encoded once; every target queues the same frame.
+        let mut frame = BytesMut::zeroed(size);
+        crate::protocol::codec::write_plain_header(&mut frame, size, wire_id);
+        frame[HEADER_LEN..].copy_from_slice(payload);
+        if env
+            .codec
+            .seal(Direction::ServerToClient, &mut frame)
+            .is_err()
+        {
+            return;
+        }
+        let frame = frame.freeze();
+        for &target in targets {
+            let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
+                continue;
+            };
+            let idx = conn_ref.index as usize;
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if conn.conn_ref != conn_ref || conn.closing.is_some() {
+                continue;
+            }
+            conn.output.push_shared(frame.clone());
+            env.counters.sent(ptype);
+            env.queued(idx, conn);
+        }
+    }
+
+    /// Flushes every connection with queued output (docs/architecture.md §3).
+    pub(super) fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.env.dirty);
+        for idx in dirty.drain(..) {
+            if let Some(conn) = self.conns.get_mut(idx) {
+                conn.in_dirty = false;
+                self.env.flush(idx, conn);
+            }
+        }
+        self.env.dirty = dirty;
+    }
+}
+
+impl<P: Probe> Env<P> {
+    /// Output was queued: flush it this pass, or close a client that does
+    /// not read.
+    pub(super) fn queued<S>(&mut self, idx: usize, conn: &mut Conn<S>) {
+        if conn.output.len() > self.cfg.output_limit {
+            debug!(
+                "{} output queue {} bytes exceeds {}: closing",
+                Prefix(conn),
+                conn.output.len(),
+                self.cfg.output_limit
+            );
+            self.close(idx, conn, CloseReason::OutputLimit);
+        } else if !conn.output.is_empty() {
+            push_once(&mut self.dirty, &mut conn.in_dirty, idx);
+        }
+    }
+
+    /// Writes as much queued output as the socket takes. A short write
+    /// leaves the rest to the next writable event (registered once).
+    pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>) {
+        let paused = conn.output.len() >= self.output_pause;
+        while !conn.output.is_empty() {
+            match conn.output.write_to(&mut conn.socket) {
+                Ok(0) => break,
+                Ok(n) => self.counters.bytes_sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("{} write failed: {e}", Prefix(conn));
+                    self.close(idx, conn, CloseReason::IoError);
+                    return;
+                }
+            }
+        }
+        if paused {
+            // The client read: decoding may go on.
+            self.resume_input(idx, conn);
+        }
+    }
+}
