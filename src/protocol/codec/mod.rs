@@ -9,12 +9,14 @@
 //! Encoding ([`Codec::seal`]) works in place on a plaintext packet.
 //!
 //! Parts: `header` (the 40-bit `rose` header and its two on-wire orders),
-//! `tables` (generators, fill rule, key tables), `rose` and `plain`
-//! (framing of each codec).
+//! `tables` (generators, fill rule, default and seeded key tables), `seeds`
+//! (announced seeds and the table sets prepared for them), `rose` and
+//! `plain` (framing of each codec).
 
 mod header;
 mod plain;
 mod rose;
+mod seeds;
 mod tables;
 
 use crc::{Crc, CRC_8_MAXIM_DOW};
@@ -22,6 +24,7 @@ use crc::{Crc, CRC_8_MAXIM_DOW};
 use super::packet_type::Direction;
 
 pub use rose::RoseParams;
+pub use seeds::{PreparedSeeds, Seed, TooManySeeds, ZeroSeed, MAX_PREPARED_SEEDS};
 pub use tables::{
     Construction, FullTables, Generator, RoseTables, ROSE_SEED, TABLE_COUNT, TABLE_LEN,
 };
@@ -227,5 +230,7 @@ pub fn write_plain_header(packet: &mut [u8], size: usize, command: u16) {
     packet[5] = 0;
 }
 
+#[cfg(test)]
+mod irose_tests;
 #[cfg(test)]
 mod tests;

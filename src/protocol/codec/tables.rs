@@ -1,18 +1,20 @@
-//! The key tables of the `rose` cipher: the four generators, the fill rule,
-//! and the construction built on them (docs/protocol.md §1.4).
+//! The key tables of the `rose` cipher: the four generators, the one fill
+//! rule, and the two constructions built on them — the default one (every
+//! generator seeded alike, docs/protocol.md §1.4) and the seeded one of the
+//! irose 129en client (docs/protocol-irose.md §A.3).
 //!
 //! Building a table set draws 16 × 2048 values, each checked against up to
 //! 2047 earlier ones. A hash map of table 0's values makes each check one
 //! lookup: about 1 ms per set in a release build (16 ms in a debug build).
 //! Still, build each set once per process and share it read-only
-//! ([`RoseTables::default_tables`]).
+//! ([`RoseTables::default_tables`], [`super::PreparedSeeds`]).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::HEADER_LEN;
 
-/// The fixed seed of the osIROSE key tables.
+/// The fixed seed of the osIROSE key tables (also the irose login table).
 pub const ROSE_SEED: u32 = 0x0042_D266;
 /// Number of key tables (rows).
 pub const TABLE_COUNT: usize = 16;
@@ -22,7 +24,7 @@ pub const TABLE_LEN: usize = 2048;
 /// The full signed values of a table set; only their low bytes are masks.
 pub type FullTables = Box<[[i32; TABLE_LEN]; TABLE_COUNT]>;
 
-/// One of the four generators (docs/protocol.md §1.4, "Key tables").
+/// One of the four generators (docs/protocol-irose.md §A.1, "Generators").
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Generator {
     /// s = s·0x08088405 + 1; output s / 65536.
@@ -91,7 +93,7 @@ impl States {
 }
 
 /// How a table set is built: where the generators start and which one fills
-/// each table, before the fill rule ([`Construction::fill`]).
+/// each table. Both constructions end in the same fill rule ([`Construction::fill`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Construction {
     /// The value every generator state starts from.
@@ -99,7 +101,7 @@ pub struct Construction {
     /// The generator of tables 0..15.
     pub generators: [Generator; TABLE_COUNT],
     /// The generator of the 512-entry index table. That table is never used
-    /// by encode or decode, so it is not built (docs/protocol.md §1.4).
+    /// by encode or decode, so it is not built (docs/protocol-irose.md §A.1).
     pub index: Generator,
     /// The states when the fill begins.
     states: States,
@@ -117,7 +119,26 @@ impl Construction {
         }
     }
 
-    /// The fill rule: table t, entry j takes the
+    /// The seeded construction `init(seed)` (docs/protocol-irose.md §A.3):
+    /// `start` = one MY step from `seed`; every state = start; 17 BC draws
+    /// choose the generators of tables 0..15 and of the index table (BC
+    /// continues after them, the others start fresh from `start`).
+    pub fn seeded(seed: u32) -> Construction {
+        let start = States::new(seed).next(Generator::My) as u32;
+        let mut states = States::new(start);
+        let mut choose = || Generator::from_code(states.next(Generator::Bc) as u32);
+        let generators = std::array::from_fn(|_| choose());
+        // The 17th draw still has to happen: it advances BC's state.
+        let index = choose();
+        Construction {
+            start,
+            generators,
+            index,
+            states,
+        }
+    }
+
+    /// The fill rule shared by both constructions: table t, entry j takes the
     /// next output of its generator that equals none of `table0[0..j)` (the
     /// prefix of table **0**, for every t); generators keep their state
     /// across tables.
@@ -165,6 +186,13 @@ impl RoseTables {
     /// tables").
     pub fn build(seed: u32) -> RoseTables {
         RoseTables::from_full(&Construction::default_for(seed).fill())
+    }
+
+    /// The seeded construction `init(seed)` of the irose 129en client
+    /// (docs/protocol-irose.md §A.3). Any u32 is a valid input, 0 included; a
+    /// gateway only ever announces a [`super::Seed`].
+    pub fn seeded(seed: u32) -> RoseTables {
+        RoseTables::from_full(&Construction::seeded(seed).fill())
     }
 
     /// Keeps the low byte of every entry.
