@@ -1,16 +1,20 @@
 //! The irose 129en vectors of docs/protocol-irose.md §A.5 byte for byte: the
-//! default and seeded table constructions, and the prepared seed set. Each
-//! seeded table set is built once per test binary.
+//! default and seeded table constructions, every packet vector in its
+//! direction, the decoder's size checks and the prepared seed set. Each seeded table set is built once per test binary.
 
 use std::sync::OnceLock;
 
+use super::header::HeaderFields;
 use super::*;
+use Direction::{ClientToServer as C2S, ServerToClient as S2C};
 use Generator::{Ac as AC, Bc as BC, My as MY, Vc as VC};
 
 /// The world seed rose-offline announces.
 const WORLD: u32 = 0x1234_5678;
 /// The game seed rose-offline announces.
 const GAME: u32 = 0x8765_4321;
+/// md5("admin"), as the lowercase hex the client sends.
+const MD5_ADMIN: &str = "21232f297a57a5a743894a0e4a801fc3";
 
 fn hex(s: &str) -> Vec<u8> {
     s.split_whitespace()
@@ -43,6 +47,13 @@ fn built(seed: u32) -> &'static Built {
         _ => panic!("no cached table set for {seed:#x}"),
     };
     SETS[slot].get_or_init(|| Built::of(construction))
+}
+
+fn codec(seed: u32) -> Codec {
+    match seed {
+        ROSE_SEED => Codec::irose(RoseTables::default_tables()),
+        seed => Codec::irose(&built(seed).tables),
+    }
 }
 
 // ---- tables ----
@@ -175,6 +186,267 @@ fn start_of_other_seeds() {
     ] {
         assert_eq!(Construction::seeded(seed).start, start, "init({seed:#x})");
     }
+}
+
+// ---- packets ----
+
+struct PacketVector {
+    name: &'static str,
+    seed: u32,
+    dir: Direction,
+    params: RoseParams,
+    plain: Vec<u8>,
+    padding: Vec<u8>,
+    wire: &'static str,
+}
+
+fn params(atv: u16, eav: u8, ev: u8) -> RoseParams {
+    RoseParams { atv, eav, ev }
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn packet_vectors() -> Vec<PacketVector> {
+    let none = RoseParams::IROSE;
+    vec![
+        PacketVector {
+            name: "L1",
+            seed: ROSE_SEED,
+            dir: C2S,
+            params: none,
+            plain: hex("06 00 03 07 00 00"),
+            padding: vec![],
+            wire: "42 90 72 43 c7 43",
+        },
+        PacketVector {
+            name: "L2",
+            seed: ROSE_SEED,
+            dir: S2C,
+            params: none,
+            plain: cat(&[&hex("23 00 ff 07 00 00 02 7b"), &[0; 27]]),
+            padding: vec![],
+            wire: "06 26 8c 70 00 0b fb 0b 47 ec e1 d1 c3 d8 50 4b 66 84 e2 93 3e f0 2b 3c
+                30 1c 87 84 4c 08 84 17 ee b4 87",
+        },
+        PacketVector {
+            name: "L3",
+            seed: ROSE_SEED,
+            dir: C2S,
+            params: none,
+            plain: cat(&[
+                &hex("2c 00 08 07 00 00"),
+                MD5_ADMIN.as_bytes(),
+                &hex("61 64 6d 69 6e 00"),
+            ]),
+            padding: vec![],
+            wire: "c3 a0 66 43 c7 69 cb 41 75 df d3 b7 f1 e1 67 2a 53 b3 83 a6 5f c7 1f 0f
+                08 25 b3 e5 7c 6d b0 76 d6 84 b6 ba 25 13 45 fa ae 25 55 5e",
+        },
+        PacketVector {
+            name: "W1",
+            seed: WORLD,
+            dir: C2S,
+            params: none,
+            plain: w1_plain(),
+            padding: vec![],
+            wire: W1_WIRE,
+        },
+        PacketVector {
+            name: "W2",
+            seed: WORLD,
+            dir: S2C,
+            params: none,
+            plain: hex("0f 00 0c 07 00 00 00 7b 00 00 00 ff 00 00 00"),
+            padding: vec![],
+            wire: "82 68 10 54 81 13 30 d8 fa cf c1 a5 f4 63 2c",
+        },
+        PacketVector {
+            name: "G1",
+            seed: GAME,
+            dir: C2S,
+            params: params(0x123, 5, 0),
+            plain: hex("0c 00 83 07 00 00 68 65 6c 6c 6f 00"),
+            padding: vec![],
+            wire: "e2 e8 16 f0 1a 23 67 dc b5 65 27 04",
+        },
+        PacketVector {
+            name: "G2",
+            seed: GAME,
+            dir: S2C,
+            params: params(0x2AB, 9, 3),
+            plain: hex("0e 00 83 07 00 00 01 00 68 65 6c 6c 6f 00"),
+            padding: hex("00 00 00"),
+            wire: "9d 09 3d 41 ed f6 d9 9b ea 84 86 af 2f 1b 00 00 00",
+        },
+        PacketVector {
+            name: "G3",
+            seed: GAME,
+            dir: C2S,
+            params: none,
+            plain: hex("09 00 53 07 00 00 00 00 00"),
+            padding: vec![],
+            wire: "83 30 6f 71 44 d6 08 77 8c",
+        },
+        PacketVector {
+            name: "G4",
+            seed: GAME,
+            dir: C2S,
+            params: params(0x7FF, 15, 7),
+            plain: hex("06 00 07 07 00 00"),
+            padding: hex("01 02 03 04 05 06 07"),
+            wire: "3a 4e 4c 0c 3c a4 01 02 03 04 05 06 07",
+        },
+    ]
+}
+
+const W1_WIRE: &str = "02 51 42 62 42 a6 74 90 d8 de f3 6b c6 50 1e 7c 4c c9 c3 7c a7 54 01
+    49 64 88 90 fa b7 ba d3 b6 d4 2b 10 ec 7a 63 a1 04 8e 9c";
+const L1_WIRE: &str = "42 90 72 43 c7 43";
+
+fn w1_plain() -> Vec<u8> {
+    cat(&[&hex("2a 00 0b 07 00 00 44 33 22 11"), MD5_ADMIN.as_bytes()])
+}
+
+fn other(dir: Direction) -> Direction {
+    match dir {
+        C2S => S2C,
+        _ => C2S,
+    }
+}
+
+#[test]
+fn packet_vectors_encode() {
+    for v in packet_vectors() {
+        let c = codec(v.seed);
+        let mut frame = cat(&[&v.plain, &v.padding]);
+        if v.params == RoseParams::IROSE {
+            // What the irose encoder sends unasked.
+            c.seal(v.dir, &mut frame).expect("seal");
+        } else {
+            c.seal_with(v.dir, &mut frame, v.params).expect("seal");
+        }
+        assert_eq!(frame, hex(v.wire), "encoding {}", v.name);
+    }
+}
+
+#[test]
+fn packet_vectors_decode() {
+    for v in packet_vectors() {
+        let mut wire = hex(v.wire);
+        let h = codec(v.seed)
+            .decode(v.dir, &mut wire)
+            .expect("valid")
+            .expect("whole");
+        assert_eq!(h.wire_len, v.plain.len() + v.padding.len(), "{}", v.name);
+        assert_eq!(h.data_len, v.plain.len(), "{}", v.name);
+        assert_eq!(&wire[..h.data_len], &v.plain[..], "decoding {}", v.name);
+    }
+}
+
+#[test]
+fn g2_and_g4_decode_to_their_data() {
+    let mut g2 = hex("9d 09 3d 41 ed f6 d9 9b ea 84 86 af 2f 1b 00 00 00");
+    let h = codec(GAME)
+        .decode(S2C, &mut g2)
+        .expect("valid")
+        .expect("whole");
+    assert_eq!((h.wire_len, h.data_len), (17, 14));
+    assert_eq!(&g2[6..14], &hex("01 00 68 65 6c 6c 6f 00")[..]);
+    let mut g4 = hex("3a 4e 4c 0c 3c a4 01 02 03 04 05 06 07");
+    let h = codec(GAME)
+        .decode(C2S, &mut g4)
+        .expect("valid")
+        .expect("whole");
+    assert_eq!((h.wire_len, h.data_len, h.command), (13, 6, 0x707));
+}
+
+#[test]
+fn the_wrong_direction_yields_garbage() {
+    for v in packet_vectors() {
+        let mut wire = hex(v.wire);
+        let decoded = codec(v.seed).decode(other(v.dir), &mut wire);
+        if let Ok(Some(h)) = decoded {
+            assert_ne!(&wire[..h.data_len], &v.plain[..], "{}", v.name);
+        }
+    }
+    // L1 read with the server → client layout claims 1003 bytes.
+    let h = codec(ROSE_SEED)
+        .peek(S2C, &hex(L1_WIRE))
+        .expect("a size in range")
+        .expect("a whole header");
+    assert_eq!(h.wire_len, 1003);
+}
+
+#[test]
+fn w1_under_the_wrong_tables() {
+    let wire = hex(W1_WIRE);
+    let h = codec(ROSE_SEED)
+        .peek(C2S, &wire)
+        .expect("in range")
+        .expect("whole");
+    assert_eq!((h.wire_len, h.wire_len - h.data_len), (1187, 1), "default");
+    let h = codec(GAME)
+        .peek(C2S, &wire)
+        .expect("in range")
+        .expect("whole");
+    assert_eq!(h.wire_len, 407, "init(0x87654321)");
+}
+
+// ---- the irose decoder's and encoder's limits ----
+
+fn header_under(seed: u32, dir: Direction, size: usize, ev: usize) -> Vec<u8> {
+    let fields = HeaderFields {
+        size,
+        command: 0x70B,
+        atv: 0x321,
+        eav: 6,
+        ev,
+    };
+    let masks = codec(seed).tables().header_masks(fields.atv);
+    let mut head = fields.scramble(dir, masks).to_vec();
+    head.push(0);
+    head
+}
+
+#[test]
+fn decoder_refuses_short_sizes_and_excess_padding() {
+    for dir in [C2S, S2C] {
+        let c = codec(WORLD);
+        let peek = |size, ev| c.peek(dir, &header_under(WORLD, dir, size, ev));
+        assert_eq!(peek(5, 0), Err(FrameError::BadSize(5)));
+        assert_eq!(peek(0, 0), Err(FrameError::BadSize(0)));
+        assert_eq!(peek(8, 3), Err(FrameError::BadPadding { ev: 3, size: 8 }));
+        let h = peek(9, 3).expect("valid").expect("whole");
+        assert_eq!((h.wire_len, h.data_len, h.command), (9, 6, 0x70B));
+        let h = peek(MAX_PACKET_SIZE, 7).expect("valid").expect("whole");
+        assert_eq!((h.wire_len, h.data_len), (2047, 2040));
+    }
+}
+
+#[test]
+fn irose_encoder_refuses_padding_it_was_not_given() {
+    let mut p = hex("06 00 07 07 00 00");
+    assert_eq!(
+        codec(GAME).seal_with(C2S, &mut p, params(0, 0, 1)),
+        Err(FrameError::BadPadding { ev: 1, size: 6 })
+    );
+    assert_eq!(
+        Codec::irose(RoseTables::default_tables()).encoder(),
+        RoseEncoder::Irose
+    );
+    assert_eq!(RoseEncoder::Irose.params(), params(0, 0, 0));
+}
+
+#[test]
+fn a_connection_holds_a_reference_not_tables() {
+    assert!(std::mem::size_of::<Codec>() <= 2 * std::mem::size_of::<usize>());
+    let a = codec(WORLD);
+    let b = codec(WORLD);
+    assert!(std::ptr::eq(a.tables(), b.tables()));
+    assert_eq!(a, b);
+    assert_ne!(a, codec(GAME));
 }
 
 // ---- seeds ----

@@ -23,7 +23,7 @@ use crc::{Crc, CRC_8_MAXIM_DOW};
 
 use super::packet_type::Direction;
 
-pub use rose::RoseParams;
+pub use rose::{RoseEncoder, RoseParams};
 pub use seeds::{PreparedSeeds, Seed, TooManySeeds, ZeroSeed, MAX_PREPARED_SEEDS};
 pub use tables::{
     Construction, FullTables, Generator, RoseTables, ROSE_SEED, TABLE_COUNT, TABLE_LEN,
@@ -119,26 +119,64 @@ pub struct FrameHeader {
 pub struct Codec {
     kind: CodecKind,
     tables: &'static RoseTables,
+    encoder: RoseEncoder,
 }
 
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Codec").field("kind", &self.kind).finish()
+        f.debug_struct("Codec")
+            .field("kind", &self.kind)
+            .field("encoder", &self.encoder)
+            .finish()
     }
 }
 
+impl PartialEq for Codec {
+    /// Same kind, encoder and table set (the tables compared by address).
+    fn eq(&self, other: &Codec) -> bool {
+        self.kind == other.kind
+            && self.encoder == other.encoder
+            && std::ptr::eq(self.tables, other.tables)
+    }
+}
+
+impl Eq for Codec {}
+
 impl Codec {
-    /// A codec of `kind` (the `rose` tables are built once per process).
+    /// A codec of `kind` with the osIROSE conventions (the `rose` tables are
+    /// built once per process).
     pub fn new(kind: CodecKind) -> Codec {
         Codec {
             kind,
             tables: RoseTables::default_tables(),
+            encoder: RoseEncoder::Osirose,
+        }
+    }
+
+    /// A `rose` codec with the irose 129en conventions on `tables`: the
+    /// default tables on a login connection, a seeded set on world and game
+    /// connections (docs/protocol-irose.md §A.4).
+    pub fn irose(tables: &'static RoseTables) -> Codec {
+        Codec {
+            kind: CodecKind::Rose,
+            tables,
+            encoder: RoseEncoder::Irose,
         }
     }
 
     /// Which codec this is.
     pub fn kind(&self) -> CodecKind {
         self.kind
+    }
+
+    /// Whose encoder conventions [`Codec::seal`] follows.
+    pub fn encoder(&self) -> RoseEncoder {
+        self.encoder
+    }
+
+    /// The key tables (unused by `plain`).
+    pub fn tables(&self) -> &'static RoseTables {
+        self.tables
     }
 
     /// Reads the header at the start of `bytes` (sent in direction `dir`).
@@ -193,15 +231,20 @@ impl Codec {
         }
     }
 
-    /// Encodes, in place, a plaintext packet travelling in direction `dir`.
+    /// Encodes, in place, a plaintext packet travelling in direction `dir`,
+    /// with the cipher parameters of this codec's encoder
+    /// ([`RoseEncoder::params`]).
     ///
     /// `packet` is the whole plaintext packet: its length is the size, the
     /// command is read from bytes 2–3 and the body from byte 6 on.
     pub fn seal(&self, dir: Direction, packet: &mut [u8]) -> Result<(), FrameError> {
-        self.seal_with(dir, packet, RoseParams::DEFAULT)
+        self.seal_with(dir, packet, self.encoder.params())
     }
 
     /// [`Codec::seal`] with explicit cipher parameters (ignored by `plain`).
+    /// With `params.ev` > 0 the last `ev` bytes of `packet` are the padding
+    /// the caller appended (see [`RoseEncoder`] for how each encoder treats
+    /// them).
     pub fn seal_with(
         &self,
         dir: Direction,
@@ -215,7 +258,7 @@ impl Codec {
         let command = u16::from_le_bytes([packet[2], packet[3]]);
         match self.kind {
             CodecKind::Plain => plain::seal(packet, command),
-            CodecKind::Rose => rose::seal(self.tables, dir, packet, command, params),
+            CodecKind::Rose => rose::seal(self.tables, self.encoder, dir, packet, command, params),
         }
     }
 }

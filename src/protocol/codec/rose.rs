@@ -1,8 +1,10 @@
-//! Framing of the `rose` cipher (docs/protocol.md §1.4): the per-packet
-//! parameters and the header checks done before a body is read.
+//! Framing of the `rose` cipher on any table set (docs/protocol.md §1.4,
+//! docs/protocol-irose.md §A.1–§A.2): the per-packet parameters, the two
+//! encoders' conventions, and the header checks done before a body is read.
 //!
-//! The decoder always subtracts ev as padding, accepts any atv / eav / ev,
-//! and refuses size < 6, size < 6 + ev and (by the 11-bit field) size > 2047.
+//! One decoder serves both encoders: it always subtracts ev as padding,
+//! accepts any atv / eav / ev, and refuses size < 6, size < 6 + ev and
+//! (by the 11-bit field) size > 2047.
 
 use super::header::HeaderFields;
 use super::tables::RoseTables;
@@ -27,6 +29,38 @@ impl RoseParams {
         eav: 4,
         ev: 0,
     };
+
+    /// What the irose 129en encoder (rose-offline) sends in both directions:
+    /// column 0, row 0, no padding (docs/protocol-irose.md §A.2).
+    pub const IROSE: RoseParams = RoseParams {
+        atv: 0,
+        eav: 0,
+        ev: 0,
+    };
+}
+
+/// Whose conventions a `rose` encoder follows. Decoding is the same for both.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RoseEncoder {
+    /// osIROSE: [`RoseParams::DEFAULT`]; the last ev bytes are masked like
+    /// the rest of the body (osIROSE declares ev without appending padding,
+    /// so those bytes are data), and an ev larger than the body is not
+    /// refused.
+    Osirose,
+    /// irose 129en: [`RoseParams::IROSE`]; ev is the number of padding bytes
+    /// actually appended, which travel raw (neither masked nor checksummed);
+    /// an ev larger than the body is refused.
+    Irose,
+}
+
+impl RoseEncoder {
+    /// The parameters [`super::Codec::seal`] uses.
+    pub fn params(self) -> RoseParams {
+        match self {
+            RoseEncoder::Osirose => RoseParams::DEFAULT,
+            RoseEncoder::Irose => RoseParams::IROSE,
+        }
+    }
 }
 
 /// Reads a `rose` header and checks its size and padding.
@@ -62,6 +96,7 @@ pub(super) fn peek(
 /// checked.
 pub(super) fn seal(
     tables: &RoseTables,
+    encoder: RoseEncoder,
     dir: Direction,
     packet: &mut [u8],
     command: u16,
@@ -78,9 +113,21 @@ pub(super) fn seal(
         eav: usize::from(params.eav) & 0xF,
         ev: usize::from(params.ev) & 0x7,
     };
-    let data_len = size.saturating_sub(fields.ev).max(HEADER_LEN);
+    // (data_len, end of the masked part)
+    let (data_len, masked_end) = match encoder {
+        RoseEncoder::Osirose => (size.saturating_sub(fields.ev).max(HEADER_LEN), size),
+        RoseEncoder::Irose => {
+            if fields.ev > size - HEADER_LEN {
+                return Err(FrameError::BadPadding {
+                    ev: fields.ev,
+                    size,
+                });
+            }
+            (size - fields.ev, size - fields.ev)
+        }
+    };
     let sum = checksum(&fields.logical(), &packet[HEADER_LEN..data_len]);
-    tables.apply_body(fields.atv, fields.eav, &mut packet[HEADER_LEN..]);
+    tables.apply_body(fields.atv, fields.eav, &mut packet[HEADER_LEN..masked_end]);
     let five = fields.scramble(dir, tables.header_masks(fields.atv));
     packet[..5].copy_from_slice(&five);
     packet[5] = sum;
