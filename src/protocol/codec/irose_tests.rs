@@ -1,6 +1,7 @@
 //! The irose 129en vectors of docs/protocol-irose.md §A.5 byte for byte: the
 //! default and seeded table constructions, every packet vector in its
-//! direction, the decoder's size checks and the prepared seed set. Each seeded table set is built once per test binary.
+//! direction, the decoder's size checks, trial decoding and the prepared
+//! seed set. Each seeded table set is built once per test binary.
 
 use std::sync::OnceLock;
 
@@ -447,6 +448,163 @@ fn a_connection_holds_a_reference_not_tables() {
     assert!(std::ptr::eq(a.tables(), b.tables()));
     assert_eq!(a, b);
     assert_ne!(a, codec(GAME));
+}
+
+// ---- trial decoding ----
+
+const CONNECT: &[u16] = &[0x703];
+const JOIN: &[u16] = &[0x70B];
+
+fn connect_under(seed: u32) -> Candidate<'static> {
+    Candidate {
+        codec: codec(seed),
+        commands: CONNECT,
+        data_len: 6..=6,
+    }
+}
+
+fn join_under(seed: u32) -> Candidate<'static> {
+    Candidate {
+        codec: codec(seed),
+        commands: JOIN,
+        data_len: 42..=42,
+    }
+}
+
+/// The one-port set of docs/protocol-irose.md §D option 2 for rose-offline's
+/// seeds: 0x703 under the default table; 0x70B (or a stray 0x703) under the
+/// world and game tables.
+fn one_port() -> [Candidate<'static>; 5] {
+    [
+        connect_under(ROSE_SEED),
+        join_under(WORLD),
+        join_under(GAME),
+        connect_under(WORLD),
+        connect_under(GAME),
+    ]
+}
+
+fn trial(list: &[Candidate<'_>], dir: Direction, wire: &str) -> Result<Option<Chosen>, FrameError> {
+    let mut bytes = hex(wire);
+    Candidates::new(list).expect("few").decode(dir, &mut bytes)
+}
+
+#[test]
+fn w1_is_recognised_only_with_the_world_table() {
+    let chosen = {
+        let list = one_port();
+        let mut bytes = hex(W1_WIRE);
+        let chosen = Candidates::new(&list)
+            .expect("few")
+            .decode(C2S, &mut bytes)
+            .expect("a candidate")
+            .expect("whole");
+        assert_eq!(&bytes[..chosen.header.data_len], &w1_plain()[..]);
+        chosen
+    };
+    assert_eq!((chosen.index, chosen.header.command), (1, 0x70B));
+    assert_eq!(chosen.codec, codec(WORLD));
+    for wrong in [ROSE_SEED, GAME] {
+        let list = [join_under(wrong), connect_under(wrong)];
+        assert_eq!(
+            trial(&list, C2S, W1_WIRE),
+            Err(FrameError::BadChecksum),
+            "{wrong:#x}"
+        );
+    }
+}
+
+#[test]
+fn l1_is_recognised_only_with_the_default_table() {
+    let chosen = trial(&one_port(), C2S, L1_WIRE)
+        .expect("ok")
+        .expect("whole");
+    assert_eq!((chosen.index, chosen.header.command), (0, 0x703));
+    for wrong in [WORLD, GAME] {
+        let list = [join_under(wrong), connect_under(wrong)];
+        assert_eq!(
+            trial(&list, C2S, L1_WIRE),
+            Err(FrameError::BadChecksum),
+            "{wrong:#x}"
+        );
+    }
+    // The server → client layout reads size 1003: no candidate.
+    assert_eq!(
+        trial(&one_port(), S2C, L1_WIRE),
+        Err(FrameError::BadChecksum)
+    );
+}
+
+#[test]
+fn trial_waits_for_the_header_and_the_plausible_packet() {
+    let w1 = hex(W1_WIRE);
+    let list = one_port();
+    let set = Candidates::new(&list).expect("few");
+    for cut in 0..w1.len() {
+        let mut part = w1[..cut].to_vec();
+        assert_eq!(set.decode(C2S, &mut part), Ok(None), "cut {cut}");
+    }
+}
+
+#[test]
+fn a_pending_candidate_does_not_hold_up_one_that_passed() {
+    // Find a column under which G3 (game table) reads, under the world
+    // table, as a valid header longer than G3 itself.
+    let plain = hex("09 00 53 07 00 00 00 00 00");
+    let (wire, decoy) = (0..0x800u16)
+        .find_map(|atv| {
+            let mut wire = plain.clone();
+            codec(GAME)
+                .seal_with(C2S, &mut wire, params(atv, 0, 0))
+                .expect("seal");
+            match codec(WORLD).peek(C2S, &wire) {
+                Ok(Some(h)) if h.wire_len > wire.len() => Some((wire, h)),
+                _ => None,
+            }
+        })
+        .expect("some column gives a long decoy");
+    let decoy_codes = [decoy.command];
+    let pending = Candidate {
+        codec: codec(WORLD),
+        commands: &decoy_codes,
+        data_len: decoy.data_len..=decoy.data_len,
+    };
+    let real = Candidate {
+        codec: codec(GAME),
+        commands: &[0x753],
+        data_len: 9..=9,
+    };
+    let mut bytes = wire.clone();
+    let list = [pending.clone(), real];
+    let chosen = Candidates::new(&list)
+        .expect("few")
+        .decode(C2S, &mut bytes)
+        .expect("ok")
+        .expect("decided");
+    assert_eq!(chosen.index, 1);
+    assert_eq!(&bytes[..9], &plain[..]);
+    // Alone, the decoy waits for bytes that never come.
+    let mut bytes = wire;
+    let list = [pending];
+    assert_eq!(
+        Candidates::new(&list).expect("few").decode(C2S, &mut bytes),
+        Ok(None)
+    );
+}
+
+#[test]
+fn candidates_are_bounded() {
+    let list: Vec<Candidate<'static>> = (0..=MAX_CANDIDATES)
+        .map(|_| connect_under(ROSE_SEED))
+        .collect();
+    assert_eq!(
+        Candidates::new(&list).map(|c| c.list().len()),
+        Err(TooManyCandidates(MAX_CANDIDATES + 1))
+    );
+    assert_eq!(
+        Candidates::new(&list[..MAX_CANDIDATES]).map(|c| c.list().len()),
+        Ok(MAX_CANDIDATES)
+    );
 }
 
 // ---- seeds ----

@@ -11,13 +11,15 @@
 //! Parts: `header` (the 40-bit `rose` header and its two on-wire orders),
 //! `tables` (generators, fill rule, default and seeded key tables), `seeds`
 //! (announced seeds and the table sets prepared for them), `rose` and
-//! `plain` (framing of each codec).
+//! `plain` (framing of each codec), `trial` (finding the table a new
+//! connection uses from its first packet).
 
 mod header;
 mod plain;
 mod rose;
 mod seeds;
 mod tables;
+mod trial;
 
 use crc::{Crc, CRC_8_MAXIM_DOW};
 
@@ -28,6 +30,7 @@ pub use seeds::{PreparedSeeds, Seed, TooManySeeds, ZeroSeed, MAX_PREPARED_SEEDS}
 pub use tables::{
     Construction, FullTables, Generator, RoseTables, ROSE_SEED, TABLE_COUNT, TABLE_LEN,
 };
+pub use trial::{Candidate, Candidates, Chosen, TooManyCandidates, MAX_CANDIDATES};
 
 /// Length of the packet header.
 pub const HEADER_LEN: usize = 6;

@@ -43,9 +43,9 @@ impl TryFrom<u32> for Seed {
     }
 }
 
-/// Most distinct seeds a gateway prepares: with the default table, a first
-/// packet of unknown table has at most 8 tables to try.
-pub const MAX_PREPARED_SEEDS: usize = 7;
+/// Most distinct seeds a gateway prepares: with the default table, one
+/// first packet is tried against at most [`super::MAX_CANDIDATES`] tables.
+pub const MAX_PREPARED_SEEDS: usize = super::MAX_CANDIDATES - 1;
 
 /// Why [`PreparedSeeds::build`] refused a seed list.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
