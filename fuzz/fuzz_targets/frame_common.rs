@@ -1,4 +1,4 @@
-//! The framing checks shared by `frame_rose` and `frame_plain`.
+//! The framing checks shared by `frame_rose`, `frame_plain` and `frame_seeded`.
 //!
 //! The input is cut in two at a point chosen by its first two bytes and fed
 //! to a receive buffer the way the reactor fills one: after each piece,
@@ -8,7 +8,7 @@
 //! header and sealing it again decodes to the same plaintext; and the split
 //! feed yields exactly what decoding the whole input at once yields.
 
-use packet_service::protocol::codec::{Codec, CodecKind, RoseParams};
+use packet_service::protocol::codec::{Codec, RoseParams};
 use packet_service::protocol::{Direction, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
 
 /// What a receive buffer produced: the plaintext packets, then how it ended.
@@ -89,11 +89,10 @@ fn reseal(codec: Codec, dir: Direction, plain: &[u8], params: RoseParams) {
     assert_eq!(&wire[..h.data_len], plain);
 }
 
-pub fn check(kind: CodecKind, data: &[u8]) {
+pub fn check(codec: Codec, data: &[u8]) {
     let Some((&[a, b], input)) = data.split_first_chunk::<2>().map(|(h, r)| (h, r)) else {
         return;
     };
-    let codec = Codec::new(kind);
     let dir = if a & 1 == 0 {
         Direction::ClientToServer
     } else {

@@ -5,5 +5,6 @@
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    common::check(packet_service::protocol::CodecKind::Plain, data);
+    use packet_service::protocol::{Codec, CodecKind};
+    common::check(Codec::new(CodecKind::Plain), data);
 });
