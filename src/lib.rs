@@ -44,6 +44,7 @@
 //! | [`metrics`] | Prometheus series, `/metrics` and `/healthz` |
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |
+//! | [`signals`] | SIGINT/SIGTERM stop, SIGHUP asks for a reload |
 //! | [`ids`] | newtypes for connection, session, user and character ids |
 //! | [`civil`] | calendar time from Unix seconds |
 //!
@@ -63,6 +64,7 @@ pub mod protocol;
 pub mod reactor;
 pub mod rpc;
 pub mod server;
+pub mod signals;
 pub mod systemd;
 
 /// Generated backend contracts (`proto/`, see `proto/README.md`).

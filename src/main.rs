@@ -34,16 +34,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let trigger = server.shutdown_trigger();
-    let handler = ctrlc::set_handler(move || {
-        if trigger.requested() {
-            eprintln!("packet-service: second signal, exiting now");
-            std::process::exit(130);
-        }
-        trigger.request();
-    });
-    if let Err(e) = handler {
-        error!("cannot install the signal handler: {e}");
+    if let Err(e) = packet_service::signals::install(server.shutdown_trigger()) {
+        error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }
     match server.run() {

@@ -56,7 +56,7 @@ impl RpcMetrics {
     }
 
     /// Records one finished call: its latency and, when `code` is `Some`
-    /// (the label of the call's [`RpcError`](crate::rpc::types::RpcError)), an
+    /// (the label of the call's [`RpcError`](crate::conn::calls::RpcError)), an
     /// error. A pair not given to [`new`](Self::new) is resolved on the spot.
     pub fn observe(
         &self,
@@ -110,7 +110,7 @@ impl RpcMetrics {
 mod tests {
     use super::super::tests::value;
     use super::*;
-    use crate::rpc::types::RpcError;
+    use crate::conn::calls::RpcError;
 
     #[test]
     fn rpc_metrics_observe_errors_and_inflight() {
