@@ -23,8 +23,9 @@ fn main() -> ExitCode {
         eprintln!("packet-service: cannot start logging: {e}");
     }
     info!(
-        "packet-service {} starting: {}",
+        "packet-service {} (revision {}) starting: {}",
         env!("CARGO_PKG_VERSION"),
+        packet_service::metrics::REVISION,
         config.summary()
     );
     let server = match Server::build(config) {

@@ -99,6 +99,31 @@ fn rpc_metrics_count_backend_calls() {
 }
 
 #[test]
+fn build_info_names_the_version_and_the_git_revision() {
+    let mut config = test_config(CodecKind::Plain);
+    config.metrics_enabled = true;
+    let gw = start(config);
+    let (_, text) = util::http_get(gw.metrics_addr().expect("metrics"), "/metrics");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("packet_service_build_info{"))
+        .unwrap_or_else(|| panic!("no build_info in\n{text}"));
+    let label = |name: &str| {
+        let start = format!("{name}=\"");
+        let rest = line.split_once(&start).map(|(_, r)| r).unwrap_or("");
+        rest.split('"').next().unwrap_or("").to_owned()
+    };
+    assert_eq!(label("version"), env!("CARGO_PKG_VERSION"), "{line}");
+    let revision = label("revision");
+    assert!(
+        !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{line}"
+    );
+    assert_eq!(revision, packet_service::metrics::REVISION);
+    assert!(line.ends_with(" 1"), "{line}");
+}
+
+#[test]
 fn the_binary_notifies_systemd_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("packet-service-notify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -56,6 +56,10 @@ pub use rpc::{RpcMetrics, RPC_METHODS};
 /// Namespace (prefix) of every series defined here.
 pub const NAMESPACE: &str = "packet_service";
 
+/// Short git revision of the source this binary was built from (`build.rs`;
+/// `unknown` outside a git checkout without `PACKET_SERVICE_REVISION`).
+pub const REVISION: &str = env!("BUILD_REVISION");
+
 /// Upper bounds of `packet_processing_seconds`: 1 µs doubling to ~33 ms.
 fn processing_buckets() -> Result<Vec<f64>, prometheus::Error> {
     exponential_buckets(1e-6, 2.0, 16)
@@ -148,8 +152,8 @@ series! {
         "1 while the world service stream is established, else 0.";
     world_link_reconnects: IntCounter = "world_link_reconnects_total" []
         "World service stream losses: times the established stream went down.";
-    build_info: IntGaugeVec = "build_info" ["version"]
-        "Build information; the value is always 1.";
+    build_info: IntGaugeVec = "build_info" ["version", "revision"]
+        "Build information: the crate version and the git revision; the value is always 1.";
 }
 
 /// One line of the series table.
@@ -244,7 +248,7 @@ impl Metrics {
         let metrics = Metrics::with_series(Registry::new())?;
         metrics
             .build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
             .set(1);
 
         #[cfg(target_os = "linux")]
