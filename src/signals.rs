@@ -76,6 +76,9 @@ mod tests {
         }
         assert_eq!(respond(SIGHUP, false), Response::Reload);
         assert_eq!(respond(SIGHUP, true), Response::Reload);
-        assert_eq!(respond(signal_hook::consts::SIGUSR1, false), Response::Ignore);
+        assert_eq!(
+            respond(signal_hook::consts::SIGUSR1, false),
+            Response::Ignore
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use prometheus::Histogram;
 
 use super::Metrics;
+use crate::conn::calls::RpcError;
 
 /// Every backend method, as `(service, method)` label values, for
 /// [`RpcMetrics::new`]. Method names are those of `proto/*.proto`.
@@ -38,9 +39,20 @@ struct MethodHandle {
 }
 
 impl RpcMetrics {
-    /// Resolves one latency histogram per `(service, method)`; pass
-    /// [`RPC_METHODS`] unless a test wants fewer.
+    /// Resolves one latency histogram per `(service, method)`, and creates
+    /// the `rpc_errors_total` series of each of their services for every
+    /// [`RpcError::CALLED`] code, at 0; pass [`RPC_METHODS`] unless a test
+    /// wants fewer.
     pub fn new(metrics: &Arc<Metrics>, methods: &[(&'static str, &'static str)]) -> RpcMetrics {
+        for (i, &(service, _)) in methods.iter().enumerate() {
+            if methods[..i].iter().all(|&(seen, _)| seen != service) {
+                for error in RpcError::CALLED {
+                    metrics
+                        .rpc_errors
+                        .with_label_values(&[service, error.as_str()]);
+                }
+            }
+        }
         let methods = methods
             .iter()
             .map(|&(service, method)| MethodHandle {
@@ -111,6 +123,23 @@ mod tests {
     use super::super::tests::value;
     use super::*;
     use crate::conn::calls::RpcError;
+
+    #[test]
+    fn every_service_has_every_error_series_from_the_start() {
+        let m = Metrics::new().expect("metrics");
+        let _rpc = RpcMetrics::new(&m, RPC_METHODS);
+        let errors = "packet_service_rpc_errors_total";
+        for service in ["auth", "character", "world"] {
+            for code in ["unavailable", "deadline_exceeded", "failed"] {
+                let labels = [("service", service), ("code", code)];
+                assert_eq!(value(&m, errors, &labels), Some(0.0), "{labels:?}");
+            }
+        }
+        assert_eq!(
+            value(&m, errors, &[("service", "auth"), ("code", "busy")]),
+            None
+        );
+    }
 
     #[test]
     fn rpc_metrics_observe_errors_and_inflight() {

@@ -18,6 +18,7 @@
 //! is the one place that turns them into protobuf messages and back.
 
 pub mod convert;
+pub mod failures;
 pub mod types;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
 use crate::pb::{auth, world};
 use convert::Request;
+use failures::FailureLog;
 use types::{Completion, Job};
 
 pub use types::Completion as RpcCompletion;
@@ -41,6 +43,8 @@ pub use types::Completion as RpcCompletion;
 const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
 const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
+/// How long establishing the world stream may take.
+const WORLD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Something that wakes the reactor (a `mio::Waker` in production).
 pub trait Wake: Send + Sync + 'static {
@@ -154,11 +158,15 @@ pub fn start(
             .keep_alive_timeout(Duration::from_secs(10))
             .connect_lazy())
     };
+    let failed = Failed {
+        observer,
+        failures: Arc::new(FailureLog::default()),
+    };
     let clients = Clients {
         auth: AuthClient::new(channel(&endpoints.auth)?),
         character: CharacterClient::new(channel(&endpoints.character)?),
         deadline,
-        observer: Arc::clone(&observer),
+        failed: failed.clone(),
     };
     let world_channel = channel(&endpoints.world)?;
     let (job_tx, job_rx) = mpsc::channel(queue.max(1));
@@ -175,7 +183,7 @@ pub fn start(
         world_channel,
         world_rx,
         completer.clone(),
-        observer,
+        failed,
     ));
     rt.spawn(refresh_servers(clients, completer));
     Ok(Bridge {
@@ -190,7 +198,35 @@ struct Clients {
     auth: AuthClient<Channel>,
     character: CharacterClient<Channel>,
     deadline: Duration,
+    failed: Failed,
+}
+
+/// Where a finished call is reported: the metrics observer, and for a
+/// failure the rate-limited warning.
+#[derive(Clone)]
+struct Failed {
     observer: Arc<dyn RpcObserver>,
+    failures: Arc<FailureLog>,
+}
+
+impl Failed {
+    /// Records a finished call that took `seconds`; a failure is also
+    /// noted for the warning.
+    fn observe(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        seconds: f64,
+        error: Option<RpcError>,
+    ) {
+        self.observer
+            .observe(service, method, seconds, error.map(RpcError::as_str));
+        let Some(error) = error else { return };
+        let now = std::time::Instant::now();
+        if let Some(line) = self.failures.note(service, method, error, now) {
+            warn!("{line}");
+        }
+    }
 }
 
 /// Turns jobs into calls. At most `max_inflight` calls run at once (the
@@ -253,7 +289,7 @@ impl Clients {
         F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let start = std::time::Instant::now();
-        self.observer.inflight(1);
+        self.failed.observer.inflight(1);
         let result = match tokio::time::timeout(self.deadline, fut).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => {
@@ -262,9 +298,9 @@ impl Clients {
             }
             Err(_) => Err(RpcError::DeadlineExceeded),
         };
-        self.observer.inflight(-1);
-        let error = result.as_ref().err().map(|e| e.as_str());
-        self.observer
+        self.failed.observer.inflight(-1);
+        let error = result.as_ref().err().copied();
+        self.failed
             .observe(service, method, start.elapsed().as_secs_f64(), error);
         result
     }
@@ -351,15 +387,23 @@ async fn world_link(
     channel: Channel,
     mut up: mpsc::Receiver<Job>,
     done: Completer,
-    observer: Arc<dyn RpcObserver>,
+    failed: Failed,
 ) {
+    let observer = Arc::clone(&failed.observer);
     let mut backoff = Duration::from_millis(100);
     loop {
         let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
         let mut client = WorldClient::new(channel.clone());
         let stream = tokio_stream::wrappers::ReceiverStream::new(link_rx);
-        let connect = tokio::time::timeout(Duration::from_secs(5), client.link(stream));
-        let mut down = match connect.await {
+        let started = std::time::Instant::now();
+        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
+        let error = match &connect {
+            Ok(Ok(_)) => None,
+            Ok(Err(status)) => Some(convert::status_error(status)),
+            Err(_) => Some(RpcError::DeadlineExceeded),
+        };
+        failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
+        let mut down = match connect {
             Ok(Ok(resp)) => resp.into_inner(),
             Ok(Err(status)) => {
                 debug!("world link refused: {}", status.code());
