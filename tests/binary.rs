@@ -52,6 +52,9 @@ fn failing_backend_calls_are_counted_and_warned_about_once_per_interval() {
         let (_, text) = util::http_get(metrics, "/metrics");
         util::metric(&text, unavailable) >= 5.0
     });
+    let (_, text) = util::http_get(metrics, "/metrics");
+    let failed = "packet_service_logins_total{result=\"failed\"}";
+    assert_eq!(util::metric(&text, failed), 5.0, "logins without a verdict");
     let warned = gw.wait_for_line("backend auth: ");
     assert!(warned.contains("WARN"), "{warned}");
     let lines = gw.lines();

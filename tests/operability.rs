@@ -99,6 +99,57 @@ fn rpc_metrics_count_backend_calls() {
 }
 
 #[test]
+fn logins_are_counted_by_how_they_ended() {
+    let dir = std::env::temp_dir().join(format!("packet-service-logins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let accounts = dir.join("accounts");
+    std::fs::write(&accounts, "blocked secret 0\n").expect("accounts file");
+    let mut config = test_config(CodecKind::Rose);
+    config.metrics_enabled = true;
+    config.auto_create_accounts = false;
+    config.accounts_file = Some(accounts);
+    let gw = start(config);
+    let logins = |result: &str| {
+        scrape(
+            &gw,
+            &format!("packet_service_logins_total{{result=\"{result}\"}}"),
+        )
+    };
+    let results = [
+        "ok",
+        "wrong_password",
+        "unknown_account",
+        "refused",
+        "failed",
+    ];
+    // Every result's series is there before the first login.
+    let (_, text) = util::http_get(gw.metrics_addr().expect("metrics"), "/metrics");
+    for result in results {
+        let series = format!("packet_service_logins_total{{result=\"{result}\"}} 0");
+        assert!(text.contains(&series), "no {series}");
+    }
+
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(c.login("admin", "nope").result, 3, "INVALID_PASSWORD");
+    assert_eq!(c.login("admin", "nope").result, 3, "INVALID_PASSWORD");
+    assert_eq!(c.login("nobody", "x").result, 2, "UNKNOWN_ACCOUNT");
+    assert_eq!(c.login("admin", "admin").result, 0, "OK");
+    let mut blocked = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(
+        blocked.login("blocked", "secret").result,
+        7,
+        "NO_RIGHT_TO_CONNECT"
+    );
+    blocked.expect_closed();
+
+    let expected = [1.0, 2.0, 1.0, 1.0, 0.0];
+    util::wait_until("the logins to be counted", || {
+        results.iter().zip(expected).all(|(r, n)| logins(r) == n)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn build_info_names_the_version_and_the_git_revision() {
     let mut config = test_config(CodecKind::Plain);
     config.metrics_enabled = true;

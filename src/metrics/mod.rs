@@ -136,6 +136,8 @@ series! {
         "Backend call latency, from issuing the call to its answer, error or deadline.";
     rpc_errors: IntCounterVec = "rpc_errors_total" ["service", "code"]
         "Backend calls that failed, by service and error kind.";
+    logins: IntCounterVec = "logins_total" ["result"]
+        "Logins the auth service was asked about, by how they ended.";
     rpc_inflight: IntGauge = "rpc_inflight" []
         "Backend calls issued and not yet finished.";
     rpc_queue_rejected: IntCounter = "rpc_queue_rejected_total" []

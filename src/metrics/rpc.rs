@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use prometheus::Histogram;
+use prometheus::{Histogram, IntCounter};
 
 use super::Metrics;
 use crate::conn::calls::RpcError;
+use crate::conn::reason::LoginVerdict;
 
 /// Every backend method, as `(service, method)` label values, for
 /// [`RpcMetrics::new`]. Method names are those of `proto/*.proto`.
@@ -30,6 +31,8 @@ pub const RPC_METHODS: &[(&str, &str)] = &[
 pub struct RpcMetrics {
     metrics: Arc<Metrics>,
     methods: Arc<[MethodHandle]>,
+    /// One per [`LoginVerdict`], by its index.
+    logins: Arc<[IntCounter]>,
 }
 
 struct MethodHandle {
@@ -39,10 +42,10 @@ struct MethodHandle {
 }
 
 impl RpcMetrics {
-    /// Resolves one latency histogram per `(service, method)`, and creates
-    /// the `rpc_errors_total` series of each of their services for every
-    /// [`RpcError::CALLED`] code, at 0; pass [`RPC_METHODS`] unless a test
-    /// wants fewer.
+    /// Resolves one latency histogram per `(service, method)` and one login
+    /// counter per [`LoginVerdict`], and creates the `rpc_errors_total`
+    /// series of each of their services for every [`RpcError::CALLED`]
+    /// code, at 0; pass [`RPC_METHODS`] unless a test wants fewer.
     pub fn new(metrics: &Arc<Metrics>, methods: &[(&'static str, &'static str)]) -> RpcMetrics {
         for (i, &(service, _)) in methods.iter().enumerate() {
             if methods[..i].iter().all(|&(seen, _)| seen != service) {
@@ -61,9 +64,14 @@ impl RpcMetrics {
                 duration: metrics.rpc_duration.with_label_values(&[service, method]),
             })
             .collect();
+        let logins = LoginVerdict::LABELS
+            .iter()
+            .map(|result| metrics.logins.with_label_values(&[*result]))
+            .collect();
         RpcMetrics {
             metrics: Arc::clone(metrics),
             methods,
+            logins,
         }
     }
 
@@ -94,6 +102,13 @@ impl RpcMetrics {
                 .rpc_errors
                 .with_label_values(&[service, code])
                 .inc();
+        }
+    }
+
+    /// Counts a login that ended so.
+    pub fn login(&self, verdict: LoginVerdict) {
+        if let Some(counter) = self.logins.get(verdict.index()) {
+            counter.inc();
         }
     }
 
@@ -139,6 +154,25 @@ mod tests {
             value(&m, errors, &[("service", "auth"), ("code", "busy")]),
             None
         );
+    }
+
+    #[test]
+    fn logins_are_counted_by_verdict_from_zero() {
+        let m = Metrics::new().expect("metrics");
+        let rpc = RpcMetrics::new(&m, RPC_METHODS);
+        let logins = "packet_service_logins_total";
+        for result in LoginVerdict::LABELS {
+            assert_eq!(value(&m, logins, &[("result", result)]), Some(0.0));
+        }
+        rpc.login(LoginVerdict::WrongPassword);
+        rpc.login(LoginVerdict::WrongPassword);
+        rpc.login(LoginVerdict::Ok);
+        assert_eq!(
+            value(&m, logins, &[("result", "wrong_password")]),
+            Some(2.0)
+        );
+        assert_eq!(value(&m, logins, &[("result", "ok")]), Some(1.0));
+        assert_eq!(value(&m, logins, &[("result", "failed")]), Some(0.0));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
+use crate::conn::reason::LoginVerdict;
 use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
@@ -84,6 +85,8 @@ pub trait RpcObserver: Send + Sync + 'static {
     }
     /// Calls in flight changed by `delta`.
     fn inflight(&self, _delta: i64) {}
+    /// A login call ended so.
+    fn login(&self, _verdict: LoginVerdict) {}
     /// The world link went up or down.
     fn world_link(&self, _up: bool) {}
 }
@@ -324,7 +327,13 @@ impl Clients {
         let mut auth = self.auth.clone();
         let mut chars = self.character.clone();
         match Request::from(call) {
-            Request::Login(m) => self.ask(service, method, auth.login(self.request(m))).await,
+            Request::Login(m) => {
+                let reply = self
+                    .timed(service, method, auth.login(self.request(m)))
+                    .await;
+                self.failed.observer.login(convert::login_verdict(&reply));
+                reply.map(Into::into)
+            }
             Request::SelectServer(m) => {
                 self.ask(service, method, auth.select_server(self.request(m)))
                     .await
