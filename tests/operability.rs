@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use packet_service::protocol::CodecKind;
+use util::flow::enter_world;
 use util::{scrape, start, test_config, Client};
 
 const STRESS: u16 = 0x6F6D;
@@ -147,6 +148,29 @@ fn logins_are_counted_by_how_they_ended() {
         results.iter().zip(expected).all(|(r, n)| logins(r) == n)
     });
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn players_in_world_counts_the_joined_connections() {
+    let mut config = test_config(CodecKind::Plain);
+    config.metrics_enabled = true;
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let in_world = |n: f64| {
+        util::wait_until(&format!("{n} players in the world"), || {
+            scrape(&gw, "packet_service_players_in_world") == n
+        })
+    };
+    let first = enter_world(gw.addr(), CodecKind::Plain, "first", "First");
+    in_world(1.0);
+    let second = enter_world(gw.addr(), CodecKind::Plain, "second", "Second");
+    in_world(2.0);
+    // Each player also holds its character connection: only the map
+    // connections count.
+    drop(first);
+    in_world(1.0);
+    drop(second);
+    in_world(0.0);
 }
 
 #[test]

@@ -81,6 +81,15 @@ impl Conn {
     }
 }
 
+/// How many of `conns` are in the world phase (the reactor's census for
+/// the `players_in_world` gauge, one read of each phase per publish).
+pub fn players_in_world<'a>(conns: impl IntoIterator<Item = (usize, &'a Conn)>) -> usize {
+    conns
+        .into_iter()
+        .filter(|(_, conn)| conn.session.phase().is_in_world())
+        .count()
+}
+
 /// Log prefix of a connection: id, peer and phase (style rule 10).
 pub struct Prefix<'a>(pub &'a Conn);
 

@@ -116,6 +116,8 @@ macro_rules! series {
 series! {
     connections_active: IntGauge = "connections_active" []
         "Client connections currently open.";
+    players_in_world: IntGauge = "players_in_world" []
+        "Client connections in the world phase: joined and playing.";
     connections_accepted: IntCounter = "connections_accepted_total" []
         "Client connections admitted.";
     connections_rejected: IntCounterVec = "connections_rejected_total" ["reason"]
