@@ -152,6 +152,9 @@ impl RpcObserver for Observer {
 impl Server {
     /// Starts everything but the reactor loop.
     pub fn build(config: Config) -> Result<Server, StartError> {
+        for line in config.warnings() {
+            warn!("{line}");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.rpc_threads)
             .thread_name("rpc")

@@ -69,3 +69,20 @@ fn failing_backend_calls_are_counted_and_warned_about_once_per_interval() {
         lines.join("\n")
     );
 }
+
+#[test]
+fn listening_everywhere_while_advertising_loopback_is_warned_about() {
+    let gw = Process::start(&["--listen", "0.0.0.0", "--no-metrics"], &[]);
+    let line = gw.wait_for_line("listening on every address (0.0.0.0) but advertising 127.0.0.1");
+    assert!(line.contains("WARN"), "{line}");
+    drop(gw);
+
+    let gw = Process::start(&["--no-metrics"], &[]);
+    gw.addr();
+    assert!(
+        !gw.lines()
+            .iter()
+            .any(|l| l.contains("listening on every address")),
+        "loopback listener: no warning"
+    );
+}

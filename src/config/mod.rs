@@ -32,7 +32,9 @@
 //! | `parse.rs` | the sources and their precedence, `--help`/`--version` |
 //! | `text.rs` | `--help`, the summary line, masked `Debug` |
 //! | `parts.rs` | the reactor's and the embedded backend's settings, the endpoints |
+//! | `advice.rs` | valid but doubtful combinations, warned about at start |
 
+mod advice;
 mod declare;
 mod parse;
 mod parts;
