@@ -32,7 +32,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`config`] | every setting, one table row each: flag, variable, default, range, help |
-//! | [`logging`] | log output |
+//! | [`logging`] | log lines (text or JSON), their filter, the journal |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
 //! | [`cidr`] | IP networks as `ADDR/PREFIX`: parsing, containment, text form |

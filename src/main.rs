@@ -19,7 +19,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = packet_service::logging::init(config.log_level) {
+    let log = packet_service::logging::LogSettings::of(&config);
+    if let Err(e) = packet_service::logging::init(&log) {
         eprintln!("packet-service: cannot start logging: {e}");
     }
     info!(

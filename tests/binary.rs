@@ -86,3 +86,138 @@ fn listening_everywhere_while_advertising_loopback_is_warned_about() {
         "loopback listener: no warning"
     );
 }
+
+/// Opens a connection and sends a frame with a bad checksum: the gateway
+/// closes it and logs the close at debug, with the connection's prefix.
+fn bad_frame(addr: std::net::SocketAddr) {
+    let mut c = Client::connect(addr, CodecKind::Plain);
+    let mut frame = c.raw_frame(0x500, &[]);
+    frame[5] ^= 0x55;
+    c.send_bytes(&frame);
+    c.expect_closed();
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_connection_as_fields() {
+    let gw = Process::start(
+        &["--codec", "plain", "--no-metrics", "--log-level", "debug"],
+        &[("LOG_FORMAT", "json")],
+    );
+    bad_frame(gw.addr());
+    let closed = json(&gw.wait_for_line("closed: bad_checksum"));
+    assert_eq!(closed["level"], "DEBUG");
+    assert_eq!(closed["target"], "packet_service::reactor");
+    assert_eq!(closed["message"], "closed: bad_checksum");
+    assert_eq!(closed["phase"], "new");
+    let conn = closed["conn"].as_str().expect("conn");
+    assert!(conn.starts_with('c') && conn.contains('.'), "{conn}");
+    let peer: std::net::SocketAddr = closed["peer"]
+        .as_str()
+        .expect("peer")
+        .parse()
+        .expect("addr");
+    assert!(peer.ip().is_loopback());
+
+    // Every line is an object with the four members.
+    let lines = gw.lines();
+    assert!(lines.len() > 3, "{lines:?}");
+    for line in &lines {
+        let object = json(line);
+        for member in ["timestamp", "level", "target", "message"] {
+            assert!(object[member].is_string(), "{member} in {line}");
+        }
+    }
+    let status = gw.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn rust_log_sets_levels_per_target_over_the_log_level() {
+    let gw = Process::start(
+        &["--codec", "plain", "--no-metrics", "--log-level", "info"],
+        &[(
+            "RUST_LOG",
+            "packet_service::backend=warn,packet_service::reactor=debug",
+        )],
+    );
+    bad_frame(gw.addr());
+    gw.wait_for_line("[DEBUG] packet_service::reactor: [c");
+    let lines = gw.lines();
+    // Logged before the listener line, so it would be there by now.
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("embedded backend listening on")),
+        "packet_service::backend is at warn: {lines:?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("[INFO ] packet_service::server: listening on")));
+
+    // An invalid filter is refused at start like any other setting.
+    let out = Process::command(&["--log-filter", "packet_service=loud"], &[])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid --log-filter / RUST_LOG \"packet_service=loud\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn lines_carry_syslog_priorities_when_stderr_is_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = std::env::temp_dir().join(format!("packet-service-journal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let run = |name: &str, journal_stream: &dyn Fn(&std::fs::Metadata) -> String| {
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).expect("log file");
+        let stream = journal_stream(&file.metadata().expect("metadata"));
+        let mut command = Process::command(
+            &["--listen", "0.0.0.0", "--no-metrics"],
+            &[("JOURNAL_STREAM", &stream)],
+        );
+        let mut child = command.stderr(file).spawn().expect("start the binary");
+        util::wait_until("the listener line", || {
+            std::fs::read_to_string(&path).is_ok_and(|t| t.contains("(codec "))
+        });
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert!(child.wait().expect("wait").success());
+        std::fs::read_to_string(&path).expect("log")
+    };
+
+    let journal = run("journal", &|m| format!("{}:{}", m.dev(), m.ino()));
+    let lines: Vec<&str> = journal.lines().collect();
+    assert!(lines.iter().all(|l| l.starts_with('<')), "{journal}");
+    let warned = lines
+        .iter()
+        .find(|l| l.contains("listening on every address"))
+        .expect("warning");
+    assert!(
+        warned.starts_with("<4>") && warned.contains("[WARN ]"),
+        "{warned}"
+    );
+    let info = lines
+        .iter()
+        .find(|l| l.contains("(codec "))
+        .expect("listener line");
+    assert!(info.starts_with("<6>"), "{info}");
+
+    // JOURNAL_STREAM inherited from a parent whose stderr was the journal
+    // names another stream: no priorities.
+    let elsewhere = run("elsewhere", &|m| format!("{}:{}", m.dev(), m.ino() + 1));
+    assert!(
+        elsewhere.lines().all(|l| !l.starts_with('<')),
+        "{elsewhere}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

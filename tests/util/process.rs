@@ -18,10 +18,18 @@ pub struct Process {
 
 impl Process {
     /// Starts the binary with `args` after loopback, ephemeral-port defaults
-    /// (later flags win over none: the defaults are only those not given),
-    /// with `env` added to the environment.
+    /// (those of `--listen`, `--port`, `--metrics-listen` and
+    /// `--metrics-port` that `args` does not give), with `env` added to the
+    /// environment.
     #[track_caller]
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Process::command(args, env);
+        command.stderr(Stdio::piped());
+        Process::collect(command)
+    }
+
+    /// The command [`start`](Self::start) runs, stderr not yet set.
+    pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_packet-service"));
         for (flag, value) in [("--listen", "127.0.0.1"), ("--port", "0")]
             .into_iter()
@@ -34,13 +42,13 @@ impl Process {
         command
             .args(args)
             .env_remove("RUST_LOG")
+            .env_remove("LOG_FORMAT")
             .env_remove("JOURNAL_STREAM")
             .env_remove("NOTIFY_SOCKET")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        Process::collect(command)
+            .stdout(Stdio::null());
+        command
     }
 
     /// Runs `command` (with its stderr piped) and collects that stderr.
