@@ -44,6 +44,7 @@
 //! | [`metrics`] | Prometheus series, `/metrics` and `/healthz` |
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |
+//! | [`healthcheck`] | the `healthcheck` subcommand: one GET of `/healthz` |
 //! | [`signals`] | SIGINT/SIGTERM stop, SIGHUP asks for a reload |
 //! | [`ids`] | newtypes for connection, session, user and character ids |
 //! | [`civil`] | calendar time from Unix seconds |
@@ -57,6 +58,7 @@ pub mod civil;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod healthcheck;
 pub mod ids;
 pub mod logging;
 pub mod metrics;

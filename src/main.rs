@@ -14,6 +14,15 @@ fn main() -> ExitCode {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
+        Ok(Command::Healthcheck(probe)) => {
+            return match probe.check() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("packet-service healthcheck: unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Err(e) => {
             eprintln!("packet-service: {e}");
             return ExitCode::from(2);

@@ -221,3 +221,80 @@ fn lines_carry_syslog_priorities_when_stderr_is_the_journal() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `packet-service healthcheck ARGS` with `env` and returns its exit
+/// code and stderr.
+fn healthcheck(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_packet-service"))
+        .arg("healthcheck")
+        .args(args)
+        .env_remove("METRICS_ADDR")
+        .env_remove("PACKET_METRICS_PORT")
+        .env_remove("METRICS_ENABLED")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run healthcheck");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn healthcheck_exits_0_for_a_healthy_gateway_and_1_otherwise() {
+    let gw = Process::start(&[], &[]);
+    let metrics = gw.metrics_addr();
+    gw.addr();
+    let url = format!("http://{metrics}/healthz");
+    // 503 "starting" until the reactor runs.
+    util::wait_until("a healthy gateway", || {
+        healthcheck(&["--url", &url], &[]).0 == Some(0)
+    });
+    // Without --url it asks where the settings put the endpoint.
+    let port = metrics.port().to_string();
+    let env = [
+        ("METRICS_ADDR", "0.0.0.0"),
+        ("PACKET_METRICS_PORT", port.as_str()),
+    ];
+    assert_eq!(healthcheck(&[], &env).0, Some(0));
+
+    // Nothing listens on a port just closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let nowhere = format!("http://{}/healthz", closed.local_addr().expect("addr"));
+    drop(closed);
+    let (code, err) = healthcheck(&["--url", &nowhere, "--timeout", "1"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("unhealthy: cannot connect"), "{err}");
+    // A path that is not /healthz answers 404.
+    let wrong = format!("http://{metrics}/nothing");
+    let (code, err) = healthcheck(&["--url", &wrong], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("status 404"), "{err}");
+    // A gateway without the endpoint cannot be healthy by this check.
+    let (code, err) = healthcheck(&[], &[("METRICS_ENABLED", "false")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("disabled"), "{err}");
+    // A bad command line is a usage error.
+    assert_eq!(healthcheck(&["--url", "ftp://x"], &[]).0, Some(2));
+
+    // A stopped gateway does not answer.
+    let status = gw.stop();
+    assert!(status.success());
+    assert_eq!(
+        healthcheck(&["--url", &url, "--timeout", "1"], &[]).0,
+        Some(1)
+    );
+}
+
+#[test]
+fn healthcheck_times_out_on_a_silent_endpoint() {
+    // A listener that accepts (the kernel does) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/healthz", silent.local_addr().expect("addr"));
+    let started = std::time::Instant::now();
+    let (code, err) = healthcheck(&["--url", &url, "--timeout", "0.3"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("within the timeout"), "{err}");
+    assert!(started.elapsed() < util::DEADLINE);
+}

@@ -62,6 +62,8 @@ pub enum Command {
     Help(String),
     /// Print this version line to stdout and exit 0.
     Version(String),
+    /// Ask a running gateway's `/healthz` and exit 0 or 1.
+    Healthcheck(crate::healthcheck::Probe),
 }
 
 /// A configuration that cannot be used. `Display` is the one line to print
