@@ -81,17 +81,7 @@ impl Conn {
     }
 }
 
-/// How many of `conns` are in the world phase (the reactor's census for
-/// the `players_in_world` gauge, one read of each phase per publish).
-pub fn players_in_world<'a>(conns: impl IntoIterator<Item = (usize, &'a Conn)>) -> usize {
-    conns
-        .into_iter()
-        .filter(|(_, conn)| conn.session.phase().is_in_world())
-        .count()
-}
-
-/// Log prefix of a connection: id, peer and phase (style rule 10), as
-/// `[c12.345 203.0.113.7:50123 in-world]`. [`split_prefix`] reads it back.
+/// Log prefix of a connection: id, peer and phase (style rule 10).
 pub struct Prefix<'a>(pub &'a Conn);
 
 impl std::fmt::Display for Prefix<'_> {
@@ -104,6 +94,15 @@ impl std::fmt::Display for Prefix<'_> {
             self.0.session.phase().name()
         )
     }
+}
+
+/// How many of `conns` are in the world phase (the reactor's census for
+/// the `players_in_world` gauge, one read of each phase per publish).
+pub fn players_in_world<'a>(conns: impl IntoIterator<Item = (usize, &'a Conn)>) -> usize {
+    conns
+        .into_iter()
+        .filter(|(_, conn)| conn.session.phase().is_in_world())
+        .count()
 }
 
 /// The parts of a connection's log prefix.

@@ -140,42 +140,6 @@ mod tests {
     use crate::conn::calls::RpcError;
 
     #[test]
-    fn every_service_has_every_error_series_from_the_start() {
-        let m = Metrics::new().expect("metrics");
-        let _rpc = RpcMetrics::new(&m, RPC_METHODS);
-        let errors = "packet_service_rpc_errors_total";
-        for service in ["auth", "character", "world"] {
-            for code in ["unavailable", "deadline_exceeded", "failed"] {
-                let labels = [("service", service), ("code", code)];
-                assert_eq!(value(&m, errors, &labels), Some(0.0), "{labels:?}");
-            }
-        }
-        assert_eq!(
-            value(&m, errors, &[("service", "auth"), ("code", "busy")]),
-            None
-        );
-    }
-
-    #[test]
-    fn logins_are_counted_by_verdict_from_zero() {
-        let m = Metrics::new().expect("metrics");
-        let rpc = RpcMetrics::new(&m, RPC_METHODS);
-        let logins = "packet_service_logins_total";
-        for result in LoginVerdict::LABELS {
-            assert_eq!(value(&m, logins, &[("result", result)]), Some(0.0));
-        }
-        rpc.login(LoginVerdict::WrongPassword);
-        rpc.login(LoginVerdict::WrongPassword);
-        rpc.login(LoginVerdict::Ok);
-        assert_eq!(
-            value(&m, logins, &[("result", "wrong_password")]),
-            Some(2.0)
-        );
-        assert_eq!(value(&m, logins, &[("result", "ok")]), Some(1.0));
-        assert_eq!(value(&m, logins, &[("result", "failed")]), Some(0.0));
-    }
-
-    #[test]
     fn rpc_metrics_observe_errors_and_inflight() {
         let m = Metrics::new().expect("metrics");
         let rpc = RpcMetrics::new(&m, RPC_METHODS);
@@ -210,5 +174,41 @@ mod tests {
         assert_eq!(m.world_link_reconnects.get(), 1);
         rpc.set_world_link_up(false);
         assert_eq!(m.world_link_up.get(), 0);
+    }
+
+    #[test]
+    fn every_service_has_every_error_series_from_the_start() {
+        let m = Metrics::new().expect("metrics");
+        let _rpc = RpcMetrics::new(&m, RPC_METHODS);
+        let errors = "packet_service_rpc_errors_total";
+        for service in ["auth", "character", "world"] {
+            for code in ["unavailable", "deadline_exceeded", "failed"] {
+                let labels = [("service", service), ("code", code)];
+                assert_eq!(value(&m, errors, &labels), Some(0.0), "{labels:?}");
+            }
+        }
+        assert_eq!(
+            value(&m, errors, &[("service", "auth"), ("code", "busy")]),
+            None
+        );
+    }
+
+    #[test]
+    fn logins_are_counted_by_verdict_from_zero() {
+        let m = Metrics::new().expect("metrics");
+        let rpc = RpcMetrics::new(&m, RPC_METHODS);
+        let logins = "packet_service_logins_total";
+        for result in LoginVerdict::LABELS {
+            assert_eq!(value(&m, logins, &[("result", result)]), Some(0.0));
+        }
+        rpc.login(LoginVerdict::WrongPassword);
+        rpc.login(LoginVerdict::WrongPassword);
+        rpc.login(LoginVerdict::Ok);
+        assert_eq!(
+            value(&m, logins, &[("result", "wrong_password")]),
+            Some(2.0)
+        );
+        assert_eq!(value(&m, logins, &[("result", "ok")]), Some(1.0));
+        assert_eq!(value(&m, logins, &[("result", "failed")]), Some(0.0));
     }
 }
