@@ -186,6 +186,28 @@ mod tests {
     }
 
     #[test]
+    fn what_prefix_writes_split_prefix_reads() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let peer: std::net::SocketAddr = "203.0.113.7:50123".parse().expect("peer");
+        let conn = Conn::new(
+            TcpStream::from_std(client),
+            ConnRef {
+                index: 12,
+                generation: 345,
+            },
+            Session::new(peer, Instant::now(), 10),
+        );
+        let line = format!("{} closed: eof", Prefix(&conn));
+        let (fields, rest) = split_prefix(&line).expect("a prefix");
+        assert_eq!(fields.conn, Some(conn.conn_ref.to_string().as_str()));
+        assert_eq!(fields.peer, peer.to_string());
+        assert_eq!(fields.phase, Some(conn.session.phase().name()));
+        assert_eq!(rest, "closed: eof");
+    }
+
+    #[test]
     fn messages_without_a_prefix_stay_whole() {
         for message in [
             "listening on 127.0.0.1:29000",
