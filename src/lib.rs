@@ -32,7 +32,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`config`] | every setting, one table row each: flag, variable, default, range, help |
-//! | [`logging`] | log output |
+//! | [`logging`] | log lines (text or JSON), their filter, the journal |
 //! | [`protocol`] | codecs, packet ids, typed packets |
 //! | [`buf`] | the fixed buffer pool |
 //! | [`cidr`] | IP networks as `ADDR/PREFIX`: parsing, containment, text form |
@@ -44,6 +44,8 @@
 //! | [`metrics`] | Prometheus series, `/metrics` and `/healthz` |
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |
+//! | [`healthcheck`] | the `healthcheck` subcommand: one GET of `/healthz` |
+//! | [`signals`] | SIGINT/SIGTERM stop, SIGHUP asks for a reload |
 //! | [`ids`] | newtypes for connection, session, user and character ids |
 //! | [`civil`] | calendar time from Unix seconds |
 //!
@@ -56,6 +58,7 @@ pub mod civil;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod healthcheck;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
@@ -63,6 +66,7 @@ pub mod protocol;
 pub mod reactor;
 pub mod rpc;
 pub mod server;
+pub mod signals;
 pub mod systemd;
 
 /// Generated backend contracts (`proto/`, see `proto/README.md`).

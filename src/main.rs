@@ -14,17 +14,28 @@ fn main() -> ExitCode {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
+        Ok(Command::Healthcheck(probe)) => {
+            return match probe.check() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("packet-service healthcheck: unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Err(e) => {
             eprintln!("packet-service: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = packet_service::logging::init(config.log_level) {
+    let log = packet_service::logging::LogSettings::of(&config);
+    if let Err(e) = packet_service::logging::init(&log) {
         eprintln!("packet-service: cannot start logging: {e}");
     }
     info!(
-        "packet-service {} starting: {}",
+        "packet-service {} (revision {}) starting: {}",
         env!("CARGO_PKG_VERSION"),
+        packet_service::metrics::REVISION,
         config.summary()
     );
     let server = match Server::build(config) {
@@ -34,16 +45,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let trigger = server.shutdown_trigger();
-    let handler = ctrlc::set_handler(move || {
-        if trigger.requested() {
-            eprintln!("packet-service: second signal, exiting now");
-            std::process::exit(130);
-        }
-        trigger.request();
-    });
-    if let Err(e) = handler {
-        error!("cannot install the signal handler: {e}");
+    if let Err(e) = packet_service::signals::install(server.shutdown_trigger()) {
+        error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }
     match server.run() {

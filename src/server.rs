@@ -18,7 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::conn::reason::{CloseReason, LoginVerdict, ProtocolError, RejectReason};
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
 use crate::rpc::{self, RpcObserver};
@@ -138,6 +138,9 @@ impl RpcObserver for Observer {
             self.0.inflight_dec();
         }
     }
+    fn login(&self, verdict: LoginVerdict) {
+        self.0.login(verdict);
+    }
     fn world_link(&self, up: bool) {
         self.0.set_world_link_up(up);
         if !up {
@@ -149,6 +152,9 @@ impl RpcObserver for Observer {
 impl Server {
     /// Starts everything but the reactor loop.
     pub fn build(config: Config) -> Result<Server, StartError> {
+        for line in config.warnings() {
+            warn!("{line}");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.rpc_threads)
             .thread_name("rpc")

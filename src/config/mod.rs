@@ -32,7 +32,9 @@
 //! | `parse.rs` | the sources and their precedence, `--help`/`--version` |
 //! | `text.rs` | `--help`, the summary line, masked `Debug` |
 //! | `parts.rs` | the reactor's and the embedded backend's settings, the endpoints |
+//! | `advice.rs` | valid but doubtful combinations, warned about at start |
 
+mod advice;
 mod declare;
 mod parse;
 mod parts;
@@ -60,6 +62,8 @@ pub enum Command {
     Help(String),
     /// Print this version line to stdout and exit 0.
     Version(String),
+    /// Ask a running gateway's `/healthz` and exit 0 or 1.
+    Healthcheck(crate::healthcheck::Probe),
 }
 
 /// A configuration that cannot be used. `Display` is the one line to print

@@ -1,7 +1,7 @@
 //! Where raw values come from and which one wins: the command line (through
 //! getopts), else the environment (empty = unset), else the row's default.
-//! Also the command line's own verbs (`--help`, `--version`) and the error
-//! line for a refused value.
+//! Also the command line's own verbs (`--help`, `--version`, the
+//! `healthcheck` subcommand) and the error line for a refused value.
 
 use super::declare::{Form, Setting};
 use super::rules::{Accounts, Bool, Rule};
@@ -15,6 +15,11 @@ impl Config {
         args: &[String],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Command, ConfigError> {
+        if let Some((first, rest)) = args.split_first() {
+            if first == crate::healthcheck::SUBCOMMAND {
+                return crate::healthcheck::Probe::parse(rest, env);
+            }
+        }
         let matches = options()
             .parse(args)
             .map_err(|fail| ConfigError::Usage(fail.to_string()))?;

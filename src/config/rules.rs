@@ -217,6 +217,21 @@ impl Rule for Url {
     }
 }
 
+/// `RUST_LOG` directives: `LEVEL`, `TARGET=LEVEL`, comma-separated.
+pub(super) struct LogFilter;
+
+impl Rule for LogFilter {
+    type Out = String;
+    fn parse(&self, raw: &str) -> Option<String> {
+        crate::logging::check_filter(raw).then(|| raw.to_owned())
+    }
+    fn expected(&self) -> String {
+        "comma-separated directives LEVEL or TARGET=LEVEL, \
+         e.g. packet_service::reactor=debug,h2=info"
+            .to_owned()
+    }
+}
+
 /// A file path (not checked for existence here).
 pub(super) struct FilePath;
 

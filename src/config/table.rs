@@ -13,11 +13,12 @@ use log::LevelFilter;
 use super::declare::{settings, Form, Setting};
 use super::parse::Sources;
 use super::rules::{
-    level_from_name, Accounts, Bool, Choice, Cidrs, FilePath, Ip, Millis, Name, PublicIpv4, Secs,
-    Sock, UInt, Url,
+    level_from_name, Accounts, Bool, Choice, Cidrs, FilePath, Ip, LogFilter, Millis, Name,
+    PublicIpv4, Secs, Sock, UInt, Url,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
+use crate::logging::LogFormat;
 use crate::protocol::{CodecKind, DialectId, MAX_PACKET_SIZE};
 
 // A buffer must hold one complete packet of the largest size.
@@ -126,6 +127,25 @@ settings! {
         default: Some("info"),
         help: "maximum log level",
         summary: always("log_level", |c| c.log_level.as_str().to_ascii_lowercase()),
+        debug: plain,
+    }
+    /// Per-target log directives in the `RUST_LOG` syntax, applied after
+    /// the level (see [`crate::logging`]).
+    log_filter: Option<String> {
+        flag: "log-filter", env: "RUST_LOG", hint: "DIRECTIVES",
+        form: optional, rule: LogFilter, default: None,
+        help: "per-target log levels, e.g. packet_service::reactor=debug; override --log-level",
+        summary: always("log_filter", |c| or_unset(c.log_filter.as_ref(), "-")),
+        debug: plain,
+    }
+    /// How log lines are written.
+    log_format: LogFormat {
+        flag: "log-format", env: "LOG_FORMAT", hint: "NAME",
+        form: value,
+        rule: Choice { names: &["text", "json"], from_name: LogFormat::from_name },
+        default: Some("text"),
+        help: "log line format: text, or one JSON object per line",
+        summary: always("log_format", |c| c.log_format.name()),
         debug: plain,
     }
     /// Maximum concurrent client connections.

@@ -13,7 +13,8 @@ impl Config {
     /// The `--help` text: every flag with its environment variable, default
     /// and accepted values.
     pub fn usage() -> String {
-        let brief = "Usage: packet-service [options]\n\n\
+        let brief = "Usage: packet-service [options]\n       \
+                     packet-service healthcheck [--url URL] [--timeout SECS]\n\n\
                      Client-facing gateway for ROSE Online game clients.\n\
                      Each setting is taken from its flag, else from its environment \
                      variable (empty = unset), else from its default.";

@@ -455,6 +455,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             self.env.counters.set_active(self.conns.len());
             self.env
                 .counters
+                .set_in_world(crate::conn::players_in_world(&self.conns));
+            self.env
+                .counters
                 .set_pool_available(self.env.pool.available());
             self.env.counters.publish();
             self.unpublished = false;
