@@ -1369,7 +1369,7 @@ impl Rule for Cidrs {
 /// Comma-separated `USER:PASSWORD` entries (the environment form).
 struct Accounts;
 
-/// Longest user name a LOGIN_REQ can carry (protocol.md §9 D4).
+/// Longest user name a LOGIN_REQ can carry (docs/protocol.md §9 D4).
 const MAX_USER_BYTES: usize = 20;
 
 impl Rule for Accounts {

@@ -1,5 +1,5 @@
 //! Prometheus metrics, the health state, and the HTTP endpoint serving both
-//! (architecture §9, §10).
+//! (docs/architecture.md §9, §10).
 //!
 //! # Who writes what
 //!

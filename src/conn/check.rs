@@ -244,7 +244,7 @@ pub enum Op {
 /// Largest body a frame can carry.
 pub const MAX_BODY: usize = MAX_PACKET_SIZE - HEADER_LEN;
 
-/// A 64-digit hex digest (§9 D4).
+/// A 64-digit hex digest (docs/protocol.md §9 D4).
 const DIGEST: &[u8; 64] = b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
 
 /// Client text from raw bytes: no 0 byte, at most as long as the longest

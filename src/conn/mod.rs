@@ -1,5 +1,5 @@
 //! One client connection: its socket, its state machine, its buffers
-//! (architecture §4). See `LIFECYCLE.md` beside this file for the path of a
+//! (docs/architecture.md §4). See `LIFECYCLE.md` beside this file for the path of a
 //! connection from accept to close.
 
 #[doc(hidden)]

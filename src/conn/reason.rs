@@ -1,7 +1,7 @@
 //! Why connections close, why packets are refused and why connections are
 //! not admitted: enums with stable metric label names.
 
-/// A protocol error (protocol.md §9 D5), counted by kind.
+/// A protocol error (docs/protocol.md §9 D5), counted by kind.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ProtocolError {
     /// Size field outside 6..=2047.
@@ -65,7 +65,7 @@ pub enum CloseReason {
     PeerClosed,
     /// A read or write failed with an I/O error.
     IoError,
-    /// A protocol error that closes (§9 D5).
+    /// A protocol error that closes (docs/protocol.md §9 D5).
     Protocol(ProtocolError),
     /// Too many wrong-state packets.
     WrongStateBudget,

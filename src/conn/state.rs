@@ -1,5 +1,5 @@
-//! The per-connection state machine, without I/O (architecture §4, §5;
-//! protocol.md §4, §9).
+//! The per-connection state machine, without I/O
+//! (docs/architecture.md §4, §5; docs/protocol.md §4, §9).
 //!
 //! [`Session::handle`] takes one [`Input`] — a decoded packet, an RPC
 //! completion, a world event or a timer tick — and the current time, and
@@ -47,15 +47,16 @@ pub struct Ctx<'a> {
     pub public_port: u16,
     /// The server list cached from the auth service.
     pub servers: &'a [auth::ServerInfo],
-    /// Wrong-state packets tolerated before a disconnect (§9 D5).
+    /// Wrong-state packets tolerated before a disconnect (docs/protocol.md §9 D5).
     pub wrong_state_budget: u32,
-    /// No valid packet within this long of connecting → close (§9 D8).
+    /// No valid packet within this long of connecting → close
+    /// (docs/protocol.md §9 D8).
     pub handshake_timeout: Duration,
-    /// No packet for this long → close (§9 D8).
+    /// No packet for this long → close (docs/protocol.md §9 D8).
     pub idle_timeout: Duration,
     /// How long to wait for a backend answer before failing the request.
     pub rpc_deadline: Duration,
-    /// Minimum time between session refreshes on ALIVE (§9 D6).
+    /// Minimum time between session refreshes on ALIVE (docs/protocol.md §9 D6).
     pub refresh_interval: Duration,
     /// Sustained packets per second allowed (0 = unlimited).
     pub packets_per_sec: u32,
@@ -242,7 +243,8 @@ impl Phase {
 pub enum Action {
     /// Encode and queue a reply.
     Send(ServerPacket),
-    /// Queue the packet being handled back unchanged (STRESS, §9 D3).
+    /// Queue the packet being handled back unchanged (STRESS,
+    /// docs/protocol.md §9 D3).
     Echo,
     /// Submit a backend call whose completion this connection waits for.
     Call(RequestId, Call),
@@ -429,7 +431,7 @@ impl Session {
         self.farewell(&phase, out);
     }
 
-    /// Protocol error that closes the connection (§9 D5).
+    /// Protocol error that closes the connection (docs/protocol.md §9 D5).
     fn fatal(&mut self, error: ProtocolError, out: &mut Vec<Action>) {
         out.push(Action::ProtocolError(error));
         self.close(CloseReason::Protocol(error), out);
@@ -472,7 +474,7 @@ impl Session {
                 true
             }
             // Closing the character-select connection ends the session, as
-            // closing osIROSE's char connection does (protocol.md §4 step 10).
+            // closing osIROSE's char connection does (docs/protocol.md §4 step 10).
             Phase::CharSelect(ref c) | Phase::CharPending(ref c, _) => {
                 let session = c.session;
                 self.notify(
@@ -579,7 +581,7 @@ impl Session {
             T::PAKCS_ACCEPT_REQ => {
                 return out.push(Action::Send(ServerPacket::AcceptReply(AcceptReply {
                     result: ACCEPTED,
-                    // Informational only (never a key, protocol.md §1.4).
+                    // Informational only (never a key, docs/protocol.md §1.4).
                     rand_value: ctx.utc.unix,
                 })));
             }
@@ -697,7 +699,7 @@ impl Session {
                         Phase::CharPending(c, CharOp::Delete { name: slot.name })
                     }
                     None => {
-                        // Out of range (§9 D9): refused, counted.
+                        // Out of range (docs/protocol.md §9 D9): refused, counted.
                         out.push(Action::ProtocolError(ProtocolError::BadSlot));
                         out.push(Action::Send(ServerPacket::DeleteCharReply(
                             DeleteCharReply {

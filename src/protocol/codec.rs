@@ -1,4 +1,4 @@
-//! The two wire codecs (protocol.md §1, §9 D2): framing, the `rose` cipher and
+//! The two wire codecs (docs/protocol.md §1, §9 D2): framing, the `rose` cipher and
 //! the checksums. No I/O.
 //!
 //! Decoding is incremental and copy-free. [`Codec::peek`] looks at the first
@@ -91,7 +91,7 @@ pub struct FrameHeader {
     eav: usize,
 }
 
-/// The `rose` cipher's per-packet parameters (protocol.md §1.4).
+/// The `rose` cipher's per-packet parameters (docs/protocol.md §1.4).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct RoseParams {
     /// Table column, 0..2048.
@@ -329,7 +329,7 @@ impl HeaderFields {
     }
 }
 
-/// The pieces of the logical header, in the names of protocol.md §1.4.
+/// The pieces of the logical header, in the names of docs/protocol.md §1.4.
 #[derive(Copy, Clone)]
 enum Piece {
     S(u8),
@@ -439,7 +439,7 @@ impl RoseTables {
         TABLES.get_or_init(|| RoseTables::build(ROSE_SEED))
     }
 
-    /// Builds the tables for `seed` (protocol.md §1.4, "Key tables").
+    /// Builds the tables for `seed` (docs/protocol.md §1.4, "Key tables").
     pub fn build(seed: u32) -> RoseTables {
         let full = build_full_tables(seed);
         let mut masks = Box::new([[0u8; 2048]; 16]);

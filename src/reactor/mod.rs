@@ -1,5 +1,5 @@
-//! The event loop (architecture §3): one thread, one `mio::Poll`, every
-//! client socket.
+//! The event loop (docs/architecture.md §3): one thread, one `mio::Poll`,
+//! every client socket.
 //!
 //! One pass: poll with a timeout equal to the next timer deadline → accept
 //! until `WouldBlock` with admission before allocation → read and decode
@@ -55,7 +55,7 @@ const FIRST_CONN: usize = 2;
 const READS_PER_PASS: usize = 8;
 /// Completions handled per pass before sockets get their turn.
 const COMPLETIONS_PER_PASS: usize = 4096;
-/// Minimum time between session refreshes on ALIVE (§9 D6).
+/// Minimum time between session refreshes on ALIVE (docs/protocol.md §9 D6).
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a gracefully closed socket waits for the client's EOF.
 const LINGER: Duration = Duration::from_secs(2);

@@ -1,4 +1,5 @@
-//! The bridge between the reactor and the tokio runtime (architecture §2).
+//! The bridge between the reactor and the tokio runtime
+//! (docs/architecture.md §2).
 //!
 //! Reactor → runtime: a bounded channel of [`Job`]s that the reactor fills
 //! with `try_send` ([`Bridge::submit`]); when it is full the job comes back
