@@ -8,7 +8,7 @@
 # feeds, re-seal), packets (every typed decoder, encode/decode round trip),
 # session (the state machine under arbitrary inputs, invariants of
 # src/conn/check.rs). fuzz/seeds/<target>/ holds the committed seeds (the
-# protocol.md §7 vectors in both codecs); what libFuzzer finds goes to the
+# docs/protocol.md §7 vectors in both codecs); what libFuzzer finds goes to the
 # ignored fuzz/corpus/<target>/, crashes to fuzz/artifacts/<target>/ and
 # each run's output to fuzz/logs/<target>.log. Replay a crash with
 # `cd fuzz && cargo fuzz run -s none TARGET artifacts/TARGET/crash-...`.
