@@ -1,4 +1,5 @@
-# Fuzzing (style rule 12): cargo-fuzz targets in fuzz/, outside the workspace.
+# Fuzzing (docs/architecture.md §13.12): cargo-fuzz targets in fuzz/, outside
+# the workspace.
 #
 #   make fuzz                      every target for FUZZ_SECONDS (default 60) each
 #   make fuzz FUZZ_TARGETS=session FUZZ_SECONDS=600

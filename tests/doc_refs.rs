@@ -1,8 +1,8 @@
 //! Every section reference in the repository names a document in `docs/`
 //! and a section of it that exists, every local Markdown link resolves, and
-//! the README links both documents. A stale pointer in a doc is a bug (house
-//! rule 15 of docs/architecture.md); this test finds the ones that can be
-//! found mechanically.
+//! the README links both documents. A stale pointer in a doc is a bug
+//! (docs/architecture.md §13.15); this test finds the ones that can be found
+//! mechanically.
 //!
 //! # The rules
 //!
