@@ -15,18 +15,18 @@
 //! section number, optionally followed by decision ids.
 //!
 //! - *Document.* The sign must follow a document name and a space, as in
-//!   `docs/protocol.md §9 D5` or `architecture.md §3`: `docs/NAME.md` and
-//!   `NAME.md` both mean the file `docs/NAME.md`, and a backtick may close
+//!   `docs/protocol.md §9 D5` or `architecture.md §3`: `docs/<name>.md` and
+//!   `<name>.md` both mean the file `docs/<name>.md`, and a backtick may close
 //!   the name. More references may follow on the same line, separated only
 //!   by spaces, `,` `;` `/` `–` `-`, backticks and the words `and` / `or`;
 //!   they share the document (`docs/protocol.md §3.1, §3.11 and §9 D10`,
 //!   `protocol.md §3.6–§3.9`). Inside a file under `docs/`, a sign with no
 //!   document named refers to that file. Anything else fails: a sign with no
 //!   document named, or a document outside `docs/`.
-//! - *Section.* A number such as `9` or `3.6` exists when the document has a
-//!   Markdown heading whose first word is that number, with or without a
-//!   final dot (`## 9. Decisions …`, `### 3.6 Character list`). Headings
-//!   inside fenced code blocks do not count.
+//! - *Section.* A number such as `9`, `3.6` or `10.5.1` exists when the
+//!   document has a Markdown heading whose first word is that number, with
+//!   or without a final dot (`## 9. Decisions …`, `### 3.6 Character list`).
+//!   Headings inside fenced code blocks do not count.
 //! - *Decision.* Ids after the number (` D5`, or ` D4/D5/D9`) exist when that
 //!   section has a table row whose first cell is the id, before the next
 //!   heading of the same or a higher level.
@@ -324,7 +324,7 @@ fn doc_before(prefix: &str) -> Option<&str> {
     name.ends_with(".md").then_some(name)
 }
 
-/// `docs/NAME.md` for `NAME.md` or `docs/NAME.md`; an error for anything
+/// `docs/<name>.md` for `<name>.md` or `docs/<name>.md`; an error for anything
 /// outside `docs/`.
 fn resolve_doc(name: &str) -> Result<String, String> {
     let file = name.strip_prefix("docs/").unwrap_or(name);
@@ -626,7 +626,8 @@ fn sections_decisions_and_anchors() {
     let doc = Doc::parse(
         "# Title\n## 1. Framing\n### 1.1 Header (6 bytes)\n```\n## 7. not a heading\n```\n\
          ## 9. Decisions for packet-service\n| # | Topic |\n|---|---|\n| D5 | Errors |\n\
-         ## 10. Later\n| D6 | after the section |\n### 3.6 Character list — route: character\n",
+         ## 10. Later\n| D6 | after the section |\n### 3.6 Character list — route: character\n\
+         #### 10.5.1 Connect\n",
     );
     let docs = HashMap::from([(PROTOCOL.to_owned(), doc)]);
     let check = |line: &str| {
@@ -636,6 +637,8 @@ fn sections_decisions_and_anchors() {
     assert_eq!(check("protocol.md $1.1"), Ok(()));
     assert_eq!(check("protocol.md $9 D5"), Ok(()));
     assert_eq!(check("protocol.md $3.6"), Ok(()));
+    assert_eq!(check("protocol.md $10.5.1."), Ok(()));
+    assert!(check("protocol.md $10.5.2").is_err());
     assert!(
         check("protocol.md $7").is_err(),
         "headings in fences do not count"
