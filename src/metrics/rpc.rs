@@ -56,7 +56,7 @@ impl RpcMetrics {
     }
 
     /// Records one finished call: its latency and, when `code` is `Some`
-    /// (the label of the call's [`RpcError`](crate::rpc::types::RpcError)), an
+    /// (the label of the call's [`RpcError`](crate::conn::calls::RpcError)), an
     /// error. A pair not given to [`new`](Self::new) is resolved on the spot.
     pub fn observe(
         &self,
