@@ -38,10 +38,13 @@
 //! into `-`, everything else dropped (GitHub's rule; a repeated slug gets
 //! `-1`, `-2`, …).
 
+mod repo;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::path::{Component, Path, PathBuf};
-use std::process::Command;
+use std::path::{Component, Path};
+
+use repo::{repository_files, root};
 
 /// The section sign, written as an escape so that this file's own tests do
 /// not contain references.
@@ -49,72 +52,6 @@ const SIGN: char = '\u{a7}';
 
 /// Characters that may separate the references of one group.
 const SEPARATORS: &str = ",;/–-`";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-// ---- files ------------------------------------------------------------------
-
-/// Repository-relative paths of the files to check, sorted.
-fn repository_files(root: &Path) -> Vec<String> {
-    let listed = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(root)
-        .output();
-    let mut files: Vec<String> = match listed {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-            .split('\0')
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        _ => {
-            let mut found = Vec::new();
-            walk(root, root, &mut found);
-            found
-        }
-    };
-    files.sort();
-    files.dedup();
-    files
-}
-
-/// The fallback without git: everything but `.git`, build and fuzz output.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    const SKIPPED: &[&str] = &[
-        ".git",
-        "target",
-        "fuzz/corpus",
-        "fuzz/artifacts",
-        "fuzz/logs",
-        "fuzz/coverage",
-    ];
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(rel) = path.strip_prefix(root) else {
-            continue;
-        };
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        let name = entry.file_name();
-        if SKIPPED.contains(&rel.as_str()) || name == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            out.push(rel);
-        }
-    }
-}
 
 /// The file's text, or `None` if it is gone or not UTF-8.
 fn text_of(root: &Path, rel: &str) -> Option<String> {

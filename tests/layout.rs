@@ -23,10 +23,13 @@
 //! source may name paths inside its own crate). Words with `*`, `<`, `>`, `{`,
 //! `}`, `…` or spaces are patterns, not paths, and are skipped.
 
+mod repo;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use repo::{repository_files, root};
 
 /// The top-level directories whose paths are checked when a text names them.
 const ROOTS: &[&str] = &[
@@ -38,70 +41,6 @@ const DATA_DIRS: &[&str] = &["fuzz/seeds/", "bench/results/"];
 
 /// Characters that make a backticked word a pattern rather than a path.
 const PATTERN: &[char] = &['*', '<', '>', '{', '}', ' ', '…'];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-// ---- files ------------------------------------------------------------------
-
-/// Repository-relative paths of the files, sorted.
-fn repository_files(root: &Path) -> Vec<String> {
-    let listed = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(root)
-        .output();
-    let mut files: Vec<String> = match listed {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-            .split('\0')
-            .filter(|p| !p.is_empty() && root.join(p).is_file())
-            .map(str::to_owned)
-            .collect(),
-        _ => {
-            let mut found = Vec::new();
-            walk(root, root, &mut found);
-            found
-        }
-    };
-    files.sort();
-    files.dedup();
-    files
-}
-
-/// The fallback without git: everything but `.git`, build and fuzz output.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    const SKIPPED: &[&str] = &[
-        ".git",
-        "fuzz/corpus",
-        "fuzz/artifacts",
-        "fuzz/logs",
-        "fuzz/coverage",
-    ];
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(rel) = path.strip_prefix(root) else {
-            continue;
-        };
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        if SKIPPED.contains(&rel.as_str()) || entry.file_name() == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            out.push(rel);
-        }
-    }
-}
 
 fn read(rel: &str) -> String {
     fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
