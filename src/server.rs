@@ -1,4 +1,4 @@
-//! Start-up and shutdown of the whole service (architecture §10).
+//! Start-up and shutdown of the whole service (docs/architecture.md §10).
 //!
 //! [`Server::build`] does everything that can fail at start-up — runtime,
 //! embedded backend, metrics endpoint, bridge, listener — and reports it as a

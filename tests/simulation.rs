@@ -1,5 +1,6 @@
-//! Seeded, deterministic simulation of the production reactor (style rules
-//! 12 and 16: it drives the real loop through its trait seam, never a copy).
+//! Seeded, deterministic simulation of the production reactor
+//! (docs/architecture.md §13.12 and §13.16: it drives the real loop through
+//! its trait seam, never a copy).
 //!
 //! The real [`Reactor`] runs pass by pass over the simulated network and
 //! virtual clock of `packet_service::reactor::sim`, with a real bridge whose

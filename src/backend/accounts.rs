@@ -2,7 +2,7 @@
 //! digests, plus the accounts-file parser.
 //!
 //! Passwords are never kept in plaintext: a plaintext seed is turned into the
-//! two digests a client may send (protocol.md §9 D4), SHA-256 hex and MD5 hex,
+//! two digests a client may send (docs/protocol.md §9 D4), SHA-256 hex and MD5 hex,
 //! both lowercase. A login compares the client's digest with the stored
 //! digest of the same kind in constant time. Digests never appear in `Debug`
 //! output or logs.

@@ -27,9 +27,10 @@ pub const DEFAULT_MAP: u16 = 1;
 /// Start position (x and y) on the default map.
 pub const DEFAULT_POSITION: f32 = 520_000.0;
 
-/// Equipped-item words of a new character (protocol.md §3.6 order: helmet,
-/// armor, gauntlet, boots, goggles, backpack, weapon R, weapon L): armor id 29
-/// and weapon id 1, as in §7 P9.
+/// Equipped-item words of a new character, in the slot order of
+/// docs/protocol.md §3.6 (helmet, armor, gauntlet, boots, goggles, backpack,
+/// weapon R, weapon L): armor id 29 and weapon id 1, as in vector P9 of
+/// docs/protocol.md §7.
 pub fn starting_equipment() -> [u32; 8] {
     [0, 29, 0, 0, 0, 0, 1, 0]
 }

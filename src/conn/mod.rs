@@ -82,7 +82,7 @@ impl<S> Conn<S> {
     }
 }
 
-/// Log prefix of a connection: id, peer and phase (style rule 10).
+/// Log prefix of a connection: id, peer and phase (docs/architecture.md §13.10).
 pub struct Prefix<'a, S = TcpStream>(pub &'a Conn<S>);
 
 impl<S> std::fmt::Display for Prefix<'_, S> {
