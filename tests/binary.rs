@@ -110,7 +110,7 @@ fn json_logs_are_one_object_per_line_with_the_connection_as_fields() {
     bad_frame(gw.addr());
     let closed = json(&gw.wait_for_line("closed: bad_checksum"));
     assert_eq!(closed["level"], "DEBUG");
-    assert_eq!(closed["target"], "packet_service::reactor");
+    assert_eq!(closed["target"], "packet_service::reactor::close");
     assert_eq!(closed["message"], "closed: bad_checksum");
     assert_eq!(closed["phase"], "new");
     let conn = closed["conn"].as_str().expect("conn");
@@ -145,7 +145,7 @@ fn rust_log_sets_levels_per_target_over_the_log_level() {
         )],
     );
     bad_frame(gw.addr());
-    gw.wait_for_line("[DEBUG] packet_service::reactor: [c");
+    gw.wait_for_line("[DEBUG] packet_service::reactor::close: [c");
     let lines = gw.lines();
     // Logged before the listener line, so it would be there by now.
     assert!(
