@@ -526,18 +526,36 @@ impl<P> Env<P> {
 /// The state machine's settings (a function of the fields it reads, so that
 /// a step can borrow them next to the probe).
 fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
-    Ctx {
-        public_addr: &cfg.public_addr,
-        public_port: cfg.public_port,
-        servers,
-        wrong_state_budget: cfg.wrong_state_budget,
-        handshake_timeout: cfg.handshake_timeout,
-        idle_timeout: cfg.idle_timeout,
-        rpc_deadline: cfg.rpc_deadline,
-        refresh_interval: REFRESH_INTERVAL,
-        packets_per_sec: cfg.packets_per_sec,
-        packet_burst: cfg.packet_burst,
-        utc,
+    cfg.session_ctx(servers, utc)
+}
+
+impl ReactorConfig {
+    /// The state machine's view of these settings, with the server list
+    /// and the time of this pass. The one place a [`Ctx`] is built: tests
+    /// start from `Config::defaults().reactor_config(..).session_ctx(..)`
+    /// and override only what they vary.
+    pub fn session_ctx<'a>(&'a self, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
+        Ctx {
+            public_addr: &self.public_addr,
+            public_port: self.public_port,
+            servers,
+            wrong_state_budget: self.wrong_state_budget,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            rpc_deadline: self.rpc_deadline,
+            refresh_interval: REFRESH_INTERVAL,
+            packets_per_sec: self.packets_per_sec,
+            packet_burst: self.packet_burst,
+            utc,
+        }
+    }
+
+    /// The settings of an empty command line and environment, advertising
+    /// port 29000: what tests build contexts from.
+    #[doc(hidden)]
+    pub fn defaults() -> &'static ReactorConfig {
+        static DEFAULTS: std::sync::OnceLock<ReactorConfig> = std::sync::OnceLock::new();
+        DEFAULTS.get_or_init(|| crate::config::Config::defaults().reactor_config(29000))
     }
 }
 
