@@ -20,8 +20,9 @@
 //! invalid --codec / PACKET_CODEC "xyz": expected rose or plain
 //! ```
 //!
-//! Account passwords are the only secrets here; they are masked in `Debug`,
-//! in [`Config::summary`] and in error messages.
+//! Account passwords and the password of a database URL are the only
+//! secrets here; they are masked in `Debug`, in [`Config::summary`] and in
+//! error messages.
 //!
 //! | file | its job |
 //! |---|---|
@@ -101,13 +102,15 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults suitable for tests: client listener and metrics endpoint on
-    /// 127.0.0.1 with ephemeral ports, everything else default.
+    /// 127.0.0.1 with ephemeral ports, the `memory` database (a test that
+    /// wants persistence names its own file), everything else default.
     pub fn for_tests() -> Config {
         Config {
             listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             service_port: 0,
             metrics_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             metrics_port: 0,
+            database: crate::backend::store::DatabaseUrl::Memory,
             ..Config::defaults()
         }
     }
