@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod db;
 pub mod flow;
 
 use std::io::{ErrorKind, Read, Write};

@@ -126,6 +126,11 @@ impl SqlStore {
         if !valid_username(username) {
             return Ok(Err(AccountError::InvalidName));
         }
+        // Checked first so that a duplicate costs no hash (and, on
+        // PostgreSQL, no id from the sequence); the index still decides a race.
+        if self.find(username).await?.is_some() {
+            return Ok(Err(AccountError::Duplicate));
+        }
         let (sha256, md5) = self.credentials.hash_pair(&password.digests()).await?;
         let now = unix_secs();
         let row = sqlx::query(
