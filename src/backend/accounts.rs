@@ -434,19 +434,7 @@ pub fn parse_accounts(path: &Path, text: &str) -> Result<Vec<AccountSeed>, Backe
                 "invalid username {username:?} (1..={MAX_USERNAME_LEN} bytes)"
             )));
         }
-        let password = if let Some(hex) = password.strip_prefix("sha256:") {
-            SeedPassword::Digest(
-                PasswordDigest::parse(DigestKind::Sha256Hex, hex.as_bytes())
-                    .ok_or_else(|| err("sha256: needs 64 hex digits".into()))?,
-            )
-        } else if let Some(hex) = password.strip_prefix("md5:") {
-            SeedPassword::Digest(
-                PasswordDigest::parse(DigestKind::Md5Hex, hex.as_bytes())
-                    .ok_or_else(|| err("md5: needs 32 hex digits".into()))?,
-            )
-        } else {
-            SeedPassword::Plaintext(password.to_owned())
-        };
+        let password = parse_password(password).map_err(|e| err(e.into()))?;
         seeds.push(AccountSeed {
             username: username.to_owned(),
             password,
@@ -456,6 +444,22 @@ pub fn parse_accounts(path: &Path, text: &str) -> Result<Vec<AccountSeed>, Backe
         });
     }
     Ok(seeds)
+}
+
+/// A password as an accounts file or an operator gives it: `sha256:<64
+/// hex>` or `md5:<32 hex>` is that digest, anything else the plaintext.
+pub fn parse_password(text: &str) -> Result<SeedPassword, &'static str> {
+    if let Some(hex) = text.strip_prefix("sha256:") {
+        PasswordDigest::parse(DigestKind::Sha256Hex, hex.as_bytes())
+            .map(SeedPassword::Digest)
+            .ok_or("sha256: needs 64 hex digits")
+    } else if let Some(hex) = text.strip_prefix("md5:") {
+        PasswordDigest::parse(DigestKind::Md5Hex, hex.as_bytes())
+            .map(SeedPassword::Digest)
+            .ok_or("md5: needs 32 hex digits")
+    } else {
+        Ok(SeedPassword::Plaintext(text.to_owned()))
+    }
 }
 
 /// Reads and parses an accounts file (see [`parse_accounts`]).

@@ -12,10 +12,12 @@
 //! lock is held across an `.await`.
 
 pub mod accounts;
+pub mod admin;
 mod auth;
 mod character;
 pub mod characters;
 pub mod sessions;
+pub mod standalone;
 pub mod store;
 pub mod world;
 

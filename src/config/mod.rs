@@ -31,9 +31,11 @@
 //! | `table.rs` | the rows |
 //! | `rules.rs` | the kinds of value: checking, `--help` and error wording |
 //! | `parse.rs` | the sources and their precedence, `--help`/`--version` |
+//! | `commands.rs` | the `backend` and `accounts` subcommands |
 //! | `text.rs` | `--help`, the summary line, masked `Debug` |
 //! | `parts.rs` | the reactor's and the embedded backend's settings, the endpoints |
 
+mod commands;
 mod declare;
 mod parse;
 mod parts;
@@ -45,6 +47,7 @@ mod text;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+pub use commands::{AccountAction, AccountsCommand};
 pub use declare::{Form, Setting};
 pub use table::{Config, SETTINGS};
 
@@ -57,6 +60,10 @@ pub use table::{Config, SETTINGS};
 pub enum Command {
     /// Run the gateway with this configuration.
     Run(Config),
+    /// `packet-service backend`: run the embedded backend alone.
+    Backend(Config),
+    /// `packet-service accounts …`: an operator command on the database.
+    Accounts(AccountsCommand),
     /// Print this help text to stdout and exit 0.
     Help(String),
     /// Print this version line to stdout and exit 0.

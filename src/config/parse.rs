@@ -1,7 +1,7 @@
 //! Where raw values come from and which one wins: the command line (through
 //! getopts), else the environment (empty = unset), else the row's default.
-//! Also the command line's own verbs (`--help`, `--version`) and the error
-//! line for a refused value.
+//! Also the command line's own verbs (`--help`, `--version`, the
+//! subcommands of `commands.rs`) and the error line for a refused value.
 
 use super::declare::{Form, Setting};
 use super::rules::{Accounts, Bool, Rule};
@@ -15,6 +15,11 @@ impl Config {
         args: &[String],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Command, ConfigError> {
+        match args.first().map(String::as_str) {
+            Some("backend") => return super::commands::backend(&args[1..], env),
+            Some("accounts") => return super::commands::accounts(&args[1..], env),
+            _ => {}
+        }
         let matches = options()
             .parse(args)
             .map_err(|fail| ConfigError::Usage(fail.to_string()))?;
@@ -89,6 +94,16 @@ pub(super) fn options() -> getopts::Options {
 pub(super) struct Sources<'a> {
     matches: Option<&'a getopts::Matches>,
     env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Sources<'a> {
+    /// Values from `matches` (when given), else `env`, else the defaults.
+    pub(super) fn new(
+        matches: Option<&'a getopts::Matches>,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Sources<'a> {
+        Sources { matches, env }
+    }
 }
 
 impl Sources<'_> {
