@@ -110,7 +110,10 @@ on_every_engine!(
 
 async fn users_log_in_with_either_digest(o: &Opened) {
     let s = &o.store;
-    assert_eq!(s.add_account("Admin", &plain("admin"), 1).await.unwrap(), Ok(1));
+    assert_eq!(
+        s.add_account("Admin", &plain("admin"), 1).await.unwrap(),
+        Ok(1)
+    );
     assert_eq!(
         s.add_account("ADMIN", &plain("x"), 1).await.unwrap(),
         Err(AccountError::Duplicate)
@@ -212,7 +215,10 @@ async fn users_are_seeded_and_managed(o: &Opened) {
     ));
     assert!(!s.set_password("nobody", &plain("x")).await.unwrap());
     assert!(!s.set_access("nobody", 1).await.unwrap());
-    s.create_character(2, &new("Hasher")).await.unwrap().unwrap();
+    s.create_character(2, &new("Hasher"))
+        .await
+        .unwrap()
+        .unwrap();
     let list = s.accounts().await.unwrap();
     let summary: Vec<_> = list
         .iter()
@@ -221,7 +227,10 @@ async fn users_are_seeded_and_managed(o: &Opened) {
     assert_eq!(summary, [(1, "gm", 0, 0), (2, "hashed", 1, 1)]);
     assert!(s.delete_account("HASHED").await.unwrap());
     assert!(!s.delete_account("hashed").await.unwrap());
-    assert!(s.characters(2).await.unwrap().is_empty(), "characters go too");
+    assert!(
+        s.characters(2).await.unwrap().is_empty(),
+        "characters go too"
+    );
     assert_eq!(s.accounts().await.unwrap().len(), 1);
 }
 
@@ -315,13 +324,24 @@ async fn characters_are_deleted_and_saved(o: &Opened) {
 }
 
 async fn sessions_follow_the_stages(o: &Opened) {
-    o.store.add_account("a", &plain("pw"), 2).await.unwrap().unwrap();
-    o.store.add_account("b", &plain("pw"), 1).await.unwrap().unwrap();
+    o.store
+        .add_account("a", &plain("pw"), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    o.store
+        .add_account("b", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
     let s = &o.sessions;
     let id = s.create(1, 2, &sha("pw")).await.unwrap();
     assert_ne!(id, 0);
     let info = s.join(id, &sha("pw")).await.unwrap().unwrap();
-    assert_eq!((info.user_id, info.access, info.stage), (1, 2, Stage::LoggedIn));
+    assert_eq!(
+        (info.user_id, info.access, info.stage),
+        (1, 2, Stage::LoggedIn)
+    );
     assert_eq!(
         s.join(id, &sha("other")).await.unwrap(),
         Err(JoinError::InvalidPassword)
@@ -360,8 +380,16 @@ async fn sessions_follow_the_stages(o: &Opened) {
 }
 
 async fn sessions_expire_and_are_replaced(o: &Opened) {
-    o.store.add_account("a", &plain("pw"), 1).await.unwrap().unwrap();
-    o.store.add_account("b", &plain("pw"), 1).await.unwrap().unwrap();
+    o.store
+        .add_account("a", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    o.store
+        .add_account("b", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
     let s = &o.sessions;
     let first = s.create(1, 1, &sha("pw")).await.unwrap();
     let second = s.create(1, 1, &sha("pw")).await.unwrap();
@@ -402,8 +430,16 @@ async fn race_for_a_name(db: &TestDb) {
     };
     let a = store::open(&db.url(), roomy).await.unwrap();
     let b = store::open(&db.url(), roomy).await.unwrap();
-    a.store.add_account("a", &plain("pw"), 1).await.unwrap().unwrap();
-    a.store.add_account("b", &plain("pw"), 1).await.unwrap().unwrap();
+    a.store
+        .add_account("a", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    a.store
+        .add_account("b", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
     for round in 0..10 {
         let twin = new(&format!("Twin{round}"));
         let (x, y) = tokio::join!(
@@ -415,7 +451,8 @@ async fn race_for_a_name(db: &TestDb) {
         assert!(results[0].is_ok(), "{results:?}");
         assert_eq!(results[1], Err(CreateError::NameTaken), "{results:?}");
     }
-    let total = a.store.characters(1).await.unwrap().len() + a.store.characters(2).await.unwrap().len();
+    let total =
+        a.store.characters(1).await.unwrap().len() + a.store.characters(2).await.unwrap().len();
     assert_eq!(total, 10);
 }
 
@@ -434,7 +471,12 @@ async fn postgres_concurrent_creates_of_one_name() {
 /// A database migrated by a newer binary is refused, with one line.
 async fn refuses_a_newer_schema(db: &TestDb) {
     let opened = store::open(&db.url(), options()).await.unwrap();
-    opened.store.add_account("keep", &plain("pw"), 1).await.unwrap().unwrap();
+    opened
+        .store
+        .add_account("keep", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
     drop(opened);
     sqlx::any::install_default_drivers();
     let url = match &db.url() {
@@ -455,7 +497,16 @@ async fn refuses_a_newer_schema(db: &TestDb) {
         Err(e) => e,
         Ok(_) => panic!("a newer schema must be refused"),
     };
-    assert!(matches!(err, StoreError::TooNew { found: 999, known: 1 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::TooNew {
+                found: 999,
+                known: 1
+            }
+        ),
+        "{err}"
+    );
     let line = err.to_string();
     assert!(!line.contains('\n'));
     assert!(line.contains("newer than this binary"), "{line}");
@@ -478,8 +529,17 @@ async fn a_sqlite_file_keeps_its_rows_across_opens() {
     let db = TestDb::sqlite();
     {
         let o = store::open(&db.url(), options()).await.unwrap();
-        o.store.add_account("keep", &plain("pw"), 3).await.unwrap().unwrap();
-        let id = o.store.create_character(1, &new("Kept")).await.unwrap().unwrap();
+        o.store
+            .add_account("keep", &plain("pw"), 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let id = o
+            .store
+            .create_character(1, &new("Kept"))
+            .await
+            .unwrap()
+            .unwrap();
         let state = CharState {
             char_id: id,
             map: 2,
@@ -503,7 +563,11 @@ async fn a_sqlite_file_keeps_its_rows_across_opens() {
 async fn passwords_are_stored_only_as_argon2id_hashes() {
     let db = TestDb::sqlite();
     let o = store::open(&db.url(), options()).await.unwrap();
-    o.store.add_account("a", &plain("admin"), 1).await.unwrap().unwrap();
+    o.store
+        .add_account("a", &plain("admin"), 1)
+        .await
+        .unwrap()
+        .unwrap();
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&db.url_text()).await.unwrap();
     let row: (String, String) = sqlx::query_as("SELECT sha256_hash, md5_hash FROM accounts")
@@ -513,6 +577,9 @@ async fn passwords_are_stored_only_as_argon2id_hashes() {
     for phc in [&row.0, &row.1] {
         assert!(phc.starts_with("$argon2id$"), "{phc}");
     }
-    let sha_hex = String::from_utf8(b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918".to_vec()).unwrap();
+    let sha_hex = String::from_utf8(
+        b"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918".to_vec(),
+    )
+    .unwrap();
     assert!(!row.0.contains(&sha_hex) && !row.1.contains("21232f297a57a5a7"));
 }

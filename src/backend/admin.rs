@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::accounts::{parse_password, valid_username, AccountError, SeedPassword, MAX_USERNAME_LEN};
+use super::accounts::{
+    parse_password, valid_username, AccountError, SeedPassword, MAX_USERNAME_LEN,
+};
 use super::store::{self, DatabaseUrl, StoreError, StoreOptions};
 use crate::config::{AccountAction, AccountsCommand, Config};
 
@@ -55,7 +57,8 @@ pub async fn run(
         ));
     }
     let read_password = |password: Box<dyn FnOnce() -> std::io::Result<String>>| {
-        let line = password().map_err(|e| AdminError::Refused(format!("reading the password: {e}")))?;
+        let line =
+            password().map_err(|e| AdminError::Refused(format!("reading the password: {e}")))?;
         let line = line.trim_end_matches(['\r', '\n']);
         if line.is_empty() {
             return Err(AdminError::Refused("no password on stdin".into()));
@@ -93,7 +96,9 @@ pub async fn run(
     match (&cmd.action, secret) {
         (AccountAction::Add { username, access }, Some(password)) => {
             match s.add_account(username, &password, *access).await? {
-                Ok(id) => Ok(format!("added {username:?} as user {id} (access {access})\n")),
+                Ok(id) => Ok(format!(
+                    "added {username:?} as user {id} (access {access})\n"
+                )),
                 Err(AccountError::Duplicate) => Err(AdminError::Refused(format!(
                     "an account named {username:?} exists already"
                 ))),
@@ -122,7 +127,10 @@ pub async fn run(
             }
         }
         (AccountAction::List, _) => {
-            let mut out = format!("{:>8}  {:<20}  {:>6}  {:>10}\n", "id", "name", "access", "characters");
+            let mut out = format!(
+                "{:>8}  {:<20}  {:>6}  {:>10}\n",
+                "id", "name", "access", "characters"
+            );
             for a in s.accounts().await? {
                 let _ = writeln!(
                     out,

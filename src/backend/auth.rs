@@ -151,7 +151,11 @@ impl Auth for AuthService {
         if req.channel_id != CHANNEL_ID {
             return reply(pb::SelectServerResult::InvalidChannel, 0);
         }
-        match sessions.select_server(req.session_id).await.map_err(failed)? {
+        match sessions
+            .select_server(req.session_id)
+            .await
+            .map_err(failed)?
+        {
             Ok(()) => reply(pb::SelectServerResult::Ok, req.session_id),
             Err(_) => reply(pb::SelectServerResult::Failed, 0),
         }

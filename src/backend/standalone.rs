@@ -40,7 +40,10 @@ pub fn run(
         .build()
         .map_err(StandaloneError::Runtime)?;
     let backend = runtime.block_on(EmbeddedBackend::start(config.backend_config(), listen))?;
-    log::info!("backend serving auth, character and world on {}", backend.addr());
+    log::info!(
+        "backend serving auth, character and world on {}",
+        backend.addr()
+    );
     ready(backend.addr());
     let _ = stop.recv();
     log::info!("backend stopping");

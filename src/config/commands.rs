@@ -133,7 +133,9 @@ pub(super) fn accounts(
             username: (*name).to_owned(),
         },
         (_, Some(_)) if words.first() != Some(&"add") => {
-            return Err(ConfigError::Usage("--access belongs to `accounts add`".into()))
+            return Err(ConfigError::Usage(
+                "--access belongs to `accounts add`".into(),
+            ))
         }
         _ => {
             return Err(ConfigError::Usage(format!(
@@ -150,7 +152,10 @@ impl UInt<u32> {
     fn parse_access(&self, raw: &str) -> Result<u32, ConfigError> {
         use super::rules::Rule;
         self.parse(raw).ok_or_else(|| {
-            ConfigError::Usage(format!("access level {raw:?}: expected {}", self.expected()))
+            ConfigError::Usage(format!(
+                "access level {raw:?}: expected {}",
+                self.expected()
+            ))
         })
     }
 }
@@ -202,7 +207,13 @@ mod tests {
         let cmd = action(&["accounts", "--database", "sqlite:x.db", "delete", "bob"]);
         assert_eq!(cmd.database, DatabaseUrl::Sqlite("x.db".into()));
         let env = parse(&["accounts", "list"], &[("DATABASE_URL", "memory")]);
-        assert!(matches!(env, Ok(Command::Accounts(AccountsCommand { database: DatabaseUrl::Memory, .. }))));
+        assert!(matches!(
+            env,
+            Ok(Command::Accounts(AccountsCommand {
+                database: DatabaseUrl::Memory,
+                ..
+            }))
+        ));
         for bad in [
             &["accounts", "add"][..],
             &["accounts", "frobnicate", "x"],

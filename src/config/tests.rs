@@ -253,7 +253,10 @@ fn a_database_password_never_shows() {
     assert!(c.summary().contains("database=postgres://ps:***@db/ps"));
     let refused = refused(&["--database", "postgres://ps:s3cret@db/p s"], &[]);
     assert!(!refused.contains("s3cret"), "{refused}");
-    assert_eq!(Config::for_tests().database, crate::backend::store::DatabaseUrl::Memory);
+    assert_eq!(
+        Config::for_tests().database,
+        crate::backend::store::DatabaseUrl::Memory
+    );
 }
 
 #[test]

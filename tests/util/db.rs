@@ -62,7 +62,9 @@ impl TestDb {
         };
         sqlx::any::install_default_drivers();
         let schema = unique("t");
-        let pool = sqlx::AnyPool::connect(&base).await.expect("test PostgreSQL reachable");
+        let pool = sqlx::AnyPool::connect(&base)
+            .await
+            .expect("test PostgreSQL reachable");
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&pool)
             .await

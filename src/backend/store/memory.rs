@@ -131,9 +131,7 @@ impl Store for MemoryStore {
         user_id: u32,
         char_id: u64,
     ) -> Result<Result<Character, NotFound>, StoreError> {
-        Ok(lock(&self.characters)
-            .get_owned(user_id, char_id)
-            .cloned())
+        Ok(lock(&self.characters).get_owned(user_id, char_id).cloned())
     }
 
     async fn create_character(
@@ -228,10 +226,7 @@ impl Sessions for MemorySessions {
         Ok(lock(&self.inner).select_char(id, user_id, char_id, Instant::now()))
     }
 
-    async fn back_to_char_select(
-        &self,
-        id: u32,
-    ) -> Result<Result<(), SessionError>, StoreError> {
+    async fn back_to_char_select(&self, id: u32) -> Result<Result<(), SessionError>, StoreError> {
         Ok(lock(&self.inner).back_to_char_select(id, Instant::now()))
     }
 

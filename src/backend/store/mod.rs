@@ -276,8 +276,7 @@ pub trait Sessions: Send + Sync + 'static {
     ) -> Result<Result<(), SessionError>, StoreError>;
 
     /// Back to character select: MAP → CHAR_SELECT.
-    async fn back_to_char_select(&self, id: u32)
-        -> Result<Result<(), SessionError>, StoreError>;
+    async fn back_to_char_select(&self, id: u32) -> Result<Result<(), SessionError>, StoreError>;
 
     /// Ends a session; the account it belonged to, if it existed.
     async fn remove(&self, id: u32) -> Result<Option<u32>, StoreError>;

@@ -140,7 +140,14 @@ mod tests {
             Some(DatabaseUrl::Postgres(_))
         ));
         assert!(DatabaseUrl::parse("PostgreSQL://h/db").is_some());
-        for bad in ["", "mysql://h/db", "sqlite:", "sqlite::memory:", "postgres://", "x"] {
+        for bad in [
+            "",
+            "mysql://h/db",
+            "sqlite:",
+            "sqlite::memory:",
+            "postgres://",
+            "x",
+        ] {
             assert_eq!(DatabaseUrl::parse(bad), None, "{bad:?}");
         }
     }
@@ -148,7 +155,10 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let url = DatabaseUrl::parse("postgres://ps:s3cret@db:5432/ps?sslmode=require").unwrap();
-        assert_eq!(url.to_string(), "postgres://ps:***@db:5432/ps?sslmode=require");
+        assert_eq!(
+            url.to_string(),
+            "postgres://ps:***@db:5432/ps?sslmode=require"
+        );
         assert!(!format!("{url:?}").contains("s3cret"));
         assert_eq!(
             redact("postgres://db/ps?user=ps&password=s3cret"),

@@ -46,8 +46,8 @@ use crate::pb::world::{self as pb, downstream, upstream, world_server::World};
 use crate::protocol::packet_type::PacketType;
 use crate::protocol::packets::{
     BillingMessage, ChangeMapReply, ChangeMapReq, InventoryData, MouseCmd, MouseCmdBroadcast,
-    NormalChat, NormalChatBroadcast, Packet, QuestData, SelectCharReply, ShoutChat, ShoutChatBroadcast,
-    StopMoving, WhisperChat, WhisperChatReply,
+    NormalChat, NormalChatBroadcast, Packet, QuestData, SelectCharReply, ShoutChat,
+    ShoutChatBroadcast, StopMoving, WhisperChat, WhisperChatReply,
 };
 use inner::{dialect, Player, WorldInner};
 use saver::Saver;
@@ -176,7 +176,12 @@ impl WorldState {
         }
         // Pending first: once it is gone, the store has it (docs in saver).
         let pending = self.saver.latest(join.char_id);
-        let mut c = match self.shared.store.character(join.user_id, join.char_id).await {
+        let mut c = match self
+            .shared
+            .store
+            .character(join.user_id, join.char_id)
+            .await
+        {
             Ok(found) => found.ok()?,
             Err(e) => {
                 log::error!("world: join of user {}: {e}", join.user_id);
@@ -533,4 +538,3 @@ impl World for WorldService {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
-

@@ -106,7 +106,10 @@ impl Saver {
                     Ok(n) if n > 0 => log::debug!("saved {n} characters"),
                     Ok(_) => {}
                     Err(e) if stop => {
-                        log::error!("characters not saved at shutdown ({} left): {e}", self.len());
+                        log::error!(
+                            "characters not saved at shutdown ({} left): {e}",
+                            self.len()
+                        );
                         return;
                     }
                     Err(e) => {

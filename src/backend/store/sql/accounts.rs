@@ -70,7 +70,10 @@ impl SqlStore {
             Some(account) => account,
             None if auto_create && valid_username(username) => {
                 let password = SeedPassword::Digest(digest.clone());
-                match self.insert_account(username, &password, DEFAULT_ACCESS).await? {
+                match self
+                    .insert_account(username, &password, DEFAULT_ACCESS)
+                    .await?
+                {
                     Ok(user_id) => {
                         return Ok(LoginCheck::Ok {
                             user_id,
@@ -164,7 +167,10 @@ impl SqlStore {
             return Ok(());
         }
         let access = seed.access.unwrap_or(DEFAULT_ACCESS);
-        match self.insert_account(&seed.username, &seed.password, access).await? {
+        match self
+            .insert_account(&seed.username, &seed.password, access)
+            .await?
+        {
             Ok(_) => Ok(()),
             // Created meanwhile (another backend seeding the same list).
             Err(AccountError::Duplicate) => {

@@ -71,10 +71,7 @@ fn equip(characters: &mut [Character], rows: &[AnyRow]) -> Result<(), StoreError
 
 impl SqlStore {
     /// The characters of `user_id` in slot order, with their equipment.
-    pub(super) async fn list_characters(
-        &self,
-        user_id: u32,
-    ) -> Result<Vec<Character>, StoreError> {
+    pub(super) async fn list_characters(&self, user_id: u32) -> Result<Vec<Character>, StoreError> {
         let user = i64::from(user_id);
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM characters WHERE account_id = $1 ORDER BY slot"
@@ -82,7 +79,10 @@ impl SqlStore {
         .bind(user)
         .fetch_all(&self.pool)
         .await?;
-        let mut characters = rows.iter().map(character_of).collect::<Result<Vec<_>, _>>()?;
+        let mut characters = rows
+            .iter()
+            .map(character_of)
+            .collect::<Result<Vec<_>, _>>()?;
         if characters.is_empty() {
             return Ok(characters);
         }
@@ -119,12 +119,13 @@ impl SqlStore {
             return Ok(Err(NotFound));
         };
         let mut character = [character_of(&row)?];
-        let items =
-            sqlx::query("SELECT character_id, slot, item FROM inventory WHERE character_id = $1 AND slot < $2")
-                .bind(id)
-                .bind(EQUIPPED_SLOTS)
-                .fetch_all(&self.pool)
-                .await?;
+        let items = sqlx::query(
+            "SELECT character_id, slot, item FROM inventory WHERE character_id = $1 AND slot < $2",
+        )
+        .bind(id)
+        .bind(EQUIPPED_SLOTS)
+        .fetch_all(&self.pool)
+        .await?;
         equip(&mut character, &items)?;
         let [character] = character;
         Ok(Ok(character))
@@ -156,12 +157,14 @@ impl SqlStore {
         };
         let c = valid.character(char_id, user_id);
         for (slot, item) in c.items.iter().enumerate().filter(|(_, &item)| item != 0) {
-            sqlx::query("INSERT INTO inventory (character_id, slot, item, amount) VALUES ($1, $2, $3, 1)")
-                .bind(i64::try_from(char_id).map_err(|_| StoreError::Invalid("id".into()))?)
-                .bind(slot as i64)
-                .bind(i64::from(*item))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO inventory (character_id, slot, item, amount) VALUES ($1, $2, $3, 1)",
+            )
+            .bind(i64::try_from(char_id).map_err(|_| StoreError::Invalid("id".into()))?)
+            .bind(slot as i64)
+            .bind(i64::from(*item))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Ok(char_id))
@@ -180,11 +183,13 @@ impl SqlStore {
         let user = i64::from(user_id);
         let mut tx = self.begin_write().await?;
         self.lock_account(&mut tx, user_id).await?;
-        let row = sqlx::query("DELETE FROM characters WHERE id = $1 AND account_id = $2 RETURNING name, slot")
-            .bind(id)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "DELETE FROM characters WHERE id = $1 AND account_id = $2 RETURNING name, slot",
+        )
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Ok(Err(NotFound));
         };

@@ -36,9 +36,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 pub use sessions::PgSessions;
 
 use super::credentials::Credentials;
-use super::{
-    AccountInfo, CharState, DatabaseUrl, Engine, Seed, Store, StoreError,
-};
+use super::{AccountInfo, CharState, DatabaseUrl, Engine, Seed, Store, StoreError};
 use crate::backend::accounts::{AccountError, LoginCheck, PasswordDigest, SeedPassword};
 use crate::backend::characters::{Character, CreateError, NewCharacter, NotFound};
 

@@ -254,8 +254,8 @@ impl Sessions for PgSessions {
     async fn refresh(&self, id: u32) -> Result<bool, StoreError> {
         let now = unix_millis();
         let ttl = self.ttl_ms();
-        let gap = i64::try_from((self.ttl / 10).min(MAX_REFRESH_GAP).as_millis())
-            .unwrap_or(i64::MAX);
+        let gap =
+            i64::try_from((self.ttl / 10).min(MAX_REFRESH_GAP).as_millis()).unwrap_or(i64::MAX);
         let expires_at = now.saturating_add(ttl);
         let written = sqlx::query(
             "UPDATE sessions SET expires_at = $1 WHERE id = $2 AND expires_at > $3 \
@@ -299,10 +299,7 @@ impl Sessions for PgSessions {
         Ok(Ok(()))
     }
 
-    async fn back_to_char_select(
-        &self,
-        id: u32,
-    ) -> Result<Result<(), SessionError>, StoreError> {
+    async fn back_to_char_select(&self, id: u32) -> Result<Result<(), SessionError>, StoreError> {
         let row = match self.live(id).await? {
             Ok(row) => row,
             Err(e) => return Ok(Err(e)),
