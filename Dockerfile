@@ -6,7 +6,9 @@
 #   docker run --rm -p 29000:29000 -p 9102:9102 packet-service
 #
 # Settings are the environment variables listed in deploy/packet-service.env
-# (docker run -e NAME=value, or --env-file). There is no systemd in the
+# (docker run -e NAME=value, or --env-file). The same image runs the
+# standalone backend: docker run packet-service backend --backend-listen
+# 0.0.0.0:29100 --database postgres://... (and -p 29100:29100). There is no systemd in the
 # container: the sd-notify calls are no-ops. For liveness/readiness probe
 # GET /healthz on port 9102 (the runtime image has no curl, so use the
 # orchestrator's HTTP probe rather than a HEALTHCHECK command).
@@ -36,6 +38,12 @@ RUN apt-get update \
        --home-dir /nonexistent --shell /usr/sbin/nologin packet-service
 
 COPY --from=build /out/packet-service /usr/local/bin/packet-service
+
+# The default database (DATABASE_URL=sqlite:data/packet-service.db) is
+# relative to the working directory: keep it on a volume.
+RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/packet-service
+WORKDIR /var/lib/packet-service
+VOLUME /var/lib/packet-service
 
 # Numeric ids so runtimes that enforce runAsNonRoot can verify them.
 USER 10001:10001
