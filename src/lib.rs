@@ -40,7 +40,7 @@
 //! | [`conn`] | a connection, its output queue, close reasons, the state machine |
 //! | [`reactor`] | the event loop and its timers |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link |
-//! | [`backend`] | the embedded auth, character and world services |
+//! | [`backend`] | the embedded auth, character and world services, their database, the account commands |
 //! | [`metrics`] | Prometheus series, `/metrics` and `/healthz` |
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |

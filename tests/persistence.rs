@@ -11,17 +11,15 @@ use std::time::{Duration, Instant};
 
 use packet_service::pb::auth::{self as auth, auth_client::AuthClient};
 use packet_service::pb::character::{self as ch, character_client::CharacterClient};
-use packet_service::pb::world::{self as world, downstream, upstream, world_client::WorldClient};
-use packet_service::protocol::packet_type::{DialectId, PacketType};
+use packet_service::pb::world::{self as world, downstream, upstream};
+use packet_service::protocol::packet_type::PacketType;
 use packet_service::protocol::packets::{
-    packet_to_vec, MouseCmd, MouseCmdBroadcast, Packet, SelectCharReply, SelectCharReq,
-    SwitchServer,
+    MouseCmd, MouseCmdBroadcast, SelectCharReply, SelectCharReq, SwitchServer,
 };
 use packet_service::protocol::CodecKind;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use util::db::TestDb;
+use util::link::Link;
 use util::{flow, sha256_hex, start, test_config, Client, DEADLINE};
 
 const CODEC: CodecKind = CodecKind::Plain;
@@ -158,50 +156,11 @@ fn create_req(user_id: u32, name: &str) -> ch::CreateRequest {
     }
 }
 
-/// A World link of a test "gateway".
-struct Link {
-    up: mpsc::Sender<world::Upstream>,
-    down: tonic::Streaming<world::Downstream>,
-}
-
-impl Link {
-    async fn open(ch: &Channel) -> Link {
-        let (up, rx) = mpsc::channel(64);
-        let down = WorldClient::new(ch.clone())
-            .link(ReceiverStream::new(rx))
-            .await
-            .expect("link")
-            .into_inner();
-        Link { up, down }
-    }
-
-    async fn send(&self, kind: upstream::Kind) {
-        let _ = self.up.send(world::Upstream { kind: Some(kind) }).await;
-    }
-
-    async fn packet<P: Packet>(&self, session_id: u32, p: &P) {
-        let dialect = DialectId::Osirose.dialect();
-        let bytes = packet_to_vec(dialect, p).expect("encodes");
-        let r#type = dialect.wire_id(P::TYPE).expect("id").into();
-        self.send(upstream::Kind::Packet(world::Packet {
-            session_id,
-            r#type,
-            payload: bytes[6..].to_vec(),
-        }))
-        .await;
-    }
-
-    /// The Joined answer for a join (skipping other traffic).
-    async fn joined(&mut self) -> world::Joined {
-        loop {
-            let msg = tokio::time::timeout(DEADLINE, self.down.message())
-                .await
-                .expect("downstream before the deadline")
-                .expect("link ok")
-                .expect("link open");
-            if let Some(downstream::Kind::Joined(j)) = msg.kind {
-                return j;
-            }
+/// The Joined answer for a join (skipping other traffic).
+async fn joined_world(link: &mut Link) -> world::Joined {
+    loop {
+        if let downstream::Kind::Joined(j) = link.next().await {
+            return j;
         }
     }
 }
@@ -262,7 +221,10 @@ async fn kill_9_during_creates_and_saves_leaves_a_consistent_database() {
         char_id,
     }))
     .await;
-    assert_eq!(link.joined().await.result, world::JoinResult::Ok as i32);
+    assert_eq!(
+        joined_world(&mut link).await.result,
+        world::JoinResult::Ok as i32
+    );
     // Walk and create characters concurrently; kill -9 while both run.
     let walker = tokio::spawn(async move {
         for step in 1..=100_000u32 {
@@ -272,6 +234,9 @@ async fn kill_9_during_creates_and_saves_leaves_a_consistent_database() {
                 y: step as f32,
                 z: 0,
             };
+            if link.up.is_closed() {
+                return;
+            }
             link.packet(session_id, &cmd).await;
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -430,7 +395,10 @@ async fn two_backends_on_one_postgres_serve_each_others_sessions() {
         char_id: created.char_id,
     }))
     .await;
-    assert_eq!(link.joined().await.result, world::JoinResult::Ok as i32);
+    assert_eq!(
+        joined_world(&mut link).await.result,
+        world::JoinResult::Ok as i32
+    );
     // A logout through B ends the session for A too.
     auth_b
         .logout(auth::LogoutRequest {

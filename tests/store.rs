@@ -19,12 +19,29 @@ use packet_service::backend::store::{
 };
 use util::db::TestDb;
 
-const TTL: Duration = Duration::from_millis(600);
+/// The session TTL of the expiry scenario (short, so it runs quickly);
+/// every other scenario uses [`LONG_TTL`] so that a slow machine never
+/// expires its sessions midway.
+const TTL: Duration = Duration::from_millis(1500);
+const LONG_TTL: Duration = Duration::from_secs(600);
 
 fn options() -> StoreOptions {
+    options_with(LONG_TTL)
+}
+
+fn options_with(session_ttl: Duration) -> StoreOptions {
     StoreOptions {
         max_chars_per_account: 3,
-        session_ttl: TTL,
+        session_ttl,
+    }
+}
+
+/// The TTL a scenario runs with.
+fn ttl_for(scenario: &str) -> Duration {
+    if scenario.contains("expire") {
+        TTL
+    } else {
+        LONG_TTL
     }
 }
 
@@ -60,14 +77,16 @@ enum Kind {
 }
 
 /// Opens a fresh database of `kind`; `None` when PostgreSQL is not set up.
-async fn fresh(kind: Kind) -> Option<(Option<TestDb>, Opened)> {
+async fn fresh(kind: Kind, ttl: Duration) -> Option<(Option<TestDb>, Opened)> {
     let db = match kind {
         Kind::Memory => None,
         Kind::Sqlite => Some(TestDb::sqlite()),
         Kind::Postgres => Some(TestDb::postgres().await?),
     };
     let url = db.as_ref().map_or(DatabaseUrl::Memory, TestDb::url);
-    let opened = store::open(&url, options()).await.expect("store opens");
+    let opened = store::open(&url, options_with(ttl))
+        .await
+        .expect("store opens");
     Some((db, opened))
 }
 
@@ -77,21 +96,21 @@ macro_rules! on_every_engine {
         mod memory {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                let (_db, o) = super::fresh(super::Kind::Memory).await.unwrap();
+                let (_db, o) = super::fresh(super::Kind::Memory, super::ttl_for(stringify!($scenario))).await.unwrap();
                 super::$scenario(&o).await;
             })*
         }
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                let (_db, o) = super::fresh(super::Kind::Sqlite).await.unwrap();
+                let (_db, o) = super::fresh(super::Kind::Sqlite, super::ttl_for(stringify!($scenario))).await.unwrap();
                 super::$scenario(&o).await;
             })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                if let Some((_db, o)) = super::fresh(super::Kind::Postgres).await {
+                if let Some((_db, o)) = super::fresh(super::Kind::Postgres, super::ttl_for(stringify!($scenario))).await {
                     super::$scenario(&o).await;
                 }
             })*
@@ -323,17 +342,17 @@ async fn characters_are_deleted_and_saved(o: &Opened) {
     assert_eq!((c.map, c.x, c.y, c.hp, c.mp), (4, 1234.5, 678.25, 77, 33));
 }
 
+/// Accounts 1 ("a", access `access`) and 2 ("b"), whose sessions the
+/// tests open.
+async fn two_accounts(o: &Opened, access: u32) {
+    for (name, access) in [("a", access), ("b", 1)] {
+        let added = o.store.add_account(name, &plain("pw"), access).await;
+        added.unwrap().unwrap();
+    }
+}
+
 async fn sessions_follow_the_stages(o: &Opened) {
-    o.store
-        .add_account("a", &plain("pw"), 2)
-        .await
-        .unwrap()
-        .unwrap();
-    o.store
-        .add_account("b", &plain("pw"), 1)
-        .await
-        .unwrap()
-        .unwrap();
+    two_accounts(o, 2).await;
     let s = &o.sessions;
     let id = s.create(1, 2, &sha("pw")).await.unwrap();
     assert_ne!(id, 0);
@@ -380,16 +399,7 @@ async fn sessions_follow_the_stages(o: &Opened) {
 }
 
 async fn sessions_expire_and_are_replaced(o: &Opened) {
-    o.store
-        .add_account("a", &plain("pw"), 1)
-        .await
-        .unwrap()
-        .unwrap();
-    o.store
-        .add_account("b", &plain("pw"), 1)
-        .await
-        .unwrap()
-        .unwrap();
+    two_accounts(o, 1).await;
     let s = &o.sessions;
     let first = s.create(1, 1, &sha("pw")).await.unwrap();
     let second = s.create(1, 1, &sha("pw")).await.unwrap();

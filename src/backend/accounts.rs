@@ -225,6 +225,24 @@ pub enum LoginCheck {
     NoRightToConnect,
 }
 
+impl LoginCheck {
+    /// The answer for an existing account: the password is checked first,
+    /// so a wrong one does not reveal a ban.
+    pub fn of_existing(matches: bool, user_id: u32, access: u32) -> LoginCheck {
+        if !matches {
+            LoginCheck::InvalidPassword
+        } else if access < 1 {
+            LoginCheck::NoRightToConnect
+        } else {
+            LoginCheck::Ok {
+                user_id,
+                access,
+                created: false,
+            }
+        }
+    }
+}
+
 /// Accounts by case-insensitive name.
 ///
 /// Invariant: keys of `by_name` are the lowercased usernames of their
@@ -368,17 +386,7 @@ impl AccountStore {
                 let matches = account
                     .digest(digest.kind)
                     .is_some_and(|stored| stored.ct_matches(digest));
-                if !matches {
-                    LoginCheck::InvalidPassword
-                } else if account.access < 1 {
-                    LoginCheck::NoRightToConnect
-                } else {
-                    LoginCheck::Ok {
-                        user_id: account.user_id,
-                        access: account.access,
-                        created: false,
-                    }
-                }
+                LoginCheck::of_existing(matches, account.user_id, account.access)
             }
             None if auto_create => {
                 match self.add(

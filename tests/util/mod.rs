@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod db;
 pub mod flow;
+pub mod link;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

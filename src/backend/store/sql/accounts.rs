@@ -90,17 +90,12 @@ impl SqlStore {
             }
             None => return Ok(LoginCheck::UnknownAccount),
         };
-        Ok(if !account.verifies(&self.credentials, digest).await? {
-            LoginCheck::InvalidPassword
-        } else if account.access < 1 {
-            LoginCheck::NoRightToConnect
-        } else {
-            LoginCheck::Ok {
-                user_id: account.user_id,
-                access: account.access,
-                created: false,
-            }
-        })
+        let matches = account.verifies(&self.credentials, digest).await?;
+        Ok(LoginCheck::of_existing(
+            matches,
+            account.user_id,
+            account.access,
+        ))
     }
 
     /// Whether `digest` is account `user_id`'s password.
