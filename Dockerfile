@@ -49,7 +49,9 @@ VOLUME /var/lib/packet-service
 USER 10001:10001
 # 29000: game clients. 9102: /metrics and /healthz (publish it to the
 # monitoring network only).
-EXPOSE 29000 9102
+# 29100: the standalone backend's gRPC port, when the image runs that role
+# (`backend --backend-listen 0.0.0.0:29100`).
+EXPOSE 29000 9102 29100
 # SIGTERM starts the graceful shutdown (SHUTDOWN_GRACE_SECS); give the
 # container a stop timeout above it (docker stop -t, terminationGracePeriodSeconds).
 STOPSIGNAL SIGTERM

@@ -593,3 +593,35 @@ async fn passwords_are_stored_only_as_argon2id_hashes() {
     .unwrap();
     assert!(!row.0.contains(&sha_hex) && !row.1.contains("21232f297a57a5a7"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refreshes_write_at_most_once_per_interval() {
+    use packet_service::backend::store::sql::{PgSessions, SqlStore};
+    use packet_service::backend::store::{Sessions, Store};
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = std::sync::Arc::new(SqlStore::open(&db.url(), 5).await.unwrap());
+    store
+        .add_account("a", &plain("pw"), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    // A gap of 2 s: far longer than the 20 refreshes take on a loaded box.
+    let ttl = Duration::from_secs(20);
+    let sessions = PgSessions::new(store.clone(), ttl);
+    let id = sessions.create(1, 1, &sha("pw")).await.unwrap();
+    // Right after login the stored expiry is fresh: ALIVE after ALIVE
+    // writes nothing.
+    for _ in 0..20 {
+        assert!(sessions.refresh(id).await.unwrap());
+    }
+    assert_eq!(sessions.refresh_writes(), 0);
+    // A tenth of the TTL later one refresh writes, the next ones do not.
+    tokio::time::sleep(ttl / 10 + Duration::from_millis(200)).await;
+    for _ in 0..20 {
+        assert!(sessions.refresh(id).await.unwrap());
+    }
+    assert_eq!(sessions.refresh_writes(), 1);
+    assert!(!sessions.refresh(id.wrapping_add(1)).await.unwrap());
+}

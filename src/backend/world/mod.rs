@@ -17,8 +17,10 @@
 //! types are ignored; bodies that do not decode are ignored and counted.
 //!
 //! `Leave` removes the player and tells the others on its map
-//! (REMOVE_OBJECT); with reason CHANGE_CHAR the session goes back to stage
-//! CHAR_SELECT. When a link's stream ends or fails, every player of that link
+//! (REMOVE_OBJECT) and queues its map, position, hit and mana points for
+//! saving ([`saver`]); with reason CHANGE_CHAR the session goes back to stage
+//! CHAR_SELECT. Players that moved are also queued every
+//! `SAVE_INTERVAL_SECS`, and a join enters where the character was saved. When a link's stream ends or fails, every player of that link
 //! is removed the same way. Several gateways may link at once: each link only
 //! speaks for its own sessions, and a broadcast is split into one message per
 //! link holding that link's targets.
