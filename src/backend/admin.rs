@@ -40,7 +40,7 @@ pub fn run_blocking(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| AdminError::Database(StoreError::Hash(format!("runtime: {e}"))))?;
+        .map_err(|e| AdminError::Database(StoreError::Runtime(format!("runtime: {e}"))))?;
     runtime.block_on(run(cmd, password))
 }
 

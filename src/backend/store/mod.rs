@@ -94,6 +94,9 @@ pub enum StoreError {
     /// Hashing or verifying a password failed (not a mismatch).
     #[error("password hashing: {0}")]
     Hash(String),
+    /// A blocking task or a runtime could not run.
+    #[error("{0}")]
+    Runtime(String),
 }
 
 /// One account as the operator commands list it.

@@ -145,7 +145,7 @@ async fn create_parent(path: &std::path::Path) -> Result<(), StoreError> {
         move || std::fs::create_dir_all(dir)
     })
     .await
-    .map_err(|e| StoreError::Hash(e.to_string()))?;
+    .map_err(|e| StoreError::Runtime(e.to_string()))?;
     made.map_err(|source| StoreError::Directory { path: dir, source })
 }
 
