@@ -70,10 +70,7 @@ impl SqlStore {
             Some(account) => account,
             None if auto_create && valid_username(username) => {
                 let password = SeedPassword::Digest(digest.clone());
-                match self
-                    .insert_account(username, &password, DEFAULT_ACCESS)
-                    .await?
-                {
+                match self.insert_new(username, &password, DEFAULT_ACCESS).await? {
                     Ok(user_id) => {
                         return Ok(LoginCheck::Ok {
                             user_id,
@@ -114,7 +111,7 @@ impl SqlStore {
         }
     }
 
-    /// Creates an account (one statement: the unique name decides a race).
+    /// Creates an account; a valid name not taken yet.
     pub(super) async fn insert_account(
         &self,
         username: &str,
@@ -129,6 +126,17 @@ impl SqlStore {
         if self.find(username).await?.is_some() {
             return Ok(Err(AccountError::Duplicate));
         }
+        self.insert_new(username, password, access).await
+    }
+
+    /// Inserts an account the caller found missing (a login that creates
+    /// it has just looked); the unique name decides a race.
+    async fn insert_new(
+        &self,
+        username: &str,
+        password: &SeedPassword,
+        access: u32,
+    ) -> Result<Result<u32, AccountError>, StoreError> {
         let (sha256, md5) = self.credentials.hash_pair(&password.digests()).await?;
         let now = unix_secs();
         let row = sqlx::query(
