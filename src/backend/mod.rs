@@ -1,5 +1,5 @@
 //! The embedded backend: a reference implementation of the Auth, Character
-//! and World gRPC services (architecture.md §7), run as one real tonic server
+//! and World gRPC services (docs/architecture.md §7), run as one real tonic server
 //! inside the process (or alone: `packet-service backend`). It serves
 //! `make run`, the tests and small setups when no external services are
 //! configured; `--backend-listen` can expose it to other gateways.

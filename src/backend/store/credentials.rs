@@ -1,5 +1,5 @@
 //! How the SQL engines keep passwords: each client digest (SHA-256 hex and
-//! MD5 hex, protocol.md §9 D4) is stored only as an argon2id hash with a
+//! MD5 hex, docs/protocol.md §9 D4) is stored only as an argon2id hash with a
 //! random 16-byte salt, in the PHC string form
 //! (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), so the parameters travel with
 //! each hash and raising them later leaves old hashes verifiable.

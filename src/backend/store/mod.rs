@@ -241,7 +241,7 @@ pub struct SessionView {
     pub char_id: Option<u64>,
 }
 
-/// Sessions: the login → char select → map stage of each (protocol.md §9
+/// Sessions: the login → char select → map stage of each (docs/protocol.md §9
 /// D6), with the semantics of [`super::sessions`] (one live session per
 /// account, a TTL, expired sessions answered TIME_OUT for a while).
 #[tonic::async_trait]
