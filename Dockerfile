@@ -12,6 +12,11 @@
 # /healthz on the port the environment gives (PACKET_METRICS_PORT); settings
 # given as flags after the image name are not seen by it.
 #
+# The same image runs the standalone backend:
+#   docker run --no-healthcheck -p 29100:29100 packet-service \
+#     backend --backend-listen 0.0.0.0:29100 --database postgres://...
+# (the backend role serves no /healthz, hence --no-healthcheck).
+#
 # Base images are pinned to exact tags. Pin them by digest as well
 # (`rust:1.95.0-bookworm@sha256:…`) when building with registry access:
 # `docker buildx imagetools inspect rust:1.95.0-bookworm` prints it.
@@ -63,11 +68,19 @@ RUN apt-get update \
 
 COPY --from=build /out/packet-service /usr/local/bin/packet-service
 
+# The default database (DATABASE_URL=sqlite:data/packet-service.db) is
+# relative to the working directory: keep it on a volume.
+RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/packet-service
+WORKDIR /var/lib/packet-service
+VOLUME /var/lib/packet-service
+
 # Numeric ids so runtimes that enforce runAsNonRoot can verify them.
 USER 10001:10001
 # 29000: game clients. 9102: /metrics and /healthz (publish it to the
 # monitoring network only).
-EXPOSE 29000 9102
+# 29100: the standalone backend's gRPC port, when the image runs that role
+# (`backend --backend-listen 0.0.0.0:29100`).
+EXPOSE 29000 9102 29100
 # Unhealthy after three failed checks; /healthz fails while starting, while
 # stopping and when the reactor has not completed a pass for 10 s. The
 # subcommand gives up after 2 s, inside the 5 s Docker allows.

@@ -52,7 +52,7 @@
 //! | [`conn`] | a connection, its output queue, close reasons, PROXY headers, [`conn::calls`], the state machine [`conn::state`] (`phase`, `login`, `char_select`, `world`, `replies`, `bucket`) |
 //! | [`reactor`] | the event loop: `admission`, `input`, `actions`, `output`, `timers`, `close`, `limit_log`; the seam [`reactor::net`]; for tests, `reactor::probe` and `reactor::sim` |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link, [`rpc::types`], [`rpc::convert`], rate-limited failure warnings |
-//! | [`backend`] | the embedded auth, character and world services |
+//! | [`backend`] | the embedded auth, character and world services, their database (`store`: memory, SQLite, PostgreSQL), the account commands |
 //! | [`metrics`] | Prometheus series (one table), reactor counters, RPC metrics, health, `/metrics` and `/healthz` |
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |

@@ -14,6 +14,51 @@ use signal_hook::iterator::Signals;
 
 use crate::server::ShutdownTrigger;
 
+/// What a stop signal stops: the gateway's [`ShutdownTrigger`], or the
+/// standalone backend's stop channel.
+pub trait Stop: Send + 'static {
+    /// Starts the graceful shutdown.
+    fn request(&self);
+    /// Whether a shutdown was already requested.
+    fn requested(&self) -> bool;
+}
+
+impl Stop for ShutdownTrigger {
+    fn request(&self) {
+        ShutdownTrigger::request(self);
+    }
+    fn requested(&self) -> bool {
+        ShutdownTrigger::requested(self)
+    }
+}
+
+/// A stop delivered as one message on a channel (the standalone backend).
+pub struct ChannelStop {
+    tx: std::sync::mpsc::Sender<()>,
+    sent: std::sync::atomic::AtomicBool,
+}
+
+impl ChannelStop {
+    /// Stops by sending `()` on `tx` once.
+    pub fn new(tx: std::sync::mpsc::Sender<()>) -> ChannelStop {
+        ChannelStop {
+            tx,
+            sent: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Stop for ChannelStop {
+    fn request(&self) {
+        if !self.sent.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let _ = self.tx.send(());
+        }
+    }
+    fn requested(&self) -> bool {
+        self.sent.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// Exit status when a second stop signal ends the process at once (128 +
 /// SIGINT, as a shell reports an interrupted command).
 pub const EXIT_NOW_STATUS: i32 = 130;
@@ -43,7 +88,7 @@ pub fn respond(signal: i32, stopping: bool) -> Response {
 
 /// Takes SIGINT, SIGTERM and SIGHUP from now on and answers them on a
 /// thread of its own for the life of the process.
-pub fn install(trigger: ShutdownTrigger) -> io::Result<JoinHandle<()>> {
+pub fn install(trigger: impl Stop) -> io::Result<JoinHandle<()>> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())

@@ -215,6 +215,8 @@ fn the_binary_notifies_systemd_and_stops_on_sigterm() {
             "--port",
             "0",
             "--no-metrics",
+            "--database",
+            "memory",
             "--log-level",
             "warn",
         ])

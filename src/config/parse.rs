@@ -1,7 +1,8 @@
 //! Where raw values come from and which one wins: the command line (through
 //! getopts), else the environment (empty = unset), else the row's default.
 //! Also the command line's own verbs (`--help`, `--version`, the
-//! `healthcheck` subcommand) and the error line for a refused value.
+//! `healthcheck` subcommand and the subcommands of `commands.rs`) and the
+//! error line for a refused value.
 
 use super::declare::{Form, Setting};
 use super::rules::{Accounts, Bool, Rule};
@@ -16,8 +17,13 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Command, ConfigError> {
         if let Some((first, rest)) = args.split_first() {
-            if first == crate::healthcheck::SUBCOMMAND {
-                return crate::healthcheck::Probe::parse(rest, env);
+            match first.as_str() {
+                crate::healthcheck::SUBCOMMAND => {
+                    return crate::healthcheck::Probe::parse(rest, env)
+                }
+                "backend" => return super::commands::backend(rest, env),
+                "accounts" => return super::commands::accounts(rest, env),
+                _ => {}
             }
         }
         let matches = options()
@@ -94,6 +100,16 @@ pub(super) fn options() -> getopts::Options {
 pub(super) struct Sources<'a> {
     matches: Option<&'a getopts::Matches>,
     env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Sources<'a> {
+    /// Values from `matches` (when given), else `env`, else the defaults.
+    pub(super) fn new(
+        matches: Option<&'a getopts::Matches>,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Sources<'a> {
+        Sources { matches, env }
+    }
 }
 
 impl Sources<'_> {

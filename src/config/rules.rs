@@ -232,6 +232,23 @@ impl Rule for LogFilter {
     }
 }
 
+/// A database URL ([`DatabaseUrl`](crate::backend::store::DatabaseUrl));
+/// its password never appears in an error line.
+pub(super) struct Database;
+
+impl Rule for Database {
+    type Out = crate::backend::store::DatabaseUrl;
+    fn parse(&self, raw: &str) -> Option<Self::Out> {
+        crate::backend::store::DatabaseUrl::parse(raw)
+    }
+    fn expected(&self) -> String {
+        crate::backend::store::DatabaseUrl::EXPECTED.to_owned()
+    }
+    fn shown(&self, raw: &str) -> String {
+        crate::backend::store::url::redact(raw)
+    }
+}
+
 /// A file path (not checked for existence here).
 pub(super) struct FilePath;
 

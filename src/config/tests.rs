@@ -225,6 +225,8 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("auto-create-accounts", "AUTO_CREATE_ACCOUNTS", "2"),
     ("session-ttl", "SESSION_TTL_SECS", "0.5"),
     ("max-chars", "MAX_CHARS_PER_ACCOUNT", "33"),
+    ("database", "DATABASE_URL", "mysql://db/ps"),
+    ("save-interval", "SAVE_INTERVAL_SECS", "0.5"),
     (
         "server-name",
         "SERVER_NAME",
@@ -263,6 +265,21 @@ fn every_invalid_value_names_flag_env_and_value() {
             }
         }
     }
+}
+
+#[test]
+fn a_database_password_never_shows() {
+    let url = "postgres://ps:s3cret@db/ps";
+    let c = run(&["--database", url]);
+    assert!(!format!("{c:?}").contains("s3cret"));
+    assert!(!c.summary().contains("s3cret"), "{}", c.summary());
+    assert!(c.summary().contains("database=postgres://ps:***@db/ps"));
+    let refused = refused(&["--database", "postgres://ps:s3cret@db/p s"], &[]);
+    assert!(!refused.contains("s3cret"), "{refused}");
+    assert_eq!(
+        Config::for_tests().database,
+        crate::backend::store::DatabaseUrl::Memory
+    );
 }
 
 #[test]

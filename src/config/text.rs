@@ -21,7 +21,9 @@ impl Config {
         let mut text = parse::options().usage(brief);
         text.push_str(
             "\nBoolean variables take 1, true, yes or on, and 0, false, no or off.\n\
-             Backend services without a URL are served by the embedded backend.\n",
+             Backend services without a URL are served by the embedded backend.\n\
+             Subcommands: `packet-service backend --help` (the embedded backend alone),\n\
+             `packet-service accounts --help` (account commands on the database).\n",
         );
         text
     }

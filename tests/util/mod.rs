@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod db;
 pub mod flow;
+pub mod link;
 pub mod process;
 
 use std::io::{ErrorKind, Read, Write};
