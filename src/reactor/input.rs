@@ -10,11 +10,12 @@ use log::{debug, trace};
 
 use super::net::Net;
 use super::probe::Probe;
-use super::{push_once, Env, Reactor, READS_PER_PASS};
+use super::{push_once, Env, Reactor, BUFFER_BUDGET, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
 use crate::conn::{Conn, Prefix};
 use crate::protocol::packet_type::{Direction, PacketType};
+use crate::protocol::packets::EncodeError;
 use crate::protocol::{FrameError, HEADER_LEN};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
@@ -65,7 +66,7 @@ impl<P: Probe> Env<P> {
         if has_input
             && conn.closing.is_none()
             && !conn.session.phase().is_waiting()
-            && conn.output.len() < self.output_pause
+            && !self.output_paused(&conn.output)
         {
             push_once(&mut self.ready, &mut conn.in_ready, idx);
         }
@@ -177,7 +178,7 @@ impl<P: Probe> Env<P> {
                 }
                 return true;
             }
-            if self.draining.is_some() || conn.output.len() >= self.output_pause {
+            if self.draining.is_some() || self.output_paused(&conn.output) {
                 // Shutting down, or the client is not reading its replies:
                 // decode nothing more (bytes wait here, then in the kernel).
                 return false;
@@ -209,16 +210,21 @@ impl<P: Probe> Env<P> {
             self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
                 let codec = self.codec;
-                let echoed = conn.output.encode(&self.pool, packet.len(), |space| {
-                    let frame = &mut space[..packet.len()];
-                    frame.copy_from_slice(packet);
-                    codec
-                        .seal(Direction::ServerToClient, frame)
-                        .map(|()| frame.len())
-                });
+                // The input buffer is held: the budget counts it.
+                let budget = BUFFER_BUDGET - 1;
+                let echoed = conn
+                    .output
+                    .encode(&self.pool, packet.len(), budget, |space| {
+                        let frame = space.get_mut(..packet.len()).ok_or(EncodeError::TooLarge)?;
+                        frame.copy_from_slice(packet);
+                        codec
+                            .seal(Direction::ServerToClient, frame)
+                            .map_err(|_| EncodeError::TooLarge)?;
+                        Ok::<usize, EncodeError>(frame.len())
+                    });
                 match echoed {
                     Ok(_) => self.counters.sent(PacketType::STRESS),
-                    Err(_) => actions.push(Action::Close(CloseReason::PoolExhausted)),
+                    Err(failure) => actions.push(Action::Close(failure.reason())),
                 }
                 actions.remove(0);
             }

@@ -54,6 +54,7 @@ use slab::Slab;
 
 use crate::buf::BufferPool;
 use crate::conn::calls::ServerEntry;
+use crate::conn::output::OutQueue;
 use crate::conn::state::{Action, Ctx, UtcTime};
 use crate::conn::Conn;
 use crate::ids::{ConnRef, SessionId};
@@ -85,9 +86,15 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX: usize = 4096;
 /// How often lingering sockets are read while any exist.
 const LINGER_POLL: Duration = Duration::from_millis(20);
-/// Pooled buffers' worth of queued output at which a connection stops
-/// decoding until its client reads.
+/// Pooled buffers' worth of queued output memory at which a connection
+/// stops decoding until its client reads.
 const OUTPUT_PAUSE_BUFFERS: usize = 4;
+/// Pooled buffers one connection may hold at once, input and output
+/// together, whatever it sends, receives or fails to read. Decoding pauses
+/// at `OUTPUT_PAUSE_BUFFERS` of output, so only replies to requests already
+/// in flight come near it; a reply past it closes the connection
+/// (`output_limit`).
+const BUFFER_BUDGET: usize = 8;
 /// How often refusals and abnormal closes are summarised in the log.
 const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon cleanup refused by a full job queue is tried again.
@@ -156,8 +163,9 @@ struct Env<P> {
     /// Connections waiting for a buffer from the pool, oldest first; each at
     /// most once (`Conn::in_pool_wait`).
     pool_wait: VecDeque<usize>,
-    /// Queued output above which a connection stops decoding (backpressure:
-    /// a client that does not read cannot hold more than a few buffers).
+    /// Queued output memory above which a connection stops decoding
+    /// (backpressure: a client that does not read cannot hold more than a
+    /// few buffers).
     output_pause: usize,
     /// Connections with output to flush.
     dirty: Vec<usize>,
@@ -516,6 +524,17 @@ impl<P> Env<P> {
     fn ctx(&self) -> Ctx<'_> {
         context(&self.cfg, &self.servers, self.utc)
     }
+
+    /// The client is not reading its replies: decode nothing more for it.
+    fn output_paused(&self, output: &OutQueue) -> bool {
+        output.memory() >= self.output_pause
+    }
+}
+
+/// Pooled buffers the output queue of `conn` may hold: the budget less the
+/// input buffer.
+fn output_budget<S>(conn: &Conn<S>) -> usize {
+    BUFFER_BUDGET - usize::from(conn.input.is_some())
 }
 
 /// The state machine's settings (a function of the fields it reads, so that

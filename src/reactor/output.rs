@@ -77,13 +77,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
 
 impl<P: Probe> Env<P> {
     /// Output was queued: flush it this pass, or close a client that does
-    /// not read.
+    /// not read (its queue's memory outside the pool, chunk overhead
+    /// included, passed the limit).
     pub(super) fn queued<S>(&mut self, idx: usize, conn: &mut Conn<S>) {
-        if conn.output.len() > self.cfg.output_limit {
+        if conn.output.heap() > self.cfg.output_limit {
             debug!(
-                "{} output queue {} bytes exceeds {}: closing",
+                "{} output queue holds {} bytes, over {}: closing",
                 Prefix(conn),
-                conn.output.len(),
+                conn.output.heap(),
                 self.cfg.output_limit
             );
             self.close(idx, conn, CloseReason::OutputLimit);
@@ -95,7 +96,7 @@ impl<P: Probe> Env<P> {
     /// Writes as much queued output as the socket takes. A short write
     /// leaves the rest to the next writable event (registered once).
     pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>) {
-        let paused = conn.output.len() >= self.output_pause;
+        let paused = self.output_paused(&conn.output);
         while !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {
                 Ok(0) => break,
