@@ -45,7 +45,7 @@ use packet_service::conn::calls::{
     Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use packet_service::conn::check::{self, Before, Checker};
-use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use packet_service::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
 use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
 use packet_service::metrics::{Health, Metrics, ReactorCounters};
@@ -340,11 +340,14 @@ impl Sim {
             public_port: 29000,
             handshake_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            frame_timeout: Duration::from_secs(10),
             rpc_deadline: RPC_DEADLINE,
             wrong_state_budget: 16,
             // Some seeds limit the packet rate.
             packets_per_sec: if seed % 7 == 6 { 20 } else { 0 },
             packet_burst: if seed % 7 == 6 { 40 } else { 400 },
+            chat_per_sec: 3,
+            chat_max_bytes: 256,
             shutdown_grace: Duration::from_secs(10),
             proxy_protocol: proxied,
             proxy_trusted: vec![([10, 0, 0, 0].into(), 8)],
@@ -355,6 +358,7 @@ impl Sim {
             RejectReason::LABELS,
             CloseReason::LABELS,
             ProtocolError::LABELS,
+            ChatRefusal::LABELS,
         );
         let (bridge, ends) = Bridge::with_capacity(JOB_QUEUE, WORLD_QUEUE, 1024);
         let shutdown = Arc::new(AtomicBool::new(false));

@@ -26,11 +26,13 @@
 //! Downstream messages go through a bounded queue per link
 //! ([`LINK_QUEUE_LEN`]); when a link's queue is full the message is dropped
 //! for that link and counted, so one slow gateway never blocks the world.
+//! Drops and packets too large to encode are logged as a summary at most
+//! once per [`SUMMARY_INTERVAL`], never a line per message.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -50,6 +52,9 @@ use crate::protocol::packets::{
 
 /// Capacity of each link's downstream queue, in messages.
 pub const LINK_QUEUE_LEN: usize = 4096;
+
+/// Least time between two summary lines of dropped messages.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Hit points of a character entering the world.
 const START_HP: u16 = 100;
@@ -83,7 +88,7 @@ fn body_of<P: Packet>(p: &P) -> Option<(u32, Vec<u8>)> {
     let mut w = Writer::new(&mut buf);
     p.encode(&mut w);
     if w.overflowed() {
-        log::warn!("world: {} does not fit in a packet", P::TYPE);
+        log::debug!("world: {} does not fit in a packet", P::TYPE);
         return None;
     }
     let len = w.len();
@@ -135,6 +140,10 @@ struct WorldInner {
     /// Where the search for a free entity id starts.
     next_entity: u16,
     dropped: u64,
+    /// Packets too large to encode, not sent.
+    oversized: u64,
+    /// `(dropped, oversized)` at the last summary line, and its time.
+    summarised: (u64, u64, Option<Instant>),
 }
 
 impl WorldInner {
@@ -150,14 +159,33 @@ impl WorldInner {
                 mpsc::error::TrySendError::Full(_) => "queue full",
                 mpsc::error::TrySendError::Closed(_) => "link closed",
             };
-            log::warn!("world: message for link {link} dropped ({why})");
+            log::debug!("world: message for link {link} dropped ({why})");
+            self.summarise();
         }
+    }
+
+    /// Logs what was dropped since the last summary, at most once per
+    /// [`SUMMARY_INTERVAL`].
+    fn summarise(&mut self) {
+        let (dropped, oversized, at) = self.summarised;
+        let now = Instant::now();
+        if at.is_some_and(|at| now.duration_since(at) < SUMMARY_INTERVAL) {
+            return;
+        }
+        log::warn!(
+            "world: since the last summary: dropped={} (link queue full or closed) oversized={}",
+            self.dropped - dropped,
+            self.oversized - oversized
+        );
+        self.summarised = (self.dropped, self.oversized, Some(now));
     }
 
     /// Sends one packet to `targets`: one Broadcast per link holding that
     /// link's targets.
     fn broadcast<P: Packet>(&mut self, targets: impl IntoIterator<Item = u32>, p: &P) {
         let Some((kind, payload)) = body_of(p) else {
+            self.oversized += 1;
+            self.summarise();
             return;
         };
         let mut by_link: BTreeMap<u64, Vec<u32>> = BTreeMap::new();

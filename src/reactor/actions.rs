@@ -157,6 +157,9 @@ impl<P: Probe> Env<P> {
                 Action::Send(packet) => {
                     let (codec, dialect) = (self.codec, self.dialect);
                     let budget = output_budget(conn);
+                    if conn.buffers_held() == 0 {
+                        conn.progress_at = now; // holding starts now
+                    }
                     let result = conn
                         .output
                         .encode(&self.pool, MAX_PACKET_SIZE, budget, |space| {
@@ -218,6 +221,11 @@ impl<P: Probe> Env<P> {
                 }
                 Action::UnbindSession(s) => self.unbind(s, conn.conn_ref),
                 Action::ProtocolError(e) => self.counters.protocol_error(e.index()),
+                Action::ChatRefused(r) => {
+                    debug!("{} chat dropped: {}", Prefix(conn), r.as_str());
+                    self.counters.chat_refused(r.index());
+                    self.limits.chat_refused[r.index()] += 1;
+                }
                 Action::Close(reason) => self.close(idx, conn, reason),
             }
         }

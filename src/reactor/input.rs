@@ -99,6 +99,9 @@ impl<P: Probe> Env<P> {
                     push_once_deque(&mut self.pool_wait, &mut conn.in_pool_wait, idx);
                     return;
                 }
+                if conn.buffers_held() == 0 {
+                    conn.progress_at = now; // holding starts now
+                }
                 conn.input = self.pool.checkout();
             }
             let Some(buf) = conn.input.as_mut() else {
@@ -144,7 +147,7 @@ impl<P: Probe> Env<P> {
     /// the connection must not read more now (waiting for a backend).
     fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
         let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
-        if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
+        if conn.awaiting_proxy && !self.proxy_header(idx, conn, now) {
             return conn.closing.is_none();
         }
         loop {
@@ -152,15 +155,20 @@ impl<P: Probe> Env<P> {
                 return false;
             }
             let Some(buf) = conn.input.as_mut() else {
+                conn.partial_since = None;
                 return true;
             };
             if buf.is_empty() {
                 conn.input = None; // an idle connection holds no buffer
+                conn.partial_since = None;
                 return true;
             }
             let header = match self.codec.peek(Direction::ClientToServer, buf.filled()) {
                 Ok(Some(h)) => h,
-                Ok(None) => return true,
+                Ok(None) => {
+                    self.frame_started(idx, conn, now);
+                    return true;
+                }
                 Err(e) => {
                     let error = frame_error(e);
                     if log::log_enabled!(log::Level::Debug) {
@@ -176,8 +184,11 @@ impl<P: Probe> Env<P> {
                 if buf.spare_len() < header.wire_len - buf.len() {
                     buf.compact();
                 }
+                self.frame_started(idx, conn, now);
                 return true;
             }
+            // The front frame is whole: no frame deadline while it waits.
+            conn.partial_since = None;
             if self.draining.is_some() || self.output_paused(&conn.output) {
                 // Shutting down, or the client is not reading its replies:
                 // decode nothing more (bytes wait here, then in the kernel).
@@ -229,8 +240,20 @@ impl<P: Probe> Env<P> {
                 actions.remove(0);
             }
             buf.consume(header.wire_len);
+            conn.progress_at = now;
             self.apply(idx, conn, &mut actions, now);
             self.actions = actions;
+            self.schedule(idx, conn);
+        }
+    }
+}
+
+impl<P: Probe> Env<P> {
+    /// The front of the input is an incomplete frame (or PROXY header): its
+    /// deadline runs from the first time it was seen so.
+    pub(super) fn frame_started<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+        if conn.partial_since.is_none() {
+            conn.partial_since = Some(now);
             self.schedule(idx, conn);
         }
     }

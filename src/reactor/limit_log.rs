@@ -1,4 +1,5 @@
-//! The once-a-minute summary of limits hit: refusals and abnormal closes
+//! The once-a-minute summary of limits hit: refusals, abnormal closes,
+//! chat messages dropped by the chat budget and oversized world packets
 //! are counted as they happen and logged as one line per interval.
 
 use std::time::Instant;
@@ -6,7 +7,7 @@ use std::time::Instant;
 use log::warn;
 
 use super::LIMIT_LOG_INTERVAL;
-use crate::conn::reason::{CloseReason, RejectReason};
+use crate::conn::reason::{ChatRefusal, CloseReason, RejectReason};
 
 /// Counts of refusals and closes for the periodic log summary: limits are
 /// logged when hit, without a line per connection that a flood could use to
@@ -14,6 +15,8 @@ use crate::conn::reason::{CloseReason, RejectReason};
 pub(super) struct LimitLog {
     pub(super) rejected: Vec<u64>,
     pub(super) closed: Vec<u64>,
+    pub(super) chat_refused: Vec<u64>,
+    pub(super) world_oversized: u64,
     since: Instant,
 }
 
@@ -22,6 +25,8 @@ impl LimitLog {
         LimitLog {
             rejected: vec![0; RejectReason::LABELS.len()],
             closed: vec![0; CloseReason::LABELS.len()],
+            chat_refused: vec![0; ChatRefusal::LABELS.len()],
+            world_oversized: 0,
             since: now,
         }
     }
@@ -46,6 +51,14 @@ impl LimitLog {
                 line.push_str(&format!(" closed:{label}={n}"));
             }
         }
+        for (label, n) in ChatRefusal::LABELS.iter().zip(&self.chat_refused) {
+            if *n > 0 {
+                line.push_str(&format!(" chat_dropped:{label}={n}"));
+            }
+        }
+        if self.world_oversized > 0 {
+            line.push_str(&format!(" world_oversized={}", self.world_oversized));
+        }
         if !line.is_empty() {
             warn!(
                 "in the last {}s:{line}",
@@ -54,6 +67,8 @@ impl LimitLog {
         }
         self.rejected.iter_mut().for_each(|n| *n = 0);
         self.closed.iter_mut().for_each(|n| *n = 0);
+        self.chat_refused.iter_mut().for_each(|n| *n = 0);
+        self.world_oversized = 0;
         self.since = now;
     }
 }

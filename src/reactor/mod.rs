@@ -10,6 +10,7 @@
 //! | accept until `WouldBlock`, admission before allocation, PROXY trust | `admission.rs` |
 //! | socket events: mark connections readable or writable | here |
 //! | drain RPC completions, apply the state machine's actions, submit jobs | `actions.rs` |
+//! | close the oldest stalled buffer holders when the pool runs short | `pressure.rs` |
 //! | read and decode ready connections (bounded per pass) | `input.rs` |
 //! | timers | `timers.rs` |
 //! | flush queued output, broadcast world packets | `output.rs` |
@@ -35,6 +36,7 @@ mod input;
 mod limit_log;
 pub mod net;
 mod output;
+mod pressure;
 #[doc(hidden)]
 pub mod probe;
 #[doc(hidden)]
@@ -125,6 +127,8 @@ pub struct ReactorConfig {
     pub handshake_timeout: Duration,
     /// Idle timeout.
     pub idle_timeout: Duration,
+    /// Time from a frame's first byte to its last (PROXY header included).
+    pub frame_timeout: Duration,
     /// Backend deadline.
     pub rpc_deadline: Duration,
     /// Wrong-state budget.
@@ -133,6 +137,10 @@ pub struct ReactorConfig {
     pub packets_per_sec: u32,
     /// Packet burst.
     pub packet_burst: u32,
+    /// Chat messages per second per player (0 = unlimited).
+    pub chat_per_sec: u32,
+    /// Bytes of text per chat message.
+    pub chat_max_bytes: usize,
     /// How long shutdown waits for in-flight work.
     pub shutdown_grace: Duration,
     /// Expect a PROXY protocol header first (from trusted sources only).
@@ -163,6 +171,9 @@ struct Env<P> {
     /// Connections waiting for a buffer from the pool, oldest first; each at
     /// most once (`Conn::in_pool_wait`).
     pool_wait: VecDeque<usize>,
+    /// Scratch list of buffer holders (last progress, slot) for choosing
+    /// whom pool pressure closes; kept between uses.
+    holders: Vec<(Instant, usize)>,
     /// Queued output memory above which a connection stops decoding
     /// (backpressure: a client that does not read cannot hold more than a
     /// few buffers).
@@ -290,6 +301,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 ready: Vec::new(),
                 next_ready: Vec::new(),
                 pool_wait: VecDeque::new(),
+                holders: Vec::new(),
                 dirty: Vec::new(),
                 closing: Vec::new(),
                 actions: Vec::with_capacity(8),
@@ -353,12 +365,13 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         }
         self.resume_accept(now);
         // 3. Read and decode the ready connections.
+        self.relieve_pool_pressure(now);
         self.resume_pool_waiters();
         self.service_ready(now);
         // 6. Timers.
         self.expire_timers(now);
         // 5. Flush queued output.
-        self.flush_dirty();
+        self.flush_dirty(now);
         // 7. Drain at shutdown, reap, linger.
         if self.env.draining.is_some() {
             self.drain_step(now);
@@ -551,6 +564,8 @@ fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [ServerEntry], utc: UtcTime)
         refresh_interval: REFRESH_INTERVAL,
         packets_per_sec: cfg.packets_per_sec,
         packet_burst: cfg.packet_burst,
+        chat_per_sec: cfg.chat_per_sec,
+        chat_max_bytes: cfg.chat_max_bytes,
         utc,
     }
 }

@@ -3,9 +3,10 @@
 //! broadcasts encoded once and queued to every target.
 
 use std::io;
+use std::time::Instant;
 
 use bytes::BytesMut;
-use log::{debug, warn};
+use log::debug;
 
 use super::net::{Net, Stream};
 use super::probe::Probe;
@@ -30,7 +31,10 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         };
         let size = HEADER_LEN + payload.len();
         if size > MAX_PACKET_SIZE {
-            warn!("world sent an oversized {ptype} ({size} bytes); dropped");
+            // Summarised in the limit line, never logged per packet.
+            debug!("world sent an oversized {ptype} ({size} bytes); dropped");
+            env.counters.world_oversized += 1;
+            env.limits.world_oversized += 1;
             return;
         }
         // Encoded once; every target queues the same frame.
@@ -63,12 +67,12 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     }
 
     /// Flushes every connection with queued output (docs/architecture.md §3).
-    pub(super) fn flush_dirty(&mut self) {
+    pub(super) fn flush_dirty(&mut self, now: Instant) {
         let mut dirty = std::mem::take(&mut self.env.dirty);
         for idx in dirty.drain(..) {
             if let Some(conn) = self.conns.get_mut(idx) {
                 conn.in_dirty = false;
-                self.env.flush(idx, conn);
+                self.env.flush(idx, conn, now);
             }
         }
         self.env.dirty = dirty;
@@ -95,12 +99,15 @@ impl<P: Probe> Env<P> {
 
     /// Writes as much queued output as the socket takes. A short write
     /// leaves the rest to the next writable event (registered once).
-    pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>) {
+    pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
         let paused = self.output_paused(&conn.output);
         while !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {
                 Ok(0) => break,
-                Ok(n) => self.counters.bytes_sent += n as u64,
+                Ok(n) => {
+                    self.counters.bytes_sent += n as u64;
+                    conn.progress_at = now;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
