@@ -437,8 +437,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        let pool_waiters =
-            !self.env.pool_wait.is_empty() && self.env.pool.available() > self.env.read_reserve;
+        // Waiters either resume or make pool pressure close a stalled
+        // holder for them next pass.
+        let pool_waiters = !self.env.pool_wait.is_empty();
         if !self.env.ready.is_empty()
             || !self.env.next_ready.is_empty()
             || !self.env.dirty.is_empty()
