@@ -96,7 +96,7 @@ const OUTPUT_PAUSE_BUFFERS: usize = 4;
 /// at `OUTPUT_PAUSE_BUFFERS` of output, so only replies to requests already
 /// in flight come near it; a reply past it closes the connection
 /// (`output_limit`).
-const BUFFER_BUDGET: usize = 8;
+pub const BUFFER_BUDGET: usize = 8;
 /// How often refusals and abnormal closes are summarised in the log.
 const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon cleanup refused by a full job queue is tried again.
