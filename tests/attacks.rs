@@ -66,6 +66,30 @@ fn config() -> Config {
     config
 }
 
+/// The defaults scaled down: a pool of 256 and 1,000 connections, so that
+/// 1 % of the table is 10 attackers; no per-address limit (everyone is on
+/// loopback).
+fn scaled() -> Config {
+    let mut config = config();
+    config.buffer_pool_size = 256;
+    config.max_connections = 1000;
+    config.max_connections_per_ip = 0;
+    config
+}
+
+/// `n` attackers that each send one packet and three bytes of the next,
+/// then nothing. (A refused one is closed at once: its write may fail.)
+fn stalled_attackers(gw: &ServerHandle, n: usize) -> Vec<TcpStream> {
+    let frame = valid_then_partial();
+    (0..n)
+        .map(|_| {
+            let mut s = connect_from(ATTACKER, gw.addr());
+            let _ = s.write_all(&frame);
+            s
+        })
+        .collect()
+}
+
 /// A healthy client: `rounds` new connections, each with one round trip.
 fn round_trips(addr: SocketAddr, rounds: usize) -> Vec<Duration> {
     (0..rounds)
@@ -137,20 +161,11 @@ fn a_proxy_header_that_never_completes_is_closed_at_the_frame_deadline() {
 /// pool keeps serving, and the frame deadline closes them all.
 #[test]
 fn stalled_frames_hold_one_buffer_each_and_are_closed() {
-    let mut config = config();
-    config.buffer_pool_size = 256;
-    config.max_connections = 1000;
-    config.max_connections_per_ip = 0;
+    let mut config = scaled();
     config.frame_timeout = Duration::from_secs(2);
     let gw = start(config);
     neighbour_round_trips(gw.addr(), "stalled frames (1 %), attack off", 200);
-    let attackers: Vec<TcpStream> = (0..10)
-        .map(|_| {
-            let mut s = connect_from(ATTACKER, gw.addr());
-            s.write_all(&valid_then_partial()).expect("send");
-            s
-        })
-        .collect();
+    let attackers = stalled_attackers(&gw, 10);
     util::wait_until("each attacker to hold one buffer", || {
         scrape(&gw, POOL) == 246.0
     });
@@ -163,6 +178,19 @@ fn stalled_frames_hold_one_buffer_each_and_are_closed() {
     util::wait_until("every buffer back", || scrape(&gw, POOL) == 256.0);
 }
 
+/// Waits until each of the attacker address's `attempts` connections was
+/// refused, or held (at most its share of 32 at once) until it closed for
+/// `timeout` and another took its place; and `also` holds.
+fn held_to_its_share(gw: &ServerHandle, attempts: f64, timeout: &str, also: impl Fn() -> bool) {
+    let refused = "packet_service_connections_rejected_total{reason=\"per_ip_limit\"}";
+    util::wait_until("every attempt to be refused, or held to the share", || {
+        let held = scrape(gw, "packet_service_connections_active");
+        held <= 32.0
+            && scrape(gw, refused) + scrape(gw, &closed(timeout)) + held == attempts
+            && also()
+    });
+}
+
 /// The input attack of the issue with the defaults: 5,000 connections from
 /// one address, each with a packet and three bytes of the next. The address
 /// gets its share of the table; everyone else is served.
@@ -170,24 +198,10 @@ fn stalled_frames_hold_one_buffer_each_and_are_closed() {
 fn five_thousand_stalled_frames_from_one_address_take_only_its_share() {
     let gw = start(config());
     neighbour_round_trips(gw.addr(), "5,000 stalled frames, attack off", 200);
-    let frame = valid_then_partial();
-    let attackers: Vec<TcpStream> = (0..5_000)
-        .map(|_| {
-            let mut s = connect_from(ATTACKER, gw.addr());
-            // Refused connections are closed at once: a failed write is fine.
-            let _ = s.write_all(&frame);
-            s
-        })
-        .collect();
-    // Each admitted one holds a buffer until its frame deadline; then the
-    // address may have another in its place.
-    let refused = "packet_service_connections_rejected_total{reason=\"per_ip_limit\"}";
-    let active = "packet_service_connections_active";
-    util::wait_until("every attacker to be refused, or held to its share", || {
-        let held = scrape(&gw, active);
-        held <= 32.0
-            && scrape(&gw, refused) + scrape(&gw, &closed("frame_timeout")) + held == 5_000.0
-            && scrape(&gw, POOL) == 4096.0 - held
+    let attackers = stalled_attackers(&gw, 5_000);
+    // Each admitted one holds a buffer until its frame deadline.
+    held_to_its_share(&gw, 5_000.0, "frame_timeout", || {
+        scrape(&gw, POOL) == 4096.0 - scrape(&gw, "packet_service_connections_active")
     });
     neighbour_round_trips(gw.addr(), "5,000 stalled frames, attack on", 200);
     fresh_login(&gw, "beside_5000");
@@ -205,15 +219,8 @@ fn ten_thousand_silent_connects_from_one_address_take_only_its_share() {
         .map(|_| connect_from(ATTACKER, gw.addr()))
         .collect();
     println!("10,200 connects in {:?}", started.elapsed());
-    let refused = "packet_service_connections_rejected_total{reason=\"per_ip_limit\"}";
-    // Each admitted one holds its slot until the handshake timeout; then
-    // the address may have another in its place.
-    let active = "packet_service_connections_active";
-    util::wait_until("every connect to be refused, or held to the share", || {
-        let held = scrape(&gw, active);
-        held <= 32.0
-            && scrape(&gw, refused) + scrape(&gw, &closed("handshake_timeout")) + held == 10_200.0
-    });
+    // Each admitted one holds its slot until the handshake timeout.
+    held_to_its_share(&gw, 10_200.0, "handshake_timeout", || true);
     neighbour_round_trips(gw.addr(), "10,200 silent connects, attack on", 200);
     fresh_login(&gw, "beside_silent");
     drop(silent);
@@ -255,10 +262,7 @@ impl NonReader {
 /// Each holds at most 8 buffers; a new login and the neighbour are served.
 #[test]
 fn clients_that_stop_reading_hold_at_most_their_budget() {
-    let mut config = config();
-    config.buffer_pool_size = 256;
-    config.max_connections = 1000;
-    config.max_connections_per_ip = 0;
+    let mut config = scaled();
     // Faster than the default packet rate, so that the kernel's buffers
     // fill within the test (what a real client's small window does at once).
     config.max_packets_per_sec = 0;
@@ -307,14 +311,7 @@ fn stalled_frames_beyond_the_pool_are_closed_longest_stalled_first() {
     config.max_connections_per_ip = 0;
     config.frame_timeout = Duration::from_secs(60); // pressure first
     let gw = start(config);
-    let frame = valid_then_partial();
-    let attackers: Vec<TcpStream> = (0..70)
-        .map(|_| {
-            let mut s = connect_from(ATTACKER, gw.addr());
-            s.write_all(&frame).expect("send");
-            s
-        })
-        .collect();
+    let attackers = stalled_attackers(&gw, 70);
     // Sixty hold a buffer each; each of the last ten to come was read in
     // place of the one that had stalled longest.
     let evicted = closed("pool_pressure");
