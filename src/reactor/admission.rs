@@ -38,7 +38,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 Err(e) => {
                     // EMFILE / ENFILE / ENOBUFS: the backlog keeps the
                     // connection; try again shortly instead of spinning.
-                    warn!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    // The first failure of an interval is logged, the rest
+                    // are counted in the limit summary.
+                    if self.env.limits.accept_errors == 0 {
+                        warn!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    } else {
+                        debug!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    }
+                    self.env.limits.accept_errors += 1;
                     self.env.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }

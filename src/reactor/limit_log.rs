@@ -1,6 +1,7 @@
 //! The once-a-minute summary of limits hit: refusals, abnormal closes,
-//! chat messages dropped by the chat budget and oversized world packets
-//! are counted as they happen and logged as one line per interval.
+//! chat messages dropped by the chat budget, oversized world packets and
+//! failed accepts are counted as they happen and logged as one line per
+//! interval.
 
 use std::time::Instant;
 
@@ -17,6 +18,9 @@ pub(super) struct LimitLog {
     pub(super) closed: Vec<u64>,
     pub(super) chat_refused: Vec<u64>,
     pub(super) world_oversized: u64,
+    /// Accepts that failed (out of descriptors): the first of an interval
+    /// is logged when it happens, the count here.
+    pub(super) accept_errors: u64,
     since: Instant,
 }
 
@@ -27,6 +31,7 @@ impl LimitLog {
             closed: vec![0; CloseReason::LABELS.len()],
             chat_refused: vec![0; ChatRefusal::LABELS.len()],
             world_oversized: 0,
+            accept_errors: 0,
             since: now,
         }
     }
@@ -36,39 +41,67 @@ impl LimitLog {
         if now.duration_since(self.since) < LIMIT_LOG_INTERVAL {
             return;
         }
-        let normal = [
-            CloseReason::PeerClosed.index(),
-            CloseReason::Shutdown.index(),
-        ];
-        let mut line = String::new();
-        for (label, n) in RejectReason::LABELS.iter().zip(&self.rejected) {
-            if *n > 0 {
-                line.push_str(&format!(" refused:{label}={n}"));
-            }
-        }
-        for (i, (label, n)) in CloseReason::LABELS.iter().zip(&self.closed).enumerate() {
-            if *n > 0 && !normal.contains(&i) {
-                line.push_str(&format!(" closed:{label}={n}"));
-            }
-        }
-        for (label, n) in ChatRefusal::LABELS.iter().zip(&self.chat_refused) {
-            if *n > 0 {
-                line.push_str(&format!(" chat_dropped:{label}={n}"));
-            }
-        }
-        if self.world_oversized > 0 {
-            line.push_str(&format!(" world_oversized={}", self.world_oversized));
-        }
+        let line = self.line();
         if !line.is_empty() {
             warn!(
                 "in the last {}s:{line}",
                 now.duration_since(self.since).as_secs()
             );
         }
-        self.rejected.iter_mut().for_each(|n| *n = 0);
-        self.closed.iter_mut().for_each(|n| *n = 0);
-        self.chat_refused.iter_mut().for_each(|n| *n = 0);
-        self.world_oversized = 0;
-        self.since = now;
+        *self = LimitLog::new(now);
+    }
+
+    /// What the interval's line says after its time: ` kind:label=n` for
+    /// every count above 0, normal closes left out.
+    fn line(&self) -> String {
+        let normal = [
+            CloseReason::PeerClosed.index(),
+            CloseReason::Shutdown.index(),
+        ];
+        let labelled = [
+            ("refused", RejectReason::LABELS, &self.rejected),
+            ("closed", CloseReason::LABELS, &self.closed),
+            ("chat_dropped", ChatRefusal::LABELS, &self.chat_refused),
+        ];
+        let mut line = String::new();
+        for (kind, labels, counts) in labelled {
+            for (i, (label, n)) in labels.iter().zip(counts).enumerate() {
+                if *n > 0 && !(kind == "closed" && normal.contains(&i)) {
+                    line.push_str(&format!(" {kind}:{label}={n}"));
+                }
+            }
+        }
+        let single = [
+            ("world_oversized", self.world_oversized),
+            ("accept_failed", self.accept_errors),
+        ];
+        for (label, n) in single {
+            if n > 0 {
+                line.push_str(&format!(" {label}={n}"));
+            }
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_sums_up_every_kind_and_skips_normal_closes() {
+        let mut log = LimitLog::new(Instant::now());
+        assert_eq!(log.line(), "");
+        log.rejected[RejectReason::PerIpLimit.index()] = 12;
+        log.closed[CloseReason::PeerClosed.index()] = 100;
+        log.closed[CloseReason::FrameTimeout.index()] = 3;
+        log.chat_refused[ChatRefusal::Size.index()] = 190;
+        log.world_oversized = 2;
+        log.accept_errors = 5;
+        assert_eq!(
+            log.line(),
+            " refused:per_ip_limit=12 closed:frame_timeout=3 chat_dropped:size=190 \
+             world_oversized=2 accept_failed=5"
+        );
     }
 }
