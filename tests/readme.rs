@@ -4,7 +4,7 @@
 //! ([`packet_service::config::SETTINGS`]), not from `--help`.
 
 use packet_service::config::{Form, SETTINGS};
-use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use packet_service::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
 
 const README: &str = include_str!("../README.md");
 const ENV_FILE: &str = include_str!("../deploy/packet-service.env");
@@ -57,6 +57,7 @@ fn every_reason_is_documented() {
         .iter()
         .chain(ProtocolError::LABELS)
         .chain(RejectReason::LABELS)
+        .chain(ChatRefusal::LABELS)
     {
         assert!(
             README.contains(&format!("`{label}`")),
