@@ -331,22 +331,20 @@ fn stalled_frames_beyond_the_pool_are_closed_longest_stalled_first() {
     util::wait_until("every buffer back", || scrape(&gw, POOL) == 64.0);
 }
 
-/// A bot on the map that reads everything sent to it, counting chat.
-fn listening_bot(mut player: Player, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
+/// A bot on the map that reads (and drops) everything sent to it until
+/// `stop`; gives its player back.
+fn listening_bot(mut player: Player, stop: Arc<AtomicBool>) -> JoinHandle<Player> {
     std::thread::spawn(move || {
         let s = &mut player.map.stream;
         s.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("timeout");
-        let mut bytes = 0u64;
         let mut chunk = [0u8; 65536];
         while !stop.load(Ordering::Relaxed) {
-            match s.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => bytes += n as u64,
-                Err(_) => {}
+            if let Ok(0) = s.read(&mut chunk) {
+                break;
             }
         }
-        bytes
+        player
     })
 }
 
@@ -360,7 +358,7 @@ fn chat_fan_out_is_bounded_by_the_chat_budget() {
     config.max_connections_per_ip = 0;
     let gw = start(config);
     let stop = Arc::new(AtomicBool::new(false));
-    let bots: Vec<JoinHandle<u64>> = (0..BOTS)
+    let bots: Vec<JoinHandle<Player>> = (0..BOTS)
         .map(|i| {
             listening_bot(
                 enter_world(
@@ -433,4 +431,84 @@ fn chat_fan_out_is_bounded_by_the_chat_budget() {
     for b in bots {
         b.join().expect("bot");
     }
+}
+
+/// The process's resident memory, in bytes (Linux).
+fn rss() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0)
+}
+
+/// Whispers a distinct line to each of `to` (no frame is shared), then
+/// one to `talker` itself and waits for it: the world handled the round, so
+/// nothing piles up between the world and the gateway. Returns the count.
+fn whisper_round(talker: &mut Player, to: &[String], said: &mut u64) {
+    for name in to {
+        let message = format!("{said:>12}{}", "w".repeat(1880));
+        let target = name.clone();
+        talker.map.send(&WhisperChat { target, message });
+        *said += 1;
+    }
+    talker.map.send(&WhisperChat {
+        target: "Talker".into(),
+        message: "sync".into(),
+    });
+    let _ = talker.map.recv();
+}
+
+/// Clients that stop reading get distinct whispers until their queues pass
+/// the output limit: each is closed for it. What the process's memory grew
+/// by from the moment they stopped reading to the peak is printed per
+/// client, against `OUTPUT_LIMIT_BYTES`; a first phase with the same
+/// clients reading warms the allocator and the pipeline up, so that the
+/// growth is their queues'.
+#[test]
+fn a_non_reading_client_costs_about_its_output_limit() {
+    const DEAF: usize = 20;
+    let mut config = config();
+    config.max_connections_per_ip = 0;
+    config.max_packets_per_sec = 0;
+    config.chat_per_sec = 0;
+    config.chat_max_bytes = 2000;
+    let limit = config.output_limit as f64;
+    let gw = start(config);
+    let names: Vec<String> = (0..DEAF).map(|i| format!("Deaf{i}")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<JoinHandle<Player>> = names
+        .iter()
+        .map(|name| {
+            let user = name.to_lowercase();
+            let p = enter_world(gw.addr(), CodecKind::Plain, &user, name);
+            listening_bot(p, Arc::clone(&stop))
+        })
+        .collect();
+    let mut talker = enter_world(gw.addr(), CodecKind::Plain, "talker", "Talker");
+    let mut said = 0u64;
+    while said < 40_000 {
+        whisper_round(&mut talker, &names, &mut said);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let deaf: Vec<Player> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader"))
+        .collect();
+    let before = rss();
+    let mut peak = before;
+    let over = closed("output_limit");
+    while scrape(&gw, &over) < DEAF as f64 {
+        whisper_round(&mut talker, &names, &mut said);
+        peak = peak.max(rss());
+        assert!(said < 400_000, "the deaf clients were never closed");
+    }
+    println!(
+        "non-reading clients: {:.0} KiB each at the peak, {:.2} x OUTPUT_LIMIT_BYTES ({said} whispers)",
+        (peak - before) / DEAF as f64 / 1024.0,
+        (peak - before) / DEAF as f64 / limit,
+    );
+    drop(deaf);
+    neighbour_round_trips(gw.addr(), "after the non-readers", 10);
 }

@@ -24,10 +24,11 @@ use crate::buf::{Buffer, BufferPool};
 const KEPT_CAPACITY: usize = 4;
 /// Most chunks handed to one `writev`.
 const MAX_IOVECS: usize = 32;
-/// What a shared frame costs besides its bytes: its queue slot, the shared
-/// handle `Bytes` promotes to when cloned, and the allocator's headers of
-/// both allocations (rounded up).
-pub const SHARED_CHUNK_OVERHEAD: usize = 64 + std::mem::size_of::<Chunk>();
+/// What a shared frame costs besides its bytes: its queue slot (twice, for
+/// the spare capacity of a queue that grows by doubling), the shared handle
+/// `Bytes` promotes to when cloned, and the allocator's headers of both
+/// allocations (rounded up).
+pub const SHARED_CHUNK_OVERHEAD: usize = 64 + 2 * std::mem::size_of::<Chunk>();
 
 /// One run of queued bytes.
 enum Chunk {
