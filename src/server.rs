@@ -18,7 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{CloseReason, LoginVerdict, ProtocolError, RejectReason};
+use crate::conn::reason::{ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason};
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
 use crate::rpc::{self, RpcObserver};
@@ -178,6 +178,12 @@ impl Server {
             }
             None => None,
         };
+        if let Some(backend) = &backend {
+            runtime.spawn(export_world_drops(
+                Arc::downgrade(&backend.world()),
+                metrics.world_dropped.clone(),
+            ));
+        }
         let backend_addr = backend.as_ref().map(|b| b.addr());
         let endpoints = config.endpoints(backend_addr);
 
@@ -226,6 +232,7 @@ impl Server {
             RejectReason::LABELS,
             CloseReason::LABELS,
             ProtocolError::LABELS,
+            ChatRefusal::LABELS,
         );
         let shutdown = Arc::new(AtomicBool::new(false));
         let reactor = ReactorParts {
@@ -411,5 +418,24 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.trigger.request();
         let _ = self.join_inner();
+    }
+}
+
+/// Adds the embedded world's dropped messages to their counter every
+/// second, until the world is gone.
+async fn export_world_drops(
+    world: std::sync::Weak<crate::backend::world::WorldState>,
+    counter: prometheus::IntCounter,
+) {
+    let mut seen = 0;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(world) = world.upgrade() else {
+            return;
+        };
+        let dropped = world.stats().dropped;
+        counter.inc_by(dropped.saturating_sub(seen));
+        seen = dropped;
     }
 }

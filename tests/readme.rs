@@ -4,7 +4,9 @@
 //! ([`packet_service::config::SETTINGS`]), not from `--help`.
 
 use packet_service::config::{Form, SETTINGS};
-use packet_service::conn::reason::{CloseReason, LoginVerdict, ProtocolError, RejectReason};
+use packet_service::conn::reason::{
+    ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason,
+};
 
 const README: &str = include_str!("../README.md");
 const ENV_FILE: &str = include_str!("../deploy/packet-service.env");
@@ -58,6 +60,7 @@ fn every_reason_is_documented() {
         .chain(ProtocolError::LABELS)
         .chain(RejectReason::LABELS)
         .chain(LoginVerdict::LABELS)
+        .chain(ChatRefusal::LABELS)
     {
         assert!(
             README.contains(&format!("`{label}`")),

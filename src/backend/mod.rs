@@ -295,6 +295,12 @@ impl EmbeddedBackend {
         self.world.stats()
     }
 
+    /// The world service's state, for reading its counters from elsewhere
+    /// (the metrics).
+    pub fn world(&self) -> Arc<world::WorldState> {
+        Arc::clone(&self.world)
+    }
+
     /// The address the services are served on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -157,11 +157,12 @@ settings! {
         summary: always("max_connections", |c| c.max_connections),
         debug: plain,
     }
-    /// Concurrent connections per client address; 0 = unlimited.
+    /// Concurrent connections per client address (IPv6: per /64); 0 =
+    /// unlimited.
     max_connections_per_ip: usize {
         flag: "max-connections-per-ip", env: "MAX_CONNECTIONS_PER_IP", hint: "N",
-        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("0"),
-        help: "concurrent connections per client address, 0 = unlimited",
+        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("32"),
+        help: "concurrent connections per client address (IPv6 /64), 0 = unlimited",
         summary: always("per_ip", |c| unlimited(c.max_connections_per_ip)),
         debug: plain,
     }
@@ -197,6 +198,15 @@ settings! {
         summary: always("idle", |c| seconds(c.idle_timeout)),
         debug: plain,
     }
+    /// Time a frame (or a PROXY header) whose first bytes arrived has to
+    /// arrive whole.
+    frame_timeout: Duration {
+        flag: "frame-timeout", env: "FRAME_TIMEOUT_SECS", hint: "SECS",
+        form: value, rule: TIMEOUT, default: Some("10"),
+        help: "time from a frame's first byte to its last",
+        summary: always("frame", |c| seconds(c.frame_timeout)),
+        debug: plain,
+    }
     /// Packets per second one connection may send; 0 = unlimited.
     max_packets_per_sec: u32 {
         flag: "max-packets-per-sec", env: "MAX_PACKETS_PER_SEC", hint: "N",
@@ -220,6 +230,24 @@ settings! {
         form: value, rule: UInt { min: 4096, max: 64 << 20 }, default: Some("262144"),
         help: "queued output per connection before it is closed",
         summary: always("output_limit", |c| format!("{}B", c.output_limit)),
+        debug: plain,
+    }
+    /// Chat messages per second one player may send (a burst of twice as
+    /// many); 0 = unlimited. Messages over the budget are dropped, counted.
+    chat_per_sec: u32 {
+        flag: "chat-per-sec", env: "CHAT_MESSAGES_PER_SEC", hint: "N",
+        form: value, rule: UInt { min: 0, max: 1000 }, default: Some("3"),
+        help: "chat messages per second per player (burst twice that), 0 = unlimited",
+        summary: always("chat_per_sec", |c| unlimited(c.chat_per_sec)),
+        debug: plain,
+    }
+    /// Bytes of text one chat message may carry; longer ones are dropped,
+    /// counted.
+    chat_max_bytes: usize {
+        flag: "chat-max-bytes", env: "CHAT_MAX_BYTES", hint: "BYTES",
+        form: value, rule: UInt { min: 1, max: 2000 }, default: Some("256"),
+        help: "bytes of text per chat message",
+        summary: always("chat_max", |c| format!("{}B", c.chat_max_bytes)),
         debug: plain,
     }
     /// Known packets in the wrong state tolerated per connection before it

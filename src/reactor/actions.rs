@@ -10,7 +10,7 @@ use log::{debug, info, warn};
 
 use super::net::Net;
 use super::probe::{Probe, Step};
-use super::{context, Env, Reactor, COMPLETIONS_PER_PASS};
+use super::{context, output_budget, Env, Reactor, COMPLETIONS_PER_PASS};
 use crate::conn::calls::{Call, RpcError};
 use crate::conn::output::EncodeFailure;
 use crate::conn::reason::CloseReason;
@@ -18,6 +18,7 @@ use crate::conn::state::{Action, Disposition, Input, Session};
 use crate::conn::{Conn, Prefix};
 use crate::ids::{ConnRef, RequestId, SessionId};
 use crate::protocol::packet_type::Direction;
+use crate::protocol::packets::EncodeError;
 use crate::protocol::MAX_PACKET_SIZE;
 use crate::rpc::types::{Completion, Job};
 
@@ -155,18 +156,27 @@ impl<P: Probe> Env<P> {
             match action {
                 Action::Send(packet) => {
                     let (codec, dialect) = (self.codec, self.dialect);
-                    let result = conn.output.encode(&self.pool, MAX_PACKET_SIZE, |space| {
-                        let n = packet.write(dialect, space)?;
-                        codec
-                            .seal(Direction::ServerToClient, &mut space[..n])
-                            .map_err(|_| crate::protocol::packets::EncodeError::TooLarge)?;
-                        Ok::<usize, crate::protocol::packets::EncodeError>(n)
-                    });
+                    let budget = output_budget(conn);
+                    if conn.buffers_held() == 0 {
+                        conn.progress_at = now; // holding starts now
+                    }
+                    let result = conn
+                        .output
+                        .encode(&self.pool, MAX_PACKET_SIZE, budget, |space| {
+                            let n = packet.write(dialect, space)?;
+                            codec
+                                .seal(Direction::ServerToClient, &mut space[..n])
+                                .map_err(|_| EncodeError::TooLarge)?;
+                            Ok::<usize, EncodeError>(n)
+                        });
                     match result {
                         Ok(_) => self.counters.sent(packet.packet_type()),
-                        Err(EncodeFailure::NoBuffer) => {
-                            debug!("{} no buffer for a reply: closing", Prefix(conn));
-                            self.close(idx, conn, CloseReason::PoolExhausted);
+                        Err(failure @ (EncodeFailure::NoBuffer | EncodeFailure::OverBudget)) => {
+                            debug!(
+                                "{} no buffer for a reply ({failure:?}): closing",
+                                Prefix(conn)
+                            );
+                            self.close(idx, conn, failure.reason());
                         }
                         Err(EncodeFailure::Encoder) => {
                             // A backend answer too large for the protocol:
@@ -211,6 +221,11 @@ impl<P: Probe> Env<P> {
                 }
                 Action::UnbindSession(s) => self.unbind(s, conn.conn_ref),
                 Action::ProtocolError(e) => self.counters.protocol_error(e.index()),
+                Action::ChatRefused(r) => {
+                    debug!("{} chat dropped: {}", Prefix(conn), r.as_str());
+                    self.counters.chat_refused(r.index());
+                    self.limits.chat_refused[r.index()] += 1;
+                }
                 Action::Close(reason) => self.close(idx, conn, reason),
             }
         }
