@@ -16,6 +16,7 @@ pub mod admin;
 mod auth;
 mod character;
 pub mod characters;
+pub mod names;
 pub mod sessions;
 pub mod standalone;
 pub mod store;

@@ -183,7 +183,8 @@ reasons! {
         LoginRefused = "login_refused",
         /// Character selection refused.
         SelectRefused = "select_refused",
-        /// Kicked by the world service.
+        /// Kicked by the world service, or the session joined again on
+        /// another connection.
         Kicked = "kicked",
         /// The world stream dropped while the player was in the world.
         WorldLinkLost = "world_link_lost",

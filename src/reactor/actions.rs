@@ -104,6 +104,24 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         env.actions = actions;
         env.schedule(idx, conn);
         env.resume_input(idx, conn);
+        self.kick_displaced(now);
+    }
+
+    /// Closes (`kicked`) the older connections of sessions that joined again
+    /// through another connection: one player per session, and the older
+    /// connection's Leave carries its own join id, so it cannot remove the
+    /// newer player (docs/protocol.md §9 D15).
+    fn kick_displaced(&mut self, now: Instant) {
+        while let Some(old) = self.env.displaced.pop() {
+            let live = self
+                .conns
+                .get(old.index as usize)
+                .is_some_and(|c| c.conn_ref == old && c.closing.is_none());
+            if live {
+                info!("{old} kicked: its session joined again on another connection");
+                self.deliver(old, Input::Kicked, now);
+            }
+        }
     }
 }
 
@@ -216,6 +234,7 @@ impl<P: Probe> Env<P> {
                     if let Some(old) = self.sessions.insert(s, conn.conn_ref) {
                         if old != conn.conn_ref {
                             debug!("session {} moved from {old} to {}", s.0, conn.conn_ref);
+                            self.displaced.push(old);
                         }
                     }
                 }

@@ -164,6 +164,9 @@ struct Env<P> {
     timers: Timers,
     /// World routing: session → connection (bound while joining / in world).
     sessions: HashMap<SessionId, ConnRef>,
+    /// Connections whose session another connection bound since: closed as
+    /// `kicked` once the binding step is done (docs/protocol.md §9 D15).
+    displaced: Vec<ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
     servers: Vec<ServerEntry>,
     /// Connections with input work for this pass / the next pass.
@@ -297,6 +300,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 counters: parts.counters,
                 timers: Timers::default(),
                 sessions: HashMap::new(),
+                displaced: Vec::new(),
                 per_ip: HashMap::new(),
                 servers: Vec::new(),
                 ready: Vec::new(),

@@ -46,6 +46,8 @@ pub(super) struct Player {
     pub(super) session_id: u32,
     /// The link (gateway) that speaks for it.
     pub(super) link: u64,
+    /// The `join_id` of the Join it entered with (0: not given).
+    pub(super) join_id: u64,
     /// The account.
     pub(super) user_id: u32,
     /// The character.
@@ -228,6 +230,7 @@ mod tests {
         Player {
             session_id,
             link,
+            join_id: 0,
             user_id: session_id,
             char_id: u64::from(session_id),
             entity_id,
