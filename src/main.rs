@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use log::{error, info};
 use packet_service::backend::{admin, standalone};
 use packet_service::config::{AccountsCommand, Command, Config};
+use packet_service::reload::Reloader;
 use packet_service::server::Server;
 
 fn main() -> ExitCode {
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         packet_service::metrics::REVISION,
         config.summary()
     );
+    let current = config.clone();
     let server = match Server::build(config) {
         Ok(server) => server,
         Err(e) => {
@@ -50,7 +52,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = packet_service::signals::install(server.shutdown_trigger()) {
+    let mut reloader = Reloader::new(current, server.reactor_reload(), server.local_addr().port());
+    if let Err(e) =
+        packet_service::signals::install(server.shutdown_trigger(), move || reloader.reload())
+    {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }
@@ -75,7 +80,9 @@ fn backend(config: &Config) -> ExitCode {
         config.summary()
     );
     let (tx, stop) = std::sync::mpsc::channel();
-    if let Err(e) = packet_service::signals::install(packet_service::signals::ChannelStop::new(tx))
+    let reload = || log::warn!("reload requested: the standalone backend needs a restart");
+    if let Err(e) =
+        packet_service::signals::install(packet_service::signals::ChannelStop::new(tx), reload)
     {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;

@@ -92,6 +92,24 @@ impl ShutdownTrigger {
     }
 }
 
+/// Hands settings from a reload to the running reactor (cheap to clone):
+/// sends them on its channel and wakes it; it applies them at the start
+/// of its next pass.
+#[derive(Clone)]
+pub struct ReactorReload {
+    tx: std::sync::mpsc::Sender<ReactorConfig>,
+    waker: Arc<Waker>,
+}
+
+impl ReactorReload {
+    /// Delivers `cfg`; a stopped reactor just never reads it.
+    pub fn send(&self, cfg: ReactorConfig) {
+        if self.tx.send(cfg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 /// What the reactor is built from on the thread that runs it (the
 /// reactor itself is not `Send`: its buffer pool is thread-local).
 struct ReactorParts {
@@ -102,6 +120,7 @@ struct ReactorParts {
     bridge: rpc::Bridge,
     counters: ReactorCounters,
     shutdown: Arc<AtomicBool>,
+    updates: std::sync::mpsc::Receiver<ReactorConfig>,
 }
 
 /// A built, not yet running server.
@@ -111,6 +130,7 @@ pub struct Server {
     backend: Option<EmbeddedBackend>,
     metrics_stop: Option<tokio::sync::watch::Sender<bool>>,
     trigger: ShutdownTrigger,
+    reload: ReactorReload,
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
@@ -235,6 +255,7 @@ impl Server {
             ChatRefusal::LABELS,
         );
         let shutdown = Arc::new(AtomicBool::new(false));
+        let (updates_tx, updates) = std::sync::mpsc::channel();
         let reactor = ReactorParts {
             poll,
             listener,
@@ -243,6 +264,7 @@ impl Server {
             bridge,
             counters,
             shutdown: Arc::clone(&shutdown),
+            updates,
         };
         info!(
             "listening on {bound} (codec {}, packet ids {})",
@@ -254,6 +276,10 @@ impl Server {
             runtime,
             backend,
             metrics_stop,
+            reload: ReactorReload {
+                tx: updates_tx,
+                waker: Arc::clone(&waker),
+            },
             trigger: ShutdownTrigger {
                 flag: shutdown,
                 waker,
@@ -292,6 +318,11 @@ impl Server {
         self.trigger.clone()
     }
 
+    /// A handle that delivers reloaded settings to the reactor.
+    pub fn reactor_reload(&self) -> ReactorReload {
+        self.reload.clone()
+    }
+
     /// Runs the reactor on this thread until shutdown, then stops the rest.
     pub fn run(self) -> std::io::Result<()> {
         let Server {
@@ -304,6 +335,7 @@ impl Server {
             addr,
             ..
         } = self;
+        let updates = reactor.updates;
         let result = Reactor::new(
             reactor.poll,
             reactor.listener,
@@ -314,7 +346,8 @@ impl Server {
             reactor.shutdown,
             Arc::clone(&health),
         )
-        .and_then(|reactor| {
+        .and_then(|mut reactor| {
+            reactor.take_updates(updates);
             health.set_ready(true);
             crate::systemd::ready(&format!("accepting clients on {addr}"));
             reactor.run()

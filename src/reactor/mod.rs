@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | 1–3 | the poll timeout, the poll, socket events: mark connections readable or writable | here |
 //! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
+//! | 1 | take the settings a reload (SIGHUP) delivered | `reload.rs` |
 //! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
 //! | 4, 11 | world broadcasts encoded once and queued to every target; flush queued output | `output.rs` |
 //! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
@@ -40,6 +41,7 @@ mod output;
 mod pressure;
 #[doc(hidden)]
 pub mod probe;
+mod reload;
 #[doc(hidden)]
 pub mod sim;
 mod timers;
@@ -222,6 +224,8 @@ pub struct Reactor<N: Net = Mio, P: Probe = NoProbe> {
     last_ping: Instant,
     /// When the counters were last published.
     last_publish: Instant,
+    /// New settings from a reload (see `reload.rs`).
+    updates: Option<std::sync::mpsc::Receiver<ReactorConfig>>,
 }
 
 impl Reactor {
@@ -327,6 +331,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             lingering: Vec::new(),
             last_ping: now,
             last_publish: now,
+            updates: None,
             net,
         })
     }
@@ -353,6 +358,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     pub fn pass(&mut self, events: &mut N::Events) -> io::Result<Pass> {
         // 1. and 2. Poll, with a timeout equal to the next deadline.
         let now = self.wait(events)?;
+        self.apply_updates();
         // 3. The listener accepts; sockets become ready.
         let wake = self.socket_events(events, now);
         // 4. Completions become inputs to their connections.
