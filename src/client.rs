@@ -92,7 +92,22 @@ impl Client {
         dialect: DialectId,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        Client::over(
+            TcpStream::connect_timeout(&addr, timeout)?,
+            codec,
+            dialect,
+            timeout,
+        )
+    }
+
+    /// A client over a stream already connected (from a chosen local
+    /// address, say); every receive waits at most `timeout`.
+    pub fn over(
+        stream: TcpStream,
+        codec: CodecKind,
+        dialect: DialectId,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         Ok(Client {

@@ -11,8 +11,9 @@ use packet_service::protocol::CodecKind;
 use util::flow::{create, enter_world, join, login_phase, recv_skipping, Player};
 use util::{start, test_config, Client};
 
-/// LOGIN_REPLY result 2 (docs/protocol.md §3.2).
-const UNKNOWN_ACCOUNT: u8 = 2;
+/// What the client is sent for an unknown account: INVALID_PASSWORD, as for
+/// a wrong password (docs/protocol.md §9 D17).
+const UNKNOWN_ACCOUNT: u8 = 3;
 
 /// The neighbour says something and hears it back: still served.
 fn neighbour_is_served(p: &mut Player, n: usize) {

@@ -87,6 +87,32 @@ impl Client {
         Client { inner }
     }
 
+    /// Connects from the local address `from` (another loopback address,
+    /// say, to be a different source).
+    #[track_caller]
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr, codec: CodecKind) -> Client {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("socket");
+        socket
+            .bind(&SocketAddr::new(from, 0).into())
+            .expect("bind the source address");
+        socket
+            .connect_timeout(&addr.into(), DEADLINE)
+            .expect("connect");
+        let inner = packet_service::client::Client::over(
+            socket.into(),
+            codec,
+            DialectId::Osirose,
+            DEADLINE,
+        )
+        .expect("client");
+        Client { inner }
+    }
+
     /// Encodes a typed packet as a client would send it.
     #[track_caller]
     pub fn frame<P: Packet>(&self, p: &P) -> Vec<u8> {

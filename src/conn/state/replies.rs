@@ -5,7 +5,7 @@ use crate::conn::calls::{CharSummary, Outcome, ServerEntry};
 use crate::ids::SessionId;
 use crate::protocol::packets::{
     AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, CharInfo, CharListReply,
-    CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LogoutReply,
+    CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LoginResult, LogoutReply,
     ScreenShotTimeReply, ServerInfo, ServerPacket, SrvSelectReply, SwitchServer, WhisperChatReply,
 };
 
@@ -45,10 +45,18 @@ pub(super) fn screen_shot_time(u: UtcTime) -> ServerPacket {
 
 /// LOGIN_REPLY for a verdict of the auth service; the access level and the
 /// server list only when accepted.
+///
+/// An unknown account is answered as a wrong password, so that the reply
+/// never tells whether an account exists (docs/protocol.md §9 D17; the
+/// metrics still tell them apart).
 pub(super) fn login(outcome: Outcome, access: u32, servers: &[ServerEntry]) -> ServerPacket {
     let accepted = outcome == Outcome::Ok;
+    let result = match outcome.code() {
+        code if code == LoginResult::UnknownAccount.code() => LoginResult::InvalidPassword.code(),
+        code => code,
+    };
     ServerPacket::LoginReply(LoginReply {
-        result: outcome.code(),
+        result,
         right: if accepted { clamp_u16(access) } else { 0 },
         pay_type: 0,
         servers: if accepted {
