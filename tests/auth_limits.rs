@@ -32,6 +32,10 @@ fn gateway(auto_create: bool) -> packet_service::server::ServerHandle {
     let mut config = test_config(CODEC);
     config.metrics_enabled = true;
     config.auto_create_accounts = auto_create;
+    // The defaults of the settings table.
+    let defaults = packet_service::config::Config::defaults();
+    config.autocreate_per_source = defaults.autocreate_per_source;
+    config.autocreate_per_min = defaults.autocreate_per_min;
     start(config)
 }
 

@@ -1,5 +1,5 @@
-//! Bounds on online guessing and on account creation (docs/protocol.md
-//! §9 D17): failed logins and joins counted per key (an account name, a
+//! Bounds on online guessing and on account creation
+//! (docs/protocol.md §9 D17): failed logins and joins counted per key (an account name, a
 //! source address keyed by [`crate::cidr::client_key`]) with exponential
 //! backoff, and auto-created accounts counted per source and in total per
 //! minute.

@@ -27,6 +27,10 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 pub fn test_config(codec: CodecKind) -> Config {
     let mut config = Config::for_tests();
     config.codec = codec;
+    // Every test client comes from one address: creation is limited only
+    // where a test asks (tests/auth_limits.rs).
+    config.autocreate_per_source = 100_000;
+    config.autocreate_per_min = 1_000_000;
     config.accounts = vec![
         ("admin".into(), "admin".into()),
         ("bob".into(), "secret".into()),
