@@ -38,6 +38,7 @@
 //! | [`cidr`] | IP networks as `ADDR/PREFIX`: parsing, containment, text form |
 //! | [`client`] | a blocking game client for tools and tests |
 //! | [`conn`] | a connection, its output queue, close reasons, the state machine |
+//! | [`listener`] | the client listener: passed by systemd, or bound (with `SO_REUSEPORT` when asked) |
 //! | [`reactor`] | the event loop and its timers |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link |
 //! | [`backend`] | the embedded auth, character and world services |
@@ -57,6 +58,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod ids;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;

@@ -1,5 +1,6 @@
-//! The packet-service binary: configuration, logging, signals, then the
-//! reactor on the main thread. Everything else lives in the library.
+//! The packet-service binary: the socket systemd passed (if any),
+//! configuration, logging, signals, then the reactor on the main thread.
+//! Everything else lives in the library.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,8 @@ use packet_service::config::{Command, Config};
 use packet_service::server::Server;
 
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any thread starts.
+    let activated = unsafe { packet_service::listener::take_activated() };
     let config = match Config::from_env_and_args() {
         Ok(Command::Run(config)) => config,
         Ok(Command::Help(text)) | Ok(Command::Version(text)) => {
@@ -27,7 +30,14 @@ fn main() -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         config.summary()
     );
-    let server = match Server::build(config) {
+    let activated = match activated {
+        Ok(activated) => activated,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match Server::build_with(config, activated) {
         Ok(server) => server,
         Err(e) => {
             error!("{e}");

@@ -19,6 +19,7 @@ use mio::{Poll, Waker};
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
 use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::listener;
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
 use crate::rpc::{self, RpcObserver};
@@ -147,8 +148,18 @@ impl RpcObserver for Observer {
 }
 
 impl Server {
-    /// Starts everything but the reactor loop.
+    /// Starts everything but the reactor loop, binding the client listener.
     pub fn build(config: Config) -> Result<Server, StartError> {
+        Server::build_with(config, None)
+    }
+
+    /// Starts everything but the reactor loop, on `activated` (the
+    /// listener systemd passed, from [`listener::take_activated`]) if
+    /// given, else on a listener bound as the settings say.
+    pub fn build_with(
+        config: Config,
+        activated: Option<std::net::TcpListener>,
+    ) -> Result<Server, StartError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.rpc_threads)
             .thread_name("rpc")
@@ -209,8 +220,8 @@ impl Server {
         )?;
 
         let addr = SocketAddr::new(config.listen_addr, config.service_port);
-        let listener =
-            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let (listener, origin) = listener::client(activated, addr, config.reuse_port)
+            .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -232,7 +243,8 @@ impl Server {
             shutdown: Arc::clone(&shutdown),
         };
         info!(
-            "listening on {bound} (codec {}, packet ids {})",
+            "listening on {bound}, {} (codec {}, packet ids {})",
+            origin.describe(),
             config.codec.name(),
             config.packet_ids.name()
         );

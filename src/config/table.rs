@@ -47,6 +47,15 @@ settings! {
         summary: none,
         debug: plain,
     }
+    /// Whether the client listener is bound with `SO_REUSEPORT`, so that
+    /// several gateway processes on this host share its port.
+    reuse_port: bool {
+        flag: "reuse-port", env: "REUSE_PORT", hint: "",
+        form: switch(true), rule: Bool, default: Some("false"),
+        help: "bind the client port with SO_REUSEPORT so that several gateways share it",
+        summary: always("reuse_port", |c| c.reuse_port),
+        debug: plain,
+    }
     /// Address advertised to clients in SRV_SELECT_REPLY and SWITCH_SERVER;
     /// never unspecified or broadcast.
     public_addr: Ipv4Addr {

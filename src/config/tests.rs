@@ -177,6 +177,7 @@ fn empty_env_counts_as_unset() {
 const INVALID: &[(&str, &str, &str)] = &[
     ("listen", "LISTEN_ADDR", "0.0.0.0:80"),
     ("port", "SERVICE_PORT", "65536"),
+    ("reuse-port", "REUSE_PORT", "sometimes"),
     ("metrics-listen", "METRICS_ADDR", "localhost"),
     ("metrics-port", "PACKET_METRICS_PORT", "-1"),
     ("no-metrics", "METRICS_ENABLED", "maybe"),
@@ -221,10 +222,9 @@ const INVALID: &[(&str, &str, &str)] = &[
 fn every_invalid_value_names_flag_env_and_value() {
     for &(flag, env, bad) in INVALID {
         let mut cases = vec![refused(&[], &[(env, bad)])];
-        let flag_takes_value = !matches!(
-            flag,
-            "no-metrics" | "auto-create-accounts" | "proxy-protocol"
-        );
+        let flag_takes_value = SETTINGS
+            .iter()
+            .any(|row| row.long == flag && !matches!(row.form, Form::Switch { .. }));
         if flag_takes_value {
             cases.push(refused(&[&format!("--{flag}={bad}")], &[]));
         }

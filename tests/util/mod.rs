@@ -5,6 +5,7 @@
 
 pub mod backends;
 pub mod flow;
+pub mod procs;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
