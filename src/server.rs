@@ -145,6 +145,9 @@ impl RpcObserver for Observer {
             self.0.world_link_reconnect();
         }
     }
+    fn endpoints_up(&self, service: &'static str, up: usize) {
+        self.0.set_endpoints_up(service, up);
+    }
 }
 
 impl Server {

@@ -15,6 +15,7 @@ pub mod accounts;
 mod auth;
 mod character;
 pub mod characters;
+mod health;
 pub mod sessions;
 pub mod world;
 
@@ -151,6 +152,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// so their connections) running until the gateway closes them.
 pub struct EmbeddedBackend {
     addr: SocketAddr,
+    health: tonic_health::server::HealthReporter,
     stop: watch::Sender<bool>,
     world: Arc<world::WorldState>,
     server: JoinHandle<()>,
@@ -205,7 +207,9 @@ impl EmbeddedBackend {
 
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();
+        let (health, health_service) = health::serving().await;
         let router = tonic::transport::Server::builder()
+            .add_service(health_service)
             .add_service(pb::auth::auth_server::AuthServer::new(auth::AuthService {
                 shared: shared.clone(),
             }))
@@ -230,6 +234,7 @@ impl EmbeddedBackend {
         let purge = tokio::spawn(purge_sessions(shared, ttl, stopped));
         Ok(EmbeddedBackend {
             addr,
+            health,
             stop,
             world,
             server,
@@ -247,9 +252,11 @@ impl EmbeddedBackend {
         self.addr
     }
 
-    /// Stops serving: refuses new calls, ends every world link, and waits
-    /// (up to a few seconds) for open connections to finish.
+    /// Stops serving: says NOT_SERVING to health watchers, refuses new
+    /// calls, ends every world link, and waits (up to a few seconds) for
+    /// open connections to finish.
     pub async fn shutdown(self) {
+        health::stopping(self.health.clone()).await;
         let _ = self.stop.send(true);
         self.world.close_all_links();
         let mut server = self.server;

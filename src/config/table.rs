@@ -14,7 +14,7 @@ use super::declare::{settings, Form, Setting};
 use super::parse::Sources;
 use super::rules::{
     level_from_name, Accounts, Bool, Choice, Cidrs, FilePath, Ip, Millis, Name, PublicIpv4, Secs,
-    Sock, UInt, Url,
+    Sock, UInt, Url, Urls,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
@@ -275,30 +275,34 @@ settings! {
         summary: always("rpc_queue", |c| c.rpc_queue),
         debug: plain,
     }
-    /// External auth service, starting with `http://` or `https://`; `None`
-    /// means the embedded one.
-    auth_url: Option<String> {
-        flag: "auth-url", env: "AUTH_URL", hint: "URL",
-        form: optional, rule: Url, default: None,
-        help: "external auth service; unset = embedded",
-        summary: always("auth", |c| or_unset(c.auth_url.as_ref(), "embedded")),
+    /// External auth service endpoints, each starting with `http://` or
+    /// `https://`, calls balanced over those serving; `None` means the
+    /// embedded one.
+    auth_url: Option<Vec<String>> {
+        flag: "auth-url", env: "AUTH_URL", hint: "URL[,URL..]",
+        form: optional, rule: Urls, default: None,
+        help: "external auth service, calls balanced over several; unset = embedded",
+        summary: always("auth", |c| or_unset(c.auth_url.as_ref().map(|u| u.join(",")), "embedded")),
         debug: plain,
     }
-    /// External character service, starting with `http://` or `https://`;
-    /// `None` means the embedded one.
-    character_url: Option<String> {
-        flag: "character-url", env: "CHARACTER_URL", hint: "URL",
-        form: optional, rule: Url, default: None,
-        help: "external character service; unset = embedded",
-        summary: always("character", |c| or_unset(c.character_url.as_ref(), "embedded")),
+    /// External character service endpoints, each starting with `http://`
+    /// or `https://`, calls balanced over those serving; `None` means the
+    /// embedded one.
+    character_url: Option<Vec<String>> {
+        flag: "character-url", env: "CHARACTER_URL", hint: "URL[,URL..]",
+        form: optional, rule: Urls, default: None,
+        help: "external character service, calls balanced over several; unset = embedded",
+        summary: always("character", |c| {
+            or_unset(c.character_url.as_ref().map(|u| u.join(",")), "embedded")
+        }),
         debug: plain,
     }
     /// External world service, starting with `http://` or `https://`; `None`
-    /// means the embedded one.
+    /// means the embedded one. One only: a realm has one world.
     world_url: Option<String> {
         flag: "world-url", env: "WORLD_URL", hint: "URL",
         form: optional, rule: Url, default: None,
-        help: "external world service; unset = embedded",
+        help: "external world service (one per realm); unset = embedded",
         summary: always("world", |c| or_unset(c.world_url.as_ref(), "embedded")),
         debug: plain,
     }

@@ -160,7 +160,10 @@ fn env_beats_default() {
     assert!(c.proxy_protocol);
     assert_eq!(c.proxy_trusted.len(), 2);
     assert_eq!(c.public_port, Some(29001));
-    assert_eq!(c.auth_url.as_deref(), Some("https://auth.example:50051"));
+    assert_eq!(
+        c.auth_url.as_deref(),
+        Some(&["https://auth.example:50051".to_owned()][..])
+    );
     assert_eq!(c.backend_listen, Some("[::1]:29100".parse().unwrap()));
     assert_eq!(c.log_level, LevelFilter::Debug);
 }
@@ -548,8 +551,8 @@ fn the_embedded_backend_runs_for_a_service_without_url() {
     assert!(c.needs_embedded_backend());
     assert_eq!(c.embedded_backend_listen(), loopback);
     let endpoints = c.endpoints(embedded);
-    assert_eq!(endpoints.auth, "http://auth:1");
-    assert_eq!(endpoints.character, "http://127.0.0.1:29010");
+    assert_eq!(endpoints.auth, ["http://auth:1"]);
+    assert_eq!(endpoints.character, ["http://127.0.0.1:29010"]);
     assert_eq!(endpoints.world, "http://127.0.0.1:29010");
 
     let external = [

@@ -117,8 +117,8 @@ fn bots_reach_the_map_through_the_mock_backend() {
     let mut config = Config::for_tests();
     config.codec = CodecKind::Plain;
     config.metrics_enabled = false;
-    config.auth_url = Some(backend.url());
-    config.character_url = Some(backend.url());
+    config.auth_url = Some(vec![backend.url()]);
+    config.character_url = Some(vec![backend.url()]);
     config.world_url = Some(backend.url());
     let gw = Server::build(config).expect("gateway starts").spawn();
     let mut net = Net::new(16).expect("poll");
