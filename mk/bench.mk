@@ -3,6 +3,7 @@
 #   make bench                       every scenario vs Redis; results in bench/results/
 #   make bench BENCH_SECS=5          shorter measured phases
 #   make bench BENCH_IDLE=5000       fewer idle connections
+#   make bench BENCH_SCENARIOS="echo reuseport"   one gateway vs two sharing a port
 #
 # Installs redis-server when missing (the baseline), builds the release
 # binaries, then runs tools/loadgen/bench.sh, which starts packet-service and
@@ -13,6 +14,10 @@
 BENCH_DIR ?= bench/results
 BENCH_PORT ?= 29500
 BENCH_REDIS_PORT ?= 29501
+# The two gateways sharing one port (--reuse-port), measured against one.
+BENCH_REUSE_PORT ?= 29502
+# Which scenarios run (a subset for a quick look: BENCH_SCENARIOS="echo reuseport").
+BENCH_SCENARIOS ?= echo redis reuseport idle login fanout isolation
 BENCH_CONNS ?= 50
 BENCH_SECS ?= 10
 BENCH_IDLE ?= 15000
@@ -33,6 +38,7 @@ bench: bench-deps
 	$(CARGO) build --release --locked --workspace --bins
 	BENCH_BIN_DIR=$(BENCH_BIN_DIR) BENCH_DIR=$(BENCH_DIR) \
 	BENCH_PORT=$(BENCH_PORT) BENCH_REDIS_PORT=$(BENCH_REDIS_PORT) \
+	BENCH_REUSE_PORT=$(BENCH_REUSE_PORT) BENCH_SCENARIOS="$(BENCH_SCENARIOS)" \
 	BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_IDLE=$(BENCH_IDLE) \
 	BENCH_LOGINS=$(BENCH_LOGINS) BENCH_LOGIN_CONCURRENCY=$(BENCH_LOGIN_CONCURRENCY) BENCH_FANOUT=$(BENCH_FANOUT) \
 	BENCH_CHATTERS=$(BENCH_CHATTERS) BENCH_CHAT_RATE=$(BENCH_CHAT_RATE) \

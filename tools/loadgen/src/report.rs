@@ -119,6 +119,26 @@ pub fn lines(file: &ResultsFile) -> Vec<Line> {
             Target::RatioAtMost(f64::INFINITY),
         ));
     }
+    // Two gateway processes sharing the port, against one: more processes
+    // must not cost throughput, nor much CPU per reply.
+    for p in [1u32, 16] {
+        let one = format!("echo-p{p}-gateway");
+        let two = format!("echo-p{p}-gateway-x2");
+        out.extend(line(
+            &format!("echo P={p}, 2 reuse-port gateways"),
+            fig(file, &two, "replies_per_sec"),
+            "replies/s",
+            fig(file, &one, "replies_per_sec"),
+            Target::RatioAtLeast(1.0),
+        ));
+        out.extend(line(
+            &format!("echo P={p}, 2 gateways: CPU per 1M"),
+            fig(file, &two, "server_cpu_s_per_million"),
+            "CPU s",
+            fig(file, &one, "server_cpu_s_per_million"),
+            Target::RatioAtMost(1.1),
+        ));
+    }
     out.extend(line(
         "idle RSS per connection",
         fig(file, "idle-gateway", "rss_bytes_per_conn"),
@@ -402,6 +422,25 @@ mod tests {
             "absent runs give no line"
         );
         assert!(table(&f).contains("NO"));
+    }
+
+    #[test]
+    fn two_gateways_are_measured_against_one() {
+        let mut f = ResultsFile::default();
+        let figures = |rate, cpu| [("replies_per_sec", rate), ("server_cpu_s_per_million", cpu)];
+        f.runs.push(run("echo-p16-gateway", &figures(100.0, 2.0)));
+        f.runs
+            .push(run("echo-p16-gateway-x2", &figures(150.0, 2.4)));
+        let ls = lines(&f);
+        let find = |what: &str| ls.iter().find(|l| l.what == what).expect(what);
+        let tp = find("echo P=16, 2 reuse-port gateways");
+        assert_eq!(
+            (tp.baseline, tp.ratio, tp.met),
+            (Some(100.0), Some(1.5), Some(true))
+        );
+        let cpu = find("echo P=16, 2 gateways: CPU per 1M");
+        assert_eq!(cpu.met, Some(false), "1.2× the CPU of one process");
+        assert!(!ls.iter().any(|l| l.what.starts_with("echo P=1,")));
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn echo_every_request_gets_its_reply() {
             pipeline,
             duration: Duration::from_millis(400),
             warmup: Duration::from_millis(100),
-            server_pid: Some(std::process::id()),
+            server_pids: vec![std::process::id()],
             progress: false,
         })
         .expect("echo runs");
