@@ -1,4 +1,4 @@
-//! Start-up and shutdown of the whole service (architecture §10).
+//! Start-up and shutdown of the whole service (docs/architecture.md §10).
 //!
 //! [`Server::build`] does everything that can fail at start-up — runtime,
 //! embedded backend, metrics endpoint, bridge, listener — and reports it as a
@@ -18,7 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::conn::reason::{CloseReason, LoginVerdict, ProtocolError, RejectReason};
 use crate::listener;
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
@@ -139,6 +139,9 @@ impl RpcObserver for Observer {
             self.0.inflight_dec();
         }
     }
+    fn login(&self, verdict: LoginVerdict) {
+        self.0.login(verdict);
+    }
     fn world_link(&self, up: bool) {
         self.0.set_world_link_up(up);
         if !up {
@@ -163,6 +166,9 @@ impl Server {
         config: Config,
         activated: Option<std::net::TcpListener>,
     ) -> Result<Server, StartError> {
+        for line in config.warnings() {
+            warn!("{line}");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.rpc_threads)
             .thread_name("rpc")
@@ -246,10 +252,10 @@ impl Server {
             shutdown: Arc::clone(&shutdown),
         };
         info!(
-            "listening on {bound}, {} (codec {}, packet ids {})",
-            origin.describe(),
+            "listening on {bound} (codec {}, packet ids {}, {})",
             config.codec.name(),
-            config.packet_ids.name()
+            config.packet_ids.name(),
+            origin.describe()
         );
         Ok(Server {
             reactor,

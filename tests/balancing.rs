@@ -194,3 +194,78 @@ fn a_backend_that_stops_leaves_the_balance_first() {
         assert_eq!(login(&gw, "bob", "secret"), 0, "every login lands on B");
     }
 }
+
+/// A loopback address whose port is free now (a backend restarted there).
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// One series of a gateway process's metrics.
+fn scrape_process(gw: &util::process::Process, series: &str) -> f64 {
+    let (status, body) = util::http_get(gw.metrics_addr(), "/metrics");
+    assert_eq!(status, 200);
+    util::metric(&body, series)
+}
+
+#[test]
+fn a_standalone_backend_dies_mid_flow_and_the_flow_goes_on() {
+    use util::flow::{char_phase, login_phase, map_phase};
+    use util::process::Process;
+    // Two backend processes serve the same sessions only through a shared
+    // PostgreSQL (SQLite keeps sessions in each process).
+    let Some(db) = util::db::TestDb::postgres_blocking() else {
+        return;
+    };
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let _a = Process::backend(a_addr, &db.url_text());
+    let mut b = Process::backend(b_addr, &db.url_text());
+    let urls = format!("http://{a_addr},http://{b_addr}");
+    // The world is A's: one world per realm, and B is the one that dies.
+    let world = format!("http://{a_addr}");
+    let gw = Process::start(
+        &[
+            "--auth-url",
+            &urls,
+            "--character-url",
+            &urls,
+            "--world-url",
+            &world,
+        ],
+        &[],
+    );
+    util::wait_until("both backends in the balance and the world link", || {
+        let up = |s: &str| {
+            scrape_process(
+                &gw,
+                &format!("packet_service_rpc_endpoints_up{{service=\"{s}\"}}"),
+            )
+        };
+        up("auth") == 2.0
+            && up("character") == 2.0
+            && scrape_process(&gw, "packet_service_world_link_up") == 1.0
+    });
+
+    let user = format!("mid{}", std::process::id());
+    let session = login_phase(gw.addr(), CodecKind::Rose, &user, "pw");
+    // B dies between the login and the character phase: whichever of A
+    // and B took the login, its session is in the shared store.
+    b.kill();
+    let _char_conn = char_phase(gw.addr(), CodecKind::Rose, session, "Midway");
+    let (mut map, entity) = map_phase(gw.addr(), CodecKind::Rose, session);
+    map.send(&packet_service::protocol::packets::NormalChat {
+        message: "still standing".into(),
+    });
+    let chat: packet_service::protocol::packets::NormalChatBroadcast = map.recv_as();
+    assert_eq!(
+        (chat.char_id, chat.message.as_str()),
+        (entity, "still standing")
+    );
+    util::wait_until("the dead backend out of the balance", || {
+        scrape_process(&gw, "packet_service_rpc_endpoints_up{service=\"auth\"}") == 1.0
+    });
+    let _b = Process::backend(b_addr, &db.url_text());
+    util::wait_until("the restarted backend back in the balance", || {
+        scrape_process(&gw, "packet_service_rpc_endpoints_up{service=\"auth\"}") == 2.0
+    });
+}

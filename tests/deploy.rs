@@ -4,12 +4,8 @@
 //! `--help` gives a port setting, or the port of an address they give a
 //! setting. The systemd template unit stays the single unit's twin.
 
-mod util;
-
 use std::collections::BTreeSet;
 use std::process::Command;
-
-use util::procs::BINARY;
 
 /// Every deployment file, with its text.
 const MANIFESTS: &[(&str, &str)] = &[
@@ -40,12 +36,19 @@ const MANIFESTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Variables of the PostgreSQL image, not of packet-service.
+const POSTGRES_VARIABLES: &[&str] = &[
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "PGDATA",
+];
 /// Ports of other software: PostgreSQL, Docker's DNS (for HAProxy).
 const OTHER_PORTS: &[u16] = &[5432, 53];
 
 /// `--help` with its whitespace collapsed (it wraps lines anywhere).
 fn help() -> String {
-    let out = Command::new(BINARY)
+    let out = Command::new(env!("CARGO_BIN_EXE_packet-service"))
         .arg("--help")
         .output()
         .expect("run --help");
@@ -157,6 +160,31 @@ fn default_ports(help: &str) -> BTreeSet<u16> {
 }
 
 #[test]
+fn manifests_set_only_variables_that_help_lists() {
+    let help = help();
+    let known: BTreeSet<&str> = help
+        .split("[env ")
+        .skip(1)
+        .filter_map(|rest| rest.split([']', ',']).next())
+        .collect();
+    assert!(
+        known.contains("AUTH_URL") && known.contains("REUSE_PORT"),
+        "{known:?}"
+    );
+    let mut seen = 0;
+    for (file, text) in MANIFESTS {
+        for (name, _) in variables(text) {
+            seen += 1;
+            assert!(
+                known.contains(name.as_str()) || POSTGRES_VARIABLES.contains(&name.as_str()),
+                "{file} sets {name}, which `packet-service --help` does not list"
+            );
+        }
+    }
+    assert!(seen > 20, "only {seen} variables found: the scan is broken");
+}
+
+#[test]
 fn manifests_use_only_ports_that_settings_give() {
     let defaults = default_ports(&help());
     assert_eq!(
@@ -232,8 +260,9 @@ fn the_template_unit_is_the_single_unit_per_core() {
         [
             "ExecStart=/usr/local/bin/packet-service --reuse-port",
             "EnvironmentFile=/etc/packet-service/packet-service@%i.env",
+            "User=packet-service",
         ],
-        "the template differs from packet-service.service by more than its port sharing"
+        "the template differs from packet-service.service by more than its port sharing, its own environment file and its shared user"
     );
     let missing: Vec<&str> = service_section(single)
         .into_iter()

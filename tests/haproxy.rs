@@ -1,6 +1,8 @@
 //! Scale-out failures with real processes: a real HAProxy (its binary in
 //! `HAPROXY`, installed by `.ci/run`) in front of two gateway processes,
-//! PROXY v2 on every connection, both gateways on one backend process.
+//! PROXY v2 on every connection, both gateways on one standalone backend
+//! (`packet-service backend`) on PostgreSQL (`PACKET_SERVICE_TEST_DATABASE_URL`,
+//! started by `.ci/run`; SQLite where it is not set outside CI).
 //! A player's login, character and map connections land on different
 //! gateways; players on different gateways meet in the world; a gateway
 //! killed with SIGKILL takes only its own players out of the world, and
@@ -13,9 +15,9 @@
 
 mod util;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use packet_service::protocol::packet_type::PacketType;
@@ -24,8 +26,9 @@ use packet_service::protocol::packets::{
     SelectCharReq, SwitchServer,
 };
 use packet_service::protocol::CodecKind;
+use util::db::TestDb;
 use util::flow::{char_phase, join, list, login_phase, map_phase, recv_skipping};
-use util::procs::{free_port, Proc, TempDir, BINARY};
+use util::process::Process;
 use util::{http_get, metric, Client};
 
 const CODEC: CodecKind = CodecKind::Rose;
@@ -47,7 +50,7 @@ fn haproxy() -> Option<PathBuf> {
     }
 }
 
-/// Player names unique to this run (the backend may keep accounts).
+/// Player names unique to this run (the database keeps accounts).
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -55,39 +58,52 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}{}x{nanos:x}", std::process::id() % 10_000)
 }
 
+/// A loopback port free at the time of the call (for a process restarted
+/// on the same port, and for HAProxy's own frontends).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("addr").port()
+}
+
+/// The test database: PostgreSQL when configured (always under CI), else
+/// SQLite.
+fn database() -> TestDb {
+    TestDb::postgres_blocking().unwrap_or_else(|| {
+        eprintln!("the backend runs on SQLite instead");
+        TestDb::sqlite()
+    })
+}
+
 /// One gateway process and where it listens.
 struct Gateway {
-    proc: Proc,
+    proc: Process,
     addr: SocketAddr,
     metrics: SocketAddr,
     killed: bool,
 }
 
 impl Gateway {
-    fn start(name: &str, backend: &str, front: SocketAddr) -> Gateway {
-        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut cmd = Command::new(BINARY);
-        cmd.args([
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--codec",
-            CODEC.name(),
-        ])
-        .args(["--metrics-listen", "127.0.0.1"])
-        .args(["--metrics-port", &metrics.port().to_string()])
-        .args(["--auth-url", backend, "--character-url", backend])
-        .args(["--world-url", backend])
-        .args([
-            "--proxy-protocol",
-            "--public-port",
-            &front.port().to_string(),
-        ])
-        .args(["--rpc-deadline", &RPC_DEADLINE.as_millis().to_string()])
-        .args(["--log-level", "info"]);
-        let proc = Proc::notifying(name, cmd);
-        let addr = proc.ready_addr();
+    fn start(backend: &str, front: SocketAddr) -> Gateway {
+        let (front_port, deadline) = (front.port().to_string(), RPC_DEADLINE.as_millis());
+        let proc = Process::start(
+            &[
+                "--codec",
+                CODEC.name(),
+                "--auth-url",
+                backend,
+                "--character-url",
+                backend,
+                "--world-url",
+                backend,
+                "--proxy-protocol",
+                "--public-port",
+                &front_port,
+                "--rpc-deadline",
+                &deadline.to_string(),
+            ],
+            &[],
+        );
+        let (addr, metrics) = (proc.addr(), proc.metrics_addr());
         Gateway {
             proc,
             addr,
@@ -125,16 +141,10 @@ impl Gateway {
     }
 }
 
-/// The backend process every gateway uses, on a fixed port so that it can
-/// be restarted there.
-fn start_backend(port: u16) -> Proc {
-    let mut cmd = Command::new(BINARY);
-    // A gateway exposing its embedded backend stands in for the standalone
-    // backend: its own client port is not used.
-    cmd.args(["--listen", "127.0.0.1", "--port", "0", "--no-metrics"])
-        .args(["--backend-listen", &format!("127.0.0.1:{port}")])
-        .args(["--auto-create-accounts", "--log-level", "info"]);
-    Proc::notifying("backend", cmd)
+/// The standalone backend every gateway uses, on a fixed port so that it
+/// can be restarted there, with its state in `db`.
+fn start_backend(port: u16, db: &TestDb) -> Process {
+    Process::backend(SocketAddr::from(([127, 0, 0, 1], port)), &db.url_text())
 }
 
 /// HAProxy in TCP mode with PROXY v2 towards the gateways, each checked
@@ -162,36 +172,56 @@ fn haproxy_config(front: SocketAddr, probe: SocketAddr, gateways: &[&Gateway]) -
     cfg
 }
 
-/// HAProxy, two gateways, one backend.
+/// HAProxy in the foreground on `cfg`, once its `probe` frontend accepts.
+fn start_haproxy(haproxy: &Path, cfg: &Path, probe: SocketAddr) -> Process {
+    let mut cmd = Command::new(haproxy);
+    cmd.arg("-db")
+        .arg("-f")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let haproxy = Process::collect(cmd);
+    util::wait_until("HAProxy to listen", || TcpStream::connect(probe).is_ok());
+    haproxy
+}
+
+/// HAProxy, two gateways, one backend and its database.
 struct Realm {
     gateways: [Gateway; 2],
-    backend: Proc,
+    backend: Process,
     backend_port: u16,
     front: SocketAddr,
     /// The gateway of the last connection through the balancer.
     last: std::cell::Cell<Option<usize>>,
-    _haproxy: Proc,
-    _dir: TempDir,
+    haproxy: Process,
+    cfg: PathBuf,
+    db: TestDb,
+}
+
+impl Drop for Realm {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.cfg);
+    }
 }
 
 impl Realm {
-    fn start(haproxy: &PathBuf) -> Realm {
+    fn start(haproxy: &Path) -> Realm {
+        let db = database();
         let backend_port = free_port();
-        let backend = start_backend(backend_port);
+        let backend = start_backend(backend_port, &db);
         let url = format!("http://127.0.0.1:{backend_port}");
         let front = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let gateways = [
-            Gateway::start("gateway-1", &url, front),
-            Gateway::start("gateway-2", &url, front),
-        ];
-        let dir = TempDir::new("haproxy");
-        let cfg = dir.path().join("haproxy.cfg");
+        let gateways = [Gateway::start(&url, front), Gateway::start(&url, front)];
+        let cfg = std::env::temp_dir().join(format!(
+            "packet-service-haproxy-{}-{}.cfg",
+            std::process::id(),
+            front.port()
+        ));
         let probe = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let text = haproxy_config(front, probe, &[&gateways[0], &gateways[1]]);
         std::fs::write(&cfg, text).expect("write haproxy.cfg");
-        let mut cmd = Command::new(haproxy);
-        cmd.arg("-db").arg("-f").arg(&cfg);
-        let haproxy = Proc::listening("haproxy", cmd, probe);
+        let haproxy = start_haproxy(haproxy, &cfg, probe);
         for gw in &gateways {
             gw.await_world();
         }
@@ -201,8 +231,9 @@ impl Realm {
             backend_port,
             front,
             last: std::cell::Cell::new(None),
-            _haproxy: haproxy,
-            _dir: dir,
+            haproxy,
+            cfg,
+            db,
         }
     }
 
@@ -221,7 +252,7 @@ impl Realm {
             assert!(
                 Instant::now() < until,
                 "not one more connection counted: {before:?} then {after:?}\n{}",
-                self._haproxy.log()
+                self.haproxy.lines().join("\n")
             );
             std::thread::sleep(Duration::from_millis(5)); // polling metrics, bounded above
             after = self.accepted();
@@ -395,7 +426,7 @@ fn a_backend_restart_costs_failure_codes_then_heals() {
         );
     }
 
-    realm.backend = start_backend(realm.backend_port);
+    realm.backend = start_backend(realm.backend_port, &realm.db);
     util::wait_until("logins to succeed again", || {
         login(realm.front, &user).0 == 0
     });

@@ -7,10 +7,10 @@ mod util;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use packet_service::protocol::CodecKind;
-use util::procs::{Proc, BINARY};
+use util::process::Process;
 use util::{scrape, start, test_config, Client};
 
 const ACCEPTED: &str = "packet_service_connections_accepted_total";
@@ -63,10 +63,15 @@ fn gateways_with_reuse_port_share_one_port() {
 
 /// The binary as systemd starts it for a socket unit: `fd` as descriptor 3,
 /// `LISTEN_FDS=1`, `LISTEN_PID` its own pid (set by the shell it replaces).
-fn activated(fd: RawFd, args: &[&str]) -> Command {
+fn activated(fd: RawFd, args: &[&str]) -> Process {
+    let binary = env!("CARGO_BIN_EXE_packet-service");
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#, BINARY])
-        .args(args);
+    cmd.args(["-c", r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#, binary])
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     // SAFETY: dup2 and fcntl are async-signal-safe; between fork and exec
     // they only place the socket at descriptor 3 without close-on-exec
     // (dup2 onto itself would keep the flag, hence the fcntl).
@@ -78,7 +83,7 @@ fn activated(fd: RawFd, args: &[&str]) -> Command {
             Ok(())
         });
     }
-    cmd
+    Process::collect(cmd)
 }
 
 #[test]
@@ -98,8 +103,9 @@ fn the_binary_serves_the_socket_systemd_passes() {
         "plain",
         "--no-metrics",
     ];
-    let gw = Proc::notifying("activated", activated(passed.as_raw_fd(), &args));
-    assert_eq!(gw.ready_addr(), addr, "READY names the passed socket");
+    let gw = activated(passed.as_raw_fd(), &args);
+    assert_eq!(gw.addr(), addr, "it listens on the passed socket");
+    gw.wait_for_line("socket passed by systemd");
     drop(passed);
     let mut c = Client::connect(addr, CodecKind::Plain);
     assert_eq!(c.accept().result, 2);
@@ -108,14 +114,8 @@ fn the_binary_serves_the_socket_systemd_passes() {
 #[test]
 fn the_binary_refuses_a_passed_socket_that_does_not_listen() {
     let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let cmd = activated(udp.as_raw_fd(), &["--port", "0", "--no-metrics"]);
-    let mut gw = Proc::started("not-a-listener", cmd);
-    let status = gw.wait_exit();
-    assert_eq!(status.code(), Some(1), "{}", gw.log());
-    assert!(
-        gw.log()
-            .contains("descriptor 3 is not a listening TCP socket"),
-        "{}",
-        gw.log()
-    );
+    let mut gw = activated(udp.as_raw_fd(), &["--port", "0", "--no-metrics"]);
+    let status = gw.wait();
+    assert_eq!(status.code(), Some(1), "{:?}", gw.lines());
+    gw.wait_for_line("descriptor 3 is not a listening TCP socket");
 }

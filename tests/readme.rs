@@ -1,10 +1,10 @@
 //! The README and the systemd environment file document every setting, and
-//! the README every close reason: this keeps them true when a setting or a
-//! reason is added. The settings come from the table itself
+//! the README every close reason and login result: this keeps them true
+//! when a setting or a reason is added. The settings come from the table itself
 //! ([`packet_service::config::SETTINGS`]), not from `--help`.
 
 use packet_service::config::{Form, SETTINGS};
-use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use packet_service::conn::reason::{CloseReason, LoginVerdict, ProtocolError, RejectReason};
 
 const README: &str = include_str!("../README.md");
 const ENV_FILE: &str = include_str!("../deploy/packet-service.env");
@@ -57,6 +57,7 @@ fn every_reason_is_documented() {
         .iter()
         .chain(ProtocolError::LABELS)
         .chain(RejectReason::LABELS)
+        .chain(LoginVerdict::LABELS)
     {
         assert!(
             README.contains(&format!("`{label}`")),

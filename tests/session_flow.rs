@@ -1,4 +1,4 @@
-//! The whole session sequence of protocol.md §4 on one port, through the
+//! The whole session sequence of docs/protocol.md §4 on one port, through the
 //! embedded backend over real gRPC: login → server select → char phase →
 //! map phase → world, and the refusals on the way.
 
@@ -128,7 +128,7 @@ fn refusals_on_the_way() {
     let mut c = Client::connect(gw.addr(), CodecKind::Rose);
     assert_eq!(c.login("admin", "wrong").result, 3, "INVALID_PASSWORD");
     assert_eq!(c.login("nobody", "pw").result, 2, "UNKNOWN_ACCOUNT");
-    // The 32-byte MD5 form works too (§9 D4).
+    // The 32-byte MD5 form works too (docs/protocol.md §9 D4).
     c.send(&LoginReq {
         digest: util::md5_hex("admin"),
         username: "admin".into(),

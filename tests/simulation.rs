@@ -1,5 +1,6 @@
-//! Seeded, deterministic simulation of the production reactor (style rules
-//! 12 and 16: it drives the real loop through its trait seam, never a copy).
+//! Seeded, deterministic simulation of the production reactor
+//! (docs/architecture.md §13.12 and §13.16: it drives the real loop through
+//! its trait seam, never a copy).
 //!
 //! The real [`Reactor`] runs pass by pass over the simulated network and
 //! virtual clock of `packet_service::reactor::sim`, with a real bridge whose
@@ -336,18 +337,14 @@ impl Sim {
             codec: Codec::new(codec),
             dialect,
             output_limit: 12 * 1024,
-            public_addr: "127.0.0.1".into(),
-            public_port: 29000,
-            handshake_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(300),
             rpc_deadline: RPC_DEADLINE,
-            wrong_state_budget: 16,
             // Some seeds limit the packet rate.
             packets_per_sec: if seed % 7 == 6 { 20 } else { 0 },
             packet_burst: if seed % 7 == 6 { 40 } else { 400 },
             shutdown_grace: Duration::from_secs(10),
             proxy_protocol: proxied,
             proxy_trusted: vec![([10, 0, 0, 0].into(), 8)],
+            ..ReactorConfig::defaults().clone()
         };
         let metrics = Metrics::new().map_err(|e| e.to_string())?;
         let counters = ReactorCounters::new(

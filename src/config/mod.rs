@@ -20,8 +20,9 @@
 //! invalid --codec / PACKET_CODEC "xyz": expected rose or plain
 //! ```
 //!
-//! Account passwords are the only secrets here; they are masked in `Debug`,
-//! in [`Config::summary`] and in error messages.
+//! Account passwords and the password of a database URL are the only
+//! secrets here; they are masked in `Debug`, in [`Config::summary`] and in
+//! error messages.
 //!
 //! | file | its job |
 //! |---|---|
@@ -30,9 +31,13 @@
 //! | `table.rs` | the rows |
 //! | `rules.rs` | the kinds of value: checking, `--help` and error wording |
 //! | `parse.rs` | the sources and their precedence, `--help`/`--version` |
+//! | `commands.rs` | the `backend` and `accounts` subcommands |
 //! | `text.rs` | `--help`, the summary line, masked `Debug` |
 //! | `parts.rs` | the reactor's and the embedded backend's settings, the endpoints |
+//! | `advice.rs` | valid but doubtful combinations, warned about at start |
 
+mod advice;
+mod commands;
 mod declare;
 mod parse;
 mod parts;
@@ -44,6 +49,7 @@ mod text;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+pub use commands::{AccountAction, AccountsCommand};
 pub use declare::{Form, Setting};
 pub use table::{Config, SETTINGS};
 
@@ -56,10 +62,16 @@ pub use table::{Config, SETTINGS};
 pub enum Command {
     /// Run the gateway with this configuration.
     Run(Config),
+    /// `packet-service backend`: run the embedded backend alone.
+    Backend(Config),
+    /// `packet-service accounts …`: an operator command on the database.
+    Accounts(AccountsCommand),
     /// Print this help text to stdout and exit 0.
     Help(String),
     /// Print this version line to stdout and exit 0.
     Version(String),
+    /// Ask a running gateway's `/healthz` and exit 0 or 1.
+    Healthcheck(crate::healthcheck::Probe),
 }
 
 /// A configuration that cannot be used. `Display` is the one line to print
@@ -101,13 +113,15 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults suitable for tests: client listener and metrics endpoint on
-    /// 127.0.0.1 with ephemeral ports, everything else default.
+    /// 127.0.0.1 with ephemeral ports, the `memory` database (a test that
+    /// wants persistence names its own file), everything else default.
     pub fn for_tests() -> Config {
         Config {
             listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             service_port: 0,
             metrics_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             metrics_port: 0,
+            database: crate::backend::store::DatabaseUrl::Memory,
             ..Config::defaults()
         }
     }

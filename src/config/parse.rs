@@ -1,7 +1,8 @@
 //! Where raw values come from and which one wins: the command line (through
 //! getopts), else the environment (empty = unset), else the row's default.
-//! Also the command line's own verbs (`--help`, `--version`) and the error
-//! line for a refused value.
+//! Also the command line's own verbs (`--help`, `--version`, the
+//! `healthcheck` subcommand and the subcommands of `commands.rs`) and the
+//! error line for a refused value.
 
 use super::declare::{Form, Setting};
 use super::rules::{Accounts, Bool, Rule};
@@ -15,6 +16,16 @@ impl Config {
         args: &[String],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Command, ConfigError> {
+        if let Some((first, rest)) = args.split_first() {
+            match first.as_str() {
+                crate::healthcheck::SUBCOMMAND => {
+                    return crate::healthcheck::Probe::parse(rest, env)
+                }
+                "backend" => return super::commands::backend(rest, env),
+                "accounts" => return super::commands::accounts(rest, env),
+                _ => {}
+            }
+        }
         let matches = options()
             .parse(args)
             .map_err(|fail| ConfigError::Usage(fail.to_string()))?;
@@ -89,6 +100,16 @@ pub(super) fn options() -> getopts::Options {
 pub(super) struct Sources<'a> {
     matches: Option<&'a getopts::Matches>,
     env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Sources<'a> {
+    /// Values from `matches` (when given), else `env`, else the defaults.
+    pub(super) fn new(
+        matches: Option<&'a getopts::Matches>,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Sources<'a> {
+        Sources { matches, env }
+    }
 }
 
 impl Sources<'_> {

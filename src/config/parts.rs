@@ -43,6 +43,8 @@ impl Config {
             session_ttl: self.session_ttl,
             max_chars_per_account: self.max_chars_per_account,
             server_name: self.server_name.clone(),
+            database: self.database.clone(),
+            save_interval: self.save_interval,
         }
     }
 

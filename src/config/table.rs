@@ -13,11 +13,13 @@ use log::LevelFilter;
 use super::declare::{settings, Form, Setting};
 use super::parse::Sources;
 use super::rules::{
-    level_from_name, Accounts, Bool, Choice, Cidrs, FilePath, Ip, Millis, Name, PublicIpv4, Secs,
-    Sock, UInt, Url, Urls,
+    level_from_name, Accounts, Bool, Choice, Cidrs, Database, FilePath, Ip, LogFilter, Millis,
+    Name, PublicIpv4, Secs, Sock, UInt, Url, Urls,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
+use crate::backend::store::DatabaseUrl;
+use crate::logging::LogFormat;
 use crate::protocol::{CodecKind, DialectId, MAX_PACKET_SIZE};
 
 // A buffer must hold one complete packet of the largest size.
@@ -135,6 +137,25 @@ settings! {
         default: Some("info"),
         help: "maximum log level",
         summary: always("log_level", |c| c.log_level.as_str().to_ascii_lowercase()),
+        debug: plain,
+    }
+    /// Per-target log directives in the `RUST_LOG` syntax, applied after
+    /// the level (see [`crate::logging`]).
+    log_filter: Option<String> {
+        flag: "log-filter", env: "RUST_LOG", hint: "DIRECTIVES",
+        form: optional, rule: LogFilter, default: None,
+        help: "per-target log levels, e.g. packet_service::reactor=debug; override --log-level",
+        summary: always("log_filter", |c| or_unset(c.log_filter.as_ref(), "-")),
+        debug: plain,
+    }
+    /// How log lines are written.
+    log_format: LogFormat {
+        flag: "log-format", env: "LOG_FORMAT", hint: "NAME",
+        form: value,
+        rule: Choice { names: &["text", "json"], from_name: LogFormat::from_name },
+        default: Some("text"),
+        help: "log line format: text, or one JSON object per line",
+        summary: always("log_format", |c| c.log_format.name()),
         debug: plain,
     }
     /// Maximum concurrent client connections.
@@ -361,6 +382,28 @@ settings! {
         form: value, rule: UInt { min: 1, max: 32 }, default: Some("5"),
         help: "character slots per account (embedded character)",
         summary: embedded("max_chars", |c| c.max_chars_per_account),
+        debug: plain,
+    }
+    /// Where the embedded backend keeps accounts and characters (and, with
+    /// PostgreSQL, sessions): `memory`, `sqlite:PATH` (relative to the
+    /// working directory, created on first start) or `postgres://…`. The
+    /// password of a URL is masked in `Debug`, the summary and errors.
+    database: DatabaseUrl {
+        flag: "database", env: "DATABASE_URL", hint: "URL",
+        form: value, rule: Database, default: Some("sqlite:data/packet-service.db"),
+        help: "embedded backend's database: memory, sqlite:PATH or postgres://…",
+        summary: embedded("database", |c| &c.database),
+        debug: plain,
+    }
+    /// How often the world saves the characters in play that moved (they
+    /// are also saved when they leave).
+    save_interval: Duration {
+        flag: "save-interval", env: "SAVE_INTERVAL_SECS", hint: "SECS",
+        form: value,
+        rule: Secs { min: Duration::from_secs(1), max: Duration::from_secs(3600) },
+        default: Some("60"),
+        help: "how often characters in play are saved (embedded world)",
+        summary: embedded("save_interval", |c| seconds(c.save_interval)),
         debug: plain,
     }
     /// Server name shown in the server list, without NUL.

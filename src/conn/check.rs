@@ -1,6 +1,6 @@
 //! Invariants of the connection state machine, checked after every step by
 //! the `session` fuzz target, the property tests and the seeded simulation
-//! (style rule 12). Not part of the gateway's API: hidden from the docs and
+//! (docs/architecture.md §13.12). Not part of the gateway's API: hidden from the docs and
 //! used only by tests.
 //!
 //! [`Checker`] looks at one [`Session`] from the outside: a snapshot before

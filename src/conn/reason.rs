@@ -1,5 +1,5 @@
-//! Why connections close, why packets are refused and why connections are
-//! not admitted: enums with stable metric label names.
+//! Why connections close, why packets are refused, why connections are
+//! not admitted and how logins end: enums with stable metric label names.
 //!
 //! Each enum is one `reasons!` table of variant, doc and label; the enum,
 //! its `LABELS`, `index()` and `as_str()` are generated from it, so a
@@ -211,6 +211,25 @@ reasons! {
         ShuttingDown = "shutting_down",
         /// PROXY protocol header from an untrusted source, or invalid.
         ProxyProtocol = "proxy_protocol",
+    }
+}
+
+reasons! {
+    /// How a login ended, as `logins_total` counts it: the auth service's
+    /// verdict, which may say more than the result code the client is sent.
+    pub enum LoginVerdict {
+        /// Accepted: a session was opened.
+        Ok = "ok",
+        /// The account exists and the password digest did not match.
+        WrongPassword = "wrong_password",
+        /// No such account (and accounts are not created on first login).
+        UnknownAccount = "unknown_account",
+        /// Refused for the account's sake: no right to connect, already
+        /// logged in, blocked and the like.
+        Refused = "refused",
+        /// No verdict: the auth service answered FAILED (or a code the
+        /// contract does not know), or the call failed.
+        Failed = "failed",
     }
 }
 

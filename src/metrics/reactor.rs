@@ -60,6 +60,7 @@ macro_rules! reactor_counters {
                 f.debug_struct("ReactorCounters")
                     $(.field(stringify!($field), &self.$field))*
                     .field("active", &self.state.active)
+                    .field("in_world", &self.state.in_world)
                     .field("pool_available", &self.state.pool_available)
                     .finish_non_exhaustive()
             }
@@ -93,6 +94,7 @@ struct State {
     /// Per sent packet type: index = [`PacketType::index`] (the last slot is unused).
     packets_sent: Labelled,
     active: usize,
+    in_world: usize,
     pool_available: usize,
     gauges_dirty: bool,
     processing: LocalHistogram,
@@ -200,6 +202,7 @@ impl ReactorCounters {
                 d == Some(Direction::ServerToClient)
             }),
             active: 0,
+            in_world: 0,
             pool_available: 0,
             gauges_dirty: false,
             processing: metrics.packet_processing.local(),
@@ -254,6 +257,15 @@ impl ReactorCounters {
         }
     }
 
+    /// Sets the number of connections in the world phase.
+    #[inline]
+    pub fn set_in_world(&mut self, n: usize) {
+        if self.state.in_world != n {
+            self.state.in_world = n;
+            self.state.gauges_dirty = true;
+        }
+    }
+
     /// Sets the number of pooled buffers not lent out.
     #[inline]
     pub fn set_pool_available(&mut self, n: usize) {
@@ -279,6 +291,7 @@ impl ReactorCounters {
         s.processing.flush();
         if s.gauges_dirty {
             s.metrics.connections_active.set(gauge_value(s.active));
+            s.metrics.players_in_world.set(gauge_value(s.in_world));
             s.metrics
                 .buffer_pool_available
                 .set(gauge_value(s.pool_available));
@@ -316,6 +329,7 @@ mod tests {
         c.observe_processing(1_500);
         c.observe_processing(3_000_000);
         c.set_active(4);
+        c.set_in_world(2);
         c.set_pool_available(10);
 
         // Nothing is visible before publish.
@@ -352,6 +366,7 @@ mod tests {
         check("packets_received_total", &[("type", UNKNOWN_TYPE)], 1.0);
         check("packets_sent_total", &[("type", "PAKSS_ACCEPT_REPLY")], 1.0);
         check("connections_active", &[], 4.0);
+        check("players_in_world", &[], 2.0);
         check("buffer_pool_available", &[], 10.0);
         assert_eq!(m.packet_processing.get_sample_count(), 2);
         assert!((m.packet_processing.get_sample_sum() - 0.0030015).abs() < 1e-9);

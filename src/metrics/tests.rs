@@ -49,8 +49,9 @@ fn text_output_names() {
     let text = m.encode();
     let version = env!("CARGO_PKG_VERSION");
     assert!(text.contains(&format!(
-        "packet_service_build_info{{version=\"{version}\"}} 1"
+        "packet_service_build_info{{revision=\"{REVISION}\",version=\"{version}\"}} 1"
     )));
+    assert!(!REVISION.is_empty());
     for name in [
         "packet_service_connections_active",
         "packet_service_connections_accepted_total",

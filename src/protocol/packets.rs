@@ -1,4 +1,5 @@
-//! Typed packets with paired encode/decode (protocol.md §3, §7, §9 D4/D5/D9/D10).
+//! Typed packets with paired encode/decode
+//! (docs/protocol.md §3, §7, §9 D4/D5/D9/D10).
 //!
 //! Each packet the gateway reads or writes is a plain struct implementing
 //! [`Packet`]: `decode` takes the body (the bytes after the 6-byte header) and
@@ -6,13 +7,13 @@
 //! plaintext header for a [`Dialect`]; the caller then seals the packet with
 //! its [`Codec`](super::codec::Codec). No I/O happens here.
 //!
-//! Decoding follows §9 D5: a body shorter than its layout's fixed part
+//! Decoding follows docs/protocol.md §9 D5: a body shorter than its layout's fixed part
 //! ([`BodyError::Short`]), a string without its terminator
 //! ([`BodyError::NoTerminator`]) or a count that runs past the end
 //! ([`BodyError::CountOverrun`]) is malformed and closes the connection;
 //! bytes after the layout are ignored. The exceptions are layouts whose last
 //! field runs to the end of the packet (`T[*]` lists, the join digest), where
-//! there is no "after". Password digests follow §9 D4
+//! there is no "after". Password digests follow docs/protocol.md §9 D4
 //! ([`BodyError::BadDigest`]).
 //!
 //! Text is raw 8-bit on the wire; decoding uses
@@ -66,7 +67,7 @@ use super::codec::{write_plain_header, HEADER_LEN, MAX_PACKET_SIZE};
 use super::packet_type::{Dialect, PacketType};
 
 /// Why a body could not be decoded. Every variant closes the connection
-/// (protocol.md §9 D5).
+/// (docs/protocol.md §9 D5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// The body is shorter than the layout's fixed part.
@@ -78,7 +79,8 @@ pub enum BodyError {
     /// A count prefix announces more elements than the body holds.
     #[error("count runs past the end of the body")]
     CountOverrun,
-    /// A password digest breaks the §9 D4 rules (length or hex digits).
+    /// A password digest breaks the docs/protocol.md §9 D4 rules (length or
+    /// hex digits).
     #[error("password digest is not 32 or 64 hex digits")]
     BadDigest,
 }
@@ -301,7 +303,7 @@ pub trait Packet: Sized {
     const TYPE: PacketType;
 
     /// Decodes a body (the bytes after the 6-byte header). Trailing bytes
-    /// after the layout are ignored (§9 D5).
+    /// after the layout are ignored (docs/protocol.md §9 D5).
     fn decode(body: &[u8]) -> Result<Self, BodyError>;
 
     /// Encodes the body. Overflow is recorded by the writer.

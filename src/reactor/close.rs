@@ -63,6 +63,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             );
         }
         self.env.counters.set_active(0);
+        self.env.counters.set_in_world(0);
         self.env.counters.publish();
         info!("all connections closed");
     }

@@ -1,20 +1,21 @@
 //! The event loop (docs/architecture.md §3): one thread, one `mio::Poll`,
 //! every client socket.
 //!
-//! [`Reactor::run`] repeats one pass, and this file reads as that pass; each
-//! step lives in the room for its job:
+//! [`Reactor::run`] repeats one pass, [`Reactor::pass`], which reads as the
+//! steps of docs/architecture.md §3 in their order; each step lives in the
+//! room for its job:
 //!
-//! | step | room |
-//! |---|---|
-//! | poll with a timeout equal to the next deadline | here |
-//! | accept until `WouldBlock`, admission before allocation, PROXY trust | `admission.rs` |
-//! | socket events: mark connections readable or writable | here |
-//! | drain RPC completions, apply the state machine's actions, submit jobs | `actions.rs` |
-//! | read and decode ready connections (bounded per pass) | `input.rs` |
-//! | timers | `timers.rs` |
-//! | flush queued output, broadcast world packets | `output.rs` |
-//! | drain at shutdown, reap, linger | `close.rs` |
-//! | publish counters, summarise limits hit | here, `limit_log.rs` |
+//! | steps | what | room |
+//! |---|---|---|
+//! | 1–3 | the poll timeout, the poll, socket events: mark connections readable or writable | here |
+//! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
+//! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
+//! | 4, 11 | world broadcasts encoded once and queued to every target; flush queued output | `output.rs` |
+//! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
+//! | 8, 9 | buffer waiters; read and decode ready connections (bounded per pass) | `input.rs` |
+//! | 10 | timers | `timers.rs` |
+//! | 15, 17, 18 | publish counters, health, the watchdog, the end of a drain | here |
+//! | 16 | summarise limits hit | `limit_log.rs` |
 //!
 //! Readiness is edge-triggered: sockets are registered once for readable
 //! and writable, and the reactor remembers "readable, not yet drained" in
@@ -326,32 +327,32 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     /// simulation, which runs the loop pass by pass.
     #[doc(hidden)]
     pub fn pass(&mut self, events: &mut N::Events) -> io::Result<Pass> {
-        // 1. Poll, with a timeout equal to the next deadline.
+        // 1. and 2. Poll, with a timeout equal to the next deadline.
         let now = self.wait(events)?;
-        // 2. and 3. The listener accepts; sockets become ready.
+        // 3. The listener accepts; sockets become ready.
         let wake = self.socket_events(events, now);
-        // 4. Completions become inputs to their connections; cleanup a
-        // full queue refused is tried again.
+        // 4. Completions become inputs to their connections.
         if wake || self.env.completions_pending {
             self.complete(now);
         }
+        // 5. Cleanup a full queue refused is tried again.
         if !self.env.cleanup.is_empty() {
             self.env.retry_cleanup();
         }
-        // A shutdown request stops accepting; a pause after running out of
-        // descriptors ends.
+        // 6. A shutdown request stops accepting.
         if self.shutdown.load(Ordering::Acquire) && self.env.draining.is_none() {
             self.begin_drain(now);
         }
+        // 7. A pause after running out of descriptors ends.
         self.resume_accept(now);
-        // 3. Read and decode the ready connections.
+        // 8. and 9. Buffer waiters, then read and decode the ready connections.
         self.resume_pool_waiters();
         self.service_ready(now);
-        // 6. Timers.
+        // 10. Timers.
         self.expire_timers(now);
-        // 5. Flush queued output.
+        // 11. Flush queued output.
         self.flush_dirty();
-        // 7. Drain at shutdown, reap, linger.
+        // 12. to 14. Drain at shutdown, reap, linger.
         if self.env.draining.is_some() {
             self.drain_step(now);
         }
@@ -359,11 +360,12 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         if !self.lingering.is_empty() {
             self.linger(now);
         }
-        // Counters, the limit summary, health and the watchdog.
+        // 15. to 17. Counters, the limit summary, health and the watchdog.
         self.publish(now);
         self.env.limits.report(now);
         self.health.tick_at(now);
         self.watchdog(now);
+        // 18. The end of a drain.
         Ok(self.stop_if_drained(now))
     }
 
@@ -455,6 +457,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             self.env.counters.set_active(self.conns.len());
             self.env
                 .counters
+                .set_in_world(crate::conn::players_in_world(&self.conns));
+            self.env
+                .counters
                 .set_pool_available(self.env.pool.available());
             self.env.counters.publish();
             self.unpublished = false;
@@ -521,18 +526,36 @@ impl<P> Env<P> {
 /// The state machine's settings (a function of the fields it reads, so that
 /// a step can borrow them next to the probe).
 fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
-    Ctx {
-        public_addr: &cfg.public_addr,
-        public_port: cfg.public_port,
-        servers,
-        wrong_state_budget: cfg.wrong_state_budget,
-        handshake_timeout: cfg.handshake_timeout,
-        idle_timeout: cfg.idle_timeout,
-        rpc_deadline: cfg.rpc_deadline,
-        refresh_interval: REFRESH_INTERVAL,
-        packets_per_sec: cfg.packets_per_sec,
-        packet_burst: cfg.packet_burst,
-        utc,
+    cfg.session_ctx(servers, utc)
+}
+
+impl ReactorConfig {
+    /// The state machine's view of these settings, with the server list
+    /// and the time of this pass. The one place a [`Ctx`] is built: tests
+    /// start from `Config::defaults().reactor_config(..).session_ctx(..)`
+    /// and override only what they vary.
+    pub fn session_ctx<'a>(&'a self, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
+        Ctx {
+            public_addr: &self.public_addr,
+            public_port: self.public_port,
+            servers,
+            wrong_state_budget: self.wrong_state_budget,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            rpc_deadline: self.rpc_deadline,
+            refresh_interval: REFRESH_INTERVAL,
+            packets_per_sec: self.packets_per_sec,
+            packet_burst: self.packet_burst,
+            utc,
+        }
+    }
+
+    /// The settings of an empty command line and environment, advertising
+    /// port 29000: what tests build contexts from.
+    #[doc(hidden)]
+    pub fn defaults() -> &'static ReactorConfig {
+        static DEFAULTS: std::sync::OnceLock<ReactorConfig> = std::sync::OnceLock::new();
+        DEFAULTS.get_or_init(|| crate::config::Config::defaults().reactor_config(29000))
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Every result enum of the contracts numbers OK 0 and its refusals as the
 //! reply packet that carries them does, so a result becomes an [`Outcome`]
-//! by its number.
+//! by its number. A login's result also becomes its [`LoginVerdict`] for
+//! the metrics, by name.
 
 use bytes::Bytes;
 
@@ -15,6 +16,7 @@ use crate::conn::calls::{
     Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, LeaveReason, Liveness,
     LoginReply, LogoutReason, Outcome, Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
+use crate::conn::reason::LoginVerdict;
 use crate::ids::{CharId, SessionId, UserId};
 use crate::pb::{auth, character, world};
 use crate::protocol::packets::DigestKind;
@@ -342,5 +344,58 @@ pub(super) fn status_error(status: &tonic::Status) -> RpcError {
         tonic::Code::Unavailable => RpcError::Unavailable,
         tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RpcError::DeadlineExceeded,
         _ => RpcError::Failed,
+    }
+}
+
+/// How a login ended, for `logins_total`: by the auth service's result,
+/// which tells a wrong password from an unknown account whatever code the
+/// client is sent, or [`LoginVerdict::Failed`] when the call failed.
+pub fn login_verdict(reply: Result<&auth::LoginReply, RpcError>) -> LoginVerdict {
+    use auth::LoginResult as R;
+    let Ok(reply) = reply else {
+        return LoginVerdict::Failed;
+    };
+    match R::try_from(reply.result) {
+        Ok(R::Ok) => LoginVerdict::Ok,
+        Ok(R::InvalidPassword) => LoginVerdict::WrongPassword,
+        Ok(R::UnknownAccount) => LoginVerdict::UnknownAccount,
+        Ok(
+            R::AlreadyLoggedin
+            | R::RefusedAccount
+            | R::NeedCharge
+            | R::NoRightToConnect
+            | R::TooManyUsers
+            | R::NoName
+            | R::InvalidVersion
+            | R::OutsideRegion,
+        ) => LoginVerdict::Refused,
+        Ok(R::Failed) | Err(_) => LoginVerdict::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_verdicts_by_result_and_failure() {
+        let verdict = |result: i32| {
+            login_verdict(Ok(&auth::LoginReply {
+                result,
+                ..Default::default()
+            }))
+        };
+        assert_eq!(verdict(0), LoginVerdict::Ok);
+        assert_eq!(verdict(1), LoginVerdict::Failed);
+        assert_eq!(verdict(2), LoginVerdict::UnknownAccount);
+        assert_eq!(verdict(3), LoginVerdict::WrongPassword);
+        for refused in [4, 5, 6, 7, 8, 9, 10, 11] {
+            assert_eq!(verdict(refused), LoginVerdict::Refused, "{refused}");
+        }
+        assert_eq!(verdict(200), LoginVerdict::Failed);
+        assert_eq!(
+            login_verdict(Err(RpcError::Unavailable)),
+            LoginVerdict::Failed
+        );
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod balance;
 pub mod convert;
+pub mod failures;
 pub mod types;
 
 use std::sync::Arc;
@@ -34,12 +35,14 @@ use tokio::sync::{mpsc, Semaphore};
 use tonic::transport::Channel;
 
 use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
+use crate::conn::reason::LoginVerdict;
 use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
 use crate::pb::{auth, world};
 use balance::{Failover, Failure};
 use convert::Request;
+use failures::FailureLog;
 use types::{Completion, Job};
 
 pub use types::Completion as RpcCompletion;
@@ -48,6 +51,8 @@ pub use types::Completion as RpcCompletion;
 const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
 const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
+/// How long establishing the world stream may take.
+const WORLD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Something that wakes the reactor (a `mio::Waker` in production).
 pub trait Wake: Send + Sync + 'static {
@@ -88,6 +93,8 @@ pub trait RpcObserver: Send + Sync + 'static {
     }
     /// Calls in flight changed by `delta`.
     fn inflight(&self, _delta: i64) {}
+    /// A login call ended so.
+    fn login(&self, _verdict: LoginVerdict) {}
     /// The world link went up or down.
     fn world_link(&self, _up: bool) {}
     /// `up` endpoints of a balanced service are serving.
@@ -200,6 +207,10 @@ pub fn start(
         health_name: crate::pb::character::character_server::SERVICE_NAME,
         urls: &endpoints.character,
     };
+    let failed = Failed {
+        observer: Arc::clone(&observer),
+        failures: Arc::new(FailureLog::default()),
+    };
     let clients = Clients {
         auth: AuthClient::new(balance::channel(&auth, &observer)?),
         character: CharacterClient::new(balance::channel(&character, &observer)?),
@@ -208,7 +219,7 @@ pub fn start(
             character: Failover::retries_for(&endpoints.character),
         },
         deadline,
-        observer: Arc::clone(&observer),
+        failed: failed.clone(),
     };
     let world_channel = balance::endpoint(&endpoints.world)?.connect_lazy();
     let (bridge, ends) = Bridge::with_capacity(queue.max(1), WORLD_UPSTREAM, queue.max(1024));
@@ -226,7 +237,7 @@ pub fn start(
         world_channel,
         ends.world,
         completer.clone(),
-        observer,
+        failed,
     ));
     rt.spawn(refresh_servers(clients, completer));
     Ok(bridge)
@@ -238,7 +249,35 @@ struct Clients {
     character: CharacterClient<Channel>,
     failover: Failover,
     deadline: Duration,
+    failed: Failed,
+}
+
+/// Where a finished call is reported: the metrics observer, and for a
+/// failure the rate-limited warning.
+#[derive(Clone)]
+struct Failed {
     observer: Arc<dyn RpcObserver>,
+    failures: Arc<FailureLog>,
+}
+
+impl Failed {
+    /// Records a finished call that took `seconds`; a failure is also
+    /// noted for the warning.
+    fn observe(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        seconds: f64,
+        error: Option<RpcError>,
+    ) {
+        self.observer
+            .observe(service, method, seconds, error.map(RpcError::as_str));
+        let Some(error) = error else { return };
+        let now = std::time::Instant::now();
+        if let Some(line) = self.failures.note(service, method, error, now) {
+            warn!("{line}");
+        }
+    }
 }
 
 /// Turns jobs into calls. At most `max_inflight` calls run at once (the
@@ -301,7 +340,7 @@ impl Clients {
         F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let start = std::time::Instant::now();
-        self.observer.inflight(1);
+        self.failed.observer.inflight(1);
         let result = match tokio::time::timeout(self.deadline, fut).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => {
@@ -310,9 +349,9 @@ impl Clients {
             }
             Err(_) => Err(Failure::DEADLINE),
         };
-        self.observer.inflight(-1);
-        let error = result.as_ref().err().map(|f| f.error.as_str());
-        self.observer
+        self.failed.observer.inflight(-1);
+        let error = result.as_ref().err().map(|f| f.error);
+        self.failed
             .observe(service, method, start.elapsed().as_secs_f64(), error);
         result
     }
@@ -351,7 +390,13 @@ impl Clients {
                     tokio::time::sleep(balance::FAILOVER_PAUSE).await;
                     attempt.deadline = left;
                 }
-                _ => return Err(failure.error),
+                _ => {
+                    if failure.elsewhere && matches!(call, Call::Login { .. }) {
+                        // Its attempts were not counted (see `call_once`).
+                        self.failed.observer.login(LoginVerdict::Failed);
+                    }
+                    return Err(failure.error);
+                }
             }
         }
     }
@@ -361,7 +406,18 @@ impl Clients {
         let mut auth = self.auth.clone();
         let mut chars = self.character.clone();
         match Request::from(call) {
-            Request::Login(m) => self.ask(service, method, auth.login(self.request(m))).await,
+            Request::Login(m) => {
+                let reply = self
+                    .timed(service, method, auth.login(self.request(m)))
+                    .await;
+                // An attempt that may be made again elsewhere is counted
+                // by `call` if it is the last.
+                if !reply.as_ref().is_err_and(|f| f.elsewhere) {
+                    let verdict = convert::login_verdict(reply.as_ref().map_err(|f| f.error));
+                    self.failed.observer.login(verdict);
+                }
+                reply.map(Into::into)
+            }
             Request::SelectServer(m) => {
                 self.ask(service, method, auth.select_server(self.request(m)))
                     .await
@@ -425,15 +481,23 @@ async fn world_link(
     channel: Channel,
     mut up: mpsc::Receiver<Job>,
     done: Completer,
-    observer: Arc<dyn RpcObserver>,
+    failed: Failed,
 ) {
+    let observer = Arc::clone(&failed.observer);
     let mut backoff = Duration::from_millis(100);
     loop {
         let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
         let mut client = WorldClient::new(channel.clone());
         let stream = tokio_stream::wrappers::ReceiverStream::new(link_rx);
-        let connect = tokio::time::timeout(Duration::from_secs(5), client.link(stream));
-        let mut down = match connect.await {
+        let started = std::time::Instant::now();
+        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
+        let error = match &connect {
+            Ok(Ok(_)) => None,
+            Ok(Err(status)) => Some(convert::status_error(status)),
+            Err(_) => Some(RpcError::DeadlineExceeded),
+        };
+        failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
+        let mut down = match connect {
             Ok(Ok(resp)) => resp.into_inner(),
             Ok(Err(status)) => {
                 debug!("world link refused: {}", status.code());

@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod db;
 pub mod flow;
-pub mod procs;
+pub mod link;
+pub mod process;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

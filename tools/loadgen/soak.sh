@@ -54,7 +54,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 max_conns=${SOAK_MAX_CONNECTIONS:-20000}
-"$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
+"$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain --database memory \
     --max-packets-per-sec 0 --max-connections "$max_conns" --buffer-pool-size "$POOL" \
     --idle-timeout "$IDLE_TIMEOUT" --auto-create-accounts \
     --metrics-listen 127.0.0.1 --metrics-port "$METRICS_PORT" --log-level info \

@@ -1,5 +1,5 @@
 //! The per-connection state machine, without I/O (docs/architecture.md §4,
-//! §5; docs/protocol.md §4, §9).
+//! docs/architecture.md §5; docs/protocol.md §4 and §9).
 //!
 //! [`Session::handle`] takes one [`Input`] — a decoded packet, an RPC
 //! completion, a world event or a timer tick — and the current time, and

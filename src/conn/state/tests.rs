@@ -7,20 +7,16 @@ use crate::conn::calls::{
 use crate::ids::{CharId, UserId};
 use crate::protocol::packet_type::DialectId;
 use crate::protocol::packets::{self, DigestKind, Packet};
+use crate::reactor::ReactorConfig;
 
+/// The reactor's defaults, with the values these tests vary.
 fn ctx<'a>(servers: &'a [ServerEntry]) -> Ctx<'a> {
     Ctx {
         public_addr: "10.0.0.1",
-        public_port: 29000,
-        servers,
-        wrong_state_budget: 16,
-        handshake_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(300),
         rpc_deadline: Duration::from_secs(3),
-        refresh_interval: Duration::from_secs(60),
         packets_per_sec: 0,
-        packet_burst: 400,
         utc: UtcTime::from_unix(1_700_000_000),
+        ..ReactorConfig::defaults().session_ctx(servers, UtcTime::default())
     }
 }
 

@@ -1,4 +1,4 @@
-//! The map join burst and zone entry (protocol.md §3.9, §3.10): select-char
+//! The map join burst and zone entry (docs/protocol.md §3.9, §3.10): select-char
 //! reply, inventory, quest data, billing message, teleport, change map.
 
 use super::character::{read_items, write_items};
@@ -57,7 +57,8 @@ impl HotbarItem {
 }
 
 /// PAKWC_SELECT_CHAR_REPLY: the selected character, sent after the map join
-/// (777 bytes + name length). Every field of §3.9, in wire order.
+/// (777 bytes + name length). Every field of docs/protocol.md §3.9, in wire
+/// order.
 /// `Default` gives zeros everywhere, so a backend fills only what it knows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectCharReply {
@@ -410,7 +411,8 @@ impl Packet for ChangeMapReply {
     }
 }
 
-/// One inventory item (6 bytes): the two union words of §3.10, carried raw.
+/// One inventory item (6 bytes): the two union words of
+/// docs/protocol.md §3.10, carried raw.
 ///
 /// `header`: type bits 0–4, id 5–14, isCreated 15. `data`: gem_opt 0–8,
 /// durability 9–15, life 16–25, hasSocket 26, isAppraised 27, refine 28–31;

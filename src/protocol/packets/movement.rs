@@ -1,4 +1,4 @@
-//! Movement (protocol.md §3.14). Positions are `f32` map coordinates
+//! Movement (docs/protocol.md §3.14). Positions are `f32` map coordinates
 //! (centimetres); heights are 16-bit, unsigned in client packets and signed
 //! in the server's stop/position packets, as the layouts say.
 

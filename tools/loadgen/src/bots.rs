@@ -1,4 +1,4 @@
-//! Bots that play the login sequence of protocol.md §4 against one
+//! Bots that play the login sequence of docs/protocol.md §4 against one
 //! gateway port, each a small state machine driven by [`Net`] events.
 //!
 //! login connection: ACCEPT → LOGIN_REQ → SRV_SELECT_REQ → (close)

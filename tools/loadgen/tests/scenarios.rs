@@ -75,6 +75,7 @@ fn login_every_bot_reaches_the_character_list() {
         flow_timeout: Duration::from_secs(10),
         server_pid: None,
         progress: false,
+        run_id: "login".into(),
     })
     .expect("login runs");
     assert!(r.failures.is_empty(), "{:?}", r.failures);

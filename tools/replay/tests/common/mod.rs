@@ -542,7 +542,7 @@ pub fn body_as<P: packet_service::protocol::packets::Packet>(plain: &[u8]) -> P 
     P::decode(&plain[HEADER_LEN..]).expect("decode")
 }
 
-/// Plays the whole session of protocol.md §4 against a real gateway with
+/// Plays the whole session of docs/protocol.md §4 against a real gateway with
 /// the demo account admin/admin: login, channel list, server select; char
 /// join (the login connection closes now), list, create, list, screen-shot
 /// time, select; map join and its burst, change map, chat, logout. The char

@@ -17,8 +17,10 @@
 //! types are ignored; bodies that do not decode are ignored and counted.
 //!
 //! `Leave` removes the player and tells the others on its map
-//! (REMOVE_OBJECT); with reason CHANGE_CHAR the session goes back to stage
-//! CHAR_SELECT. When a link's stream ends or fails, every player of that link
+//! (REMOVE_OBJECT) and queues its map, position, hit and mana points for
+//! saving ([`saver`]); with reason CHANGE_CHAR the session goes back to stage
+//! CHAR_SELECT. Players that moved are also queued every
+//! `SAVE_INTERVAL_SECS`, and a join enters where the character was saved. When a link's stream ends or fails, every player of that link
 //! is removed the same way. Several gateways may link at once: each link only
 //! speaks for its own sessions, and a broadcast is split into one message per
 //! link holding that link's targets.
@@ -27,36 +29,33 @@
 //! ([`LINK_QUEUE_LEN`]); when a link's queue is full the message is dropped
 //! for that link and counted, so one slow gateway never blocks the world.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod inner;
+pub(crate) mod saver;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::characters::Character;
 use super::sessions::Stage;
-use super::{lock, Shared};
+use super::store::memory::lock;
+use super::Shared;
 use crate::pb::world::{self as pb, downstream, upstream, world_server::World};
-use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
-use crate::protocol::packet_type::{Dialect, DialectId, PacketType};
+use crate::protocol::packet_type::PacketType;
 use crate::protocol::packets::{
     BillingMessage, ChangeMapReply, ChangeMapReq, InventoryData, MouseCmd, MouseCmdBroadcast,
-    NormalChat, NormalChatBroadcast, Packet, QuestData, RemoveObject, SelectCharReply, ShoutChat,
-    ShoutChatBroadcast, StopMoving, WhisperChat, WhisperChatReply, Writer,
+    NormalChat, NormalChatBroadcast, Packet, QuestData, SelectCharReply, ShoutChat,
+    ShoutChatBroadcast, StopMoving, WhisperChat, WhisperChatReply,
 };
+use inner::{dialect, Player, WorldInner};
+use saver::Saver;
 
 /// Capacity of each link's downstream queue, in messages.
 pub const LINK_QUEUE_LEN: usize = 4096;
-
-/// Hit points of a character entering the world.
-const START_HP: u16 = 100;
-/// Mana points of a character entering the world.
-const START_MP: u16 = 50;
-/// Each base stat of a character entering the world.
-const START_STAT: u16 = 15;
 
 /// Counters of the world, for tests and logs.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -70,187 +69,31 @@ pub struct WorldStats {
     /// Downstream messages dropped because a link's queue was full or closed.
     pub dropped: u64,
 }
-
-/// The `osirose` dialect: the numbering of the World stream.
-fn dialect() -> &'static Dialect {
-    DialectId::Osirose.dialect()
-}
-
-/// Encodes a packet's body (no header) and returns it with its `osirose` id.
-fn body_of<P: Packet>(p: &P) -> Option<(u32, Vec<u8>)> {
-    let id = dialect().wire_id(P::TYPE)?;
-    let mut buf = vec![0u8; MAX_PACKET_SIZE - HEADER_LEN];
-    let mut w = Writer::new(&mut buf);
-    p.encode(&mut w);
-    if w.overflowed() {
-        log::warn!("world: {} does not fit in a packet", P::TYPE);
-        return None;
-    }
-    let len = w.len();
-    buf.truncate(len);
-    Some((u32::from(id), buf))
-}
-
-/// One player in the world.
-#[derive(Clone, Debug)]
-struct Player {
-    /// The session it joined with (the key of [`WorldInner::players`]).
-    session_id: u32,
-    /// The link (gateway) that speaks for it.
-    link: u64,
-    /// The account.
-    user_id: u32,
-    /// The character.
-    char_id: u64,
-    /// Unique non-zero entity id (key of [`WorldInner::entities`]).
-    entity_id: u16,
-    /// Character name (its lowercase is the key of [`WorldInner::names`]).
-    name: String,
-    /// Current map.
-    map: u16,
-    /// Position.
-    x: f32,
-    /// Position.
-    y: f32,
-    /// Hit points.
-    hp: u16,
-    /// Mana points.
-    mp: u16,
-    /// Whether it sent CHANGE_MAP_REQ; invariant: true iff its session id is
-    /// in `maps[map]`.
-    on_map: bool,
-}
-
-/// Players, maps and links.
-///
-/// Invariants: `entities`, `names` and the `maps` sets index exactly the
-/// players of `players` (see [`Player`]); every player's link is in `links`.
-#[derive(Default)]
-struct WorldInner {
-    links: HashMap<u64, mpsc::Sender<Result<pb::Downstream, Status>>>,
-    players: HashMap<u32, Player>,
-    entities: HashMap<u16, u32>,
-    names: HashMap<String, u32>,
-    maps: HashMap<u16, BTreeSet<u32>>,
-    /// Where the search for a free entity id starts.
-    next_entity: u16,
-    dropped: u64,
-}
-
-impl WorldInner {
-    /// Queues `msg` on `link` without waiting; a full or closed queue drops it.
-    fn send(&mut self, link: u64, msg: downstream::Kind) {
-        let Some(tx) = self.links.get(&link) else {
-            self.dropped += 1;
-            return;
-        };
-        if let Err(e) = tx.try_send(Ok(pb::Downstream { kind: Some(msg) })) {
-            self.dropped += 1;
-            let why = match e {
-                mpsc::error::TrySendError::Full(_) => "queue full",
-                mpsc::error::TrySendError::Closed(_) => "link closed",
-            };
-            log::warn!("world: message for link {link} dropped ({why})");
-        }
-    }
-
-    /// Sends one packet to `targets`: one Broadcast per link holding that
-    /// link's targets.
-    fn broadcast<P: Packet>(&mut self, targets: impl IntoIterator<Item = u32>, p: &P) {
-        let Some((kind, payload)) = body_of(p) else {
-            return;
-        };
-        let mut by_link: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
-        for session in targets {
-            if let Some(player) = self.players.get(&session) {
-                by_link.entry(player.link).or_default().push(session);
-            }
-        }
-        for (link, targets) in by_link {
-            self.send(
-                link,
-                downstream::Kind::Packet(pb::Broadcast {
-                    targets,
-                    r#type: kind,
-                    payload: payload.clone(),
-                }),
-            );
-        }
-    }
-
-    /// The on-map players of `map`.
-    fn on_map(&self, map: u16) -> Vec<u32> {
-        self.maps
-            .get(&map)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
-    }
-
-    /// A free entity id, or `None` when all 65535 are taken.
-    fn allocate_entity(&mut self) -> Option<u16> {
-        for _ in 0..=u16::MAX {
-            self.next_entity = self.next_entity.wrapping_add(1).max(1);
-            if !self.entities.contains_key(&self.next_entity) {
-                return Some(self.next_entity);
-            }
-        }
-        None
-    }
-
-    /// Removes a player from every index, telling nobody.
-    fn detach(&mut self, session_id: u32) -> Option<Player> {
-        let player = self.players.remove(&session_id)?;
-        self.entities.remove(&player.entity_id);
-        let name = player.name.to_lowercase();
-        if self.names.get(&name) == Some(&session_id) {
-            self.names.remove(&name);
-        }
-        if let Some(set) = self.maps.get_mut(&player.map) {
-            set.remove(&session_id);
-            if set.is_empty() {
-                self.maps.remove(&player.map);
-            }
-        }
-        Some(player)
-    }
-
-    /// Tells the on-map players of a removed player's map that it is gone.
-    fn announce_removal(&mut self, player: &Player) {
-        let others = self.on_map(player.map);
-        self.broadcast(
-            others,
-            &RemoveObject {
-                id: player.entity_id,
-            },
-        );
-    }
-
-    /// Removes a player and tells the other on-map players of its map.
-    fn remove_player(&mut self, session_id: u32) -> Option<Player> {
-        let player = self.detach(session_id)?;
-        self.announce_removal(&player);
-        Some(player)
-    }
-}
-
 /// The world's state, shared by every link.
 pub struct WorldState {
     shared: Arc<Shared>,
     inner: Mutex<WorldInner>,
+    /// Write-behind saving of characters in play.
+    saver: Arc<Saver>,
     next_link: AtomicU64,
     undecodable: AtomicU64,
     /// Set to true to end every link (backend shutdown).
     closing: watch::Sender<bool>,
+    /// The tasks serving links, awaited on shutdown (finished ones are
+    /// dropped whenever a link opens).
+    link_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl WorldState {
     pub(crate) fn new(shared: Arc<Shared>) -> WorldState {
         WorldState {
+            saver: Arc::new(Saver::new(shared.store.clone())),
             shared,
             inner: Mutex::new(WorldInner::default()),
             next_link: AtomicU64::new(1),
             undecodable: AtomicU64::new(0),
             closing: watch::channel(false).0,
+            link_tasks: Mutex::new(Vec::new()),
         }
     }
 
@@ -265,68 +108,133 @@ impl WorldState {
         }
     }
 
-    /// Ends every link: their downstream streams finish and their players
-    /// are removed.
-    pub(crate) fn close_all_links(&self) {
-        self.closing.send_replace(true);
-        lock(&self.inner).links.clear();
+    /// The saver, whose task the backend runs.
+    pub(crate) fn saver(&self) -> Arc<Saver> {
+        self.saver.clone()
     }
 
-    /// Saves where removed players were and, for a change of character,
+    /// Queues the state of every player that changed since the last call
+    /// (the periodic save, every `SAVE_INTERVAL_SECS`); how many.
+    pub(crate) fn save_changed(&self) -> usize {
+        let changed: Vec<_> = lock(&self.inner)
+            .players
+            .values_mut()
+            .filter(|p| p.dirty)
+            .map(|p| {
+                p.dirty = false;
+                p.state()
+            })
+            .collect();
+        let n = changed.len();
+        self.saver.queue(changed);
+        n
+    }
+
+    /// Ends every link: their downstream streams finish and their players
+    /// are removed (and queued for saving). Returns once every link task
+    /// has ended.
+    pub(crate) async fn close_all_links(&self) {
+        self.closing.send_replace(true);
+        lock(&self.inner).links.clear();
+        let tasks = std::mem::take(&mut *lock(&self.link_tasks));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Queues removed players for saving and, for a change of character,
     /// moves their session back to character select. Called without the
     /// world lock.
-    fn after_removal(&self, removed: &[Player], change_char: bool) {
-        {
-            let mut chars = lock(&self.shared.characters);
-            for p in removed {
-                chars.set_position(p.char_id, p.map, p.x, p.y);
-            }
-        }
+    async fn after_removal(&self, removed: &[Player], change_char: bool) {
+        self.saver.queue(removed.iter().map(Player::state));
         if change_char {
-            let now = Instant::now();
-            let mut sessions = lock(&self.shared.sessions);
             for p in removed {
-                if let Err(e) = sessions.back_to_char_select(p.session_id, now) {
-                    log::debug!("world: session of user {} not reset: {e:?}", p.user_id);
+                match self.shared.sessions.back_to_char_select(p.session_id).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        log::debug!("world: session of user {} not reset: {e:?}", p.user_id)
+                    }
+                    Err(e) => log::error!("world: session of user {} not reset: {e}", p.user_id),
                 }
             }
         }
     }
 
-    /// The character a Join may enter with, if the session allows it.
-    fn joinable(&self, join: &pb::Join) -> Option<Character> {
-        {
-            let mut sessions = lock(&self.shared.sessions);
-            let session = sessions.get(join.session_id, Instant::now()).ok()?;
-            if session.stage != Stage::Map
-                || session.user_id != join.user_id
-                || session.char_id != Some(join.char_id)
-            {
+    /// The character a Join may enter with, if the session allows it: as
+    /// stored, with what is still waiting to be saved on top.
+    async fn joinable(&self, join: &pb::Join) -> Option<Character> {
+        let session = match self.shared.sessions.get(join.session_id).await {
+            Ok(found) => found.ok()?,
+            Err(e) => {
+                log::error!("world: join of user {}: {e}", join.user_id);
                 return None;
             }
+        };
+        if session.stage != Stage::Map
+            || session.user_id != join.user_id
+            || session.char_id != Some(join.char_id)
+        {
+            return None;
         }
-        lock(&self.shared.characters)
-            .get_owned(join.user_id, join.char_id)
-            .ok()
-            .cloned()
+        // Pending first: once it is gone, the store has it (docs in saver).
+        let pending = self.saver.latest(join.char_id);
+        let mut c = match self
+            .shared
+            .store
+            .character(join.user_id, join.char_id)
+            .await
+        {
+            Ok(found) => found.ok()?,
+            Err(e) => {
+                log::error!("world: join of user {}: {e}", join.user_id);
+                return None;
+            }
+        };
+        if let Some(state) = pending {
+            state.apply(&mut c);
+        }
+        Some(c)
     }
 
-    fn join(&self, link: u64, join: pb::Join) {
+    async fn join(&self, link: u64, join: pb::Join) {
         let session_id = join.session_id;
-        let failed = pb::Joined {
-            session_id,
-            result: pb::JoinResult::Failed.into(),
-            entity_id: 0,
-        };
-        let Some(c) = self.joinable(&join) else {
+        let Some(mut c) = self.joinable(&join).await else {
             log::debug!("world: join of session for user {} refused", join.user_id);
+            let failed = pb::Joined {
+                session_id,
+                result: pb::JoinResult::Failed.into(),
+                entity_id: 0,
+            };
             lock(&self.inner).send(link, downstream::Kind::Joined(failed));
             return;
         };
         let mut removed = Vec::new();
+        let entity_id = self.enter(link, session_id, &mut c, &mut removed);
+        if let Some(entity_id) = entity_id {
+            log::debug!(
+                "world: {:?} (user {}) joined map {} as entity {entity_id}",
+                c.name,
+                c.user_id,
+                c.map
+            );
+        }
+        self.after_removal(&removed, false).await;
+    }
+
+    /// Puts the character in the world under the world lock: replaces any
+    /// older player of the session or the character (into `removed`),
+    /// answers Joined and sends the join burst. Its entity id, or `None`
+    /// (answered FAILED) when none is left.
+    fn enter(
+        &self,
+        link: u64,
+        session_id: u32,
+        c: &mut Character,
+        removed: &mut Vec<Player>,
+    ) -> Option<u16> {
         let mut inner = lock(&self.inner);
         // A session joining again, or the same character joining through a
-        // newer session, replaces the old player.
+        // newer session, replaces the old player (whose state is the newest).
         let stale_by_name = inner.names.get(&c.name.to_lowercase()).copied();
         for old in [Some(session_id), stale_by_name].into_iter().flatten() {
             if let Some(p) = inner.remove_player(old) {
@@ -339,15 +247,23 @@ impl WorldState {
                         }),
                     );
                 }
+                if p.char_id == c.char_id {
+                    p.state().apply(c);
+                }
                 removed.push(p);
             }
         }
         let Some(entity_id) = inner.allocate_entity() else {
             log::warn!("world: no entity id left");
-            inner.send(link, downstream::Kind::Joined(failed));
-            drop(inner);
-            self.after_removal(&removed, false);
-            return;
+            inner.send(
+                link,
+                downstream::Kind::Joined(pb::Joined {
+                    session_id,
+                    result: pb::JoinResult::Failed.into(),
+                    entity_id: 0,
+                }),
+            );
+            return None;
         };
         let player = Player {
             session_id,
@@ -359,9 +275,10 @@ impl WorldState {
             map: c.map,
             x: c.x,
             y: c.y,
-            hp: START_HP,
-            mp: START_MP,
+            hp: c.hp,
+            mp: c.mp,
             on_map: false,
+            dirty: false,
         };
         inner.entities.insert(entity_id, session_id);
         inner.names.insert(c.name.to_lowercase(), session_id);
@@ -375,7 +292,7 @@ impl WorldState {
             }),
         );
         let target = [session_id];
-        inner.broadcast(target, &select_char_reply(&c));
+        inner.broadcast(target, &select_char_reply(c));
         inner.broadcast(target, &InventoryData::default());
         inner.broadcast(target, &QuestData::default());
         inner.broadcast(
@@ -385,17 +302,10 @@ impl WorldState {
                 pay_flag: 2,
             },
         );
-        drop(inner);
-        log::debug!(
-            "world: {:?} (user {}) joined map {} as entity {entity_id}",
-            c.name,
-            c.user_id,
-            c.map
-        );
-        self.after_removal(&removed, false);
+        Some(entity_id)
     }
 
-    fn leave(&self, link: u64, leave: pb::Leave) {
+    async fn leave(&self, link: u64, leave: pb::Leave) {
         let removed = {
             let mut inner = lock(&self.inner);
             match inner.players.get(&leave.session_id) {
@@ -406,11 +316,11 @@ impl WorldState {
         let Some(p) = removed else { return };
         log::debug!("world: {:?} left", p.name);
         let change_char = leave.reason == i32::from(pb::LeaveReason::ChangeChar);
-        self.after_removal(&[p], change_char);
+        self.after_removal(&[p], change_char).await;
     }
 
     /// Removes every player of a link that ended.
-    fn drop_link(&self, link: u64) {
+    async fn drop_link(&self, link: u64) {
         let removed: Vec<Player> = {
             let mut inner = lock(&self.inner);
             inner.links.remove(&link);
@@ -435,7 +345,7 @@ impl WorldState {
             "world: link {link} closed, {} players removed",
             removed.len()
         );
-        self.after_removal(&removed, false);
+        self.after_removal(&removed, false).await;
     }
 
     fn undecodable(&self, t: PacketType) {
@@ -516,7 +426,7 @@ impl WorldState {
                     return self.undecodable(t);
                 };
                 if let Some(p) = inner.players.get_mut(&session) {
-                    (p.x, p.y) = (cmd.x, cmd.y);
+                    (p.x, p.y, p.dirty) = (cmd.x, cmd.y, true);
                 }
                 let out = MouseCmdBroadcast {
                     id: entity_id,
@@ -534,18 +444,18 @@ impl WorldState {
                     return self.undecodable(t);
                 };
                 if let Some(p) = inner.players.get_mut(&session) {
-                    (p.x, p.y) = (stop.x, stop.y);
+                    (p.x, p.y, p.dirty) = (stop.x, stop.y, true);
                 }
             }
             other => log::trace!("world: {other} not handled"),
         }
     }
 
-    fn handle(&self, link: u64, msg: pb::Upstream) {
+    async fn handle(&self, link: u64, msg: pb::Upstream) {
         match msg.kind {
-            Some(upstream::Kind::Join(j)) => self.join(link, j),
+            Some(upstream::Kind::Join(j)) => self.join(link, j).await,
             Some(upstream::Kind::Packet(p)) => self.packet(link, p),
-            Some(upstream::Kind::Leave(l)) => self.leave(link, l),
+            Some(upstream::Kind::Leave(l)) => self.leave(link, l).await,
             None => log::debug!("world: empty upstream message from link {link}"),
         }
     }
@@ -565,14 +475,14 @@ fn select_char_reply(c: &Character) -> SelectCharReply {
         face: c.face,
         hair: c.hair,
         job: c.job,
-        str: START_STAT,
-        dex: START_STAT,
-        int: START_STAT,
-        con: START_STAT,
-        charm: START_STAT,
-        sense: START_STAT,
-        hp: START_HP.into(),
-        mp: START_MP.into(),
+        str: c.stats.strength,
+        dex: c.stats.dexterity,
+        int: c.stats.intellect,
+        con: c.stats.concentration,
+        charm: c.stats.charm,
+        sense: c.stats.sense,
+        hp: c.hp.into(),
+        mp: c.mp.into(),
         level: c.level,
         stamina: 5000,
         name: c.name.clone(),
@@ -604,113 +514,29 @@ impl World for WorldService {
         let link = state.next_link.fetch_add(1, Ordering::Relaxed);
         lock(&state.inner).links.insert(link, tx);
         log::info!("world: link {link} opened");
-        tokio::spawn(async move {
+        let task_state = state.clone();
+        let task = tokio::spawn(async move {
+            let state = task_state;
             loop {
-                tokio::select! {
-                    msg = upstream.message() => match msg {
-                        Ok(Some(msg)) => state.handle(link, msg),
-                        Ok(None) => break,
-                        Err(status) => {
-                            log::debug!("world: link {link} failed: {status}");
-                            break;
-                        }
-                    },
+                let msg = tokio::select! {
+                    msg = upstream.message() => msg,
                     _ = closing.wait_for(|&c| c) => break,
+                };
+                match msg {
+                    Ok(Some(msg)) => state.handle(link, msg).await,
+                    Ok(None) => break,
+                    Err(status) => {
+                        log::debug!("world: link {link} failed: {status}");
+                        break;
+                    }
                 }
             }
-            state.drop_link(link);
+            state.drop_link(link).await;
         });
+        let mut tasks = lock(&state.link_tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        drop(tasks);
         Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
-        Player {
-            session_id,
-            link,
-            user_id: session_id,
-            char_id: u64::from(session_id),
-            entity_id,
-            name: format!("p{session_id}"),
-            map: 1,
-            x: 0.0,
-            y: 0.0,
-            hp: 1,
-            mp: 1,
-            on_map: false,
-        }
-    }
-
-    #[test]
-    fn entity_ids_are_non_zero_unique_and_wrap() {
-        let mut inner = WorldInner {
-            next_entity: u16::MAX - 1,
-            ..WorldInner::default()
-        };
-        inner.entities.insert(1, 99);
-        assert_eq!(inner.allocate_entity(), Some(u16::MAX));
-        inner.entities.insert(u16::MAX, 98);
-        // Wraps past 0 and skips the taken 1.
-        assert_eq!(inner.allocate_entity(), Some(2));
-        for e in 1..=u16::MAX {
-            inner.entities.insert(e, 0);
-        }
-        assert_eq!(inner.allocate_entity(), None);
-    }
-
-    #[test]
-    fn broadcasts_split_per_link_and_full_queues_drop() {
-        let mut inner = WorldInner::default();
-        let (tx1, mut rx1) = mpsc::channel(8);
-        let (tx2, rx2) = mpsc::channel(1);
-        inner.links.insert(1, tx1);
-        inner.links.insert(2, tx2);
-        for (s, link) in [(10, 1), (11, 1), (20, 2)] {
-            inner.players.insert(s, player(s, link, s as u16));
-        }
-        inner.broadcast([10, 20, 11, 99], &RemoveObject { id: 5 });
-        let Ok(Ok(pb::Downstream {
-            kind: Some(downstream::Kind::Packet(b)),
-        })) = rx1.try_recv()
-        else {
-            panic!("link 1 got nothing");
-        };
-        assert_eq!(b.targets, [10, 11]);
-        assert_eq!(b.payload, [5, 0]);
-        assert!(rx1.try_recv().is_err(), "one message per link");
-        assert_eq!(inner.dropped, 0);
-        // Link 2's queue (capacity 1) is full now: the next one is dropped.
-        inner.broadcast([20], &RemoveObject { id: 6 });
-        assert_eq!(inner.dropped, 1);
-        drop(rx2);
-    }
-
-    #[test]
-    fn removal_is_announced_to_the_map_only() {
-        let mut inner = WorldInner::default();
-        let (tx, mut rx) = mpsc::channel(8);
-        inner.links.insert(1, tx);
-        for (s, e) in [(1, 11), (2, 12), (3, 13)] {
-            inner.players.insert(s, player(s, 1, e));
-            inner.entities.insert(e, s);
-        }
-        inner.players.get_mut(&3).unwrap().map = 2;
-        inner.maps.entry(1).or_default().extend([1, 2]);
-        inner.maps.entry(2).or_default().insert(3);
-        let gone = inner.remove_player(1).unwrap();
-        assert_eq!(gone.entity_id, 11);
-        assert!(!inner.entities.contains_key(&11));
-        let Ok(Ok(pb::Downstream {
-            kind: Some(downstream::Kind::Packet(b)),
-        })) = rx.try_recv()
-        else {
-            panic!("no announcement");
-        };
-        assert_eq!((b.targets, b.payload), (vec![2], vec![11, 0]));
-        assert!(rx.try_recv().is_err());
     }
 }

@@ -1,0 +1,284 @@
+//! The world's players, maps and links, and how a packet reaches the
+//! players it is for: one message per link holding that link's targets,
+//! dropped (and counted) when the link's bounded queue is full.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::backend::store::CharState;
+use crate::pb::world::{self as pb, downstream};
+use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
+use crate::protocol::packet_type::{Dialect, DialectId};
+use crate::protocol::packets::{Packet, RemoveObject, Writer};
+
+/// The `osirose` dialect: the numbering of the World stream.
+pub(super) fn dialect() -> &'static Dialect {
+    DialectId::Osirose.dialect()
+}
+
+/// Encodes a packet's body (no header) and returns it with its `osirose` id.
+fn body_of<P: Packet>(p: &P) -> Option<(u32, Vec<u8>)> {
+    let id = dialect().wire_id(P::TYPE)?;
+    let mut buf = vec![0u8; MAX_PACKET_SIZE - HEADER_LEN];
+    let mut w = Writer::new(&mut buf);
+    p.encode(&mut w);
+    if w.overflowed() {
+        log::warn!("world: {} does not fit in a packet", P::TYPE);
+        return None;
+    }
+    let len = w.len();
+    buf.truncate(len);
+    Some((u32::from(id), buf))
+}
+
+/// One player in the world.
+#[derive(Clone, Debug)]
+pub(super) struct Player {
+    /// The session it joined with (the key of [`WorldInner::players`]).
+    pub(super) session_id: u32,
+    /// The link (gateway) that speaks for it.
+    pub(super) link: u64,
+    /// The account.
+    pub(super) user_id: u32,
+    /// The character.
+    pub(super) char_id: u64,
+    /// Unique non-zero entity id (key of [`WorldInner::entities`]).
+    pub(super) entity_id: u16,
+    /// Character name (its lowercase is the key of [`WorldInner::names`]).
+    pub(super) name: String,
+    /// Current map.
+    pub(super) map: u16,
+    /// Position.
+    pub(super) x: f32,
+    /// Position.
+    pub(super) y: f32,
+    /// Hit points.
+    pub(super) hp: u16,
+    /// Mana points.
+    pub(super) mp: u16,
+    /// Whether it sent CHANGE_MAP_REQ; invariant: true iff its session id is
+    /// in `maps[map]`.
+    pub(super) on_map: bool,
+    /// Whether its state changed since it was last queued for saving.
+    pub(super) dirty: bool,
+}
+
+impl Player {
+    /// What is saved of it.
+    pub(super) fn state(&self) -> CharState {
+        CharState {
+            char_id: self.char_id,
+            map: self.map,
+            x: self.x,
+            y: self.y,
+            hp: self.hp,
+            mp: self.mp,
+        }
+    }
+}
+
+/// Players, maps and links.
+///
+/// Invariants: `entities`, `names` and the `maps` sets index exactly the
+/// players of `players` (see [`Player`]); every player's link is in `links`.
+#[derive(Default)]
+pub(super) struct WorldInner {
+    pub(super) links: HashMap<u64, mpsc::Sender<Result<pb::Downstream, Status>>>,
+    pub(super) players: HashMap<u32, Player>,
+    pub(super) entities: HashMap<u16, u32>,
+    pub(super) names: HashMap<String, u32>,
+    pub(super) maps: HashMap<u16, BTreeSet<u32>>,
+    /// Where the search for a free entity id starts.
+    pub(super) next_entity: u16,
+    pub(super) dropped: u64,
+}
+
+impl WorldInner {
+    /// Queues `msg` on `link` without waiting; a full or closed queue drops it.
+    pub(super) fn send(&mut self, link: u64, msg: downstream::Kind) {
+        let Some(tx) = self.links.get(&link) else {
+            self.dropped += 1;
+            return;
+        };
+        if let Err(e) = tx.try_send(Ok(pb::Downstream { kind: Some(msg) })) {
+            self.dropped += 1;
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "queue full",
+                mpsc::error::TrySendError::Closed(_) => "link closed",
+            };
+            log::warn!("world: message for link {link} dropped ({why})");
+        }
+    }
+
+    /// Sends one packet to `targets`: one Broadcast per link holding that
+    /// link's targets.
+    pub(super) fn broadcast<P: Packet>(&mut self, targets: impl IntoIterator<Item = u32>, p: &P) {
+        let Some((kind, payload)) = body_of(p) else {
+            return;
+        };
+        let mut by_link: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for session in targets {
+            if let Some(player) = self.players.get(&session) {
+                by_link.entry(player.link).or_default().push(session);
+            }
+        }
+        for (link, targets) in by_link {
+            self.send(
+                link,
+                downstream::Kind::Packet(pb::Broadcast {
+                    targets,
+                    r#type: kind,
+                    payload: payload.clone(),
+                }),
+            );
+        }
+    }
+
+    /// The on-map players of `map`.
+    pub(super) fn on_map(&self, map: u16) -> Vec<u32> {
+        self.maps
+            .get(&map)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A free entity id, or `None` when all 65535 are taken.
+    pub(super) fn allocate_entity(&mut self) -> Option<u16> {
+        for _ in 0..=u16::MAX {
+            self.next_entity = self.next_entity.wrapping_add(1).max(1);
+            if !self.entities.contains_key(&self.next_entity) {
+                return Some(self.next_entity);
+            }
+        }
+        None
+    }
+
+    /// Removes a player from every index, telling nobody.
+    pub(super) fn detach(&mut self, session_id: u32) -> Option<Player> {
+        let player = self.players.remove(&session_id)?;
+        self.entities.remove(&player.entity_id);
+        let name = player.name.to_lowercase();
+        if self.names.get(&name) == Some(&session_id) {
+            self.names.remove(&name);
+        }
+        if let Some(set) = self.maps.get_mut(&player.map) {
+            set.remove(&session_id);
+            if set.is_empty() {
+                self.maps.remove(&player.map);
+            }
+        }
+        Some(player)
+    }
+
+    /// Tells the on-map players of a removed player's map that it is gone.
+    pub(super) fn announce_removal(&mut self, player: &Player) {
+        let others = self.on_map(player.map);
+        self.broadcast(
+            others,
+            &RemoveObject {
+                id: player.entity_id,
+            },
+        );
+    }
+
+    /// Removes a player and tells the other on-map players of its map.
+    pub(super) fn remove_player(&mut self, session_id: u32) -> Option<Player> {
+        let player = self.detach(session_id)?;
+        self.announce_removal(&player);
+        Some(player)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
+        Player {
+            session_id,
+            link,
+            user_id: session_id,
+            char_id: u64::from(session_id),
+            entity_id,
+            name: format!("p{session_id}"),
+            map: 1,
+            x: 0.0,
+            y: 0.0,
+            hp: 1,
+            mp: 1,
+            on_map: false,
+            dirty: false,
+        }
+    }
+
+    #[test]
+    fn entity_ids_are_non_zero_unique_and_wrap() {
+        let mut inner = WorldInner {
+            next_entity: u16::MAX - 1,
+            ..WorldInner::default()
+        };
+        inner.entities.insert(1, 99);
+        assert_eq!(inner.allocate_entity(), Some(u16::MAX));
+        inner.entities.insert(u16::MAX, 98);
+        // Wraps past 0 and skips the taken 1.
+        assert_eq!(inner.allocate_entity(), Some(2));
+        for e in 1..=u16::MAX {
+            inner.entities.insert(e, 0);
+        }
+        assert_eq!(inner.allocate_entity(), None);
+    }
+
+    #[test]
+    fn broadcasts_split_per_link_and_full_queues_drop() {
+        let mut inner = WorldInner::default();
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let (tx2, rx2) = mpsc::channel(1);
+        inner.links.insert(1, tx1);
+        inner.links.insert(2, tx2);
+        for (s, link) in [(10, 1), (11, 1), (20, 2)] {
+            inner.players.insert(s, player(s, link, s as u16));
+        }
+        inner.broadcast([10, 20, 11, 99], &RemoveObject { id: 5 });
+        let Ok(Ok(pb::Downstream {
+            kind: Some(downstream::Kind::Packet(b)),
+        })) = rx1.try_recv()
+        else {
+            panic!("link 1 got nothing");
+        };
+        assert_eq!(b.targets, [10, 11]);
+        assert_eq!(b.payload, [5, 0]);
+        assert!(rx1.try_recv().is_err(), "one message per link");
+        assert_eq!(inner.dropped, 0);
+        // Link 2's queue (capacity 1) is full now: the next one is dropped.
+        inner.broadcast([20], &RemoveObject { id: 6 });
+        assert_eq!(inner.dropped, 1);
+        drop(rx2);
+    }
+
+    #[test]
+    fn removal_is_announced_to_the_map_only() {
+        let mut inner = WorldInner::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        inner.links.insert(1, tx);
+        for (s, e) in [(1, 11), (2, 12), (3, 13)] {
+            inner.players.insert(s, player(s, 1, e));
+            inner.entities.insert(e, s);
+        }
+        inner.players.get_mut(&3).unwrap().map = 2;
+        inner.maps.entry(1).or_default().extend([1, 2]);
+        inner.maps.entry(2).or_default().insert(3);
+        let gone = inner.remove_player(1).unwrap();
+        assert_eq!(gone.entity_id, 11);
+        assert!(!inner.entities.contains_key(&11));
+        let Ok(Ok(pb::Downstream {
+            kind: Some(downstream::Kind::Packet(b)),
+        })) = rx.try_recv()
+        else {
+            panic!("no announcement");
+        };
+        assert_eq!((b.targets, b.payload), (vec![2], vec![11, 0]));
+        assert!(rx.try_recv().is_err());
+    }
+}
