@@ -22,8 +22,10 @@ UNIT_EXPOSURE_MAX ?= 20
 DEPLOY_NAME := packet-service
 DEPLOY_BIN := $(or $(CARGO_TARGET_DIR),target)/release/$(DEPLOY_NAME)
 DEPLOY_UNIT := deploy/$(DEPLOY_NAME).service
-# Every unit installed: the service, its per-core template, its socket.
-DEPLOY_UNITS := $(DEPLOY_NAME).service $(DEPLOY_NAME)@.service $(DEPLOY_NAME).socket
+# Every unit installed: the service, its per-core template, its socket, the
+# standalone backend.
+DEPLOY_UNITS := $(DEPLOY_NAME).service $(DEPLOY_NAME)@.service $(DEPLOY_NAME).socket \
+	$(DEPLOY_NAME)-backend.service
 DEPLOY_ENV := deploy/$(DEPLOY_NAME).env
 # The units name the default install path; rewrite it for another BINDIR.
 DEPLOY_UNIT_EXEC := sed 's|^ExecStart=/usr/local/bin/$(DEPLOY_NAME)|ExecStart=$(BINDIR)/$(DEPLOY_NAME)|'
@@ -52,14 +54,15 @@ endif
 	@if $(DEPLOY_SYSTEMD); then \
 		echo "systemctl daemon-reload"; systemctl daemon-reload; \
 		echo "installed; start with: systemctl enable --now $(DEPLOY_NAME)"; \
-		echo "  (or $(DEPLOY_NAME).socket, or $(DEPLOY_NAME)@1 … @N: see README)"; \
+		echo "  (or $(DEPLOY_NAME).socket, or $(DEPLOY_NAME)-backend and $(DEPLOY_NAME)@1 … @N: see README)"; \
 	fi
 
 uninstall:
 	@if $(DEPLOY_SYSTEMD) && [ -e $(UNITDIR)/$(DEPLOY_NAME).service ]; then \
 		instances=$$(cd $(UNITDIR) && ls -d *.wants/$(DEPLOY_NAME)@?*.service 2>/dev/null | xargs -rn1 basename); \
-		echo "systemctl disable --now $(DEPLOY_NAME).socket $(DEPLOY_NAME).service $$instances"; \
-		systemctl disable --now $(DEPLOY_NAME).socket $(DEPLOY_NAME).service $$instances || true; \
+		units="$(DEPLOY_NAME).socket $(DEPLOY_NAME).service $(DEPLOY_NAME)-backend.service $$instances"; \
+		echo "systemctl disable --now $$units"; \
+		systemctl disable --now $$units || true; \
 	fi
 	rm -f $(DESTDIR)$(BINDIR)/$(DEPLOY_NAME) $(addprefix $(DESTDIR)$(UNITDIR)/,$(DEPLOY_UNITS))
 	@if [ "$(PURGE)" = 1 ]; then \
@@ -73,8 +76,8 @@ uninstall:
 
 # verify checks that ExecStart exists, so check copies whose ExecStart points at
 # a binary that does (the release build if present, else /bin/true). The
-# template is checked through one instance; the security score applies to both
-# services.
+# template is checked through one instance; the security score applies to every
+# service.
 verify-unit:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	exe=/bin/true && if [ -x $(DEPLOY_BIN) ]; then exe=$(abspath $(DEPLOY_BIN)); fi && \
@@ -84,8 +87,8 @@ verify-unit:
 	mv "$$tmp/$(DEPLOY_NAME)@.service" "$$tmp/$(DEPLOY_NAME)@1.service" && \
 	echo "systemd-analyze verify $(DEPLOY_UNITS) (ExecStart=$$exe)" && \
 	systemd-analyze verify "$$tmp/$(DEPLOY_NAME).service" "$$tmp/$(DEPLOY_NAME)@1.service" \
-		"$$tmp/$(DEPLOY_NAME).socket" && \
-	for unit in $(DEPLOY_NAME).service $(DEPLOY_NAME)@1.service; do \
+		"$$tmp/$(DEPLOY_NAME).socket" "$$tmp/$(DEPLOY_NAME)-backend.service" && \
+	for unit in $(DEPLOY_NAME).service $(DEPLOY_NAME)@1.service $(DEPLOY_NAME)-backend.service; do \
 		out=$$(systemd-analyze security --offline=true --threshold=$(UNIT_EXPOSURE_MAX) \
 			"$$tmp/$$unit" 2>&1); rc=$$?; \
 		printf '%s: %s\n' "$$unit" "$$(printf '%s\n' "$$out" | tail -n 1)"; \

@@ -247,14 +247,27 @@ fn service_section(unit: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn the_template_unit_is_the_single_unit_per_core() {
-    let single = include_str!("../deploy/packet-service.service");
-    let template = include_str!("../deploy/packet-service@.service");
-    let extra: Vec<&str> = service_section(template)
-        .into_iter()
-        .filter(|l| !service_section(single).contains(l))
+/// The `[Service]` lines `unit` has that packet-service.service has not,
+/// and those it lacks.
+fn differences(unit: &str) -> (Vec<&str>, Vec<&str>) {
+    let single = service_section(include_str!("../deploy/packet-service.service"));
+    let other = service_section(unit);
+    let extra = other
+        .iter()
+        .filter(|l| !single.contains(l))
+        .copied()
         .collect();
+    let missing = single
+        .iter()
+        .filter(|l| !other.contains(l))
+        .copied()
+        .collect();
+    (extra, missing)
+}
+
+#[test]
+fn the_other_units_are_the_single_units_twins() {
+    let (extra, missing) = differences(include_str!("../deploy/packet-service@.service"));
     assert_eq!(
         extra,
         [
@@ -262,13 +275,27 @@ fn the_template_unit_is_the_single_unit_per_core() {
             "EnvironmentFile=/etc/packet-service/packet-service@%i.env",
             "User=packet-service",
         ],
-        "the template differs from packet-service.service by more than its port sharing, its own environment file and its shared user"
+        "the template differs from packet-service.service by more than its port sharing, \
+         its own environment file and its shared user"
     );
-    let missing: Vec<&str> = service_section(single)
-        .into_iter()
-        .filter(|l| !service_section(template).contains(l))
-        .collect();
     assert_eq!(missing, ["ExecStart=/usr/local/bin/packet-service"]);
+
+    let (extra, missing) = differences(include_str!("../deploy/packet-service-backend.service"));
+    assert_eq!(
+        extra,
+        [
+            "ExecStart=/usr/local/bin/packet-service backend",
+            "EnvironmentFile=/etc/packet-service/backend.env",
+            "User=packet-service",
+        ],
+        "the backend unit differs from packet-service.service by more than its command, \
+         its own environment file and its shared user"
+    );
+    assert_eq!(
+        missing,
+        ["ExecStart=/usr/local/bin/packet-service", "WatchdogSec=30s"],
+        "the backend does not ping a watchdog"
+    );
 
     let socket = include_str!("../deploy/packet-service.socket");
     let listens: Vec<&str> = socket

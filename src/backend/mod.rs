@@ -200,6 +200,11 @@ pub struct EmbeddedBackend {
     saver_stop: watch::Sender<bool>,
 }
 
+/// How often the backend pings each gateway's connection, and how long it
+/// waits for the answer before it drops the connection (and so the
+/// gateway's world link and players).
+const GATEWAY_PING: Duration = Duration::from_secs(10);
+
 /// How long [`EmbeddedBackend::shutdown`] waits for connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -250,6 +255,10 @@ impl EmbeddedBackend {
         let mut server_stop = stopped.clone();
         let (health, health_service) = health::serving().await;
         let router = tonic::transport::Server::builder()
+            // A gateway whose host vanishes sends no FIN: the ping finds
+            // out, its world link ends and its players leave the world.
+            .http2_keepalive_interval(Some(GATEWAY_PING))
+            .http2_keepalive_timeout(Some(GATEWAY_PING))
             .add_service(health_service)
             .add_service(pb::auth::auth_server::AuthServer::new(auth::AuthService {
                 shared: shared.clone(),
