@@ -59,6 +59,7 @@
 //! | [`server`] | start-up and shutdown of the whole |
 //! | [`healthcheck`] | the `healthcheck` subcommand: one GET of `/healthz` |
 //! | [`signals`] | SIGINT/SIGTERM stop, SIGHUP asks for a reload |
+//! | [`reload`] | what a reload re-reads, checks and applies |
 //! | [`ids`] | newtypes for connection, session, user and character ids |
 //! | [`civil`] | calendar time from Unix seconds |
 //!
@@ -80,6 +81,7 @@ pub mod logging;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;
+pub mod reload;
 pub mod rpc;
 pub mod server;
 pub mod signals;

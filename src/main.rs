@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use log::{error, info};
 use packet_service::backend::{admin, standalone};
 use packet_service::config::{AccountsCommand, Command, Config};
+use packet_service::reload::Reloader;
 use packet_service::server::Server;
 
 fn main() -> ExitCode {
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let current = config.clone();
     let server = match Server::build_with(config, activated) {
         Ok(server) => server,
         Err(e) => {
@@ -60,7 +62,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = packet_service::signals::install(server.shutdown_trigger()) {
+    let mut reloader = Reloader::new(current, server.reactor_reload(), server.local_addr().port());
+    if let Err(e) =
+        packet_service::signals::install(server.shutdown_trigger(), move || reloader.reload())
+    {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }
@@ -85,7 +90,9 @@ fn backend(config: &Config) -> ExitCode {
         config.summary()
     );
     let (tx, stop) = std::sync::mpsc::channel();
-    if let Err(e) = packet_service::signals::install(packet_service::signals::ChannelStop::new(tx))
+    let reload = || log::warn!("reload requested: the standalone backend needs a restart");
+    if let Err(e) =
+        packet_service::signals::install(packet_service::signals::ChannelStop::new(tx), reload)
     {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;

@@ -18,7 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{CloseReason, LoginVerdict, ProtocolError, RejectReason};
+use crate::conn::reason::{ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason};
 use crate::listener;
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
@@ -93,6 +93,24 @@ impl ShutdownTrigger {
     }
 }
 
+/// Hands settings from a reload to the running reactor (cheap to clone):
+/// sends them on its channel and wakes it; it applies them at the start
+/// of its next pass.
+#[derive(Clone)]
+pub struct ReactorReload {
+    tx: std::sync::mpsc::Sender<ReactorConfig>,
+    waker: Arc<Waker>,
+}
+
+impl ReactorReload {
+    /// Delivers `cfg`; a stopped reactor just never reads it.
+    pub fn send(&self, cfg: ReactorConfig) {
+        if self.tx.send(cfg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 /// What the reactor is built from on the thread that runs it (the
 /// reactor itself is not `Send`: its buffer pool is thread-local).
 struct ReactorParts {
@@ -103,6 +121,7 @@ struct ReactorParts {
     bridge: rpc::Bridge,
     counters: ReactorCounters,
     shutdown: Arc<AtomicBool>,
+    updates: std::sync::mpsc::Receiver<ReactorConfig>,
 }
 
 /// A built, not yet running server.
@@ -112,6 +131,7 @@ pub struct Server {
     backend: Option<EmbeddedBackend>,
     metrics_stop: Option<tokio::sync::watch::Sender<bool>>,
     trigger: ShutdownTrigger,
+    reload: ReactorReload,
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
@@ -192,6 +212,12 @@ impl Server {
             }
             None => None,
         };
+        if let Some(backend) = &backend {
+            runtime.spawn(export_world_drops(
+                Arc::downgrade(&backend.world()),
+                metrics.world_dropped.clone(),
+            ));
+        }
         let backend_addr = backend.as_ref().map(|b| b.addr());
         let endpoints = config.endpoints(backend_addr);
 
@@ -240,8 +266,10 @@ impl Server {
             RejectReason::LABELS,
             CloseReason::LABELS,
             ProtocolError::LABELS,
+            ChatRefusal::LABELS,
         );
         let shutdown = Arc::new(AtomicBool::new(false));
+        let (updates_tx, updates) = std::sync::mpsc::channel();
         let reactor = ReactorParts {
             poll,
             listener,
@@ -250,6 +278,7 @@ impl Server {
             bridge,
             counters,
             shutdown: Arc::clone(&shutdown),
+            updates,
         };
         info!(
             "listening on {bound} (codec {}, packet ids {}, {})",
@@ -262,6 +291,10 @@ impl Server {
             runtime,
             backend,
             metrics_stop,
+            reload: ReactorReload {
+                tx: updates_tx,
+                waker: Arc::clone(&waker),
+            },
             trigger: ShutdownTrigger {
                 flag: shutdown,
                 waker,
@@ -300,6 +333,11 @@ impl Server {
         self.trigger.clone()
     }
 
+    /// A handle that delivers reloaded settings to the reactor.
+    pub fn reactor_reload(&self) -> ReactorReload {
+        self.reload.clone()
+    }
+
     /// Runs the reactor on this thread until shutdown, then stops the rest.
     pub fn run(self) -> std::io::Result<()> {
         let Server {
@@ -312,6 +350,7 @@ impl Server {
             addr,
             ..
         } = self;
+        let updates = reactor.updates;
         let result = Reactor::new(
             reactor.poll,
             reactor.listener,
@@ -322,7 +361,8 @@ impl Server {
             reactor.shutdown,
             Arc::clone(&health),
         )
-        .and_then(|reactor| {
+        .and_then(|mut reactor| {
+            reactor.take_updates(updates);
             health.set_ready(true);
             crate::systemd::ready(&format!("accepting clients on {addr}"));
             reactor.run()
@@ -426,5 +466,24 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.trigger.request();
         let _ = self.join_inner();
+    }
+}
+
+/// Adds the embedded world's dropped messages to their counter every
+/// second, until the world is gone.
+async fn export_world_drops(
+    world: std::sync::Weak<crate::backend::world::WorldState>,
+    counter: prometheus::IntCounter,
+) {
+    let mut seen = 0;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(world) = world.upgrade() else {
+            return;
+        };
+        let dropped = world.stats().dropped;
+        counter.inc_by(dropped.saturating_sub(seen));
+        seen = dropped;
     }
 }

@@ -1,7 +1,7 @@
 //! What the process does on a signal: SIGINT and SIGTERM start the graceful
-//! shutdown (a second one exits at once); SIGHUP asks for a reload of the
-//! settings, which is not supported yet: it is logged and the gateway keeps
-//! serving.
+//! shutdown (a second one exits at once); SIGHUP runs the reload given to
+//! [`install`] (the gateway's is [`crate::reload::Reloader`]) and never
+//! stops the service.
 //!
 //! The signals are taken by a thread of their own (signal-hook's iterator),
 //! so nothing here runs in a signal handler and logging is safe.
@@ -70,7 +70,7 @@ pub enum Response {
     Stop,
     /// A stop signal during the shutdown: exit now.
     ExitNow,
-    /// Reload the settings (logged; not yet supported).
+    /// Reload the settings.
     Reload,
     /// Not a signal this module handles.
     Ignore,
@@ -87,8 +87,12 @@ pub fn respond(signal: i32, stopping: bool) -> Response {
 }
 
 /// Takes SIGINT, SIGTERM and SIGHUP from now on and answers them on a
-/// thread of its own for the life of the process.
-pub fn install(trigger: impl Stop) -> io::Result<JoinHandle<()>> {
+/// thread of its own for the life of the process; `reload` runs on that
+/// thread for each SIGHUP.
+pub fn install(
+    trigger: impl Stop,
+    mut reload: impl FnMut() + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())
@@ -100,9 +104,7 @@ pub fn install(trigger: impl Stop) -> io::Result<JoinHandle<()>> {
                         eprintln!("packet-service: second signal, exiting now");
                         std::process::exit(EXIT_NOW_STATUS);
                     }
-                    Response::Reload => {
-                        log::warn!("reload requested (not yet supported: restart to apply changes)")
-                    }
+                    Response::Reload => reload(),
                     Response::Ignore => {}
                 }
             }

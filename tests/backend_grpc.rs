@@ -602,6 +602,7 @@ impl Link {
             session_id: p.session_id,
             user_id: p.user_id,
             char_id: p.char_id,
+            join_id: 0,
         }))
         .await;
         let joined = match self.next().await {
@@ -667,6 +668,7 @@ async fn backend_world_chat_movement_and_leaving() {
         session_id: alice.session_id,
         user_id: alice.user_id,
         char_id: alice.char_id + 100,
+        join_id: 0,
     }))
     .await;
     match gw1.next().await {
@@ -788,6 +790,7 @@ async fn backend_world_chat_movement_and_leaving() {
     gw1.send(upstream::Kind::Leave(world::Leave {
         session_id: bob.session_id,
         reason: world::LeaveReason::ChangeChar.into(),
+        join_id: 0,
     }))
     .await;
     let (targets, r) = gw1.expect::<RemoveObject>().await;

@@ -15,9 +15,89 @@ fn sighup_is_logged_and_the_gateway_keeps_serving() {
     assert_eq!(before.accept().result, 2);
 
     gw.signal(libc::SIGHUP);
-    gw.wait_for_line("reload requested (not yet supported: restart to apply changes)");
+    gw.wait_for_line("reload: no setting changed");
     // The connection made before the signal and a new one are both served.
     assert_eq!(before.accept().result, 2);
+    let mut after = Client::connect(addr, CodecKind::Rose);
+    assert_eq!(after.accept().result, 2);
+
+    let status = gw.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// A configuration file of its own for one test, removed when dropped.
+struct ConfigFile(std::path::PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, text: &str) -> ConfigFile {
+        let path =
+            std::env::temp_dir().join(format!("packet-service-{}-{name}.env", std::process::id()));
+        let file = ConfigFile(path);
+        file.write(text);
+        file
+    }
+
+    fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("write the config file");
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn sighup_applies_a_new_limit_from_the_config_file_and_keeps_the_old_on_a_bad_one() {
+    let file = ConfigFile::new("limit", "# limits\nMAX_CONNECTIONS_PER_IP=4\n");
+    let gw = Process::start(&["--no-metrics", "--config-file", file.path()], &[]);
+    let addr = gw.addr();
+    let mut before = Client::connect(addr, CodecKind::Rose);
+    assert_eq!(before.accept().result, 2);
+
+    // A bad value is refused in one line and nothing changes.
+    file.write("MAX_CONNECTIONS_PER_IP=many\nMAX_PACKETS_PER_SEC=50\n");
+    gw.signal(libc::SIGHUP);
+    gw.wait_for_line(
+        "reload refused, keeping the current settings: invalid --max-connections-per-ip",
+    );
+    let mut second = Client::connect(addr, CodecKind::Rose);
+    assert_eq!(second.accept().result, 2);
+    drop(second);
+
+    // The new limit applies to new connections; the existing one is served.
+    file.write("MAX_CONNECTIONS_PER_IP=1\n");
+    gw.signal(libc::SIGHUP);
+    gw.wait_for_line("reload: MAX_CONNECTIONS_PER_IP 4 -> 1");
+    assert!(
+        !gw.lines().iter().any(|l| l.contains("MAX_PACKETS_PER_SEC")),
+        "the refused reload applied nothing"
+    );
+    Client::connect(addr, CodecKind::Rose).expect_closed();
+    assert_eq!(before.accept().result, 2);
+
+    let status = gw.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn sighup_names_restart_only_changes_and_never_stops_the_service() {
+    let file = ConfigFile::new("restart", "LOG_FORMAT=text\n");
+    let gw = Process::start(&["--no-metrics", "--config-file", file.path()], &[]);
+    let addr = gw.addr();
+
+    file.write("LOG_FORMAT=json\nLOG_LEVEL=debug\n");
+    gw.signal(libc::SIGHUP);
+    gw.wait_for_line("reload: LOG_LEVEL Info -> Debug");
+    gw.wait_for_line("need a restart: LOG_FORMAT");
+    for _ in 0..3 {
+        gw.signal(libc::SIGHUP);
+    }
     let mut after = Client::connect(addr, CodecKind::Rose);
     assert_eq!(after.accept().result, 2);
 

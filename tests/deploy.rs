@@ -293,8 +293,13 @@ fn the_other_units_are_the_single_units_twins() {
     );
     assert_eq!(
         missing,
-        ["ExecStart=/usr/local/bin/packet-service", "WatchdogSec=30s"],
-        "the backend does not ping a watchdog"
+        [
+            "ExecStart=/usr/local/bin/packet-service",
+            "Environment=CONFIG_FILE=/etc/packet-service/packet-service.env",
+            "ExecReload=/bin/kill -HUP $MAINPID",
+            "WatchdogSec=30s",
+        ],
+        "the backend neither reloads (SIGHUP stops it) nor pings a watchdog"
     );
 
     let socket = include_str!("../deploy/packet-service.socket");

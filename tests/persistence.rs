@@ -219,6 +219,7 @@ async fn kill_9_during_creates_and_saves_leaves_a_consistent_database() {
         session_id,
         user_id,
         char_id,
+        join_id: 0,
     }))
     .await;
     assert_eq!(
@@ -393,6 +394,7 @@ async fn two_backends_on_one_postgres_serve_each_others_sessions() {
         session_id: login.session_id,
         user_id: login.user_id,
         char_id: created.char_id,
+        join_id: 0,
     }))
     .await;
     assert_eq!(

@@ -15,11 +15,11 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::BackendError;
+use super::{names, BackendError};
 use crate::protocol::packets::DigestKind;
 
 /// Longest username accepted, in bytes (the login packet's limit).
-pub const MAX_USERNAME_LEN: usize = 20;
+pub const MAX_USERNAME_LEN: usize = names::MAX_NAME_LEN;
 
 /// Access level given to accounts that do not name one.
 pub const DEFAULT_ACCESS: u32 = 1;
@@ -89,12 +89,11 @@ fn to_hex(raw: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Whether `name` can be a username: 1..=20 bytes, no whitespace or control
-/// characters.
+/// Whether `name` can be a username: 1..=20 bytes of the name character set
+/// ([`super::names`]). Auto-created accounts must also avoid the reserved
+/// words.
 pub fn valid_username(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_USERNAME_LEN
-        && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
+    names::check_charset(name) == names::NameCheck::Ok
 }
 
 /// One account.
@@ -421,7 +420,7 @@ pub fn parse_accounts(path: &Path, text: &str) -> Result<Vec<AccountSeed>, Backe
         };
         if !valid_username(username) {
             return Err(err(format!(
-                "invalid username {username:?} (1..={MAX_USERNAME_LEN} bytes)"
+                "invalid username {username:?} (1..={MAX_USERNAME_LEN} ASCII letters, digits, _ or -)"
             )));
         }
         let password = parse_password(password).map_err(|e| err(e.into()))?;

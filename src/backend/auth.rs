@@ -3,7 +3,8 @@
 //! Result mapping (the numbers are those of the reply packets):
 //! - `Login`: digest kind UNSPECIFIED or a digest that is not hex of the
 //!   kind's length → FAILED; no such account → UNKNOWN_ACCOUNT (unless
-//!   auto-create is on); digest mismatch → INVALID_PASSWORD; access < 1 →
+//!   auto-create is on and the name is one a player may choose,
+//!   [`super::names`]); digest mismatch → INVALID_PASSWORD; access < 1 →
 //!   NO_RIGHT_TO_CONNECT; else OK with a new session (replacing any session
 //!   the account had, see [`super::sessions`]).
 //! - `SelectServer`: unknown/expired session or unknown server → FAILED; a
@@ -17,7 +18,7 @@ use tonic::{Request, Response, Status};
 
 use super::accounts::{LoginCheck, PasswordDigest};
 use super::sessions::{JoinError, Stage};
-use super::{database_failed, Shared, CHANNEL_ID, SERVER_ID};
+use super::{database_failed, names, Shared, CHANNEL_ID, SERVER_ID};
 use crate::pb::auth::{self as pb, auth_server::Auth};
 use crate::rpc::convert;
 
@@ -59,10 +60,13 @@ impl Auth for AuthService {
             log::debug!("login from {}: malformed digest", req.peer);
             return Ok(Response::new(login_reply(pb::LoginResult::Failed)));
         };
+        // Only a name a player may choose is created (docs/protocol.md §9 D16).
+        let auto_create = self.shared.config.auto_create
+            && names::check_player_name(&req.username) == names::NameCheck::Ok;
         let check = self
             .shared
             .store
-            .login(&req.username, &digest, self.shared.config.auto_create)
+            .login(&req.username, &digest, auto_create)
             .await
             .map_err(|e| database_failed("login", e))?;
         let (user_id, access) = match check {

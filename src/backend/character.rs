@@ -83,7 +83,14 @@ impl CharacterRpc for CharacterService {
                 (pb::CreateResult::Ok, id)
             }
             Err(CreateError::NameTaken) => (pb::CreateResult::NameTaken, 0),
-            Err(CreateError::InvalidValue) => (pb::CreateResult::InvalidValue, 0),
+            Err(CreateError::InvalidValue) => {
+                log::debug!(
+                    "user {}: character {:?} refused (a value or the name, docs/protocol.md §9 D16)",
+                    req.user_id,
+                    new.name
+                );
+                (pb::CreateResult::InvalidValue, 0)
+            }
             Err(CreateError::TooManyChars) => (pb::CreateResult::TooManyChars, 0),
         };
         Ok(Response::new(pb::CreateReply {

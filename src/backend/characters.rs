@@ -2,7 +2,8 @@
 //! names unique across all accounts (ignoring case).
 //!
 //! Accepted creation values (anything else is INVALID_VALUE):
-//! - name: 1..=20 bytes, no whitespace or control characters;
+//! - name: 1..=20 bytes of the name character set, not reserved
+//!   ([`super::names`], docs/protocol.md §9 D16);
 //! - race: 0 or 1;
 //! - face and hair: 0..=[`MAX_FACE`] and 0..=[`MAX_HAIR`];
 //! - stone: 0..=[`MAX_STONE`];
@@ -17,10 +18,11 @@
 
 use std::collections::HashMap;
 
+use super::names;
 use super::store::CharState;
 
 /// Longest character name, in bytes.
-pub const MAX_NAME_LEN: usize = 20;
+pub const MAX_NAME_LEN: usize = names::MAX_NAME_LEN;
 /// Highest accepted face index.
 pub const MAX_FACE: u32 = 63;
 /// Highest accepted hair index.
@@ -213,11 +215,9 @@ pub enum CreateError {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct NotFound;
 
-/// Whether `name` can be a character name.
+/// Whether `name` can be a character name ([`names::check_player_name`]).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
+    names::check_player_name(name) == names::NameCheck::Ok
 }
 
 /// Characters by account, in slot order.

@@ -17,6 +17,7 @@ mod auth;
 mod character;
 pub mod characters;
 mod health;
+pub mod names;
 pub mod sessions;
 pub mod standalone;
 pub mod store;
@@ -307,6 +308,12 @@ impl EmbeddedBackend {
     /// Counters of the world service.
     pub fn world_stats(&self) -> world::WorldStats {
         self.world.stats()
+    }
+
+    /// The world service's state, for reading its counters from elsewhere
+    /// (the metrics).
+    pub fn world(&self) -> Arc<world::WorldState> {
+        Arc::clone(&self.world)
     }
 
     /// The address the services are served on.

@@ -45,7 +45,8 @@ impl Config {
         .map(Command::Run)
     }
 
-    /// Parses the process's arguments and environment.
+    /// Parses the process's arguments, its configuration file (when one is
+    /// named) and its environment; called at start-up and on every reload.
     pub fn from_env_and_args() -> Result<Command, ConfigError> {
         let mut args = Vec::new();
         for arg in std::env::args_os().skip(1) {
@@ -66,7 +67,14 @@ impl Config {
                 }
             }
         }
-        Self::parse(&args, &|name| std::env::var(name).ok())
+        let process = |name: &str| std::env::var(name).ok();
+        let file = match super::file::path(&args, &process) {
+            Some(path) => super::file::read(&path)?,
+            None => Default::default(),
+        };
+        Self::parse(&args, &|name| {
+            file.get(name).cloned().or_else(|| process(name))
+        })
     }
 
     /// What an empty command line and an empty environment give: every
@@ -85,6 +93,12 @@ pub(super) fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
     opts.optflag("h", "help", "print this help and exit");
     opts.optflag("V", "version", "print the version and exit");
+    opts.optopt(
+        "",
+        super::file::FLAG,
+        "VAR=value lines read at start and on SIGHUP (env CONFIG_FILE); flag > file > env",
+        "PATH",
+    );
     for row in SETTINGS {
         let desc = text::describe(row);
         match row.form {

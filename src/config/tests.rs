@@ -82,7 +82,10 @@ fn defaults() {
     assert_eq!(c.server_name, "packet-service");
     assert_eq!(c.max_packets_per_sec, 200);
     assert_eq!(c.packet_burst, 400);
-    assert_eq!(c.max_connections_per_ip, 0);
+    assert_eq!(c.max_connections_per_ip, 32);
+    assert_eq!(c.frame_timeout, Duration::from_secs(10));
+    assert_eq!(c.chat_per_sec, 3);
+    assert_eq!(c.chat_max_bytes, 256);
     assert_eq!(c.output_limit, 262_144);
     assert_eq!(c.wrong_state_budget, 16);
     assert_eq!(c.shutdown_grace, Duration::from_secs(5));
@@ -240,6 +243,9 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("packet-burst", "PACKET_BURST", "0"),
     ("max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", "1e3"),
     ("output-limit", "OUTPUT_LIMIT_BYTES", "4095"),
+    ("frame-timeout", "FRAME_TIMEOUT_SECS", "0.01"),
+    ("chat-per-sec", "CHAT_MESSAGES_PER_SEC", "1001"),
+    ("chat-max-bytes", "CHAT_MAX_BYTES", "0"),
     ("wrong-state-budget", "WRONG_STATE_BUDGET", "many"),
     ("shutdown-grace", "SHUTDOWN_GRACE_SECS", "3600.5"),
     ("proxy-protocol", "PROXY_PROTOCOL", "enabled"),
@@ -456,6 +462,9 @@ fn help_mentions_every_env_var_and_flag() {
         "PACKET_BURST",
         "MAX_CONNECTIONS_PER_IP",
         "OUTPUT_LIMIT_BYTES",
+        "FRAME_TIMEOUT_SECS",
+        "CHAT_MESSAGES_PER_SEC",
+        "CHAT_MAX_BYTES",
         "WRONG_STATE_BUDGET",
         "SHUTDOWN_GRACE_SECS",
         "PROXY_PROTOCOL",

@@ -14,12 +14,13 @@ mod harness;
 
 use std::time::Instant;
 
-use crate::ids::RequestId;
+use crate::ids::{RequestId, SessionId};
 use crate::protocol::codec::{Codec, CodecKind, HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Direction, PacketType};
 use crate::protocol::packets::ServerPacket;
 
 use super::calls::Call;
+use super::reason::CloseReason;
 use super::state::{Action, Ctx, Disposition, Input, Phase, Session};
 pub use harness::{client_packet, client_types, reply, test_ctx, Harness, Op, MAX_BODY};
 
@@ -104,6 +105,8 @@ pub struct Checker {
     closed: bool,
     /// What a close owes the backends in the phase after the last step.
     farewell: Farewell,
+    /// The session this connection bound for world routing, if any.
+    bound: Option<SessionId>,
 }
 
 impl Checker {
@@ -159,6 +162,8 @@ impl Checker {
                 _ => {}
             }
             match action {
+                Action::BindSession(s) => self.bound = Some(*s),
+                Action::Notify(_, call) => self.check_leave(call)?,
                 Action::Send(p) => check_send(p)?,
                 Action::Call(id, _) => calls.push(*id),
                 Action::Echo if !matches!(input, Input::Packet { ptype, .. } if *ptype == PacketType::STRESS) =>
@@ -176,6 +181,14 @@ impl Checker {
         }
         if closed_here {
             before.farewell.check(actions)?;
+        }
+        // A second join of the session elsewhere kicks this connection: it
+        // closes as `kicked` (docs/protocol.md §9 D15).
+        if matches!(input, Input::Kicked)
+            && !before.closed
+            && !matches!(phase, Phase::Closing(CloseReason::Kicked))
+        {
+            return Err(format!("Kicked left the session in {}", phase.name()));
         }
         self.closed |= closing;
         self.farewell = Farewell::of(phase);
@@ -243,13 +256,31 @@ impl Checker {
     pub fn closed(&mut self, actions: &[Action]) -> Result<(), String> {
         self.closed = true;
         for action in actions {
-            if !matches!(action, Action::Notify(..) | Action::UnbindSession(_)) {
-                return Err(format!("on_close pushed {action:?}"));
+            match action {
+                Action::Notify(_, call) => self.check_leave(call)?,
+                Action::UnbindSession(_) => {}
+                _ => return Err(format!("on_close pushed {action:?}")),
             }
         }
         let owed = self.farewell;
         self.farewell = Farewell::Nothing;
         owed.check(actions)
+    }
+}
+
+impl Checker {
+    /// A world Leave names the session this connection bound, never
+    /// another: with the join id the reactor stamps on it, closing an older
+    /// connection of a session cannot remove the newer player
+    /// (docs/protocol.md §9 D15).
+    fn check_leave(&self, call: &Call) -> Result<(), String> {
+        match call {
+            Call::WorldLeave { session, .. } if self.bound != Some(*session) => Err(format!(
+                "Leave of session {} from a connection bound to {:?}",
+                session.0, self.bound
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

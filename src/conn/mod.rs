@@ -52,16 +52,24 @@ pub struct Conn<S = TcpStream> {
     pub closing: Option<CloseReason>,
     /// The deadline this connection has in the timer heap, if any.
     pub timer_at: Option<Instant>,
+    /// When the first bytes of the incomplete frame (or PROXY header) at the
+    /// front of `input` arrived; `None` while the front frame is whole or
+    /// there is no input.
+    pub partial_since: Option<Instant>,
+    /// When the connection last made progress (a frame decoded, output
+    /// written) or began holding a pooled buffer: under pool pressure the
+    /// oldest holders are closed first.
+    pub progress_at: Instant,
     /// A PROXY protocol header must come first (`--proxy-protocol`).
     pub awaiting_proxy: bool,
-    /// The address this connection counts against in the per-IP table, once
-    /// known (at accept, or after the PROXY header).
+    /// The key (address, or IPv6 /64) this connection counts against in the
+    /// per-IP table, once known (at accept, or after the PROXY header).
     pub counted_ip: Option<std::net::IpAddr>,
 }
 
 impl<S> Conn<S> {
     /// A freshly accepted connection.
-    pub fn new(socket: S, conn_ref: ConnRef, session: Session) -> Conn<S> {
+    pub fn new(socket: S, conn_ref: ConnRef, session: Session, now: Instant) -> Conn<S> {
         Conn {
             socket,
             conn_ref,
@@ -76,9 +84,16 @@ impl<S> Conn<S> {
             in_pool_wait: false,
             closing: None,
             timer_at: None,
+            partial_since: None,
+            progress_at: now,
             awaiting_proxy: false,
             counted_ip: None,
         }
+    }
+
+    /// Pooled buffers held, input and output.
+    pub fn buffers_held(&self) -> usize {
+        usize::from(self.input.is_some()) + self.output.pooled()
     }
 }
 
@@ -192,13 +207,15 @@ mod tests {
         let client =
             std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let peer: std::net::SocketAddr = "203.0.113.7:50123".parse().expect("peer");
+        let now = Instant::now();
         let conn = Conn::new(
             TcpStream::from_std(client),
             ConnRef {
                 index: 12,
                 generation: 345,
             },
-            Session::new(peer, Instant::now(), 10),
+            Session::new(peer, now, 10),
+            now,
         );
         let line = format!("{} closed: eof", Prefix(&conn));
         let (fields, rest) = split_prefix(&line).expect("a prefix");

@@ -183,7 +183,8 @@ reasons! {
         LoginRefused = "login_refused",
         /// Character selection refused.
         SelectRefused = "select_refused",
-        /// Kicked by the world service.
+        /// Kicked by the world service, or the session joined again on
+        /// another connection.
         Kicked = "kicked",
         /// The world stream dropped while the player was in the world.
         WorldLinkLost = "world_link_lost",
@@ -191,12 +192,32 @@ reasons! {
         Shutdown = "shutdown",
         /// The real client (after a PROXY header) is over its per-IP limit.
         PerIpLimit = "per_ip_limit",
+        /// A frame or PROXY header began and did not arrive whole within
+        /// the frame timeout.
+        FrameTimeout = "frame_timeout",
+        /// The pool ran short and this connection had held buffers longest
+        /// without progress.
+        PoolPressure = "pool_pressure",
     }
 }
 
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+reasons! {
+    /// Why a chat message was dropped at the gateway instead of forwarded
+    /// to the world (the chat budget, `CHAT_MESSAGES_PER_SEC` and
+    /// `CHAT_MAX_BYTES`).
+    pub enum ChatRefusal {
+        /// Over the player's messages per second.
+        Rate = "rate",
+        /// Text longer than `CHAT_MAX_BYTES`.
+        Size = "size",
+        /// Text that is not valid UTF-8 (refused, never expanded).
+        Encoding = "encoding",
     }
 }
 
@@ -244,7 +265,7 @@ mod tests {
             assert_eq!(CloseReason::Protocol(*e).as_str(), e.as_str());
         }
         assert_eq!(
-            CloseReason::PerIpLimit.index(),
+            CloseReason::PoolPressure.index(),
             CloseReason::LABELS.len() - 1
         );
         assert_eq!(CloseReason::WrongStateBudget.as_str(), "wrong_state_budget");
@@ -281,6 +302,8 @@ mod tests {
                 "world_link_lost",
                 "shutdown",
                 "per_ip_limit",
+                "frame_timeout",
+                "pool_pressure",
             ]
         );
         assert_eq!(CloseReason::PeerClosed.index(), 0);

@@ -28,12 +28,13 @@ mod line;
 mod tests;
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use log::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 use crate::config::Config;
 pub use line::Line;
@@ -80,6 +81,42 @@ pub enum LoggingError {
     /// caller that skipped them sees this).
     #[error("invalid log filter: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
+    /// A reload before [`init`], or the subscriber is gone.
+    #[error("cannot change the log filter: {0}")]
+    Reload(String),
+}
+
+/// The installed subscriber's filter, which a reload replaces.
+type FilterHandle = reload::Handle<EnvFilter, Registry>;
+
+/// The handle [`init`] keeps for [`set_filter`].
+static FILTER: OnceLock<FilterHandle> = OnceLock::new();
+
+/// Replaces the installed subscriber's level and `RUST_LOG` directives with
+/// those of `settings` (its format stays: that needs a restart).
+pub fn set_filter(settings: &LogSettings) -> Result<(), LoggingError> {
+    let filter = settings.env_filter()?;
+    let most =
+        filter
+            .max_level_hint()
+            .map_or(LevelFilter::Trace, |level| match level.into_level() {
+                None => LevelFilter::Off,
+                Some(tracing::Level::ERROR) => LevelFilter::Error,
+                Some(tracing::Level::WARN) => LevelFilter::Warn,
+                Some(tracing::Level::INFO) => LevelFilter::Info,
+                Some(tracing::Level::DEBUG) => LevelFilter::Debug,
+                Some(tracing::Level::TRACE) => LevelFilter::Trace,
+            });
+    let handle = FILTER
+        .get()
+        .ok_or_else(|| LoggingError::Reload("logging is not installed".to_owned()))?;
+    handle
+        .reload(filter)
+        .map_err(|e| LoggingError::Reload(e.to_string()))?;
+    // The `log` bridge drops records above its own maximum before tracing
+    // sees them.
+    log::set_max_level(most);
+    Ok(())
 }
 
 /// What logging is set up from.
@@ -170,23 +207,28 @@ fn install<W>(settings: &LogSettings, line: Line, writer: W) -> Result<(), Loggi
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    subscriber(settings, line, writer)?.try_init()?;
+    let (subscriber, handle) = subscriber(settings, line, writer)?;
+    subscriber.try_init()?;
+    let _ = FILTER.set(handle);
     Ok(())
 }
 
-/// The subscriber of [`init`], without installing it.
+/// The subscriber of [`init`], without installing it, and the handle
+/// that changes its filter.
 fn subscriber<W>(
     settings: &LogSettings,
     line: Line,
     writer: W,
-) -> Result<impl tracing::Subscriber + Send + Sync, LoggingError>
+) -> Result<(impl tracing::Subscriber + Send + Sync, FilterHandle), LoggingError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let layer = tracing_subscriber::fmt::layer()
         .event_format(line)
         .with_writer(writer);
-    Ok(tracing_subscriber::registry()
-        .with(settings.env_filter()?)
-        .with(layer))
+    let (filter, handle) = reload::Layer::new(settings.env_filter()?);
+    Ok((
+        tracing_subscriber::registry().with(filter).with(layer),
+        handle,
+    ))
 }

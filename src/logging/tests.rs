@@ -51,7 +51,7 @@ fn settings(level: LevelFilter, filter: Option<&str>, format: LogFormat) -> LogS
 /// The lines `emit` logs through a subscriber of `settings` and `line`.
 fn logged(settings: &LogSettings, line: Line, emit: impl FnOnce()) -> Vec<String> {
     let buffer = Buffer::default();
-    let subscriber = subscriber(settings, line, buffer.clone()).expect("subscriber");
+    let (subscriber, _) = subscriber(settings, line, buffer.clone()).expect("subscriber");
     tracing::subscriber::with_default(subscriber, emit);
     buffer.lines()
 }

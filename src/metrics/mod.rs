@@ -150,6 +150,12 @@ series! {
         "Backend completions dropped because their connection was gone or no longer waiting.";
     protocol_errors: IntCounterVec = "protocol_errors_total" ["reason"]
         "Malformed or out-of-place client input, by reason.";
+    chat_refused: IntCounterVec = "chat_refused_total" ["reason"]
+        "Chat messages dropped by the chat budget instead of forwarded to the world, by reason.";
+    world_oversized: IntCounter = "world_oversized_total" []
+        "Packets from the world service too large for the protocol, dropped.";
+    world_dropped: IntCounter = "world_messages_dropped_total" []
+        "Messages the embedded world service dropped because a gateway link's queue was full or closed.";
     buffer_pool_available: IntGauge = "buffer_pool_available" []
         "Pooled I/O buffers not lent to a connection.";
     buffer_pool_size: IntGauge = "buffer_pool_size" []

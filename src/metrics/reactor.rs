@@ -79,6 +79,8 @@ reactor_counters! {
     rpc_queue_rejected => rpc_queue_rejected,
     /// Stale completions dropped since the last publish.
     stale_completions => rpc_stale_completions,
+    /// World packets too large to send, dropped since the last publish.
+    world_oversized => world_oversized,
 }
 
 /// Everything of [`ReactorCounters`] but the table's counts.
@@ -89,6 +91,8 @@ struct State {
     closed: Labelled,
     /// Per protocol-error reason (index into the `protocol_error_reasons` table).
     protocol_errors: Labelled,
+    /// Per chat refusal reason (index into the `chat_refusal_reasons` table).
+    chat_refused: Labelled,
     /// Per received packet type: index = [`PacketType::index`], last slot = unknown.
     packets_received: Labelled,
     /// Per sent packet type: index = [`PacketType::index`] (the last slot is unused).
@@ -189,11 +193,13 @@ impl ReactorCounters {
         rejected_reasons: &'static [&'static str],
         closed_reasons: &'static [&'static str],
         protocol_error_reasons: &'static [&'static str],
+        chat_refusal_reasons: &'static [&'static str],
     ) -> ReactorCounters {
         ReactorCounters::with_state(State {
             rejected: Labelled::reasons(&metrics.connections_rejected, rejected_reasons),
             closed: Labelled::reasons(&metrics.connections_closed, closed_reasons),
             protocol_errors: Labelled::reasons(&metrics.protocol_errors, protocol_error_reasons),
+            chat_refused: Labelled::reasons(&metrics.chat_refused, chat_refusal_reasons),
             // Unknown ids (no direction) arrive from clients too.
             packets_received: Labelled::packets(&metrics.packets_received, |d| {
                 matches!(d, Some(Direction::ClientToServer) | None)
@@ -226,6 +232,12 @@ impl ReactorCounters {
     #[inline]
     pub fn protocol_error(&mut self, reason_index: usize) {
         self.state.protocol_errors.bump(reason_index);
+    }
+
+    /// Counts a chat message dropped by the chat budget.
+    #[inline]
+    pub fn chat_refused(&mut self, reason_index: usize) {
+        self.state.chat_refused.bump(reason_index);
     }
 
     /// Counts a decoded client packet; `None` for an id the dialect does not know.
@@ -285,6 +297,7 @@ impl ReactorCounters {
         s.rejected.publish();
         s.closed.publish();
         s.protocol_errors.publish();
+        s.chat_refused.publish();
         s.packets_received.publish();
         s.packets_sent.publish();
         // No-op when nothing was observed.

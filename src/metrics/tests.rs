@@ -10,6 +10,7 @@ use super::*;
 const REJECTED: &[&str] = &["max_connections", "buffer_pool"];
 const CLOSED: &[&str] = &["eof", "idle", "checksum"];
 const PROTOCOL: &[&str] = &["bad_size", "wrong_state"];
+const CHAT: &[&str] = &["rate", "size"];
 
 pub(super) fn family<'a>(families: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
     families
@@ -40,7 +41,7 @@ pub(super) fn value(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> O
 
 /// Reactor counters over small reason tables of their own.
 pub(super) fn counters(metrics: &Arc<Metrics>) -> ReactorCounters {
-    ReactorCounters::new(metrics, REJECTED, CLOSED, PROTOCOL)
+    ReactorCounters::new(metrics, REJECTED, CLOSED, PROTOCOL, CHAT)
 }
 
 #[test]

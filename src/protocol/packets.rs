@@ -106,6 +106,23 @@ pub struct Reader<'a> {
     rest: &'a [u8],
 }
 
+/// The little-endian scalars of the layouts, listed once for both
+/// [`Reader`] and [`Writer`]: `le_scalars!(m)` calls `m! { name: type, .. }`.
+macro_rules! le_scalars {
+    ($m:ident) => {
+        $m! {
+            u8: u8,
+            u16: u16,
+            u32: u32,
+            u64: u64,
+            i16: i16,
+            i32: i32,
+            i64: i64,
+            f32: f32,
+        }
+    };
+}
+
 macro_rules! reader_ints {
     ($($name:ident: $ty:ty,)*) => {
         $(
@@ -163,16 +180,7 @@ impl<'a> Reader<'a> {
         Ok(text)
     }
 
-    reader_ints! {
-        u8: u8,
-        u16: u16,
-        u32: u32,
-        u64: u64,
-        i16: i16,
-        i32: i32,
-        i64: i64,
-        f32: f32,
-    }
+    le_scalars!(reader_ints);
 
     /// Reads `count` elements with `element`, for a `T[n]` field whose count
     /// came from the body: running out of bytes inside the list is
@@ -285,16 +293,7 @@ impl<'a> Writer<'a> {
         self.u8(0);
     }
 
-    writer_ints! {
-        u8: u8,
-        u16: u16,
-        u32: u32,
-        u64: u64,
-        i16: i16,
-        i32: i32,
-        i64: i64,
-        f32: f32,
-    }
+    le_scalars!(writer_ints);
 }
 
 /// A typed packet: its protocol name and its body layout.

@@ -10,11 +10,12 @@ use log::{debug, trace};
 
 use super::net::Net;
 use super::probe::Probe;
-use super::{push_once, Env, Reactor, READS_PER_PASS};
+use super::{push_once, Env, Reactor, BUFFER_BUDGET, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
 use crate::conn::{Conn, Prefix};
 use crate::protocol::packet_type::{Direction, PacketType};
+use crate::protocol::packets::EncodeError;
 use crate::protocol::{FrameError, HEADER_LEN};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
@@ -65,7 +66,7 @@ impl<P: Probe> Env<P> {
         if has_input
             && conn.closing.is_none()
             && !conn.session.phase().is_waiting()
-            && conn.output.len() < self.output_pause
+            && !self.output_paused(&conn.output)
         {
             push_once(&mut self.ready, &mut conn.in_ready, idx);
         }
@@ -97,6 +98,9 @@ impl<P: Probe> Env<P> {
                     // resume when buffers come back.
                     push_once_deque(&mut self.pool_wait, &mut conn.in_pool_wait, idx);
                     return;
+                }
+                if conn.buffers_held() == 0 {
+                    conn.progress_at = now; // holding starts now
                 }
                 conn.input = self.pool.checkout();
             }
@@ -143,7 +147,7 @@ impl<P: Probe> Env<P> {
     /// the connection must not read more now (waiting for a backend).
     fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
         let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
-        if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
+        if conn.awaiting_proxy && !self.proxy_header(idx, conn, now) {
             return conn.closing.is_none();
         }
         loop {
@@ -151,15 +155,20 @@ impl<P: Probe> Env<P> {
                 return false;
             }
             let Some(buf) = conn.input.as_mut() else {
+                conn.partial_since = None;
                 return true;
             };
             if buf.is_empty() {
                 conn.input = None; // an idle connection holds no buffer
+                conn.partial_since = None;
                 return true;
             }
             let header = match self.codec.peek(Direction::ClientToServer, buf.filled()) {
                 Ok(Some(h)) => h,
-                Ok(None) => return true,
+                Ok(None) => {
+                    self.frame_started(idx, conn, now);
+                    return true;
+                }
                 Err(e) => {
                     let error = frame_error(e);
                     if log::log_enabled!(log::Level::Debug) {
@@ -175,9 +184,12 @@ impl<P: Probe> Env<P> {
                 if buf.spare_len() < header.wire_len - buf.len() {
                     buf.compact();
                 }
+                self.frame_started(idx, conn, now);
                 return true;
             }
-            if self.draining.is_some() || conn.output.len() >= self.output_pause {
+            // The front frame is whole: no frame deadline while it waits.
+            conn.partial_since = None;
+            if self.draining.is_some() || self.output_paused(&conn.output) {
                 // Shutting down, or the client is not reading its replies:
                 // decode nothing more (bytes wait here, then in the kernel).
                 return false;
@@ -209,22 +221,39 @@ impl<P: Probe> Env<P> {
             self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
                 let codec = self.codec;
-                let echoed = conn.output.encode(&self.pool, packet.len(), |space| {
-                    let frame = &mut space[..packet.len()];
-                    frame.copy_from_slice(packet);
-                    codec
-                        .seal(Direction::ServerToClient, frame)
-                        .map(|()| frame.len())
-                });
+                // The input buffer is held: the budget counts it.
+                let budget = BUFFER_BUDGET - 1;
+                let echoed = conn
+                    .output
+                    .encode(&self.pool, packet.len(), budget, |space| {
+                        let frame = space.get_mut(..packet.len()).ok_or(EncodeError::TooLarge)?;
+                        frame.copy_from_slice(packet);
+                        codec
+                            .seal(Direction::ServerToClient, frame)
+                            .map_err(|_| EncodeError::TooLarge)?;
+                        Ok::<usize, EncodeError>(frame.len())
+                    });
                 match echoed {
                     Ok(_) => self.counters.sent(PacketType::STRESS),
-                    Err(_) => actions.push(Action::Close(CloseReason::PoolExhausted)),
+                    Err(failure) => actions.push(Action::Close(failure.reason())),
                 }
                 actions.remove(0);
             }
             buf.consume(header.wire_len);
+            conn.progress_at = now;
             self.apply(idx, conn, &mut actions, now);
             self.actions = actions;
+            self.schedule(idx, conn);
+        }
+    }
+}
+
+impl<P: Probe> Env<P> {
+    /// The front of the input is an incomplete frame (or PROXY header): its
+    /// deadline runs from the first time it was seen so.
+    pub(super) fn frame_started<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+        if conn.partial_since.is_none() {
+            conn.partial_since = Some(now);
             self.schedule(idx, conn);
         }
     }

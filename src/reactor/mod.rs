@@ -9,10 +9,12 @@
 //! |---|---|---|
 //! | 1–3 | the poll timeout, the poll, socket events: mark connections readable or writable | here |
 //! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
+//! | 1 | take the settings a reload (SIGHUP) delivered | `reload.rs` |
 //! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
 //! | 4, 11 | world broadcasts encoded once and queued to every target; flush queued output | `output.rs` |
 //! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
-//! | 8, 9 | buffer waiters; read and decode ready connections (bounded per pass) | `input.rs` |
+//! | 8, 9 | buffer waiters; close the oldest stalled buffer holders when the pool runs short | `input.rs`, `pressure.rs` |
+//! | 9 | read and decode ready connections (bounded per pass) | `input.rs` |
 //! | 10 | timers | `timers.rs` |
 //! | 15, 17, 18 | publish counters, health, the watchdog, the end of a drain | here |
 //! | 16 | summarise limits hit | `limit_log.rs` |
@@ -36,8 +38,10 @@ mod input;
 mod limit_log;
 pub mod net;
 mod output;
+mod pressure;
 #[doc(hidden)]
 pub mod probe;
+mod reload;
 #[doc(hidden)]
 pub mod sim;
 mod timers;
@@ -55,6 +59,7 @@ use slab::Slab;
 
 use crate::buf::BufferPool;
 use crate::conn::calls::ServerEntry;
+use crate::conn::output::OutQueue;
 use crate::conn::state::{Action, Ctx, UtcTime};
 use crate::conn::Conn;
 use crate::ids::{ConnRef, SessionId};
@@ -86,9 +91,15 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX: usize = 4096;
 /// How often lingering sockets are read while any exist.
 const LINGER_POLL: Duration = Duration::from_millis(20);
-/// Pooled buffers' worth of queued output at which a connection stops
-/// decoding until its client reads.
+/// Pooled buffers' worth of queued output memory at which a connection
+/// stops decoding until its client reads.
 const OUTPUT_PAUSE_BUFFERS: usize = 4;
+/// Pooled buffers one connection may hold at once, input and output
+/// together, whatever it sends, receives or fails to read. Decoding pauses
+/// at `OUTPUT_PAUSE_BUFFERS` of output, so only replies to requests already
+/// in flight come near it; a reply past it closes the connection
+/// (`output_limit`).
+pub const BUFFER_BUDGET: usize = 8;
 /// How often refusals and abnormal closes are summarised in the log.
 const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon cleanup refused by a full job queue is tried again.
@@ -119,6 +130,8 @@ pub struct ReactorConfig {
     pub handshake_timeout: Duration,
     /// Idle timeout.
     pub idle_timeout: Duration,
+    /// Time from a frame's first byte to its last (PROXY header included).
+    pub frame_timeout: Duration,
     /// Backend deadline.
     pub rpc_deadline: Duration,
     /// Wrong-state budget.
@@ -127,6 +140,10 @@ pub struct ReactorConfig {
     pub packets_per_sec: u32,
     /// Packet burst.
     pub packet_burst: u32,
+    /// Chat messages per second per player (0 = unlimited).
+    pub chat_per_sec: u32,
+    /// Bytes of text per chat message.
+    pub chat_max_bytes: usize,
     /// How long shutdown waits for in-flight work.
     pub shutdown_grace: Duration,
     /// Expect a PROXY protocol header first (from trusted sources only).
@@ -149,6 +166,9 @@ struct Env<P> {
     timers: Timers,
     /// World routing: session → connection (bound while joining / in world).
     sessions: HashMap<SessionId, ConnRef>,
+    /// Connections whose session another connection bound since: closed as
+    /// `kicked` once the binding step is done (docs/protocol.md §9 D15).
+    displaced: Vec<ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
     servers: Vec<ServerEntry>,
     /// Connections with input work for this pass / the next pass.
@@ -157,8 +177,12 @@ struct Env<P> {
     /// Connections waiting for a buffer from the pool, oldest first; each at
     /// most once (`Conn::in_pool_wait`).
     pool_wait: VecDeque<usize>,
-    /// Queued output above which a connection stops decoding (backpressure:
-    /// a client that does not read cannot hold more than a few buffers).
+    /// Scratch list of buffer holders (last progress, slot) for choosing
+    /// whom pool pressure closes; kept between uses.
+    holders: Vec<(Instant, usize)>,
+    /// Queued output memory above which a connection stops decoding
+    /// (backpressure: a client that does not read cannot hold more than a
+    /// few buffers).
     output_pause: usize,
     /// Connections with output to flush.
     dirty: Vec<usize>,
@@ -200,6 +224,8 @@ pub struct Reactor<N: Net = Mio, P: Probe = NoProbe> {
     last_ping: Instant,
     /// When the counters were last published.
     last_publish: Instant,
+    /// New settings from a reload (see `reload.rs`).
+    updates: Option<std::sync::mpsc::Receiver<ReactorConfig>>,
 }
 
 impl Reactor {
@@ -278,11 +304,13 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 counters: parts.counters,
                 timers: Timers::default(),
                 sessions: HashMap::new(),
+                displaced: Vec::new(),
                 per_ip: HashMap::new(),
                 servers: Vec::new(),
                 ready: Vec::new(),
                 next_ready: Vec::new(),
                 pool_wait: VecDeque::new(),
+                holders: Vec::new(),
                 dirty: Vec::new(),
                 closing: Vec::new(),
                 actions: Vec::with_capacity(8),
@@ -303,6 +331,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             lingering: Vec::new(),
             last_ping: now,
             last_publish: now,
+            updates: None,
             net,
         })
     }
@@ -329,6 +358,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     pub fn pass(&mut self, events: &mut N::Events) -> io::Result<Pass> {
         // 1. and 2. Poll, with a timeout equal to the next deadline.
         let now = self.wait(events)?;
+        self.apply_updates();
         // 3. The listener accepts; sockets become ready.
         let wake = self.socket_events(events, now);
         // 4. Completions become inputs to their connections.
@@ -345,13 +375,15 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         }
         // 7. A pause after running out of descriptors ends.
         self.resume_accept(now);
-        // 8. and 9. Buffer waiters, then read and decode the ready connections.
+        // 8. and 9. Buffer waiters (closing the oldest stalled buffer holders
+        // when the pool runs short), then read and decode the ready connections.
+        self.relieve_pool_pressure(now);
         self.resume_pool_waiters();
         self.service_ready(now);
         // 10. Timers.
         self.expire_timers(now);
         // 11. Flush queued output.
-        self.flush_dirty();
+        self.flush_dirty(now);
         // 12. to 14. Drain at shutdown, reap, linger.
         if self.env.draining.is_some() {
             self.drain_step(now);
@@ -418,8 +450,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        let pool_waiters =
-            !self.env.pool_wait.is_empty() && self.env.pool.available() > self.env.read_reserve;
+        // Waiters either resume or make pool pressure close a stalled
+        // holder for them next pass.
+        let pool_waiters = !self.env.pool_wait.is_empty();
         if !self.env.ready.is_empty()
             || !self.env.next_ready.is_empty()
             || !self.env.dirty.is_empty()
@@ -521,6 +554,17 @@ impl<P> Env<P> {
     fn ctx(&self) -> Ctx<'_> {
         context(&self.cfg, &self.servers, self.utc)
     }
+
+    /// The client is not reading its replies: decode nothing more for it.
+    fn output_paused(&self, output: &OutQueue) -> bool {
+        output.memory() >= self.output_pause
+    }
+}
+
+/// Pooled buffers the output queue of `conn` may hold: the budget less the
+/// input buffer.
+fn output_budget<S>(conn: &Conn<S>) -> usize {
+    BUFFER_BUDGET - usize::from(conn.input.is_some())
 }
 
 /// The state machine's settings (a function of the fields it reads, so that
@@ -546,6 +590,8 @@ impl ReactorConfig {
             refresh_interval: REFRESH_INTERVAL,
             packets_per_sec: self.packets_per_sec,
             packet_burst: self.packet_burst,
+            chat_per_sec: self.chat_per_sec,
+            chat_max_bytes: self.chat_max_bytes,
             utc,
         }
     }

@@ -11,13 +11,13 @@
 
 use bytes::Bytes;
 
-use super::types::Completion;
+use super::types::{Completion, Job};
 use crate::conn::calls::{
     Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, LeaveReason, Liveness,
     LoginReply, LogoutReason, Outcome, Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use crate::conn::reason::LoginVerdict;
-use crate::ids::{CharId, SessionId, UserId};
+use crate::ids::{CharId, ConnRef, SessionId, UserId};
 use crate::pb::{auth, character, world};
 use crate::protocol::packets::DigestKind;
 
@@ -131,6 +131,7 @@ impl From<Call> for Request {
                 session_id: session.0,
                 user_id: user.0,
                 char_id: char_id.0,
+                join_id: 0,
             })),
             Call::WorldPacket {
                 session,
@@ -144,9 +145,34 @@ impl From<Call> for Request {
             Call::WorldLeave { session, reason } => world(Kind::Leave(world::Leave {
                 session_id: session.0,
                 reason: world::LeaveReason::from(reason).into(),
+                join_id: 0,
             })),
         }
     }
+}
+
+/// The `join_id` of a connection's world `Join` and `Leave`: its slab slot
+/// and generation, so that a Leave of an older connection of a session
+/// never matches a newer connection's join (proto/README.md). Non-zero, as
+/// generations start at 1.
+pub fn join_id(conn: ConnRef) -> u64 {
+    u64::from(conn.index) << 32 | u64::from(conn.generation)
+}
+
+/// The world-stream message of a job, stamped with its connection's
+/// [`join_id`]; `None` for a job of another service.
+pub(super) fn world_message(job: Job) -> Option<world::Upstream> {
+    use world::upstream::Kind;
+    let id = join_id(job.conn);
+    let Request::World(mut m) = Request::from(job.call) else {
+        return None;
+    };
+    match &mut m.kind {
+        Some(Kind::Join(j)) => j.join_id = id,
+        Some(Kind::Leave(l)) => l.join_id = id,
+        _ => {}
+    }
+    Some(m)
 }
 
 impl From<DigestKind> for auth::DigestKind {

@@ -524,7 +524,7 @@ async fn world_link(
             tokio::select! {
                 msg = up.recv() => {
                     let Some(job) = msg else { return };
-                    let Request::World(m) = Request::from(job.call) else { continue };
+                    let Some(m) = convert::world_message(job) else { continue };
                     if link_tx.send(m).await.is_err() {
                         break;
                     }

@@ -84,9 +84,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# The gateway's flags; the reuse-port pair gets the same ones.
+# The gateway's flags; the reuse-port pair gets the same ones. Every client
+# is on loopback and chatters talk faster than players may: the per-address
+# limit and the chat budget are off for the benchmark.
 GW_FLAGS=(--listen 127.0.0.1 --codec plain
     --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192
+    --max-connections-per-ip 0 --chat-per-sec 0
     --auto-create-accounts --no-metrics --log-level warn --database memory)
 "$BIN/packet-service" "${GW_FLAGS[@]}" --port "$PORT" >"$logs/gateway.log" 2>&1 &
 gw_pid=$!

@@ -1,8 +1,11 @@
 //! The world's players, maps and links, and how a packet reaches the
 //! players it is for: one message per link holding that link's targets,
-//! dropped (and counted) when the link's bounded queue is full.
+//! dropped (and counted) when the link's bounded queue is full. Drops and
+//! packets too large to encode are logged as a summary at most once per
+//! [`SUMMARY_INTERVAL`], never a line per message.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -12,6 +15,9 @@ use crate::pb::world::{self as pb, downstream};
 use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{Dialect, DialectId};
 use crate::protocol::packets::{Packet, RemoveObject, Writer};
+
+/// Least time between two summary lines of dropped messages.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The `osirose` dialect: the numbering of the World stream.
 pub(super) fn dialect() -> &'static Dialect {
@@ -25,7 +31,7 @@ fn body_of<P: Packet>(p: &P) -> Option<(u32, Vec<u8>)> {
     let mut w = Writer::new(&mut buf);
     p.encode(&mut w);
     if w.overflowed() {
-        log::warn!("world: {} does not fit in a packet", P::TYPE);
+        log::debug!("world: {} does not fit in a packet", P::TYPE);
         return None;
     }
     let len = w.len();
@@ -40,6 +46,8 @@ pub(super) struct Player {
     pub(super) session_id: u32,
     /// The link (gateway) that speaks for it.
     pub(super) link: u64,
+    /// The `join_id` of the Join it entered with (0: not given).
+    pub(super) join_id: u64,
     /// The account.
     pub(super) user_id: u32,
     /// The character.
@@ -93,6 +101,10 @@ pub(super) struct WorldInner {
     /// Where the search for a free entity id starts.
     pub(super) next_entity: u16,
     pub(super) dropped: u64,
+    /// Packets too large to encode, not sent.
+    pub(super) oversized: u64,
+    /// `(dropped, oversized)` at the last summary line, and its time.
+    summarised: (u64, u64, Option<Instant>),
 }
 
 impl WorldInner {
@@ -108,14 +120,33 @@ impl WorldInner {
                 mpsc::error::TrySendError::Full(_) => "queue full",
                 mpsc::error::TrySendError::Closed(_) => "link closed",
             };
-            log::warn!("world: message for link {link} dropped ({why})");
+            log::debug!("world: message for link {link} dropped ({why})");
+            self.summarise();
         }
+    }
+
+    /// Logs what was dropped since the last summary, at most once per
+    /// [`SUMMARY_INTERVAL`].
+    fn summarise(&mut self) {
+        let (dropped, oversized, at) = self.summarised;
+        let now = Instant::now();
+        if at.is_some_and(|at| now.duration_since(at) < SUMMARY_INTERVAL) {
+            return;
+        }
+        log::warn!(
+            "world: since the last summary: dropped={} (link queue full or closed) oversized={}",
+            self.dropped - dropped,
+            self.oversized - oversized
+        );
+        self.summarised = (self.dropped, self.oversized, Some(now));
     }
 
     /// Sends one packet to `targets`: one Broadcast per link holding that
     /// link's targets.
     pub(super) fn broadcast<P: Packet>(&mut self, targets: impl IntoIterator<Item = u32>, p: &P) {
         let Some((kind, payload)) = body_of(p) else {
+            self.oversized += 1;
+            self.summarise();
             return;
         };
         let mut by_link: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
@@ -199,6 +230,7 @@ mod tests {
         Player {
             session_id,
             link,
+            join_id: 0,
             user_id: session_id,
             char_id: u64::from(session_id),
             entity_id,

@@ -16,7 +16,8 @@
 //! position is updated) and STOP_MOVING (position updated silently). Other
 //! types are ignored; bodies that do not decode are ignored and counted.
 //!
-//! `Leave` removes the player and tells the others on its map
+//! `Leave` (from the connection that joined: same link and `join_id`)
+//! removes the player and tells the others on its map
 //! (REMOVE_OBJECT) and queues its map, position, hit and mana points for
 //! saving ([`saver`]); with reason CHANGE_CHAR the session goes back to stage
 //! CHAR_SELECT. Players that moved are also queued every
@@ -209,7 +210,7 @@ impl WorldState {
             return;
         };
         let mut removed = Vec::new();
-        let entity_id = self.enter(link, session_id, &mut c, &mut removed);
+        let entity_id = self.enter(link, &join, &mut c, &mut removed);
         if let Some(entity_id) = entity_id {
             log::debug!(
                 "world: {:?} (user {}) joined map {} as entity {entity_id}",
@@ -228,10 +229,11 @@ impl WorldState {
     fn enter(
         &self,
         link: u64,
-        session_id: u32,
+        join: &pb::Join,
         c: &mut Character,
         removed: &mut Vec<Player>,
     ) -> Option<u16> {
+        let session_id = join.session_id;
         let mut inner = lock(&self.inner);
         // A session joining again, or the same character joining through a
         // newer session, replaces the old player (whose state is the newest).
@@ -268,6 +270,7 @@ impl WorldState {
         let player = Player {
             session_id,
             link,
+            join_id: join.join_id,
             user_id: c.user_id,
             char_id: c.char_id,
             entity_id,
@@ -309,7 +312,11 @@ impl WorldState {
         let removed = {
             let mut inner = lock(&self.inner);
             match inner.players.get(&leave.session_id) {
-                Some(p) if p.link == link => inner.remove_player(leave.session_id),
+                // A late Leave of an older connection of the session leaves
+                // the newer player alone (docs/protocol.md §9 D15).
+                Some(p) if p.link == link && (leave.join_id == 0 || leave.join_id == p.join_id) => {
+                    inner.remove_player(leave.session_id)
+                }
                 _ => None,
             }
         };

@@ -285,6 +285,8 @@ pub fn test_ctx<'a>(servers: &'a [ServerEntry], packets_per_sec: u32) -> Ctx<'a>
         rpc_deadline: Duration::from_secs(5),
         packets_per_sec,
         packet_burst: 20,
+        chat_per_sec: 3,
+        chat_max_bytes: 256,
         utc: UtcTime::from_unix(1_700_000_000),
         ..ReactorConfig::defaults().session_ctx(servers, UtcTime::default())
     }

@@ -28,7 +28,7 @@ use crate::ids::{RequestId, SessionId};
 use crate::protocol::packet_type::PacketType;
 use crate::protocol::packets::ServerPacket;
 
-use super::reason::{CloseReason, ProtocolError};
+use super::reason::{ChatRefusal, CloseReason, ProtocolError};
 use bucket::TokenBucket;
 pub use phase::{CharOp, CharSelect, CharSlot, Phase, Player};
 
@@ -55,6 +55,10 @@ pub struct Ctx<'a> {
     pub packets_per_sec: u32,
     /// Burst size of the packet rate limit.
     pub packet_burst: u32,
+    /// Chat messages per second per player (0 = unlimited; burst twice that).
+    pub chat_per_sec: u32,
+    /// Bytes of text per chat message.
+    pub chat_max_bytes: usize,
     /// The current UTC time (for SCREEN_SHOT_TIME_REPLY), computed once per pass.
     pub utc: UtcTime,
 }
@@ -109,6 +113,8 @@ pub enum Action {
     UnbindSession(SessionId),
     /// Count a protocol error (the packet was ignored unless a Close follows).
     ProtocolError(ProtocolError),
+    /// Count a chat message dropped instead of forwarded.
+    ChatRefused(ChatRefusal),
     /// Close the connection (after flushing what is queued).
     Close(CloseReason),
 }
@@ -175,6 +181,8 @@ struct Common {
     last_refresh: Option<Instant>,
     wrong_state: u32,
     bucket: TokenBucket,
+    /// The chat budget (world phase).
+    chat: TokenBucket,
 }
 
 /// Whether closing in a phase owed the backends anything.
@@ -450,6 +458,7 @@ impl Session {
                 last_refresh: None,
                 wrong_state: 0,
                 bucket: TokenBucket::full(now, burst),
+                chat: TokenBucket::brimming(now),
             },
         }
     }

@@ -1,11 +1,11 @@
 //! The map connection (docs/protocol.md §4 steps 12–15): entering the world,
-//! forwarding map-phase packets to the world service, logging out or going
-//! back to character select, and leaving.
+//! forwarding map-phase packets to the world service (chat within its
+//! budget), logging out or going back to character select, and leaving.
 
 use bytes::Bytes;
 
 use crate::conn::calls::{Call, LeaveReason, LogoutReason};
-use crate::conn::reason::ProtocolError;
+use crate::conn::reason::{ChatRefusal, ProtocolError};
 use crate::ids::SessionId;
 use crate::protocol::packet_type::{DialectId, Direction, PacketType};
 
@@ -38,6 +38,10 @@ pub(super) fn on_packet(
             Phase::Transferring { session }
         }
         ptype if is_world_packet(ptype) => {
+            if let Some(refusal) = chat_refusal(t, ptype, body) {
+                t.out.push(Action::ChatRefused(refusal));
+                return Phase::InWorld { player, entity };
+            }
             match DialectId::Osirose.dialect().wire_id(ptype) {
                 Some(type_id) => t.notify(Call::WorldPacket {
                     session,
@@ -87,6 +91,43 @@ pub(super) fn leave(common: &mut Common, session: SessionId, out: &mut Vec<Actio
     out.push(Action::UnbindSession(session));
     let reason = LeaveReason::Disconnect;
     common.notify(Call::WorldLeave { session, reason }, out);
+}
+
+/// The chat budget: why a chat message is dropped instead of forwarded, or
+/// `None` for a message within budget and any packet that is not chat.
+///
+/// It is kept here, in the gateway, rather than in a world service, so that
+/// it holds whatever world sits behind the gateway: one sender's messages
+/// are bounded in number and size before the world multiplies them by the
+/// players it reaches, and text is never expanded (a world's lossy decoding
+/// turns each invalid byte into three).
+fn chat_refusal(t: &mut Turn<'_, '_>, ptype: PacketType, body: &[u8]) -> Option<ChatRefusal> {
+    let text = chat_text(ptype, body)?;
+    let rate = t.ctx.chat_per_sec;
+    if !t.common.chat.take(t.now, rate, rate.saturating_mul(2)) {
+        return Some(ChatRefusal::Rate);
+    }
+    if text.len() > t.ctx.chat_max_bytes {
+        return Some(ChatRefusal::Size);
+    }
+    if std::str::from_utf8(text).is_err() {
+        return Some(ChatRefusal::Encoding);
+    }
+    None
+}
+
+/// The text of a chat packet (up to its terminator), or `None` for a
+/// packet that is not chat. A whisper's text follows the recipient's name;
+/// every other chat carries its text first.
+fn chat_text(ptype: PacketType, body: &[u8]) -> Option<&[u8]> {
+    use PacketType as T;
+    let skip = match ptype {
+        T::PAKCS_WHISPER_CHAT => 1,
+        T::PAKCS_NORMAL_CHAT | T::PAKCS_SHOUT_CHAT | T::PAKCS_PARTY_CHAT => 0,
+        _ => return None,
+    };
+    let mut fields = body.split(|&b| b == 0);
+    Some(fields.nth(skip).unwrap_or_default())
 }
 
 /// Client packets of the login and character phases: in the world phase

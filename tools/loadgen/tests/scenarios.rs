@@ -18,12 +18,15 @@ use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
 
 /// A gateway with the embedded backend, auto-created accounts and no
-/// packet-rate limit.
+/// packet-rate, per-address or chat limit (the bots are all on loopback and
+/// chat faster than players may).
 #[track_caller]
 fn gateway(codec: CodecKind) -> ServerHandle {
     let mut config = Config::for_tests();
     config.codec = codec;
     config.max_packets_per_sec = 0;
+    config.max_connections_per_ip = 0;
+    config.chat_per_sec = 0;
     config.auto_create_accounts = true;
     config.metrics_enabled = false;
     Server::build(config).expect("gateway starts").spawn()
