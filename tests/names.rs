@@ -43,6 +43,9 @@ fn forged_names_are_refused_while_a_neighbour_plays() {
     let codec = CodecKind::Rose;
     let mut config = test_config(codec);
     config.auto_create_accounts = true;
+    // The neighbour proves it is served by chatting after every attempt:
+    // more often than the default chat budget allows.
+    config.chat_per_sec = 0;
     let gw = start(config);
     let mut neighbour = enter_world(gw.addr(), codec, "alice", "Alice");
     let mut n = 0;
