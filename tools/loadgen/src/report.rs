@@ -91,24 +91,50 @@ fn line(
     })
 }
 
+/// Throughput and server CPU per reply of the echo run `run`, named
+/// `names`, each against the same figure of `baseline`.
+fn echo_lines(
+    file: &ResultsFile,
+    run: &str,
+    baseline: &str,
+    names: [String; 2],
+    cpu_target: Target,
+) -> impl Iterator<Item = Line> {
+    let [throughput, cpu] = names;
+    [
+        line(
+            &throughput,
+            fig(file, run, "replies_per_sec"),
+            "replies/s",
+            fig(file, baseline, "replies_per_sec"),
+            Target::RatioAtLeast(1.0),
+        ),
+        line(
+            &cpu,
+            fig(file, run, "server_cpu_s_per_million"),
+            "CPU s",
+            fig(file, baseline, "server_cpu_s_per_million"),
+            cpu_target,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The summary lines for every figure present in `file`.
 pub fn lines(file: &ResultsFile) -> Vec<Line> {
     let mut out = Vec::new();
     for p in [1u32, 16] {
         let gw = format!("echo-p{p}-gateway");
         let rd = format!("echo-p{p}-redis");
-        out.extend(line(
-            &format!("echo P={p} throughput"),
-            fig(file, &gw, "replies_per_sec"),
-            "replies/s",
-            fig(file, &rd, "replies_per_sec"),
-            Target::RatioAtLeast(1.0),
-        ));
-        out.extend(line(
-            &format!("echo P={p} server CPU per 1M replies"),
-            fig(file, &gw, "server_cpu_s_per_million"),
-            "CPU s",
-            fig(file, &rd, "server_cpu_s_per_million"),
+        out.extend(echo_lines(
+            file,
+            &gw,
+            &rd,
+            [
+                format!("echo P={p} throughput"),
+                format!("echo P={p} server CPU per 1M replies"),
+            ],
             Target::RatioAtMost(if p == 1 { 1.0 } else { 0.6 }),
         ));
         out.extend(line(
@@ -122,20 +148,14 @@ pub fn lines(file: &ResultsFile) -> Vec<Line> {
     // Two gateway processes sharing the port, against one: more processes
     // must not cost throughput, nor much CPU per reply.
     for p in [1u32, 16] {
-        let one = format!("echo-p{p}-gateway");
-        let two = format!("echo-p{p}-gateway-x2");
-        out.extend(line(
-            &format!("echo P={p}, 2 reuse-port gateways"),
-            fig(file, &two, "replies_per_sec"),
-            "replies/s",
-            fig(file, &one, "replies_per_sec"),
-            Target::RatioAtLeast(1.0),
-        ));
-        out.extend(line(
-            &format!("echo P={p}, 2 gateways: CPU per 1M"),
-            fig(file, &two, "server_cpu_s_per_million"),
-            "CPU s",
-            fig(file, &one, "server_cpu_s_per_million"),
+        out.extend(echo_lines(
+            file,
+            &format!("echo-p{p}-gateway-x2"),
+            &format!("echo-p{p}-gateway"),
+            [
+                format!("echo P={p}, 2 reuse-port gateways"),
+                format!("echo P={p}, 2 gateways: CPU per 1M"),
+            ],
             Target::RatioAtMost(1.1),
         ));
     }
