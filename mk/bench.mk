@@ -4,6 +4,7 @@
 #   make bench BENCH_SECS=5          shorter measured phases
 #   make bench BENCH_IDLE=5000       fewer idle connections
 #   make bench BENCH_ENGINES=sqlite  the per-engine login runs on SQLite only
+#   make bench BENCH_SCENARIOS="echo reuseport"   one gateway vs two sharing a port
 #
 # Installs redis-server when missing (the baseline), builds the release
 # binaries, then runs tools/loadgen/bench.sh, which starts packet-service and
@@ -14,6 +15,10 @@
 BENCH_DIR ?= bench/results
 BENCH_PORT ?= 29500
 BENCH_REDIS_PORT ?= 29501
+# The two gateways sharing one port (--reuse-port), measured against one.
+BENCH_REUSE_PORT ?= 29503
+# Which scenarios run (a subset for a quick look: BENCH_SCENARIOS="echo reuseport").
+BENCH_SCENARIOS ?= echo redis reuseport idle login fanout isolation
 BENCH_CONNS ?= 50
 BENCH_SECS ?= 10
 BENCH_IDLE ?= 15000
@@ -41,6 +46,7 @@ bench: bench-deps
 	BENCH_ENGINES="$(BENCH_ENGINES)" BENCH_DB_SECS=$(BENCH_DB_SECS) \
 	BENCH_BIN_DIR=$(BENCH_BIN_DIR) BENCH_DIR=$(BENCH_DIR) \
 	BENCH_PORT=$(BENCH_PORT) BENCH_REDIS_PORT=$(BENCH_REDIS_PORT) \
+	BENCH_REUSE_PORT=$(BENCH_REUSE_PORT) BENCH_SCENARIOS="$(BENCH_SCENARIOS)" \
 	BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_IDLE=$(BENCH_IDLE) \
 	BENCH_LOGINS=$(BENCH_LOGINS) BENCH_LOGIN_CONCURRENCY=$(BENCH_LOGIN_CONCURRENCY) BENCH_FANOUT=$(BENCH_FANOUT) \
 	BENCH_CHATTERS=$(BENCH_CHATTERS) BENCH_CHAT_RATE=$(BENCH_CHAT_RATE) \

@@ -1,6 +1,6 @@
 # Deployment targets, included from the top-level Makefile.
 #
-#   make install                  build release, install binary, unit, env file
+#   make install                  build release, install binary, units, env file
 #   make install DESTDIR=/tmp/x   stage under /tmp/x (no systemctl calls)
 #   make install NO_BUILD=1       install an already built release binary
 #   make uninstall [PURGE=1]      remove them (PURGE=1 also removes the env file)
@@ -22,8 +22,12 @@ UNIT_EXPOSURE_MAX ?= 20
 DEPLOY_NAME := packet-service
 DEPLOY_BIN := $(or $(CARGO_TARGET_DIR),target)/release/$(DEPLOY_NAME)
 DEPLOY_UNIT := deploy/$(DEPLOY_NAME).service
+# Every unit installed: the service, its per-core template, its socket, the
+# standalone backend.
+DEPLOY_UNITS := $(DEPLOY_NAME).service $(DEPLOY_NAME)@.service $(DEPLOY_NAME).socket \
+	$(DEPLOY_NAME)-backend.service
 DEPLOY_ENV := deploy/$(DEPLOY_NAME).env
-# The unit names the default install path; rewrite it for another BINDIR.
+# The units name the default install path; rewrite it for another BINDIR.
 DEPLOY_UNIT_EXEC := sed 's|^ExecStart=/usr/local/bin/$(DEPLOY_NAME)|ExecStart=$(BINDIR)/$(DEPLOY_NAME)|'
 # True when systemctl should be called.
 DEPLOY_SYSTEMD := [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
@@ -36,8 +40,11 @@ ifneq ($(NO_BUILD),1)
 endif
 	install -D -m 0755 $(DEPLOY_BIN) $(DESTDIR)$(BINDIR)/$(DEPLOY_NAME)
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
-	$(DEPLOY_UNIT_EXEC) $(DEPLOY_UNIT) > $(DESTDIR)$(UNITDIR)/$(DEPLOY_NAME).service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/$(DEPLOY_NAME).service
+	@for unit in $(DEPLOY_UNITS); do \
+		echo "install deploy/$$unit $(DESTDIR)$(UNITDIR)/$$unit"; \
+		$(DEPLOY_UNIT_EXEC) deploy/$$unit > $(DESTDIR)$(UNITDIR)/$$unit && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
 	@if [ -e $(DESTDIR)$(CONFDIR)/$(DEPLOY_NAME).env ]; then \
 		echo "keeping existing $(DESTDIR)$(CONFDIR)/$(DEPLOY_NAME).env"; \
 	else \
@@ -47,14 +54,17 @@ endif
 	@if $(DEPLOY_SYSTEMD); then \
 		echo "systemctl daemon-reload"; systemctl daemon-reload; \
 		echo "installed; start with: systemctl enable --now $(DEPLOY_NAME)"; \
+		echo "  (or $(DEPLOY_NAME).socket, or $(DEPLOY_NAME)-backend and $(DEPLOY_NAME)@1 … @N: see README)"; \
 	fi
 
 uninstall:
 	@if $(DEPLOY_SYSTEMD) && [ -e $(UNITDIR)/$(DEPLOY_NAME).service ]; then \
-		echo "systemctl disable --now $(DEPLOY_NAME)"; \
-		systemctl disable --now $(DEPLOY_NAME).service || true; \
+		instances=$$(cd $(UNITDIR) && ls -d *.wants/$(DEPLOY_NAME)@?*.service 2>/dev/null | xargs -rn1 basename); \
+		units="$(DEPLOY_NAME).socket $(DEPLOY_NAME).service $(DEPLOY_NAME)-backend.service $$instances"; \
+		echo "systemctl disable --now $$units"; \
+		systemctl disable --now $$units || true; \
 	fi
-	rm -f $(DESTDIR)$(BINDIR)/$(DEPLOY_NAME) $(DESTDIR)$(UNITDIR)/$(DEPLOY_NAME).service
+	rm -f $(DESTDIR)$(BINDIR)/$(DEPLOY_NAME) $(addprefix $(DESTDIR)$(UNITDIR)/,$(DEPLOY_UNITS))
 	@if [ "$(PURGE)" = 1 ]; then \
 		echo "rm -f $(DESTDIR)$(CONFDIR)/$(DEPLOY_NAME).env"; \
 		rm -f $(DESTDIR)$(CONFDIR)/$(DEPLOY_NAME).env; \
@@ -64,14 +74,23 @@ uninstall:
 	fi
 	@if $(DEPLOY_SYSTEMD); then echo "systemctl daemon-reload"; systemctl daemon-reload; fi
 
-# verify checks that ExecStart exists, so check a copy whose ExecStart points at
-# a binary that does (the release build if present, else /bin/true).
+# verify checks that ExecStart exists, so check copies whose ExecStart points at
+# a binary that does (the release build if present, else /bin/true). The
+# template is checked through one instance; the security score applies to every
+# service.
 verify-unit:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	exe=/bin/true && if [ -x $(DEPLOY_BIN) ]; then exe=$(abspath $(DEPLOY_BIN)); fi && \
-	sed "s|^ExecStart=.*|ExecStart=$$exe|" $(DEPLOY_UNIT) > "$$tmp/$(DEPLOY_NAME).service" && \
-	echo "systemd-analyze verify $(DEPLOY_UNIT) (ExecStart=$$exe)" && \
-	systemd-analyze verify "$$tmp/$(DEPLOY_NAME).service" && \
-	{ out=$$(systemd-analyze security --offline=true --threshold=$(UNIT_EXPOSURE_MAX) \
-		"$$tmp/$(DEPLOY_NAME).service" 2>&1); rc=$$?; \
-	  printf '%s\n' "$$out" | tail -n 1; exit $$rc; }
+	for unit in $(DEPLOY_UNITS); do \
+		sed "s|^ExecStart=[^ ]*|ExecStart=$$exe|" deploy/$$unit > "$$tmp/$$unit" || exit 1; \
+	done && \
+	mv "$$tmp/$(DEPLOY_NAME)@.service" "$$tmp/$(DEPLOY_NAME)@1.service" && \
+	echo "systemd-analyze verify $(DEPLOY_UNITS) (ExecStart=$$exe)" && \
+	systemd-analyze verify "$$tmp/$(DEPLOY_NAME).service" "$$tmp/$(DEPLOY_NAME)@1.service" \
+		"$$tmp/$(DEPLOY_NAME).socket" "$$tmp/$(DEPLOY_NAME)-backend.service" && \
+	for unit in $(DEPLOY_NAME).service $(DEPLOY_NAME)@1.service $(DEPLOY_NAME)-backend.service; do \
+		out=$$(systemd-analyze security --offline=true --threshold=$(UNIT_EXPOSURE_MAX) \
+			"$$tmp/$$unit" 2>&1); rc=$$?; \
+		printf '%s: %s\n' "$$unit" "$$(printf '%s\n' "$$out" | tail -n 1)"; \
+		[ $$rc -eq 0 ] || exit $$rc; \
+	done

@@ -50,6 +50,7 @@
 //! | [`buf`] | the fixed buffer pool |
 //! | [`client`] | a blocking game client for tools and tests |
 //! | [`conn`] | a connection, its output queue, close reasons, PROXY headers, [`conn::calls`], the state machine [`conn::state`] (`phase`, `login`, `char_select`, `world`, `replies`, `bucket`) |
+//! | [`listener`] | the client listener: passed by systemd, or bound (with `SO_REUSEPORT` when asked) |
 //! | [`reactor`] | the event loop: `admission`, `input`, `actions`, `output`, `timers`, `close`, `limit_log`; the seam [`reactor::net`]; for tests, `reactor::probe` and `reactor::sim` |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link, [`rpc::types`], [`rpc::convert`], rate-limited failure warnings |
 //! | [`backend`] | the embedded auth, character and world services, their database (`store`: memory, SQLite, PostgreSQL), the account commands |
@@ -75,6 +76,7 @@ pub mod config;
 pub mod conn;
 pub mod healthcheck;
 pub mod ids;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;

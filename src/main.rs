@@ -1,7 +1,8 @@
-//! The packet-service binary: configuration, logging, signals, then the
-//! reactor on the main thread — or, for `packet-service backend`, the
-//! embedded backend alone, and for `packet-service accounts`, one operator
-//! command. Everything else lives in the library.
+//! The packet-service binary: configuration, the socket systemd passed
+//! (if any), logging, signals, then the reactor on the main thread — or,
+//! for `packet-service backend`, the embedded backend alone, and for
+//! `packet-service accounts`, one operator command. Everything else lives
+//! in the library.
 
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // SAFETY: before logging and the server start any thread.
+    let activated = unsafe { packet_service::listener::take_activated() };
     let signals = match packet_service::signals::take() {
         Ok(signals) => signals,
         Err(e) => {
@@ -51,8 +54,15 @@ fn main() -> ExitCode {
         packet_service::metrics::REVISION,
         config.summary()
     );
+    let activated = match activated {
+        Ok(activated) => activated,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let current = config.clone();
-    let server = match Server::build(config) {
+    let server = match Server::build_with(config, activated) {
         Ok(server) => server,
         Err(e) => {
             error!("{e}");

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::conn::reason::{
     AuthRefusal, ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason,
 };
+use crate::listener;
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
 use crate::rpc::{self, RpcObserver};
@@ -172,11 +173,24 @@ impl RpcObserver for Observer {
             self.0.world_link_reconnect();
         }
     }
+    fn endpoints_up(&self, service: &'static str, up: usize) {
+        self.0.set_endpoints_up(service, up);
+    }
 }
 
 impl Server {
-    /// Starts everything but the reactor loop.
+    /// Starts everything but the reactor loop, binding the client listener.
     pub fn build(config: Config) -> Result<Server, StartError> {
+        Server::build_with(config, None)
+    }
+
+    /// Starts everything but the reactor loop, on `activated` (the
+    /// listener systemd passed, from [`listener::take_activated`]) if
+    /// given, else on a listener bound as the settings say.
+    pub fn build_with(
+        config: Config,
+        activated: Option<std::net::TcpListener>,
+    ) -> Result<Server, StartError> {
         for line in config.warnings() {
             warn!("{line}");
         }
@@ -246,8 +260,8 @@ impl Server {
         )?;
 
         let addr = SocketAddr::new(config.listen_addr, config.service_port);
-        let listener =
-            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let (listener, origin) = listener::client(activated, addr, config.reuse_port)
+            .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -272,9 +286,10 @@ impl Server {
             updates,
         };
         info!(
-            "listening on {bound} (codec {}, packet ids {})",
+            "listening on {bound} (codec {}, packet ids {}, {})",
             config.codec.name(),
-            config.packet_ids.name()
+            config.packet_ids.name(),
+            origin.describe()
         );
         Ok(Server {
             reactor,

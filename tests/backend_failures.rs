@@ -22,8 +22,8 @@ const STRESS: u16 = 0x6F6D;
 
 fn gateway_for(backend: &TestBackend, codec: CodecKind) -> packet_service::config::Config {
     let mut config = test_config(codec);
-    config.auth_url = Some(backend.url());
-    config.character_url = Some(backend.url());
+    config.auth_url = Some(vec![backend.url()]);
+    config.character_url = Some(vec![backend.url()]);
     config.world_url = Some(backend.url());
     config.metrics_enabled = true;
     config

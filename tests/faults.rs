@@ -23,8 +23,8 @@ fn a_backend_killed_mid_request_and_restarted() {
     let backend = TestBackend::start("127.0.0.1:0".parse().expect("addr"), Arc::clone(&knobs));
     let addr = backend.addr;
     let mut config = test_config(CodecKind::Rose);
-    config.auth_url = Some(backend.url());
-    config.character_url = Some(backend.url());
+    config.auth_url = Some(vec![backend.url()]);
+    config.character_url = Some(vec![backend.url()]);
     config.world_url = Some(backend.url());
     config.rpc_deadline = Duration::from_secs(20);
     let gw = start(config);

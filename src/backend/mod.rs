@@ -16,6 +16,7 @@ pub mod admin;
 mod auth;
 mod character;
 pub mod characters;
+mod health;
 pub mod names;
 pub mod sessions;
 pub mod standalone;
@@ -193,6 +194,7 @@ pub fn seeds(config: &BackendConfig) -> Result<Vec<Seed>, BackendError> {
 /// so their connections) running until the gateway closes them.
 pub struct EmbeddedBackend {
     addr: SocketAddr,
+    health: tonic_health::server::HealthReporter,
     stop: watch::Sender<bool>,
     world: Arc<world::WorldState>,
     server: JoinHandle<()>,
@@ -201,6 +203,11 @@ pub struct EmbeddedBackend {
     saver: JoinHandle<()>,
     saver_stop: watch::Sender<bool>,
 }
+
+/// How often the backend pings each gateway's connection, and how long it
+/// waits for the answer before it drops the connection (and so the
+/// gateway's world link and players).
+const GATEWAY_PING: Duration = Duration::from_secs(10);
 
 /// How long [`EmbeddedBackend::shutdown`] waits for connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -250,7 +257,13 @@ impl EmbeddedBackend {
 
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();
+        let (health, health_service) = health::serving().await;
         let router = tonic::transport::Server::builder()
+            // A gateway whose host vanishes sends no FIN: the ping finds
+            // out, its world link ends and its players leave the world.
+            .http2_keepalive_interval(Some(GATEWAY_PING))
+            .http2_keepalive_timeout(Some(GATEWAY_PING))
+            .add_service(health_service)
             .add_service(pb::auth::auth_server::AuthServer::new(auth::AuthService {
                 limits: std::sync::Mutex::new(throttle::AuthLimits::new(shared.config.limits)),
                 shared: shared.clone(),
@@ -285,6 +298,7 @@ impl EmbeddedBackend {
         let saver = tokio::spawn(world.saver().run(saver_stopped));
         Ok(EmbeddedBackend {
             addr,
+            health,
             stop,
             world,
             server,
@@ -311,10 +325,11 @@ impl EmbeddedBackend {
         self.addr
     }
 
-    /// Stops serving: refuses new calls, ends every world link, saves
-    /// every character that was in play, and waits (up to a few seconds)
-    /// for open connections to finish.
+    /// Stops serving: says NOT_SERVING to health watchers, refuses new
+    /// calls, ends every world link, saves every character that was in
+    /// play, and waits (up to a few seconds) for open connections to finish.
     pub async fn shutdown(self) {
+        health::stopping(self.health.clone()).await;
         let _ = self.stop.send(true);
         self.world.close_all_links().await;
         let _ = self.saves.await;

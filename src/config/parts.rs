@@ -74,15 +74,16 @@ impl Config {
         }
     }
 
-    /// The three backend services: each URL that is set, else the embedded
-    /// backend at `embedded` (its bound address, when it runs).
+    /// The three backend services: the URLs that are set, else the
+    /// embedded backend at `embedded` (its bound address, when it runs).
     pub fn endpoints(&self, embedded: Option<SocketAddr>) -> Endpoints {
         let embedded = embedded.map(|a| format!("http://{a}")).unwrap_or_default();
-        let or_embedded = |url: &Option<String>| url.clone().unwrap_or_else(|| embedded.clone());
+        let or_embedded =
+            |urls: &Option<Vec<String>>| urls.clone().unwrap_or_else(|| vec![embedded.clone()]);
         Endpoints {
             auth: or_embedded(&self.auth_url),
             character: or_embedded(&self.character_url),
-            world: or_embedded(&self.world_url),
+            world: self.world_url.clone().unwrap_or_else(|| embedded.clone()),
         }
     }
 }

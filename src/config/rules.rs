@@ -217,6 +217,33 @@ impl Rule for Url {
     }
 }
 
+/// The most URLs one service may be given.
+pub(super) const MAX_URLS: usize = 32;
+
+/// Comma-separated [`Url`]s: at least one, at most [`MAX_URLS`], none twice.
+pub(super) struct Urls;
+
+impl Rule for Urls {
+    type Out = Vec<String>;
+    fn parse(&self, raw: &str) -> Option<Vec<String>> {
+        let urls: Vec<String> = raw
+            .split(',')
+            .map(|part| Url.parse(part.trim()))
+            .collect::<Option<_>>()?;
+        let distinct = urls
+            .iter()
+            .enumerate()
+            .all(|(i, url)| !urls[..i].contains(url));
+        (distinct && urls.len() <= MAX_URLS).then_some(urls)
+    }
+    fn expected(&self) -> String {
+        format!(
+            "1..={MAX_URLS} distinct URLs separated by commas, each starting with http:// or \
+             https://, e.g. http://10.0.0.5:29100,http://10.0.0.6:29100"
+        )
+    }
+}
+
 /// `RUST_LOG` directives: `LEVEL`, `TARGET=LEVEL`, comma-separated.
 pub(super) struct LogFilter;
 

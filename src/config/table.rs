@@ -15,7 +15,7 @@ use super::parse::Sources;
 use super::reload::{Change, Reloaded};
 use super::rules::{
     level_from_name, Accounts, Bool, Choice, Cidrs, Database, FilePath, Ip, LogFilter, Millis,
-    Name, PublicIpv4, Secs, Sock, UInt, Url,
+    Name, PublicIpv4, Secs, Sock, UInt, Url, Urls,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
@@ -49,6 +49,16 @@ settings! {
         form: value, rule: UInt { min: 0, max: 65535 }, default: Some("29000"),
         help: "client listener port, 0 = ephemeral",
         summary: none,
+        debug: plain,
+        reload: restart,
+    }
+    /// Whether the client listener is bound with `SO_REUSEPORT`, so that
+    /// several gateway processes on this host share its port.
+    reuse_port: bool {
+        flag: "reuse-port", env: "REUSE_PORT", hint: "",
+        form: switch(true), rule: Bool, default: Some("false"),
+        help: "bind the client port with SO_REUSEPORT so that several gateways share it",
+        summary: always("reuse_port", |c| c.reuse_port),
         debug: plain,
         reload: restart,
     }
@@ -347,32 +357,36 @@ settings! {
         debug: plain,
         reload: restart,
     }
-    /// External auth service, starting with `http://` or `https://`; `None`
-    /// means the embedded one.
-    auth_url: Option<String> {
-        flag: "auth-url", env: "AUTH_URL", hint: "URL",
-        form: optional, rule: Url, default: None,
-        help: "external auth service; unset = embedded",
-        summary: always("auth", |c| or_unset(c.auth_url.as_ref(), "embedded")),
+    /// External auth service endpoints, each starting with `http://` or
+    /// `https://`, calls balanced over those serving; `None` means the
+    /// embedded one.
+    auth_url: Option<Vec<String>> {
+        flag: "auth-url", env: "AUTH_URL", hint: "URL[,URL..]",
+        form: optional, rule: Urls, default: None,
+        help: "external auth service, calls balanced over several; unset = embedded",
+        summary: always("auth", |c| or_unset(c.auth_url.as_ref().map(|u| u.join(",")), "embedded")),
         debug: plain,
         reload: restart,
     }
-    /// External character service, starting with `http://` or `https://`;
-    /// `None` means the embedded one.
-    character_url: Option<String> {
-        flag: "character-url", env: "CHARACTER_URL", hint: "URL",
-        form: optional, rule: Url, default: None,
-        help: "external character service; unset = embedded",
-        summary: always("character", |c| or_unset(c.character_url.as_ref(), "embedded")),
+    /// External character service endpoints, each starting with `http://`
+    /// or `https://`, calls balanced over those serving; `None` means the
+    /// embedded one.
+    character_url: Option<Vec<String>> {
+        flag: "character-url", env: "CHARACTER_URL", hint: "URL[,URL..]",
+        form: optional, rule: Urls, default: None,
+        help: "external character service, calls balanced over several; unset = embedded",
+        summary: always("character", |c| {
+            or_unset(c.character_url.as_ref().map(|u| u.join(",")), "embedded")
+        }),
         debug: plain,
         reload: restart,
     }
     /// External world service, starting with `http://` or `https://`; `None`
-    /// means the embedded one.
+    /// means the embedded one. One only: a realm has one world.
     world_url: Option<String> {
         flag: "world-url", env: "WORLD_URL", hint: "URL",
         form: optional, rule: Url, default: None,
-        help: "external world service; unset = embedded",
+        help: "external world service (one per realm); unset = embedded",
         summary: always("world", |c| or_unset(c.world_url.as_ref(), "embedded")),
         debug: plain,
         reload: restart,

@@ -163,7 +163,10 @@ fn env_beats_default() {
     assert!(c.proxy_protocol);
     assert_eq!(c.proxy_trusted.len(), 2);
     assert_eq!(c.public_port, Some(29001));
-    assert_eq!(c.auth_url.as_deref(), Some("https://auth.example:50051"));
+    assert_eq!(
+        c.auth_url.as_deref(),
+        Some(&["https://auth.example:50051".to_owned()][..])
+    );
     assert_eq!(c.backend_listen, Some("[::1]:29100".parse().unwrap()));
     assert_eq!(c.log_level, LevelFilter::Debug);
 }
@@ -201,6 +204,7 @@ fn empty_env_counts_as_unset() {
 const INVALID: &[(&str, &str, &str)] = &[
     ("listen", "LISTEN_ADDR", "0.0.0.0:80"),
     ("port", "SERVICE_PORT", "65536"),
+    ("reuse-port", "REUSE_PORT", "sometimes"),
     ("metrics-listen", "METRICS_ADDR", "localhost"),
     ("metrics-port", "PACKET_METRICS_PORT", "-1"),
     ("no-metrics", "METRICS_ENABLED", "maybe"),
@@ -264,10 +268,9 @@ const INVALID: &[(&str, &str, &str)] = &[
 fn every_invalid_value_names_flag_env_and_value() {
     for &(flag, env, bad) in INVALID {
         let mut cases = vec![refused(&[], &[(env, bad)])];
-        let flag_takes_value = !matches!(
-            flag,
-            "no-metrics" | "auto-create-accounts" | "proxy-protocol"
-        );
+        let flag_takes_value = SETTINGS
+            .iter()
+            .any(|row| row.long == flag && !matches!(row.form, Form::Switch { .. }));
         if flag_takes_value {
             cases.push(refused(&[&format!("--{flag}={bad}")], &[]));
         }
@@ -613,8 +616,8 @@ fn the_embedded_backend_runs_for_a_service_without_url() {
     assert!(c.needs_embedded_backend());
     assert_eq!(c.embedded_backend_listen(), loopback);
     let endpoints = c.endpoints(embedded);
-    assert_eq!(endpoints.auth, "http://auth:1");
-    assert_eq!(endpoints.character, "http://127.0.0.1:29010");
+    assert_eq!(endpoints.auth, ["http://auth:1"]);
+    assert_eq!(endpoints.character, ["http://127.0.0.1:29010"]);
     assert_eq!(endpoints.world, "http://127.0.0.1:29010");
 
     let external = [

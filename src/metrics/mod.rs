@@ -146,6 +146,8 @@ series! {
         "Backend calls issued and not yet finished.";
     rpc_queue_rejected: IntCounter = "rpc_queue_rejected_total" []
         "Backend jobs refused because the reactor-to-runtime queue was full.";
+    rpc_endpoints_up: IntGaugeVec = "rpc_endpoints_up" ["service"]
+        "Endpoints of a service with several URLs that its calls are balanced over (serving per their health).";
     rpc_stale_completions: IntCounter = "rpc_stale_completions_total" []
         "Backend completions dropped because their connection was gone or no longer waiting.";
     protocol_errors: IntCounterVec = "protocol_errors_total" ["reason"]

@@ -1,5 +1,5 @@
 //! Metrics written by the tokio side: backend call latency and errors, calls
-//! in flight, and the world link.
+//! in flight, the world link and the balanced endpoints serving.
 
 use std::sync::Arc;
 
@@ -145,6 +145,14 @@ impl RpcMetrics {
     pub fn world_link_reconnect(&self) {
         self.metrics.world_link_reconnects.inc();
     }
+
+    /// Sets `rpc_endpoints_up` of a balanced service.
+    pub fn set_endpoints_up(&self, service: &'static str, up: usize) {
+        self.metrics
+            .rpc_endpoints_up
+            .with_label_values(&[service])
+            .set(i64::try_from(up).unwrap_or(i64::MAX));
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +196,11 @@ mod tests {
         assert_eq!(m.world_link_reconnects.get(), 1);
         rpc.set_world_link_up(false);
         assert_eq!(m.world_link_up.get(), 0);
+
+        rpc.set_endpoints_up("auth", 2);
+        rpc.set_endpoints_up("auth", 1);
+        let up = "packet_service_rpc_endpoints_up";
+        assert_eq!(value(&m, up, &[("service", "auth")]), Some(1.0));
     }
 
     #[test]

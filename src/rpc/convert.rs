@@ -376,7 +376,7 @@ pub(super) fn status_error(status: &tonic::Status) -> RpcError {
 /// How a login ended, for `logins_total`: by the auth service's result,
 /// which tells a wrong password from an unknown account whatever code the
 /// client is sent, or [`LoginVerdict::Failed`] when the call failed.
-pub fn login_verdict(reply: &Result<auth::LoginReply, RpcError>) -> LoginVerdict {
+pub fn login_verdict(reply: Result<&auth::LoginReply, RpcError>) -> LoginVerdict {
     use auth::LoginResult as R;
     let Ok(reply) = reply else {
         return LoginVerdict::Failed;
@@ -422,7 +422,7 @@ mod tests {
     #[test]
     fn login_verdicts_by_result_and_failure() {
         let verdict = |result: i32| {
-            login_verdict(&Ok(auth::LoginReply {
+            login_verdict(Ok(&auth::LoginReply {
                 result,
                 ..Default::default()
             }))
@@ -435,7 +435,7 @@ mod tests {
             assert_eq!(verdict(refused), LoginVerdict::Refused, "{refused}");
         }
         assert_eq!(verdict(200), LoginVerdict::Failed);
-        let refused = login_verdict(&Ok(auth::LoginReply {
+        let refused = login_verdict(Ok(&auth::LoginReply {
             result: 3,
             refusal: auth::AuthRefusal::ThrottledAccount.into(),
             ..Default::default()
@@ -445,7 +445,7 @@ mod tests {
         assert_eq!(refusal(2), Some(AuthRefusal::ThrottledSource));
         assert_eq!(refusal(99), None);
         assert_eq!(
-            login_verdict(&Err(RpcError::Unavailable)),
+            login_verdict(Err(RpcError::Unavailable)),
             LoginVerdict::Failed
         );
     }

@@ -11,12 +11,18 @@
 //! task per call, with a per-call deadline, bounded in number), and the world
 //! link task keeps the single bidirectional world stream up, reconnecting
 //! with backoff. Channels connect lazily, so a backend that is down at start
-//! is picked up when it comes back. This module (with the embedded backend
-//! and the metrics server) is the only one that names tokio.
+//! is picked up when it comes back. The auth and character services may
+//! each have several URLs: [`balance`] spreads their calls over the
+//! endpoints that are serving, and a call that finds one unavailable is
+//! tried again (at most once per endpoint, within its deadline) so that a
+//! backend that dies costs no request that had not reached it. This module
+//! (with the embedded backend and the metrics server) is the only one that
+//! names tokio.
 //!
 //! The connections speak their own types (`src/conn/calls.rs`); [`convert`]
 //! is the one place that turns them into protobuf messages and back.
 
+pub mod balance;
 pub mod convert;
 pub mod failures;
 pub mod types;
@@ -26,7 +32,7 @@ use std::time::Duration;
 
 use log::{debug, info, warn};
 use tokio::sync::{mpsc, Semaphore};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
 use crate::conn::reason::{AuthRefusal, LoginVerdict};
@@ -34,6 +40,7 @@ use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
 use crate::pb::{auth, world};
+use balance::{Failover, Failure};
 use convert::Request;
 use failures::FailureLog;
 use types::{Completion, Job};
@@ -64,11 +71,12 @@ impl Wake for mio::Waker {
 /// Where the three services are.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    /// Auth service URL (`http://host:port`).
-    pub auth: String,
-    /// Character service URL.
-    pub character: String,
-    /// World service URL.
+    /// Auth service URLs (`http://host:port`), at least one; calls are
+    /// balanced over them.
+    pub auth: Vec<String>,
+    /// Character service URLs, at least one; calls are balanced over them.
+    pub character: Vec<String>,
+    /// World service URL: one world per realm.
     pub world: String,
 }
 
@@ -91,6 +99,8 @@ pub trait RpcObserver: Send + Sync + 'static {
     fn auth_refused(&self, _reason: AuthRefusal) {}
     /// The world link went up or down.
     fn world_link(&self, _up: bool) {}
+    /// `up` endpoints of a balanced service are serving.
+    fn endpoints_up(&self, _service: &'static str, _up: usize) {}
 }
 
 /// An observer that records nothing.
@@ -189,25 +199,31 @@ pub fn start(
     observer: Arc<dyn RpcObserver>,
 ) -> Result<Bridge, tonic::transport::Error> {
     let _guard = rt.enter();
-    let channel = |url: &str| -> Result<Channel, tonic::transport::Error> {
-        Ok(Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect_lazy())
+    let auth = balance::Service {
+        label: "auth",
+        health_name: crate::pb::auth::auth_server::SERVICE_NAME,
+        urls: &endpoints.auth,
+    };
+    let character = balance::Service {
+        label: "character",
+        health_name: crate::pb::character::character_server::SERVICE_NAME,
+        urls: &endpoints.character,
     };
     let failed = Failed {
-        observer,
+        observer: Arc::clone(&observer),
         failures: Arc::new(FailureLog::default()),
     };
     let clients = Clients {
-        auth: AuthClient::new(channel(&endpoints.auth)?),
-        character: CharacterClient::new(channel(&endpoints.character)?),
+        auth: AuthClient::new(balance::channel(&auth, &observer)?),
+        character: CharacterClient::new(balance::channel(&character, &observer)?),
+        failover: Failover {
+            auth: Failover::retries_for(&endpoints.auth),
+            character: Failover::retries_for(&endpoints.character),
+        },
         deadline,
         failed: failed.clone(),
     };
-    let world_channel = channel(&endpoints.world)?;
+    let world_channel = balance::endpoint(&endpoints.world)?.connect_lazy();
     let (bridge, ends) = Bridge::with_capacity(queue.max(1), WORLD_UPSTREAM, queue.max(1024));
     let completer = Completer {
         tx: ends.completions,
@@ -233,6 +249,7 @@ pub fn start(
 struct Clients {
     auth: AuthClient<Channel>,
     character: CharacterClient<Channel>,
+    failover: Failover,
     deadline: Duration,
     failed: Failed,
 }
@@ -320,7 +337,7 @@ impl Clients {
         service: &'static str,
         method: &'static str,
         fut: F,
-    ) -> Result<T, RpcError>
+    ) -> Result<T, Failure>
     where
         F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
@@ -330,12 +347,12 @@ impl Clients {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => {
                 debug!("{service}.{method} failed: {}", status.code());
-                Err(convert::status_error(&status))
+                Err(Failure::of(&status))
             }
-            Err(_) => Err(RpcError::DeadlineExceeded),
+            Err(_) => Err(Failure::DEADLINE),
         };
         self.failed.observer.inflight(-1);
-        let error = result.as_ref().err().copied();
+        let error = result.as_ref().err().map(|f| f.error);
         self.failed
             .observe(service, method, start.elapsed().as_secs_f64(), error);
         result
@@ -347,7 +364,7 @@ impl Clients {
         service: &'static str,
         method: &'static str,
         fut: F,
-    ) -> Result<Reply, RpcError>
+    ) -> Result<Reply, Failure>
     where
         T: Into<Reply>,
         F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -355,7 +372,38 @@ impl Clients {
         self.timed(service, method, fut).await.map(Into::into)
     }
 
+    /// Makes `call`; while an attempt fails in a way another endpoint may
+    /// not, retries are left and the deadline is not past, tries again.
     async fn call(&self, call: Call) -> Result<Reply, RpcError> {
+        let (service, _) = call.name();
+        let mut retries = self.failover.retries(service);
+        let until = tokio::time::Instant::now() + self.deadline;
+        let mut attempt = self.clone();
+        loop {
+            let failure = match attempt.call_once(call.clone()).await {
+                Ok(reply) => return Ok(reply),
+                Err(failure) => failure,
+            };
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match left.checked_sub(balance::FAILOVER_PAUSE) {
+                Some(left) if failure.elsewhere && retries > 0 && !left.is_zero() => {
+                    retries -= 1;
+                    debug!("{service}: trying another endpoint");
+                    tokio::time::sleep(balance::FAILOVER_PAUSE).await;
+                    attempt.deadline = left;
+                }
+                _ => {
+                    if failure.elsewhere && matches!(call, Call::Login { .. }) {
+                        // Its attempts were not counted (see `call_once`).
+                        self.failed.observer.login(LoginVerdict::Failed);
+                    }
+                    return Err(failure.error);
+                }
+            }
+        }
+    }
+
+    async fn call_once(&self, call: Call) -> Result<Reply, Failure> {
         let (service, method) = call.name();
         let mut auth = self.auth.clone();
         let mut chars = self.character.clone();
@@ -364,14 +412,18 @@ impl Clients {
                 let reply = self
                     .timed(service, method, auth.login(self.request(m)))
                     .await;
-                let observer = &self.failed.observer;
-                observer.login(convert::login_verdict(&reply));
+                // An attempt that may be made again elsewhere is counted
+                // by `call` if it is the last.
+                if !reply.as_ref().is_err_and(|f| f.elsewhere) {
+                    let verdict = convert::login_verdict(reply.as_ref().map_err(|f| f.error));
+                    self.failed.observer.login(verdict);
+                }
                 if let Some(reason) = reply
                     .as_ref()
                     .ok()
                     .and_then(|r| convert::refusal(r.refusal))
                 {
-                    observer.auth_refused(reason);
+                    self.failed.observer.auth_refused(reason);
                 }
                 reply.map(Into::into)
             }
@@ -413,7 +465,7 @@ impl Clients {
                 self.ask(service, method, chars.select(self.request(m)))
                     .await
             }
-            Request::World(_) => Err(RpcError::Failed),
+            Request::World(_) => Err(Failure::FAILED),
         }
     }
 }
@@ -425,6 +477,7 @@ async fn refresh_servers(clients: Clients, done: Completer) {
         match clients
             .timed("auth", "ListServers", auth.list_servers(req))
             .await
+            .map_err(|f| f.error)
         {
             Ok(list) => {
                 let servers = list.servers.into_iter().map(ServerEntry::from).collect();

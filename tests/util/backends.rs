@@ -1,6 +1,6 @@
 //! Test backends: the generated service traits implemented with
-//! controllable latency and failures, served by real tonic servers on
-//! loopback from a runtime the test owns.
+//! controllable latency and failures, served (with the health service) by
+//! real tonic servers on loopback from a runtime the test owns.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -212,7 +212,22 @@ impl TestBackend {
             .expect("bind test backend");
         let addr = listener.local_addr().expect("addr");
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Health as the embedded backend serves it: the reporter's default
+        // entry ("") says SERVING, and so does every service name asked.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        rt.block_on(async {
+            for name in [
+                packet_service::pb::auth::auth_server::SERVICE_NAME,
+                packet_service::pb::character::character_server::SERVICE_NAME,
+                packet_service::pb::world::world_server::SERVICE_NAME,
+            ] {
+                health
+                    .set_service_status(name, tonic_health::ServingStatus::Serving)
+                    .await;
+            }
+        });
         let server = tonic::transport::Server::builder()
+            .add_service(health_service)
             .add_service(AuthServer::new(TestAuth(Arc::clone(&knobs))))
             .add_service(CharacterServer::new(TestCharacter(Arc::clone(&knobs))))
             .add_service(WorldServer::new(TestWorld(Arc::clone(&knobs))))

@@ -73,6 +73,15 @@ impl TestDb {
         Some(TestDb::Postgres { base, schema })
     }
 
+    /// [`postgres`](Self::postgres) from outside a runtime.
+    pub fn postgres_blocking() -> Option<TestDb> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(TestDb::postgres())
+    }
+
     /// The `--database` URL of this database.
     pub fn url(&self) -> DatabaseUrl {
         DatabaseUrl::parse(&self.url_text()).expect("valid test URL")

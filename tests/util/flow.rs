@@ -83,6 +83,24 @@ pub fn enter_world(
     char_name: &str,
 ) -> Player {
     let session_id = login_phase(addr, codec, user, "pw");
+    let char_conn = char_phase(addr, codec, session_id, char_name);
+    let (map, entity) = map_phase(addr, codec, session_id);
+    Player {
+        char_conn,
+        map,
+        session_id,
+        entity,
+    }
+}
+
+/// Character connection of a new account: join, create `char_name`,
+/// select it. Returns the connection once SWITCH_SERVER came.
+pub fn char_phase(
+    addr: std::net::SocketAddr,
+    codec: CodecKind,
+    session_id: u32,
+    char_name: &str,
+) -> Client {
     let mut char_conn = Client::connect(addr, codec);
     let joined = join(&mut char_conn, session_id, "pw");
     assert_eq!(joined.result, 0, "char phase join");
@@ -99,7 +117,12 @@ pub fn enter_world(
     });
     let switch: SwitchServer = char_conn.recv_as();
     assert_eq!((switch.session_id, switch.port), (session_id, addr.port()));
+    char_conn
+}
 
+/// Map connection: join, the join burst, CHANGE_MAP. Returns it standing
+/// on the map, with its entity id.
+pub fn map_phase(addr: std::net::SocketAddr, codec: CodecKind, session_id: u32) -> (Client, u16) {
     let mut map = Client::connect(addr, codec);
     let joined = join(&mut map, session_id, "pw");
     assert_eq!(joined.result, 0, "map phase join");
@@ -122,12 +145,7 @@ pub fn enter_world(
     });
     let change: ChangeMapReply = map.recv_as();
     assert_eq!(change.object_index, entity);
-    Player {
-        char_conn,
-        map,
-        session_id,
-        entity,
-    }
+    (map, entity)
 }
 
 /// Receives until a packet of `t` arrives (other world traffic may come first).

@@ -1,6 +1,7 @@
 //! The gateway binary as a child process: started on ephemeral loopback
-//! ports, its stderr collected line by line, its addresses read from its
-//! own start-up lines, signalled and stopped like an operator would.
+//! ports (or as the standalone backend, or any command), its stderr
+//! collected line by line, its addresses read from its own start-up lines,
+//! signalled, stopped or killed like an operator or a crash would.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -49,6 +50,25 @@ impl Process {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         command
+    }
+
+    /// The standalone backend (`packet-service backend`) on `listen`,
+    /// accounts created on first login, its state in `database`; returns
+    /// once it serves.
+    #[track_caller]
+    pub fn backend(listen: SocketAddr, database: &str) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_packet-service"));
+        command
+            .args(["backend", "--backend-listen", &listen.to_string()])
+            .args(["--database", database, "--auto-create-accounts"])
+            .args(["--log-level", "info"])
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let backend = Process::collect(command);
+        backend.wait_for_line("backend serving auth, character and world on");
+        backend
     }
 
     /// Runs `command` (with its stderr piped) and collects that stderr.
@@ -125,6 +145,12 @@ impl Process {
         let pid = i32::try_from(self.child.id()).expect("pid");
         // SAFETY: sending a signal to our own child process.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
+    }
+
+    /// SIGKILL, as a crash would: the process is gone when this returns.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit status.

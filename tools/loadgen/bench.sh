@@ -6,12 +6,18 @@
 # scenario against them, writes bench/results/<date>-<host>.json and the
 # latency chart beside it, prints the summary, and stops both servers on any
 # exit (trap). Every scenario is bounded; the whole takes a few minutes.
+# The reuseport scenario starts two more gateways sharing one port
+# (--reuse-port) and runs echo against the pair, their CPU summed, to set
+# beside the single gateway's echo of the same run.
 #
 # Settings come from the environment (mk/bench.mk passes them):
 #   BENCH_BIN_DIR     release binaries              (target/release)
 #   BENCH_DIR         results directory             (bench/results)
 #   BENCH_PORT        gateway port                  (29500)
 #   BENCH_REDIS_PORT  redis port                    (29501)
+#   BENCH_REUSE_PORT  port of the two reuse-port gateways (29503)
+#   BENCH_SCENARIOS   which to run, space-separated (all: echo redis reuseport
+#                     idle login fanout isolation)
 #   BENCH_CONNS       echo connections              (50)
 #   BENCH_SECS        seconds per measured phase    (10)
 #   BENCH_IDLE        idle connections              (15000)
@@ -36,6 +42,8 @@ BIN=${BENCH_BIN_DIR:-target/release}
 OUT=${BENCH_DIR:-bench/results}
 PORT=${BENCH_PORT:-29500}
 REDIS_PORT=${BENCH_REDIS_PORT:-29501}
+REUSE_PORT=${BENCH_REUSE_PORT:-29503}
+SCENARIOS=${BENCH_SCENARIOS:-echo redis reuseport idle login fanout isolation}
 CONNS=${BENCH_CONNS:-50}
 SECS=${BENCH_SECS:-10}
 IDLE=${BENCH_IDLE:-15000}
@@ -60,29 +68,40 @@ svg="$OUT/$stamp-$host.svg"
 rm -f "$json"
 logs=$(mktemp -d)
 
+# Whether a scenario (group) was asked for.
+want() {
+    case " $SCENARIOS " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
 gw_pid=""
 redis_pid=""
+pair_pids=""
 cleanup() {
     # shellcheck disable=SC2086 # empty pids vanish
-    stop_pids $gw_pid $redis_pid ${db_pid:-}
+    stop_pids $gw_pid $redis_pid $pair_pids ${db_pid:-}
     echo "servers stopped; logs in $logs"
 }
 trap cleanup EXIT INT TERM
 
-# Every client is on loopback and chatters talk faster than players may:
-# the per-address limit and the chat budget are off for the benchmark.
-"$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
-    --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192 \
-    --max-connections-per-ip 0 --chat-per-sec 0 \
-    --auto-create-accounts --no-metrics --log-level warn --database memory \
-    >"$logs/gateway.log" 2>&1 &
+# The gateway's flags; the reuse-port pair gets the same ones. Every client
+# is on loopback and chatters talk faster than players may: the per-address
+# limit and the chat budget are off for the benchmark.
+GW_FLAGS=(--listen 127.0.0.1 --codec plain
+    --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192
+    --max-connections-per-ip 0 --chat-per-sec 0
+    --auto-create-accounts --no-metrics --log-level warn --database memory)
+"$BIN/packet-service" "${GW_FLAGS[@]}" --port "$PORT" >"$logs/gateway.log" 2>&1 &
 gw_pid=$!
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-    --maxclients 17000 >"$logs/redis.log" 2>&1 &
-redis_pid=$!
 wait_port "$PORT"
-wait_port "$REDIS_PORT"
-echo "packet-service pid $gw_pid on :$PORT, redis-server pid $redis_pid on :$REDIS_PORT"
+echo "packet-service pid $gw_pid on :$PORT"
+if want redis || want idle; then
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+        --maxclients 17000 >"$logs/redis.log" 2>&1 &
+    redis_pid=$!
+    wait_port "$REDIS_PORT"
+    echo "redis-server pid $redis_pid on :$REDIS_PORT"
+fi
 
 LG="$BIN/loadgen"
 GW="127.0.0.1:$PORT"
@@ -98,12 +117,39 @@ run() {
 }
 
 for p in 1 16; do
-    run echo -a "$GW" --server-pid "$gw_pid" -c "$CONNS" -P "$p" -d "$SECS"
-    run redis -a "$RD" --server-pid "$redis_pid" -c "$CONNS" -P "$p" -d "$SECS"
+    want echo && run echo -a "$GW" --server-pid "$gw_pid" -c "$CONNS" -P "$p" -d "$SECS"
+    want redis && run redis -a "$RD" --server-pid "$redis_pid" -c "$CONNS" -P "$p" -d "$SECS"
 done
-run idle -a "$GW" --server-pid "$gw_pid" -c "$IDLE"
-run idle --target redis -a "$RD" --server-pid "$redis_pid" -c "$IDLE"
-run login -a "$GW" --server-pid "$gw_pid" --bots "$LOGINS" --concurrency "$LOGIN_CONC" -d 30
+if want reuseport; then
+    # Two gateway processes on one port: the kernel spreads the echo
+    # connections over them; their CPU is summed.
+    for i in 1 2; do
+        "$BIN/packet-service" "${GW_FLAGS[@]}" --port "$REUSE_PORT" --reuse-port \
+            >"$logs/gateway-reuse-$i.log" 2>&1 &
+        pair_pids="$pair_pids $!"
+    done
+    wait_port "$REUSE_PORT"
+    # shellcheck disable=SC2086 # two pids, joined with commas
+    pids=$(echo $pair_pids | tr ' ' ',')
+    echo "packet-service pids $pids sharing :$REUSE_PORT"
+    for p in 1 16; do
+        run echo -a "127.0.0.1:$REUSE_PORT" --server-pid "$pids" -c "$CONNS" -P "$p" -d "$SECS"
+    done
+    for pid in $pair_pids; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "reuse-port gateway $pid exited during the run; see $logs/gateway-reuse-*.log" >&2
+            failed=$((failed + 1))
+        fi
+    done
+    # shellcheck disable=SC2086 # two pids
+    stop_pids $pair_pids
+    pair_pids=""
+fi
+if want idle; then
+    run idle -a "$GW" --server-pid "$gw_pid" -c "$IDLE"
+    run idle --target redis -a "$RD" --server-pid "$redis_pid" -c "$IDLE"
+fi
+want login && run login -a "$GW" --server-pid "$gw_pid" --bots "$LOGINS" --concurrency "$LOGIN_CONC" -d 30
 # The login scenario on each persistent engine, one fresh database each.
 login_on() {
     local engine=$1 url
@@ -131,11 +177,13 @@ login_on() {
     db_pid=""
 }
 db_pid=""
-for engine in $ENGINES; do
-    login_on "$engine"
-done
-run fanout -a "$GW" --server-pid "$gw_pid" -b "$FANOUT" -k "$CHATTERS" -r "$CHAT_RATE" -d "$SECS"
-run isolation --gateway-bin "$BIN/packet-service" -d "$SECS"
+if want login; then
+    for engine in $ENGINES; do
+        login_on "$engine"
+    done
+fi
+want fanout && run fanout -a "$GW" --server-pid "$gw_pid" -b "$FANOUT" -k "$CHATTERS" -r "$CHAT_RATE" -d "$SECS"
+want isolation && run isolation --gateway-bin "$BIN/packet-service" -d "$SECS"
 
 echo
 echo "=== summary ($json)"

@@ -341,8 +341,9 @@ pub struct EchoOpts {
     pub duration: Duration,
     /// Unmeasured time before it.
     pub warmup: Duration,
-    /// Process whose CPU time is measured.
-    pub server_pid: Option<u32>,
+    /// Processes whose CPU time is measured, summed: one gateway, or
+    /// several sharing the port (`SO_REUSEPORT`); none, nothing measured.
+    pub server_pids: Vec<u32>,
     /// Progress line on stderr.
     pub progress: bool,
 }
@@ -363,11 +364,17 @@ pub fn run(opts: &EchoOpts) -> Result<RunResult, String> {
     } else {
         "echo"
     };
+    // Several gateway processes are a run of their own: `-x2` for two.
+    let processes = match opts.server_pids.len() {
+        0 | 1 => String::new(),
+        n => format!("-x{n}"),
+    };
     let mut result = RunResult::new(
-        &format!("echo-p{}-{short}", opts.pipeline),
+        &format!("echo-p{}-{short}{processes}", opts.pipeline),
         scenario,
         target,
     );
+    result.param("server_processes", opts.server_pids.len().max(1));
     result.param("connections", opts.connections);
     result.param("pipeline", opts.pipeline);
     result.param("duration_s", opts.duration.as_secs_f64());
@@ -406,7 +413,7 @@ pub fn run(opts: &EchoOpts) -> Result<RunResult, String> {
             format!("warmup, {} replies", si(load.received as f64))
         });
     }
-    let server_before = opts.server_pid.and_then(ProcSample::read);
+    let server_before = ProcSample::read_all(&opts.server_pids);
     let self_before = ProcSample::read(std::process::id());
     let measure_start = Instant::now();
     let received_before = load.received;
@@ -431,7 +438,7 @@ pub fn run(opts: &EchoOpts) -> Result<RunResult, String> {
     // 0: every connection failed before the measurement was over.
     let open_at_end = load.open_count();
     let replies = load.received - received_before;
-    let server_after = opts.server_pid.and_then(ProcSample::read);
+    let server_after = ProcSample::read_all(&opts.server_pids);
     let self_after = ProcSample::read(std::process::id());
     load.set_recording(false);
     load.stop_sending();
@@ -460,9 +467,10 @@ pub fn run(opts: &EchoOpts) -> Result<RunResult, String> {
         );
         result.figure("server_cpu_util", cpu / elapsed.as_secs_f64());
         result.figure("server_rss_kib", a.rss_kib as f64);
-    } else if let Some(pid) = opts.server_pid {
+    } else if !opts.server_pids.is_empty() {
         result.notes.push(format!(
-            "server pid {pid}: /proc not readable, CPU not measured"
+            "server pids {:?}: /proc not readable, CPU not measured",
+            opts.server_pids
         ));
     }
     if let (Some(b), Some(a)) = (self_before, self_after) {

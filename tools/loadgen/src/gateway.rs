@@ -80,8 +80,8 @@ impl Gateway {
         config.max_connections_per_ip = 0;
         config.chat_per_sec = 0;
         config.metrics_enabled = false;
-        config.auth_url = Some(urls.url.clone());
-        config.character_url = Some(urls.url.clone());
+        config.auth_url = Some(vec![urls.url.clone()]);
+        config.character_url = Some(vec![urls.url.clone()]);
         config.world_url = Some(urls.url.clone());
         let server = Server::build(config).map_err(|e| format!("gateway: {e}"))?;
         Ok(Gateway::InProcess(server.spawn()))

@@ -52,8 +52,9 @@ fn options() -> Options {
     o.optopt(
         "",
         "server-pid",
-        "server process: CPU (/proc/PID/stat) and RSS (/proc/PID/status)",
-        "PID",
+        "server process: CPU (/proc/PID/stat) and RSS (/proc/PID/status); \
+         echo: several, comma-separated, are summed (gateways sharing a port)",
+        "PID[,PID..]",
     );
     o.optopt(
         "",
@@ -283,10 +284,28 @@ fn dialect(m: &Matches) -> Result<DialectId, String> {
     DialectId::from_name(&name).ok_or_else(|| format!("--packet-ids: unknown numbering {name:?}"))
 }
 
+/// Every process of `--server-pid` (echo sums them).
+fn server_pids(m: &Matches) -> Result<Vec<u32>, String> {
+    match m.opt_str("server-pid") {
+        None => Ok(Vec::new()),
+        Some(v) => v
+            .split(',')
+            .map(|pid| {
+                pid.trim()
+                    .parse()
+                    .map_err(|_| format!("--server-pid: {v:?}"))
+            })
+            .collect(),
+    }
+}
+
+/// The one process of `--server-pid` of a scenario that measures one.
 fn server_pid(m: &Matches) -> Result<Option<u32>, String> {
-    m.opt_str("server-pid")
-        .map(|v| v.parse().map_err(|_| format!("--server-pid: {v:?}")))
-        .transpose()
+    match server_pids(m)?.as_slice() {
+        [] => Ok(None),
+        [pid] => Ok(Some(*pid)),
+        _ => Err("--server-pid: only echo measures several processes".into()),
+    }
 }
 
 /// The soak scenario: its own JSON document (samples and verdict) and an
@@ -357,7 +376,10 @@ fn run_soak(m: &Matches) -> Result<bool, String> {
 
 fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String> {
     let progress = !m.opt_present("quiet");
-    let pid = server_pid(m)?;
+    let pid = match scenario {
+        "echo" => None,
+        _ => server_pid(m)?,
+    };
     raise_nofile_limit();
     let overflows_before = listen_overflows();
     let mut result = match scenario {
@@ -379,7 +401,7 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
                 pipeline: positive(m, "pipeline", 1, 1024)?,
                 duration: secs(m, "duration", 10.0)?,
                 warmup: secs(m, "warmup", 1.0)?,
-                server_pid: pid,
+                server_pids: server_pids(m)?,
                 progress,
             })?
         }

@@ -91,24 +91,50 @@ fn line(
     })
 }
 
+/// Throughput and server CPU per reply of the echo run `run`, named
+/// `names`, each against the same figure of `baseline`.
+fn echo_lines(
+    file: &ResultsFile,
+    run: &str,
+    baseline: &str,
+    names: [String; 2],
+    cpu_target: Target,
+) -> impl Iterator<Item = Line> {
+    let [throughput, cpu] = names;
+    [
+        line(
+            &throughput,
+            fig(file, run, "replies_per_sec"),
+            "replies/s",
+            fig(file, baseline, "replies_per_sec"),
+            Target::RatioAtLeast(1.0),
+        ),
+        line(
+            &cpu,
+            fig(file, run, "server_cpu_s_per_million"),
+            "CPU s",
+            fig(file, baseline, "server_cpu_s_per_million"),
+            cpu_target,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The summary lines for every figure present in `file`.
 pub fn lines(file: &ResultsFile) -> Vec<Line> {
     let mut out = Vec::new();
     for p in [1u32, 16] {
         let gw = format!("echo-p{p}-gateway");
         let rd = format!("echo-p{p}-redis");
-        out.extend(line(
-            &format!("echo P={p} throughput"),
-            fig(file, &gw, "replies_per_sec"),
-            "replies/s",
-            fig(file, &rd, "replies_per_sec"),
-            Target::RatioAtLeast(1.0),
-        ));
-        out.extend(line(
-            &format!("echo P={p} server CPU per 1M replies"),
-            fig(file, &gw, "server_cpu_s_per_million"),
-            "CPU s",
-            fig(file, &rd, "server_cpu_s_per_million"),
+        out.extend(echo_lines(
+            file,
+            &gw,
+            &rd,
+            [
+                format!("echo P={p} throughput"),
+                format!("echo P={p} server CPU per 1M replies"),
+            ],
             Target::RatioAtMost(if p == 1 { 1.0 } else { 0.6 }),
         ));
         out.extend(line(
@@ -117,6 +143,20 @@ pub fn lines(file: &ResultsFile) -> Vec<Line> {
             "µs",
             lat(file, &rd, "rtt").map(|l| l.p99_us),
             Target::RatioAtMost(f64::INFINITY),
+        ));
+    }
+    // Two gateway processes sharing the port, against one: more processes
+    // must not cost throughput, nor much CPU per reply.
+    for p in [1u32, 16] {
+        out.extend(echo_lines(
+            file,
+            &format!("echo-p{p}-gateway-x2"),
+            &format!("echo-p{p}-gateway"),
+            [
+                format!("echo P={p}, 2 reuse-port gateways"),
+                format!("echo P={p}, 2 gateways: CPU per 1M"),
+            ],
+            Target::RatioAtMost(1.1),
         ));
     }
     out.extend(line(
@@ -422,6 +462,25 @@ mod tests {
             "absent runs give no line"
         );
         assert!(table(&f).contains("NO"));
+    }
+
+    #[test]
+    fn two_gateways_are_measured_against_one() {
+        let mut f = ResultsFile::default();
+        let figures = |rate, cpu| [("replies_per_sec", rate), ("server_cpu_s_per_million", cpu)];
+        f.runs.push(run("echo-p16-gateway", &figures(100.0, 2.0)));
+        f.runs
+            .push(run("echo-p16-gateway-x2", &figures(150.0, 2.4)));
+        let ls = lines(&f);
+        let find = |what: &str| ls.iter().find(|l| l.what == what).expect(what);
+        let tp = find("echo P=16, 2 reuse-port gateways");
+        assert_eq!(
+            (tp.baseline, tp.ratio, tp.met),
+            (Some(100.0), Some(1.5), Some(true))
+        );
+        let cpu = find("echo P=16, 2 gateways: CPU per 1M");
+        assert_eq!(cpu.met, Some(false), "1.2× the CPU of one process");
+        assert!(!ls.iter().any(|l| l.what.starts_with("echo P=1,")));
     }
 
     #[test]

@@ -129,6 +129,22 @@ impl ProcSample {
         })
     }
 
+    /// The sum over several processes (gateways sharing a port); `None`
+    /// when there are none or one of them cannot be read.
+    pub fn read_all(pids: &[u32]) -> Option<ProcSample> {
+        let mut sum: Option<ProcSample> = None;
+        for &pid in pids {
+            let one = ProcSample::read(pid)?;
+            let total = sum.get_or_insert(ProcSample {
+                cpu_secs: 0.0,
+                rss_kib: 0,
+            });
+            total.cpu_secs += one.cpu_secs;
+            total.rss_kib += one.rss_kib;
+        }
+        sum
+    }
+
     /// Differences `self − before`: (CPU seconds, RSS KiB, signed).
     pub fn since(&self, before: &ProcSample) -> (f64, i64) {
         (
@@ -281,6 +297,21 @@ pub fn si(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_processes_are_summed() {
+        let me = std::process::id();
+        let one = ProcSample::read(me).expect("this process");
+        let two = ProcSample::read_all(&[me, me]).expect("this process twice");
+        assert!(two.cpu_secs >= 2.0 * one.cpu_secs);
+        assert!(two.rss_kib >= one.rss_kib);
+        assert_eq!(ProcSample::read_all(&[]), None);
+        assert_eq!(
+            ProcSample::read_all(&[me, u32::MAX]),
+            None,
+            "one unreadable"
+        );
+    }
 
     #[test]
     fn cpu_ticks_are_read_after_the_command_name() {

@@ -52,7 +52,7 @@ fn echo_every_request_gets_its_reply() {
             pipeline,
             duration: Duration::from_millis(400),
             warmup: Duration::from_millis(100),
-            server_pid: Some(std::process::id()),
+            server_pids: vec![std::process::id()],
             progress: false,
         })
         .expect("echo runs");
@@ -124,8 +124,8 @@ fn bots_reach_the_map_through_the_mock_backend() {
     let mut config = Config::for_tests();
     config.codec = CodecKind::Plain;
     config.metrics_enabled = false;
-    config.auth_url = Some(backend.url());
-    config.character_url = Some(backend.url());
+    config.auth_url = Some(vec![backend.url()]);
+    config.character_url = Some(vec![backend.url()]);
     config.world_url = Some(backend.url());
     let gw = Server::build(config).expect("gateway starts").spawn();
     let mut net = Net::new(16).expect("poll");
