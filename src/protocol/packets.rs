@@ -23,6 +23,8 @@
 //! time), [`login`] (login, channel list, server select, join),
 //! [`character`] (list, create, delete, select, switch server), [`map`] (the
 //! join burst), [`chat`] and [`movement`]. Every struct is re-exported here.
+//! The irose dialect's own layouts are in [`irose`] (docs/protocol.md
+//! §10.5); [`ServerPacket::write`] picks the layout by the dialect's family.
 
 /// Declares a packet with an empty body: decoding accepts any body (trailing
 /// bytes are ignored), encoding writes nothing.
@@ -48,6 +50,7 @@ macro_rules! empty_packet {
 pub mod character;
 pub mod chat;
 pub mod handshake;
+pub mod irose;
 pub mod login;
 pub mod map;
 pub mod movement;
@@ -63,7 +66,7 @@ pub use map::*;
 pub use movement::*;
 
 use super::codec::{write_plain_header, HEADER_LEN, MAX_PACKET_SIZE};
-use super::packet_type::{Dialect, PacketType};
+use super::packet_type::{Dialect, Family, PacketType};
 
 /// Why a body could not be decoded. Every variant closes the connection
 /// (protocol.md §9 D5).
@@ -92,6 +95,10 @@ pub enum EncodeError {
     /// The dialect has no id for this packet type.
     #[error("dialect has no id for {0}")]
     NoId(PacketType),
+    /// The dialect's family lays this packet out in a way the value has no
+    /// counterpart for (osIROSE's opaque quest data in irose).
+    #[error("{0} has no layout in this dialect's family")]
+    NoLayout(PacketType),
 }
 
 /// A bounds-checked little-endian reader over a packet body.
@@ -390,20 +397,31 @@ macro_rules! server_packets {
                 }
             }
 
-            /// [`write_packet`] for the packet inside.
+            /// [`write_packet`] for the packet inside, in the layout of
+            /// the dialect's family ([`irose::write`] for irose).
             pub fn write(&self, dialect: &Dialect, out: &mut [u8]) -> Result<usize, EncodeError> {
+                match dialect.family() {
+                    Family::Osirose => self.write_as_is(dialect, out),
+                    Family::Irose => irose::write(self, dialect, out),
+                }
+            }
+
+            /// [`write_packet`] for the packet inside, in its own (osIROSE)
+            /// layout.
+            fn write_as_is(&self, dialect: &Dialect, out: &mut [u8]) -> Result<usize, EncodeError> {
                 match self {
                     $(ServerPacket::$variant(p) => write_packet(dialect, p, out),)*
                     $(ServerPacket::$bvariant(p) => write_packet(dialect, &**p, out),)*
                 }
             }
 
-            /// [`packet_to_vec`] for the packet inside.
+            /// [`ServerPacket::write`] into a new vector of exactly the
+            /// packet's size.
             pub fn to_vec(&self, dialect: &Dialect) -> Result<Vec<u8>, EncodeError> {
-                match self {
-                    $(ServerPacket::$variant(p) => packet_to_vec(dialect, p),)*
-                    $(ServerPacket::$bvariant(p) => packet_to_vec(dialect, &**p),)*
-                }
+                let mut out = vec![0u8; MAX_PACKET_SIZE];
+                let size = self.write(dialect, &mut out)?;
+                out.truncate(size);
+                Ok(out)
             }
         }
 

@@ -57,7 +57,7 @@ fn all_hex(b: &[u8]) -> bool {
 }
 
 /// Formats a digest without its content.
-struct Redacted(usize);
+pub(super) struct Redacted(pub(super) usize);
 
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

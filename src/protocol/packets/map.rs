@@ -17,7 +17,7 @@ pub struct StatusEffect {
 }
 
 impl StatusEffect {
-    fn decode(r: &mut Reader<'_>) -> Result<StatusEffect, BodyError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<StatusEffect, BodyError> {
         Ok(StatusEffect {
             expired: r.u32()?,
             value: r.u16()?,
@@ -25,7 +25,7 @@ impl StatusEffect {
         })
     }
 
-    fn encode(&self, w: &mut Writer<'_>) {
+    pub(super) fn encode(&self, w: &mut Writer<'_>) {
         w.u32(self.expired);
         w.u16(self.value);
         w.u16(self.unknown);
@@ -43,7 +43,7 @@ pub struct HotbarItem {
 }
 
 impl HotbarItem {
-    fn decode(r: &mut Reader<'_>) -> Result<HotbarItem, BodyError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<HotbarItem, BodyError> {
         let word = r.u16()?;
         Ok(HotbarItem {
             item_type: (word & 0x1F) as u8,
@@ -51,7 +51,7 @@ impl HotbarItem {
         })
     }
 
-    fn encode(&self, w: &mut Writer<'_>) {
+    pub(super) fn encode(&self, w: &mut Writer<'_>) {
         w.u16(u16::from(self.item_type & 0x1F) | (self.slot_id & 0x7FF) << 5);
     }
 }
@@ -429,14 +429,14 @@ impl Item {
         u16::from(item_type & 0x1F) | (id & 0x3FF) << 5 | u16::from(is_created) << 15
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Item, BodyError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<Item, BodyError> {
         Ok(Item {
             header: r.u16()?,
             data: r.u32()?,
         })
     }
 
-    fn encode(&self, w: &mut Writer<'_>) {
+    pub(super) fn encode(&self, w: &mut Writer<'_>) {
         w.u16(self.header);
         w.u32(self.data);
     }

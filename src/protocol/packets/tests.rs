@@ -1248,6 +1248,7 @@ fn decode_with_every_decoder(body: &[u8]) {
         ($($t:ty),* $(,)?) => { $( let _ = <$t as Packet>::decode(body); )* };
     }
     crate::with_every_packet!(all);
+    crate::with_every_irose_packet!(all);
 }
 
 /// Bodies that reach the deeper branches: hex prefixes (digests), small
