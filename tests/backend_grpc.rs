@@ -650,6 +650,7 @@ impl Link {
             session_id: p.session_id,
             user_id: p.user_id,
             char_id: p.char_id,
+            layout: world::Layout::Osirose.into(),
         }))
         .await;
         let joined = match self.next().await {
@@ -715,6 +716,7 @@ async fn backend_world_chat_movement_and_leaving() {
         session_id: alice.session_id,
         user_id: alice.user_id,
         char_id: alice.char_id + 100,
+        layout: world::Layout::Osirose.into(),
     }))
     .await;
     match gw1.next().await {

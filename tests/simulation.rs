@@ -47,9 +47,13 @@ use packet_service::conn::calls::{
 use packet_service::conn::check::{self, Before, Checker};
 use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
+use packet_service::conn::wire::{Announced, PacketIds};
 use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
 use packet_service::metrics::{Health, Metrics, ReactorCounters};
-use packet_service::protocol::packet_type::{Dialect, DialectId, Direction, PacketType, STRESS_ID};
+use packet_service::protocol::codec::PreparedSeeds;
+use packet_service::protocol::packet_type::{
+    Dialect, DialectId, Direction, Family, PacketType, STRESS_ID,
+};
 use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
 use packet_service::reactor::net::EventList;
 use packet_service::reactor::probe::{Probe, Step};
@@ -334,7 +338,9 @@ impl Sim {
             max_connections: MAX_CONNS,
             max_connections_per_ip: 4,
             codec: Codec::new(codec),
-            dialect,
+            packet_ids: PacketIds::One(dialect),
+            announced: Announced::DEFAULT,
+            seeds: PreparedSeeds::none(),
             output_limit: 12 * 1024,
             public_addr: "127.0.0.1".into(),
             public_port: 29000,
@@ -985,6 +991,7 @@ impl Sim {
                 targets,
                 type_id,
                 payload,
+                family: Family::Osirose,
             },
         );
     }

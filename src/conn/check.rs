@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::ids::RequestId;
 use crate::protocol::codec::{Codec, CodecKind, HEADER_LEN, MAX_PACKET_SIZE};
-use crate::protocol::packet_type::{DialectId, Direction, PacketType};
+use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 use crate::protocol::packets::ServerPacket;
 
 use super::calls::Call;
@@ -39,7 +39,7 @@ impl Before {
             pending: session.pending_request(),
             deadline: session.next_deadline(ctx),
             closed: matches!(session.phase(), Phase::Closing(_)),
-            farewell: Farewell::of(session.phase()),
+            farewell: Farewell::of(session),
         }
     }
 }
@@ -56,17 +56,28 @@ enum Farewell {
     #[default]
     Nothing,
     /// Exactly one auth Logout: the character-select connection ends the
-    /// session (docs/protocol.md §4 step 10).
-    Logout,
+    /// session (docs/protocol.md §4 step 10). An irose one also stops being
+    /// the session's char connection (`paired`: one UnbindCharConn).
+    Logout {
+        /// irose: one UnbindCharConn.
+        paired: bool,
+    },
     /// Exactly one world Leave: a player in (or entering) the world leaves it.
-    Leave,
+    /// An irose player in the world also tells its char connection (`paired`:
+    /// one TellCharConn).
+    Leave {
+        /// irose, in the world: one TellCharConn.
+        paired: bool,
+    },
 }
 
 impl Farewell {
-    fn of(phase: &Phase) -> Farewell {
-        match phase {
-            Phase::CharSelect(_) | Phase::CharPending(..) => Farewell::Logout,
-            Phase::WorldJoinPending { .. } | Phase::InWorld { .. } => Farewell::Leave,
+    fn of(session: &Session) -> Farewell {
+        let irose = session.dialect().family() == Family::Irose;
+        match session.phase() {
+            Phase::CharSelect(_) | Phase::CharPending(..) => Farewell::Logout { paired: irose },
+            Phase::WorldJoinPending { .. } => Farewell::Leave { paired: false },
+            Phase::InWorld { .. } => Farewell::Leave { paired: irose },
             _ => Farewell::Nothing,
         }
     }
@@ -82,14 +93,23 @@ impl Farewell {
         };
         let logouts = count(|c| matches!(c, Call::Logout { .. }));
         let leaves = count(|c| matches!(c, Call::WorldLeave { .. }));
+        let unbinds = actions
+            .iter()
+            .filter(|a| matches!(a, Action::UnbindCharConn(_)))
+            .count();
+        let tells = actions
+            .iter()
+            .filter(|a| matches!(a, Action::TellCharConn(..)))
+            .count();
         let expected = match self {
-            Farewell::Nothing => (0, 0),
-            Farewell::Logout => (1, 0),
-            Farewell::Leave => (0, 1),
+            Farewell::Nothing => (0, 0, 0, 0),
+            Farewell::Logout { paired } => (1, 0, usize::from(paired), 0),
+            Farewell::Leave { paired } => (0, 1, 0, usize::from(paired)),
         };
-        if (logouts, leaves) != expected {
+        if (logouts, leaves, unbinds, tells) != expected {
             return Err(format!(
-                "a close owing {self:?} sent {logouts} Logout and {leaves} Leave: {actions:?}"
+                "a close owing {self:?} sent {logouts} Logout, {leaves} Leave, \
+                 {unbinds} UnbindCharConn and {tells} TellCharConn: {actions:?}"
             ));
         }
         Ok(())
@@ -151,7 +171,11 @@ impl Checker {
                     }
                     closed_here = true;
                 }
-                Action::Send(_) | Action::Call(..) | Action::Echo | Action::BindSession(_)
+                Action::Send(_)
+                | Action::Call(..)
+                | Action::Echo
+                | Action::BindSession(_)
+                | Action::BindCharConn(_)
                     if closed_here =>
                 {
                     return Err(format!("{action:?} after Close in {actions:?}"));
@@ -159,7 +183,7 @@ impl Checker {
                 _ => {}
             }
             match action {
-                Action::Send(p) => check_send(p)?,
+                Action::Send(p) => check_send_in(p, session.dialect().family())?,
                 Action::Call(id, _) => calls.push(*id),
                 Action::Echo if !matches!(input, Input::Packet { ptype, .. } if *ptype == PacketType::STRESS) =>
                 {
@@ -178,7 +202,7 @@ impl Checker {
             before.farewell.check(actions)?;
         }
         self.closed |= closing;
-        self.farewell = Farewell::of(phase);
+        self.farewell = Farewell::of(session);
         // At most one backend call pending at a time.
         let pending = session.pending_request();
         if calls.len() > 1 {
@@ -243,7 +267,13 @@ impl Checker {
     pub fn closed(&mut self, actions: &[Action]) -> Result<(), String> {
         self.closed = true;
         for action in actions {
-            if !matches!(action, Action::Notify(..) | Action::UnbindSession(_)) {
+            if !matches!(
+                action,
+                Action::Notify(..)
+                    | Action::UnbindSession(_)
+                    | Action::UnbindCharConn(_)
+                    | Action::TellCharConn(..)
+            ) {
                 return Err(format!("on_close pushed {action:?}"));
             }
         }
@@ -253,11 +283,17 @@ impl Checker {
     }
 }
 
-/// A reply must encode in every dialect, fit 2047 bytes and seal in both
-/// codecs, or the reactor could not send it.
+/// A reply to an osIROSE client must encode in both osIROSE numberings,
+/// fit 2047 bytes and seal in both codecs, or the reactor could not send it.
 pub fn check_send(p: &ServerPacket) -> Result<(), String> {
+    check_send_in(p, Family::Osirose)
+}
+
+/// [`check_send`] for a client of `family`: every dialect of the family.
+pub fn check_send_in(p: &ServerPacket, family: Family) -> Result<(), String> {
     let mut buf = [0u8; MAX_PACKET_SIZE];
-    for dialect in [DialectId::Osirose, DialectId::Osirose2021] {
+    let dialects = DialectId::ALL.into_iter().filter(|d| d.family() == family);
+    for dialect in dialects {
         let n = p
             .write(dialect.dialect(), &mut buf)
             .map_err(|e| format!("{} does not encode: {e}", p.packet_type()))?;

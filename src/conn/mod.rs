@@ -9,6 +9,7 @@ pub mod output;
 pub mod proxy;
 pub mod reason;
 pub mod state;
+pub mod wire;
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::ids::ConnRef;
 use output::OutQueue;
 use reason::CloseReason;
 use state::Session;
+use wire::Wire;
 
 /// A connection owned by the reactor, over a socket of type `S` (mio's in
 /// production, the simulated network's in the seeded simulation).
@@ -29,6 +31,9 @@ pub struct Conn<S = TcpStream> {
     pub conn_ref: ConnRef,
     /// The sans-IO state machine.
     pub session: Session,
+    /// Codec and dialect; `None` until the first packet decides them
+    /// (irose and auto, docs/protocol.md §10.6), then fixed.
+    pub wire: Option<Wire>,
     /// Received bytes not yet decoded. `None` whenever it would be empty:
     /// an idle connection holds no buffer.
     pub input: Option<Buffer>,
@@ -66,6 +71,7 @@ impl<S> Conn<S> {
             socket,
             conn_ref,
             session,
+            wire: None,
             input: None,
             output: OutQueue::default(),
             readable: false,
@@ -82,16 +88,19 @@ impl<S> Conn<S> {
     }
 }
 
-/// Log prefix of a connection: id, peer and phase (style rule 10).
+/// Log prefix of a connection: id, peer, dialect (`-` until the first
+/// packet chose it) and phase (style rule 10).
 pub struct Prefix<'a, S = TcpStream>(pub &'a Conn<S>);
 
 impl<S> std::fmt::Display for Prefix<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dialect = self.0.wire.map_or("-", |w| w.dialect.name());
         write!(
             f,
-            "[{} {} {}]",
+            "[{} {} {} {}]",
             self.0.conn_ref,
             self.0.session.peer(),
+            dialect,
             self.0.session.phase().name()
         )
     }

@@ -8,7 +8,7 @@ use prometheus::local::LocalHistogram;
 use prometheus::{IntCounter, IntCounterVec};
 
 use super::Metrics;
-use crate::protocol::{Direction, PacketType};
+use crate::protocol::{DialectId, Direction, PacketType};
 
 /// `type` label value for packets whose id the dialect does not know.
 pub const UNKNOWN_TYPE: &str = "unknown";
@@ -88,6 +88,8 @@ struct State {
     closed: Labelled,
     /// Per protocol-error reason (index into the `protocol_error_reasons` table).
     protocol_errors: Labelled,
+    /// Per dialect (index into [`DialectId::ALL`]).
+    dialects: Labelled,
     /// Per received packet type: index = [`PacketType::index`], last slot = unknown.
     packets_received: Labelled,
     /// Per sent packet type: index = [`PacketType::index`] (the last slot is unused).
@@ -192,6 +194,11 @@ impl ReactorCounters {
             rejected: Labelled::reasons(&metrics.connections_rejected, rejected_reasons),
             closed: Labelled::reasons(&metrics.connections_closed, closed_reasons),
             protocol_errors: Labelled::reasons(&metrics.protocol_errors, protocol_error_reasons),
+            dialects: Labelled::new(
+                &metrics.connections_dialect,
+                DialectId::ALL.iter().map(|d| d.name()).collect(),
+                |_| true,
+            ),
             // Unknown ids (no direction) arrive from clients too.
             packets_received: Labelled::packets(&metrics.packets_received, |d| {
                 matches!(d, Some(Direction::ClientToServer) | None)
@@ -223,6 +230,14 @@ impl ReactorCounters {
     #[inline]
     pub fn protocol_error(&mut self, reason_index: usize) {
         self.state.protocol_errors.bump(reason_index);
+    }
+
+    /// Counts a connection whose dialect became known.
+    #[inline]
+    pub fn dialect(&mut self, d: DialectId) {
+        if let Some(i) = DialectId::ALL.iter().position(|&x| x == d) {
+            self.state.dialects.bump(i);
+        }
     }
 
     /// Counts a decoded client packet; `None` for an id the dialect does not know.
@@ -273,6 +288,7 @@ impl ReactorCounters {
         s.rejected.publish();
         s.closed.publish();
         s.protocol_errors.publish();
+        s.dialects.publish();
         s.packets_received.publish();
         s.packets_sent.publish();
         // No-op when nothing was observed.

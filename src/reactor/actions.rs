@@ -66,7 +66,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                     targets,
                     type_id,
                     payload,
-                } => self.broadcast(&targets, type_id, &payload),
+                    family,
+                } => self.broadcast(&targets, type_id, &payload, family),
                 Completion::WorldLink(up) => {
                     if !up {
                         // In slot order, not the map's (seeded replays are exact).
@@ -79,6 +80,23 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 }
                 Completion::ServerList(servers) => self.env.servers = servers,
             }
+        }
+    }
+
+    /// Delivers what map connections told their sessions' char connections
+    /// this pass (irose sessions, `src/conn/state/game.rs`). A session
+    /// without a char connection (it closed first) is told nothing.
+    pub(super) fn relay_game_events(&mut self, now: Instant) {
+        // Handling a game event tells nothing further; the loop is bounded
+        // by what was queued before it.
+        let mut told = std::mem::take(&mut self.env.told);
+        for (session, event) in told.drain(..) {
+            if let Some(&conn) = self.env.char_conns.get(&session) {
+                self.deliver(conn, Input::Game(event), now);
+            }
+        }
+        if self.env.told.is_empty() {
+            self.env.told = told;
         }
     }
 
@@ -154,7 +172,8 @@ impl<P: Probe> Env<P> {
             i += 1;
             match action {
                 Action::Send(packet) => {
-                    let (codec, dialect) = (self.codec, self.dialect);
+                    let wire = conn.wire.unwrap_or_else(|| self.first.placeholder());
+                    let (codec, dialect) = (wire.codec, wire.dialect.dialect());
                     let result = conn.output.encode(&self.pool, MAX_PACKET_SIZE, |space| {
                         let n = packet.write(dialect, space)?;
                         codec
@@ -210,6 +229,11 @@ impl<P: Probe> Env<P> {
                     }
                 }
                 Action::UnbindSession(s) => self.unbind(s, conn.conn_ref),
+                Action::BindCharConn(s) => {
+                    self.char_conns.insert(s, conn.conn_ref);
+                }
+                Action::UnbindCharConn(s) => self.unbind_char_conn(s, conn.conn_ref),
+                Action::TellCharConn(s, event) => self.told.push((s, event)),
                 Action::ProtocolError(e) => self.counters.protocol_error(e.index()),
                 Action::Close(reason) => self.close(idx, conn, reason),
             }
@@ -247,6 +271,13 @@ impl<P: Probe> Env<P> {
                 self.cleanup.push_front(job);
                 return;
             }
+        }
+    }
+
+    /// Forgets the session's char connection, if it is `conn_ref`.
+    pub(super) fn unbind_char_conn(&mut self, session: SessionId, conn_ref: ConnRef) {
+        if self.char_conns.get(&session) == Some(&conn_ref) {
+            self.char_conns.remove(&session);
         }
     }
 

@@ -13,9 +13,10 @@ use super::probe::Probe;
 use super::{push_once, Env, Reactor, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
+use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
 use crate::protocol::packet_type::{Direction, PacketType};
-use crate::protocol::{FrameError, HEADER_LEN};
+use crate::protocol::{FrameError, FrameHeader, HEADER_LEN, MAX_PACKET_SIZE};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
     /// Reads and decodes every connection on the ready list.
@@ -142,7 +143,6 @@ impl<P: Probe> Env<P> {
     /// Decodes every whole packet in the input buffer. Returns false when
     /// the connection must not read more now (waiting for a backend).
     fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
-        let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
         if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
             return conn.closing.is_none();
         }
@@ -157,44 +157,22 @@ impl<P: Probe> Env<P> {
                 conn.input = None; // an idle connection holds no buffer
                 return true;
             }
-            let header = match self.codec.peek(Direction::ClientToServer, buf.filled()) {
-                Ok(Some(h)) => h,
-                Ok(None) => return true,
-                Err(e) => {
-                    let error = frame_error(e);
-                    if log::log_enabled!(log::Level::Debug) {
-                        let dump = hex_prefix(buf.filled());
-                        debug!("{} bad frame: {e}; {dump}", Prefix(conn));
-                    }
-                    self.counters.protocol_error(error.index());
-                    self.close(idx, conn, CloseReason::Protocol(error));
-                    return false;
-                }
+            let (wire, header) = match conn.wire {
+                Some(wire) => match self.next_frame(idx, conn, wire) {
+                    Frame::Opened(header) => (wire, header),
+                    Frame::More => return true,
+                    Frame::Stop => return false,
+                },
+                None => match self.first_frame(idx, conn) {
+                    First::Decided(wire, header) => (wire, header),
+                    First::More => return true,
+                    First::Stop => return false,
+                },
             };
-            if buf.len() < header.wire_len {
-                if buf.spare_len() < header.wire_len - buf.len() {
-                    buf.compact();
-                }
+            let Some(buf) = conn.input.as_mut() else {
                 return true;
-            }
-            if self.draining.is_some() || conn.output.len() >= self.output_pause {
-                // Shutting down, or the client is not reading its replies:
-                // decode nothing more (bytes wait here, then in the kernel).
-                return false;
-            }
-            if conn.session.phase().is_waiting() && Some(header.command) != alive {
-                // Backpressure: the packet waits in the buffer (and then in
-                // the kernel) until the backend answers.
-                return false;
-            }
-            if let Err(e) = self.codec.open(&header, buf.filled_mut()) {
-                let error = frame_error(e);
-                debug!("{} bad frame: {e}", Prefix(conn));
-                self.counters.protocol_error(error.index());
-                self.close(idx, conn, CloseReason::Protocol(error));
-                return false;
-            }
-            let ptype = self.dialect.client_packet(header.command);
+            };
+            let ptype = wire.dialect.dialect().client_packet(header.command);
             self.counters.received(ptype);
             let packet = &buf.filled()[..header.data_len];
             let input = match ptype {
@@ -208,7 +186,7 @@ impl<P: Probe> Env<P> {
             let mut actions = std::mem::take(&mut self.actions);
             self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
-                let codec = self.codec;
+                let codec = wire.codec;
                 let echoed = conn.output.encode(&self.pool, packet.len(), |space| {
                     let frame = &mut space[..packet.len()];
                     frame.copy_from_slice(packet);
@@ -228,6 +206,112 @@ impl<P: Probe> Env<P> {
             self.schedule(idx, conn);
         }
     }
+
+    /// The next whole frame of a connection whose wire is known, opened in
+    /// place, unless it must wait (more bytes, backpressure) or is bad
+    /// (the connection is closed).
+    fn next_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>, wire: Wire) -> Frame {
+        let Some(buf) = conn.input.as_mut() else {
+            return Frame::More;
+        };
+        let header = match wire.codec.peek(Direction::ClientToServer, buf.filled()) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Frame::More,
+            Err(e) => {
+                let error = frame_error(e);
+                if log::log_enabled!(log::Level::Debug) {
+                    let dump = hex_prefix(buf.filled());
+                    debug!("{} bad frame: {e}; {dump}", Prefix(conn));
+                }
+                self.counters.protocol_error(error.index());
+                self.close(idx, conn, CloseReason::Protocol(error));
+                return Frame::Stop;
+            }
+        };
+        if buf.len() < header.wire_len {
+            if buf.spare_len() < header.wire_len - buf.len() {
+                buf.compact();
+            }
+            return Frame::More;
+        }
+        if self.draining.is_some() || conn.output.len() >= self.output_pause {
+            // Shutting down, or the client is not reading its replies:
+            // decode nothing more (bytes wait here, then in the kernel).
+            return Frame::Stop;
+        }
+        let alive = wire.dialect.dialect().wire_id(PacketType::PAKCS_ALIVE);
+        if conn.session.phase().is_waiting() && Some(header.command) != alive {
+            // Backpressure: the packet waits in the buffer (and then in
+            // the kernel) until the backend answers.
+            return Frame::Stop;
+        }
+        if let Err(e) = wire.codec.open(&header, buf.filled_mut()) {
+            let error = frame_error(e);
+            debug!("{} bad frame: {e}", Prefix(conn));
+            self.counters.protocol_error(error.index());
+            self.close(idx, conn, CloseReason::Protocol(error));
+            return Frame::Stop;
+        }
+        Frame::Opened(header)
+    }
+
+    /// The first frame of a connection whose wire the first packet decides
+    /// (trial decoding, docs/protocol.md §10.6): decoded in place with the
+    /// table it fits, which the connection keeps. No table fits: closed as
+    /// `bad_checksum`, counted.
+    fn first_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>) -> First {
+        if self.draining.is_some() {
+            return First::Stop;
+        }
+        let Some(buf) = conn.input.as_mut() else {
+            return First::More;
+        };
+        match self.first.decode(buf.filled_mut()) {
+            Ok(Some((wire, header))) => {
+                conn.wire = Some(wire);
+                conn.session.set_dialect(wire.dialect);
+                self.counters.dialect(wire.dialect);
+                trace!("{} first packet chose its wire", Prefix(conn));
+                First::Decided(wire, header)
+            }
+            Ok(None) => {
+                if buf.spare_len() < MAX_PACKET_SIZE.saturating_sub(buf.len()) {
+                    buf.compact();
+                }
+                First::More
+            }
+            Err(e) => {
+                let error = frame_error(e);
+                if log::log_enabled!(log::Level::Debug) {
+                    let dump = hex_prefix(buf.filled());
+                    debug!("{} no table fits the first packet: {dump}", Prefix(conn));
+                }
+                self.counters.protocol_error(error.index());
+                self.close(idx, conn, CloseReason::Protocol(error));
+                First::Stop
+            }
+        }
+    }
+}
+
+/// What [`Env::next_frame`] found.
+enum Frame {
+    /// A whole frame, opened in place.
+    Opened(FrameHeader),
+    /// Read more first.
+    More,
+    /// Decode nothing more now (backpressure, or closed).
+    Stop,
+}
+
+/// What [`Env::first_frame`] found.
+enum First {
+    /// The wire is known; the frame is opened in place.
+    Decided(Wire, FrameHeader),
+    /// Read more first.
+    More,
+    /// Decode nothing more now (shutting down, or closed).
+    Stop,
 }
 
 fn push_once_deque(list: &mut VecDeque<usize>, flag: &mut bool, idx: usize) {

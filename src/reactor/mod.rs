@@ -54,11 +54,12 @@ use slab::Slab;
 
 use crate::buf::BufferPool;
 use crate::conn::calls::ServerEntry;
-use crate::conn::state::{Action, Ctx, UtcTime};
+use crate::conn::state::{Action, Ctx, GameEvent, UtcTime};
+use crate::conn::wire::{Announced, FirstPacket, PacketIds, Wire};
 use crate::conn::Conn;
 use crate::ids::{ConnRef, SessionId};
 use crate::metrics::{Health, ReactorCounters};
-use crate::protocol::packet_type::{Dialect, DialectId};
+use crate::protocol::codec::PreparedSeeds;
 use crate::protocol::Codec;
 use crate::rpc::types::Job;
 use crate::rpc::Bridge;
@@ -104,10 +105,15 @@ pub struct ReactorConfig {
     pub max_connections: usize,
     /// Per source address (0 = unlimited).
     pub max_connections_per_ip: usize,
-    /// Wire codec.
+    /// Wire codec (its kind; the tables follow the dialect).
     pub codec: Codec,
-    /// Packet id numbering.
-    pub dialect: DialectId,
+    /// Packet id numbering: one dialect, or chosen per connection.
+    pub packet_ids: PacketIds,
+    /// The irose seeds announced in 0x70A and 0x711.
+    pub announced: Announced,
+    /// The seeded tables a first packet is tried against (prepared at
+    /// start-up, off the reactor thread; empty unless irose is served).
+    pub seeds: &'static PreparedSeeds,
     /// Output queue cap per connection, in bytes.
     pub output_limit: usize,
     /// Advertised address.
@@ -138,8 +144,11 @@ pub struct ReactorConfig {
 /// of the loop can be borrowed at the same time.
 struct Env<P> {
     cfg: ReactorConfig,
-    codec: Codec,
-    dialect: &'static Dialect,
+    /// How a connection's first packet decides its codec and dialect.
+    first: FirstPacket,
+    /// Frames of the broadcast being queued, one per (dialect, codec) of
+    /// its targets (kept between broadcasts: no allocation per target).
+    frames: Vec<(Wire, Option<bytes::Bytes>)>,
     pool: BufferPool,
     /// Buffers kept back for replies: reading stops below this.
     read_reserve: usize,
@@ -148,6 +157,11 @@ struct Env<P> {
     timers: Timers,
     /// World routing: session → connection (bound while joining / in world).
     sessions: HashMap<SessionId, ConnRef>,
+    /// irose sessions' char connections (bound in character select), which
+    /// their map connections tell about the game.
+    char_conns: HashMap<SessionId, ConnRef>,
+    /// Game events told this pass, delivered by `relay_game_events`.
+    told: Vec<(SessionId, GameEvent)>,
     per_ip: HashMap<IpAddr, u32>,
     servers: Vec<ServerEntry>,
     /// Connections with input work for this pass / the next pass.
@@ -261,15 +275,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         let pool = BufferPool::new(parts.pool.0, parts.pool.1);
         let output_pause = OUTPUT_PAUSE_BUFFERS * pool.buffer_size();
         let read_reserve = (pool.total() / 16).clamp(1, 256);
-        let codec = cfg.codec;
-        let dialect = cfg.dialect.dialect();
+        let first = FirstPacket::new(cfg.packet_ids, cfg.codec.kind(), cfg.seeds);
         let now = net.now();
         Ok(Reactor {
             listener: Some(listener),
             conns: Slab::with_capacity(cfg.max_connections.min(1 << 16)),
             env: Env {
-                codec,
-                dialect,
+                first,
+                frames: Vec::new(),
                 pool,
                 read_reserve,
                 output_pause,
@@ -277,6 +290,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 counters: parts.counters,
                 timers: Timers::default(),
                 sessions: HashMap::new(),
+                char_conns: HashMap::new(),
+                told: Vec::new(),
                 per_ip: HashMap::new(),
                 servers: Vec::new(),
                 ready: Vec::new(),
@@ -349,6 +364,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         self.service_ready(now);
         // 6. Timers.
         self.expire_timers(now);
+        // What irose map connections told their char connections.
+        self.relay_game_events(now);
         // 5. Flush queued output.
         self.flush_dirty();
         // 7. Drain at shutdown, reap, linger.
@@ -356,6 +373,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             self.drain_step(now);
         }
         self.reap(now);
+        // Farewells of reaped map connections (flushed next pass).
+        self.relay_game_events(now);
         if !self.lingering.is_empty() {
             self.linger(now);
         }
@@ -420,6 +439,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             !self.env.pool_wait.is_empty() && self.env.pool.available() > self.env.read_reserve;
         if !self.env.ready.is_empty()
             || !self.env.next_ready.is_empty()
+            || !self.env.told.is_empty()
             || !self.env.dirty.is_empty()
             || self.env.completions_pending
             || pool_waiters
@@ -532,6 +552,7 @@ fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [ServerEntry], utc: UtcTime)
         refresh_interval: REFRESH_INTERVAL,
         packets_per_sec: cfg.packets_per_sec,
         packet_burst: cfg.packet_burst,
+        announced: cfg.announced,
         utc,
     }
 }

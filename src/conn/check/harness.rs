@@ -9,6 +9,7 @@ use crate::conn::calls::{
     RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use crate::conn::state::{Action, Ctx, Disposition, Input, Session, UtcTime};
+use crate::conn::wire::Announced;
 use crate::ids::{CharId, RequestId, SessionId, UserId};
 use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Direction, PacketType};
@@ -291,6 +292,7 @@ pub fn test_ctx<'a>(servers: &'a [ServerEntry], packets_per_sec: u32) -> Ctx<'a>
         packets_per_sec,
         packet_burst: 20,
         utc: UtcTime::from_unix(1_700_000_000),
+        announced: Announced::DEFAULT,
     }
 }
 

@@ -1,9 +1,13 @@
 //! State machine transitions with an injected clock.
 
+use std::time::Duration;
+
 use super::*;
 use crate::conn::calls::{
-    ChannelEntry, CharSummary, JoinServerReply, LoginReply, Outcome, SelectServerReply, Stage,
+    ChannelEntry, CharSummary, JoinServerReply, LoginReply, Outcome, SelectServerReply,
+    ServerEntry, Stage,
 };
+use crate::conn::wire::Announced;
 use crate::ids::{CharId, UserId};
 use crate::protocol::packet_type::DialectId;
 use crate::protocol::packets::{self, DigestKind, Packet};
@@ -21,6 +25,7 @@ fn ctx<'a>(servers: &'a [ServerEntry]) -> Ctx<'a> {
         packets_per_sec: 0,
         packet_burst: 400,
         utc: UtcTime::from_unix(1_700_000_000),
+        announced: Announced::DEFAULT,
     }
 }
 

@@ -97,6 +97,12 @@ impl PreparedSeeds {
         Ok(PreparedSeeds { sets })
     }
 
+    /// The empty set (a gateway serving no irose client).
+    pub fn none() -> &'static PreparedSeeds {
+        static NONE: PreparedSeeds = PreparedSeeds { sets: Vec::new() };
+        &NONE
+    }
+
     /// The tables of `seed`, if it was prepared.
     pub fn get(&self, seed: Seed) -> Option<&'static RoseTables> {
         self.sets.iter().find(|(s, _)| *s == seed).map(|&(_, t)| t)

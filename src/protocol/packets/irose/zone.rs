@@ -353,7 +353,6 @@ pub struct QuestData {
     pub wish_list: [Item; 30],
 }
 
-
 impl Packet for QuestData {
     const TYPE: PacketType = PacketType::PAKWC_QUEST_DATA;
 

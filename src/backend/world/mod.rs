@@ -5,11 +5,16 @@
 //! joins; the world checks the session (stage MAP with that character),
 //! assigns an entity id (non-zero, unique, u16 range) and answers `Joined`
 //! followed by the join burst (SELECT_CHAR_REPLY, INVENTORY_DATA, QUEST_DATA,
-//! BILLING_MESSAGE). Packet types on the stream use the `osirose` numbering
-//! and payloads are bodies without the 6-byte header.
+//! and for osIROSE clients BILLING_MESSAGE). Packet types on the stream use
+//! the `osirose` numbering and payloads are bodies without the 6-byte header,
+//! in the layout of the player's family, given by its `Join`: each player
+//! gets what it is sent in its own client's layout (`bodies.rs`), and a
+//! broadcast is encoded once per family among its targets.
 //!
 //! Handled client packets: CHANGE_MAP_REQ (reply to the sender; the player is
-//! then *on the map* and receives map traffic), NORMAL_CHAT and SHOUT_CHAT
+//! then *on the map* and receives map traffic; irose players on the map are
+//! shown it with a spawn packet, and an irose newcomer is shown everyone
+//! there), NORMAL_CHAT and SHOUT_CHAT
 //! (to every on-map player of the sender's map, sender included), WHISPER_CHAT
 //! (to the player with that character name on any map; unknown names are
 //! dropped silently), MOUSE_CMD (broadcast to the map, mover included; the
@@ -17,7 +22,7 @@
 //! types are ignored; bodies that do not decode are ignored and counted.
 //!
 //! `Leave` removes the player and tells the others on its map
-//! (REMOVE_OBJECT); with reason CHANGE_CHAR the session goes back to stage
+//! (REMOVE_OBJECT, in each family's layout); with reason CHANGE_CHAR the session goes back to stage
 //! CHAR_SELECT. When a link's stream ends or fails, every player of that link
 //! is removed the same way. Several gateways may link at once: each link only
 //! speaks for its own sessions, and a broadcast is split into one message per
@@ -33,20 +38,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Status;
 
 use super::characters::Character;
 use super::sessions::Stage;
 use super::{lock, Shared};
-use crate::pb::world::{self as pb, downstream, upstream, world_server::World};
-use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
-use crate::protocol::packet_type::{Dialect, DialectId, PacketType};
+use crate::pb::world::{self as pb, downstream, upstream};
+use crate::protocol::packet_type::{DialectId, Family, PacketType};
 use crate::protocol::packets::{
-    BillingMessage, ChangeMapReply, ChangeMapReq, InventoryData, MouseCmd, MouseCmdBroadcast,
-    NormalChat, NormalChatBroadcast, Packet, QuestData, RemoveObject, SelectCharReply, ShoutChat,
-    ShoutChatBroadcast, StopMoving, WhisperChat, WhisperChatReply, Writer,
+    ChangeMapReq, MouseCmd, MouseCmdBroadcast, NormalChat, NormalChatBroadcast, Packet, ShoutChat,
+    ShoutChatBroadcast, StopMoving, WhisperChat, WhisperChatReply,
 };
+use bodies::{each, irose_only, same, Body};
+
+mod bodies;
+mod service;
+
+pub(crate) use service::WorldService;
 
 /// Capacity of each link's downstream queue, in messages.
 pub const LINK_QUEUE_LEN: usize = 4096;
@@ -69,26 +77,6 @@ pub struct WorldStats {
     pub undecodable: u64,
     /// Downstream messages dropped because a link's queue was full or closed.
     pub dropped: u64,
-}
-
-/// The `osirose` dialect: the numbering of the World stream.
-fn dialect() -> &'static Dialect {
-    DialectId::Osirose.dialect()
-}
-
-/// Encodes a packet's body (no header) and returns it with its `osirose` id.
-fn body_of<P: Packet>(p: &P) -> Option<(u32, Vec<u8>)> {
-    let id = dialect().wire_id(P::TYPE)?;
-    let mut buf = vec![0u8; MAX_PACKET_SIZE - HEADER_LEN];
-    let mut w = Writer::new(&mut buf);
-    p.encode(&mut w);
-    if w.overflowed() {
-        log::warn!("world: {} does not fit in a packet", P::TYPE);
-        return None;
-    }
-    let len = w.len();
-    buf.truncate(len);
-    Some((u32::from(id), buf))
 }
 
 /// One player in the world.
@@ -119,6 +107,22 @@ struct Player {
     /// Whether it sent CHANGE_MAP_REQ; invariant: true iff its session id is
     /// in `maps[map]`.
     on_map: bool,
+    /// The layouts its client reads and writes.
+    family: Family,
+    /// How others see it (irose spawn packets).
+    look: Look,
+}
+
+/// What other players see of a player.
+#[derive(Clone, Copy, Debug, Default)]
+struct Look {
+    race: u8,
+    face: u8,
+    hair: u8,
+    /// EquippedItem words.
+    items: [u32; 8],
+    job: u16,
+    level: u16,
 }
 
 /// Players, maps and links.
@@ -154,25 +158,31 @@ impl WorldInner {
         }
     }
 
-    /// Sends one packet to `targets`: one Broadcast per link holding that
-    /// link's targets.
-    fn broadcast<P: Packet>(&mut self, targets: impl IntoIterator<Item = u32>, p: &P) {
-        let Some((kind, payload)) = body_of(p) else {
-            return;
-        };
-        let mut by_link: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    /// Sends one packet to `targets`: one Broadcast per link and family
+    /// holding that link's targets of that family, the body in the
+    /// family's layout (`body`, computed once per family; a family it gives
+    /// no body gets nothing).
+    fn broadcast(&mut self, targets: impl IntoIterator<Item = u32>, body: impl Fn(Family) -> Body) {
+        let mut by_link: BTreeMap<(Family, u64), Vec<u32>> = BTreeMap::new();
         for session in targets {
             if let Some(player) = self.players.get(&session) {
-                by_link.entry(player.link).or_default().push(session);
+                let key = (player.family, player.link);
+                by_link.entry(key).or_default().push(session);
             }
         }
-        for (link, targets) in by_link {
+        let mut bodies: BTreeMap<Family, Body> = BTreeMap::new();
+        for ((family, link), targets) in by_link {
+            let body = bodies.entry(family).or_insert_with(|| body(family));
+            let Some((kind, payload)) = body.clone() else {
+                continue;
+            };
             self.send(
                 link,
                 downstream::Kind::Packet(pb::Broadcast {
                     targets,
                     r#type: kind,
-                    payload: payload.clone(),
+                    payload,
+                    layout: pb::Layout::from(family).into(),
                 }),
             );
         }
@@ -217,12 +227,33 @@ impl WorldInner {
     /// Tells the on-map players of a removed player's map that it is gone.
     fn announce_removal(&mut self, player: &Player) {
         let others = self.on_map(player.map);
-        self.broadcast(
-            others,
-            &RemoveObject {
-                id: player.entity_id,
-            },
-        );
+        let (osirose, irose) = bodies::removal(player.entity_id);
+        self.broadcast(others, each(&osirose, &irose));
+    }
+
+    /// A player came onto its map: irose clients there see it, and an irose
+    /// newcomer sees who is there (osIROSE clients are sent no spawns).
+    fn announce_arrival(&mut self, session: u32) {
+        let Some(newcomer) = self.players.get(&session) else {
+            return;
+        };
+        let (map, family, spawn) = (newcomer.map, newcomer.family, bodies::spawn_of(newcomer));
+        let others: Vec<u32> = self
+            .on_map(map)
+            .into_iter()
+            .filter(|&s| s != session)
+            .collect();
+        self.broadcast(others.iter().copied(), irose_only(&spawn));
+        if family == Family::Irose {
+            let spawns: Vec<_> = others
+                .iter()
+                .filter_map(|s| self.players.get(s))
+                .map(bodies::spawn_of)
+                .collect();
+            for spawn in &spawns {
+                self.broadcast([session], irose_only(spawn));
+            }
+        }
     }
 
     /// Removes a player and tells the other on-map players of its map.
@@ -362,7 +393,17 @@ impl WorldState {
             hp: START_HP,
             mp: START_MP,
             on_map: false,
+            family: Family::from(join.layout()),
+            look: Look {
+                race: c.race,
+                face: c.face,
+                hair: c.hair,
+                items: c.items,
+                job: c.job,
+                level: c.level,
+            },
         };
+        let family = player.family;
         inner.entities.insert(entity_id, session_id);
         inner.names.insert(c.name.to_lowercase(), session_id);
         inner.players.insert(session_id, player);
@@ -374,17 +415,9 @@ impl WorldState {
                 entity_id: entity_id.into(),
             }),
         );
-        let target = [session_id];
-        inner.broadcast(target, &select_char_reply(&c));
-        inner.broadcast(target, &InventoryData::default());
-        inner.broadcast(target, &QuestData::default());
-        inner.broadcast(
-            target,
-            &BillingMessage {
-                function_type: 0x1001,
-                pay_flag: 2,
-            },
-        );
+        for body in bodies::join_burst(&c, family) {
+            inner.broadcast([session_id], |_| body.clone());
+        }
         drop(inner);
         log::debug!(
             "world: {:?} (user {}) joined map {} as entity {entity_id}",
@@ -446,7 +479,7 @@ impl WorldState {
     fn packet(&self, link: u64, packet: pb::Packet) {
         let Some(t) = u16::try_from(packet.r#type)
             .ok()
-            .and_then(|id| dialect().client_packet(id))
+            .and_then(|id| DialectId::Osirose.dialect().client_packet(id))
         else {
             log::debug!("world: unknown packet type {:#x} ignored", packet.r#type);
             return;
@@ -463,19 +496,16 @@ impl WorldState {
                 if ChangeMapReq::decode(body).is_err() {
                     return self.undecodable(t);
                 }
-                let reply = ChangeMapReply {
-                    object_index: entity_id,
-                    hp: player.hp,
-                    mp: player.mp,
-                    world_rate: 100,
-                    town_rate: 100,
-                    ..Default::default()
-                };
+                let (reply, irose_reply) = bodies::change_map_reply(player);
+                let arriving = !player.on_map;
                 if let Some(p) = inner.players.get_mut(&session) {
                     p.on_map = true;
                 }
                 inner.maps.entry(map).or_default().insert(session);
-                inner.broadcast([session], &reply);
+                inner.broadcast([session], each(&reply, &irose_reply));
+                if arriving {
+                    inner.announce_arrival(session);
+                }
             }
             PacketType::PAKCS_NORMAL_CHAT => {
                 let Ok(chat) = NormalChat::decode(body) else {
@@ -486,7 +516,7 @@ impl WorldState {
                     message: chat.message,
                 };
                 let targets = inner.on_map(map);
-                inner.broadcast(targets, &out);
+                inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_SHOUT_CHAT => {
                 let Ok(chat) = ShoutChat::decode(body) else {
@@ -497,7 +527,7 @@ impl WorldState {
                     message: chat.message,
                 };
                 let targets = inner.on_map(map);
-                inner.broadcast(targets, &out);
+                inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_WHISPER_CHAT => {
                 let Ok(chat) = WhisperChat::decode(body) else {
@@ -508,7 +538,7 @@ impl WorldState {
                     message: chat.message,
                 };
                 if let Some(&to) = inner.names.get(&chat.target.to_lowercase()) {
-                    inner.broadcast([to], &out);
+                    inner.broadcast([to], same(&out));
                 }
             }
             PacketType::PAKCS_MOUSE_CMD => {
@@ -527,7 +557,7 @@ impl WorldState {
                     z: 0,
                 };
                 let targets = inner.on_map(map);
-                inner.broadcast(targets, &out);
+                inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_STOP_MOVING => {
                 let Ok(stop) = StopMoving::decode(body) else {
@@ -551,166 +581,5 @@ impl WorldState {
     }
 }
 
-/// PAKWC_SELECT_CHAR_REPLY for a character entering the world.
-fn select_char_reply(c: &Character) -> SelectCharReply {
-    SelectCharReply {
-        race: c.race,
-        map: c.map,
-        x: c.x,
-        y: c.y,
-        body_face: c.face.into(),
-        body_hair: c.hair.into(),
-        equipped_items: c.items,
-        stone: c.stone,
-        face: c.face,
-        hair: c.hair,
-        job: c.job,
-        str: START_STAT,
-        dex: START_STAT,
-        int: START_STAT,
-        con: START_STAT,
-        charm: START_STAT,
-        sense: START_STAT,
-        hp: START_HP.into(),
-        mp: START_MP.into(),
-        level: c.level,
-        stamina: 5000,
-        name: c.name.clone(),
-        ..Default::default()
-    }
-}
-
-/// The World gRPC service over a [`WorldState`].
-pub(crate) struct WorldService {
-    /// The world all links share.
-    pub(crate) state: Arc<WorldState>,
-}
-
-#[tonic::async_trait]
-impl World for WorldService {
-    type LinkStream = ReceiverStream<Result<pb::Downstream, Status>>;
-
-    async fn link(
-        &self,
-        request: Request<Streaming<pb::Upstream>>,
-    ) -> Result<Response<Self::LinkStream>, Status> {
-        let mut upstream = request.into_inner();
-        let (tx, rx) = mpsc::channel(LINK_QUEUE_LEN);
-        let state = self.state.clone();
-        let mut closing = state.closing.subscribe();
-        if *closing.borrow() {
-            return Err(Status::unavailable("backend shutting down"));
-        }
-        let link = state.next_link.fetch_add(1, Ordering::Relaxed);
-        lock(&state.inner).links.insert(link, tx);
-        log::info!("world: link {link} opened");
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    msg = upstream.message() => match msg {
-                        Ok(Some(msg)) => state.handle(link, msg),
-                        Ok(None) => break,
-                        Err(status) => {
-                            log::debug!("world: link {link} failed: {status}");
-                            break;
-                        }
-                    },
-                    _ = closing.wait_for(|&c| c) => break,
-                }
-            }
-            state.drop_link(link);
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
-        Player {
-            session_id,
-            link,
-            user_id: session_id,
-            char_id: u64::from(session_id),
-            entity_id,
-            name: format!("p{session_id}"),
-            map: 1,
-            x: 0.0,
-            y: 0.0,
-            hp: 1,
-            mp: 1,
-            on_map: false,
-        }
-    }
-
-    #[test]
-    fn entity_ids_are_non_zero_unique_and_wrap() {
-        let mut inner = WorldInner {
-            next_entity: u16::MAX - 1,
-            ..WorldInner::default()
-        };
-        inner.entities.insert(1, 99);
-        assert_eq!(inner.allocate_entity(), Some(u16::MAX));
-        inner.entities.insert(u16::MAX, 98);
-        // Wraps past 0 and skips the taken 1.
-        assert_eq!(inner.allocate_entity(), Some(2));
-        for e in 1..=u16::MAX {
-            inner.entities.insert(e, 0);
-        }
-        assert_eq!(inner.allocate_entity(), None);
-    }
-
-    #[test]
-    fn broadcasts_split_per_link_and_full_queues_drop() {
-        let mut inner = WorldInner::default();
-        let (tx1, mut rx1) = mpsc::channel(8);
-        let (tx2, rx2) = mpsc::channel(1);
-        inner.links.insert(1, tx1);
-        inner.links.insert(2, tx2);
-        for (s, link) in [(10, 1), (11, 1), (20, 2)] {
-            inner.players.insert(s, player(s, link, s as u16));
-        }
-        inner.broadcast([10, 20, 11, 99], &RemoveObject { id: 5 });
-        let Ok(Ok(pb::Downstream {
-            kind: Some(downstream::Kind::Packet(b)),
-        })) = rx1.try_recv()
-        else {
-            panic!("link 1 got nothing");
-        };
-        assert_eq!(b.targets, [10, 11]);
-        assert_eq!(b.payload, [5, 0]);
-        assert!(rx1.try_recv().is_err(), "one message per link");
-        assert_eq!(inner.dropped, 0);
-        // Link 2's queue (capacity 1) is full now: the next one is dropped.
-        inner.broadcast([20], &RemoveObject { id: 6 });
-        assert_eq!(inner.dropped, 1);
-        drop(rx2);
-    }
-
-    #[test]
-    fn removal_is_announced_to_the_map_only() {
-        let mut inner = WorldInner::default();
-        let (tx, mut rx) = mpsc::channel(8);
-        inner.links.insert(1, tx);
-        for (s, e) in [(1, 11), (2, 12), (3, 13)] {
-            inner.players.insert(s, player(s, 1, e));
-            inner.entities.insert(e, s);
-        }
-        inner.players.get_mut(&3).unwrap().map = 2;
-        inner.maps.entry(1).or_default().extend([1, 2]);
-        inner.maps.entry(2).or_default().insert(3);
-        let gone = inner.remove_player(1).unwrap();
-        assert_eq!(gone.entity_id, 11);
-        assert!(!inner.entities.contains_key(&11));
-        let Ok(Ok(pb::Downstream {
-            kind: Some(downstream::Kind::Packet(b)),
-        })) = rx.try_recv()
-        else {
-            panic!("no announcement");
-        };
-        assert_eq!((b.targets, b.payload), (vec![2], vec![11, 0]));
-        assert!(rx.try_recv().is_err());
-    }
-}
+mod tests;
