@@ -1,4 +1,4 @@
-//! The irose 129en vectors of docs/protocol-irose.md §A.5 byte for byte: the
+//! The irose 129en vectors of docs/protocol.md §10.3 byte for byte: the
 //! default and seeded table constructions, every packet vector in its
 //! direction, the decoder's size checks, trial decoding and the prepared
 //! seed set. Each seeded table set is built once per test binary.
@@ -471,7 +471,7 @@ fn join_under(seed: u32) -> Candidate<'static> {
     }
 }
 
-/// The one-port set of docs/protocol-irose.md §D option 2 for rose-offline's
+/// The one-port set of docs/protocol.md §10.6 for rose-offline's
 /// seeds: 0x703 under the default table; 0x70B (or a stray 0x703) under the
 /// world and game tables.
 fn one_port() -> [Candidate<'static>; 5] {

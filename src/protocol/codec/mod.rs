@@ -158,7 +158,7 @@ impl Codec {
 
     /// A `rose` codec with the irose 129en conventions on `tables`: the
     /// default tables on a login connection, a seeded set on world and game
-    /// connections (docs/protocol-irose.md §A.4).
+    /// connections (docs/protocol.md §10.2).
     pub fn irose(tables: &'static RoseTables) -> Codec {
         Codec {
             kind: CodecKind::Rose,
