@@ -5,16 +5,18 @@
 #   make fuzz FUZZ_SANITIZER=address   ASan on stable (RUSTC_BOOTSTRAP=1 is set for it)
 #
 # Targets: frame_rose, frame_plain (framing loop as the reactor runs it, split
-# feeds, re-seal), packets (every typed decoder, encode/decode round trip),
-# session (the state machine under arbitrary inputs, invariants of
-# src/conn/check.rs). fuzz/seeds/<target>/ holds the committed seeds (the
+# feeds, re-seal), frame_seeded (the irose seeded tables and trial decoding),
+# first_packet (the gateway's first-packet rule under irose and auto),
+# packets (every typed decoder, osIROSE and irose, encode/decode round
+# trip), session (the state machine under arbitrary inputs, every dialect,
+# invariants of src/conn/check.rs). fuzz/seeds/<target>/ holds the committed seeds (the
 # protocol.md §7 vectors in both codecs); what libFuzzer finds goes to the
 # ignored fuzz/corpus/<target>/, crashes to fuzz/artifacts/<target>/ and
 # each run's output to fuzz/logs/<target>.log. Replay a crash with
 # `cd fuzz && cargo fuzz run -s none TARGET artifacts/TARGET/crash-...`.
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= frame_rose frame_plain packets session
+FUZZ_TARGETS ?= frame_rose frame_plain frame_seeded first_packet packets session
 FUZZ_SANITIZER ?= none
 FUZZ_ARGS ?=
 FUZZ_ENV = $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1)

@@ -21,7 +21,9 @@ use crate::protocol::packets::ServerPacket;
 
 use super::calls::Call;
 use super::state::{Action, Ctx, Disposition, Input, Phase, Session};
-pub use harness::{client_packet, client_types, reply, test_ctx, Harness, Op, MAX_BODY};
+pub use harness::{
+    client_packet, client_packet_in, client_types, reply, test_ctx, Harness, Op, MAX_BODY,
+};
 
 /// What the checker remembers of a session just before a step.
 #[derive(Debug, Clone, Copy)]
