@@ -302,6 +302,19 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// One element of a list field, which each family may lay out its own way
+/// (a server of the login reply, a character of the character list).
+pub trait Element: Sized {
+    /// Smallest encoded element (≥ 1), for a counted list's bound.
+    const MIN_SIZE: usize = 1;
+
+    /// Reads one element.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError>;
+
+    /// Writes one element.
+    fn encode(&self, w: &mut Writer<'_>);
+}
+
 /// A typed packet: its protocol name and its body layout.
 pub trait Packet: Sized {
     /// The protocol name; the dialect gives the wire id.

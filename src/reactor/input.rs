@@ -218,13 +218,7 @@ impl<P: Probe> Env<P> {
             Ok(Some(h)) => h,
             Ok(None) => return Frame::More,
             Err(e) => {
-                let error = frame_error(e);
-                if log::log_enabled!(log::Level::Debug) {
-                    let dump = hex_prefix(buf.filled());
-                    debug!("{} bad frame: {e}; {dump}", Prefix(conn));
-                }
-                self.counters.protocol_error(error.index());
-                self.close(idx, conn, CloseReason::Protocol(error));
+                self.refuse(idx, conn, e, "bad frame", Dump::Input);
                 return Frame::Stop;
             }
         };
@@ -246,10 +240,7 @@ impl<P: Probe> Env<P> {
             return Frame::Stop;
         }
         if let Err(e) = wire.codec.open(&header, buf.filled_mut()) {
-            let error = frame_error(e);
-            debug!("{} bad frame: {e}", Prefix(conn));
-            self.counters.protocol_error(error.index());
-            self.close(idx, conn, CloseReason::Protocol(error));
+            self.refuse(idx, conn, e, "bad frame", Dump::None);
             return Frame::Stop;
         }
         Frame::Opened(header)
@@ -281,17 +272,37 @@ impl<P: Probe> Env<P> {
                 First::More
             }
             Err(e) => {
-                let error = frame_error(e);
-                if log::log_enabled!(log::Level::Debug) {
-                    let dump = hex_prefix(buf.filled());
-                    debug!("{} no table fits the first packet: {dump}", Prefix(conn));
-                }
-                self.counters.protocol_error(error.index());
-                self.close(idx, conn, CloseReason::Protocol(error));
+                self.refuse(idx, conn, e, "no table fits the first packet", Dump::Input);
                 First::Stop
             }
         }
     }
+}
+
+impl<P: Probe> Env<P> {
+    /// A frame that does not decode closes its connection, counted by kind
+    /// and logged at debug (with at most 32 bytes of the input in hex).
+    fn refuse<S>(&mut self, idx: usize, conn: &mut Conn<S>, e: FrameError, what: &str, dump: Dump) {
+        let error = frame_error(e);
+        if log::log_enabled!(log::Level::Debug) {
+            let bytes = match (dump, conn.input.as_ref()) {
+                (Dump::Input, Some(buf)) => hex_prefix(buf.filled()),
+                _ => String::new(),
+            };
+            debug!("{} {what}: {e}; {bytes}", Prefix(conn));
+        }
+        self.counters.protocol_error(error.index());
+        self.close(idx, conn, CloseReason::Protocol(error));
+    }
+}
+
+/// Whether a refused frame's log line shows the input.
+#[derive(Clone, Copy)]
+enum Dump {
+    /// The first bytes of the input buffer.
+    Input,
+    /// Nothing (the body is already decrypted in place).
+    None,
 }
 
 /// What [`Env::next_frame`] found.

@@ -8,7 +8,8 @@ use packet_service::protocol::packet_type::PacketType;
 use packet_service::protocol::packets::irose::*;
 use packet_service::protocol::CodecKind;
 
-use super::{md5_hex, Client, Received};
+pub use super::flow::recv_skipping;
+use super::{md5_hex, Client};
 
 /// The seeds a gateway with the default `--irose-seeds` announces.
 pub const WORLD_SEED: u32 = 0x1234_5678;
@@ -37,16 +38,7 @@ pub fn login_phase(addr: SocketAddr, codec: CodecKind, user: &str, password: &st
     let reply: LoginReply = login.recv_as();
     assert_eq!(reply.result, 0, "login ok");
     assert_eq!(reply.pay_type, 0xFF);
-    let server = reply.servers[0].id;
-    login.send(&ChannelListReq { server_id: server });
-    let channels: ChannelListReply = login.recv_as();
-    login.send(&SrvSelectReq {
-        server_id: server,
-        channel_id: channels.channels[0].id,
-    });
-    let select: SrvSelectReply = login.recv_as();
-    assert_eq!(select.result, 0);
-    assert_ne!(select.session_id, 0);
+    let select = super::flow::select_server(&mut login, reply.servers[0].id);
     assert_eq!(select.port, addr.port(), "one port serves every phase");
     assert_ne!(select.crypt_val, 0, "a seed is announced");
     (select.session_id, select.crypt_val)
@@ -85,8 +77,8 @@ pub fn enter_map(addr: SocketAddr, codec: CodecKind, switch: &SwitchServer) -> (
     assert_eq!(joined.result, 0, "map join");
     assert_eq!((joined.id, joined.pay_flag), (123, 0xFF));
     let select: SelectCharReply = map.recv_as();
-    assert!(!select.name.is_empty());
-    assert_eq!(select.body_size, 100);
+    assert!(!select.0.name.is_empty());
+    assert_eq!(select.0.body_size, 100);
     let _: InventoryData = map.recv_as();
     let _: QuestData = map.recv_as();
     map.send(&ChangeMapReq {
@@ -108,17 +100,7 @@ pub fn enter_world(addr: SocketAddr, codec: CodecKind, user: &str, char_name: &s
     let joined = join(&mut char_conn, token, "pw");
     assert_eq!(joined.result, 0, "char join");
     assert!(list(&mut char_conn).characters.is_empty());
-    char_conn.send(&CreateCharReq {
-        race: 0,
-        stone: 1,
-        hair: 2,
-        face: 3,
-        weapon: 0,
-        zone: 1,
-        name: char_name.into(),
-    });
-    let created: CreateCharReply = char_conn.recv_as();
-    assert_eq!(created.result, 0);
+    assert_eq!(super::flow::create(&mut char_conn, char_name).result, 0);
     let chars = list(&mut char_conn);
     assert_eq!(chars.characters[0].name, char_name);
     let switch = select(&mut char_conn, char_name);
@@ -132,15 +114,4 @@ pub fn enter_world(addr: SocketAddr, codec: CodecKind, user: &str, char_name: &s
         entity,
         game_seed: switch.session_seed,
     }
-}
-
-/// Receives until a packet of `t` arrives (other world traffic may come first).
-pub fn recv_skipping(c: &mut Client, t: PacketType) -> Received {
-    for _ in 0..16 {
-        let r = c.recv();
-        if r.ptype == Some(t) {
-            return r;
-        }
-    }
-    panic!("no {t} within 16 packets");
 }

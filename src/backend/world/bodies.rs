@@ -80,8 +80,8 @@ pub(super) fn join_burst(c: &Character, family: Family) -> Vec<Body> {
         ],
         Family::Irose => {
             let mut select = irose::SelectCharReply::from(&select);
-            select.body_size = IROSE_BODY_SIZE;
-            select.head_size = IROSE_HEAD_SIZE;
+            select.0.body_size = IROSE_BODY_SIZE;
+            select.0.head_size = IROSE_HEAD_SIZE;
             vec![
                 body_of(&select),
                 body_of(&irose::InventoryData::default()),

@@ -202,12 +202,10 @@ impl Default for SelectCharReply {
     }
 }
 
-impl Packet for SelectCharReply {
-    const TYPE: PacketType = PacketType::PAKWC_SELECT_CHAR_REPLY;
-
-    fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        let mut r = Reader::new(body);
-        let r = &mut r;
+impl SelectCharReply {
+    /// Offsets 6..79, the same in both families: appearance, equipment,
+    /// looks, job, faction and stats. The other fields are left at 0.
+    pub(super) fn decode_head(r: &mut Reader<'_>) -> Result<SelectCharReply, BodyError> {
         Ok(SelectCharReply {
             race: r.u8()?,
             map: r.u16()?,
@@ -230,33 +228,12 @@ impl Packet for SelectCharReply {
             con: r.u16()?,
             charm: r.u16()?,
             sense: r.u16()?,
-            hp: r.i32()?,
-            mp: r.i32()?,
-            xp: r.u32()?,
-            level: r.u16()?,
-            stat_points: r.u32()?,
-            skill_points: r.u32()?,
-            body_size: r.u8()?,
-            head_size: r.u8()?,
-            penalty_xp: r.u32()?,
-            faction_fame: read_array(r, Reader::u16)?,
-            faction_points: read_array(r, Reader::u16)?,
-            guild_id: r.u32()?,
-            guild_contribution: r.u16()?,
-            guild_rank: r.u8()?,
-            pk_flag: r.u16()?,
-            stamina: r.u16()?,
-            effects: read_array(r, StatusEffect::decode)?,
-            pat_hp: r.u16()?,
-            pat_cooldown_time: r.u32()?,
-            skills: read_array(r, Reader::u16)?,
-            hotbar: read_array(r, HotbarItem::decode)?,
-            tag: r.u32()?,
-            name: r.cstr()?,
+            ..SelectCharReply::default()
         })
     }
 
-    fn encode(&self, w: &mut Writer<'_>) {
+    /// Writes what [`SelectCharReply::decode_head`] reads.
+    pub(super) fn encode_head(&self, w: &mut Writer<'_>) {
         w.u8(self.race);
         w.u16(self.map);
         w.f32(self.x);
@@ -277,12 +254,27 @@ impl Packet for SelectCharReply {
         ] {
             w.u16(v);
         }
-        w.i32(self.hp);
-        w.i32(self.mp);
-        w.u32(self.xp);
-        w.u16(self.level);
-        w.u32(self.stat_points);
-        w.u32(self.skill_points);
+    }
+
+    /// From the body size to the status effects, after the points (both
+    /// families).
+    pub(super) fn decode_middle(&mut self, r: &mut Reader<'_>) -> Result<(), BodyError> {
+        self.body_size = r.u8()?;
+        self.head_size = r.u8()?;
+        self.penalty_xp = r.u32()?;
+        self.faction_fame = read_array(r, Reader::u16)?;
+        self.faction_points = read_array(r, Reader::u16)?;
+        self.guild_id = r.u32()?;
+        self.guild_contribution = r.u16()?;
+        self.guild_rank = r.u8()?;
+        self.pk_flag = r.u16()?;
+        self.stamina = r.u16()?;
+        self.effects = read_array(r, StatusEffect::decode)?;
+        Ok(())
+    }
+
+    /// Writes what [`SelectCharReply::decode_middle`] reads.
+    pub(super) fn encode_middle(&self, w: &mut Writer<'_>) {
         w.u8(self.body_size);
         w.u8(self.head_size);
         w.u32(self.penalty_xp);
@@ -297,8 +289,19 @@ impl Packet for SelectCharReply {
         for e in &self.effects {
             e.encode(w);
         }
-        w.u16(self.pat_hp);
-        w.u32(self.pat_cooldown_time);
+    }
+
+    /// Skills, hotbar, tag and name, the end in both families.
+    pub(super) fn decode_tail(&mut self, r: &mut Reader<'_>) -> Result<(), BodyError> {
+        self.skills = read_array(r, Reader::u16)?;
+        self.hotbar = read_array(r, HotbarItem::decode)?;
+        self.tag = r.u32()?;
+        self.name = r.cstr()?;
+        Ok(())
+    }
+
+    /// Writes what [`SelectCharReply::decode_tail`] reads.
+    pub(super) fn encode_tail(&self, w: &mut Writer<'_>) {
         for &s in &self.skills {
             w.u16(s);
         }
@@ -307,6 +310,41 @@ impl Packet for SelectCharReply {
         }
         w.u32(self.tag);
         w.cstr(&self.name);
+    }
+}
+
+impl Packet for SelectCharReply {
+    const TYPE: PacketType = PacketType::PAKWC_SELECT_CHAR_REPLY;
+
+    fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        let mut r = Reader::new(body);
+        let r = &mut r;
+        let mut p = SelectCharReply::decode_head(r)?;
+        p.hp = r.i32()?;
+        p.mp = r.i32()?;
+        p.xp = r.u32()?;
+        p.level = r.u16()?;
+        p.stat_points = r.u32()?;
+        p.skill_points = r.u32()?;
+        p.decode_middle(r)?;
+        p.pat_hp = r.u16()?;
+        p.pat_cooldown_time = r.u32()?;
+        p.decode_tail(r)?;
+        Ok(p)
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) {
+        self.encode_head(w);
+        w.i32(self.hp);
+        w.i32(self.mp);
+        w.u32(self.xp);
+        w.u16(self.level);
+        w.u32(self.stat_points);
+        w.u32(self.skill_points);
+        self.encode_middle(w);
+        w.u16(self.pat_hp);
+        w.u32(self.pat_cooldown_time);
+        self.encode_tail(w);
     }
 }
 
@@ -445,30 +483,33 @@ impl Item {
 /// Number of slots in [`InventoryData::items`].
 pub const INVENTORY_SLOTS: usize = 140;
 
-/// PAKWC_INVENTORY_DATA: money and every inventory slot (854 bytes).
+/// PAKWC_INVENTORY_DATA with `N` item slots: money and every slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryData {
+pub struct Inventory<const N: usize> {
     /// Money.
     pub zuly: i64,
     /// Every slot; empty slots are zero.
-    pub items: [Item; INVENTORY_SLOTS],
+    pub items: [Item; N],
 }
 
-impl Default for InventoryData {
-    fn default() -> InventoryData {
-        InventoryData {
+/// PAKWC_INVENTORY_DATA in the osIROSE layout: 140 slots (854 bytes).
+pub type InventoryData = Inventory<INVENTORY_SLOTS>;
+
+impl<const N: usize> Default for Inventory<N> {
+    fn default() -> Inventory<N> {
+        Inventory {
             zuly: 0,
-            items: [Item::default(); INVENTORY_SLOTS],
+            items: [Item::default(); N],
         }
     }
 }
 
-impl Packet for InventoryData {
+impl<const N: usize> Packet for Inventory<N> {
     const TYPE: PacketType = PacketType::PAKWC_INVENTORY_DATA;
 
     fn decode(body: &[u8]) -> Result<Self, BodyError> {
         let mut r = Reader::new(body);
-        Ok(InventoryData {
+        Ok(Inventory {
             zuly: r.i64()?,
             items: read_array(&mut r, Item::decode)?,
         })

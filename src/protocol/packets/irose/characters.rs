@@ -4,8 +4,7 @@
 //! and hair are u16s padded to four bytes.
 
 use super::super::character::{equipped_item_parts, slot};
-use super::super::{read_array, write_counted, BodyError, Packet, Reader, Writer};
-use crate::protocol::packet_type::PacketType;
+use super::super::{read_array, BodyError, CharListReplyOf, Element, Reader, Writer};
 
 /// Equipment slots of [`CharInfo::equipment`], in wire order.
 pub mod equipment_slot {
@@ -80,7 +79,7 @@ pub struct CharInfo {
     pub equipment: [ListItem; 8],
 }
 
-impl CharInfo {
+impl Element for CharInfo {
     /// Smallest encoded entry (empty name).
     const MIN_SIZE: usize = 51;
 
@@ -153,31 +152,11 @@ impl From<&super::super::CharInfo> for CharInfo {
 
 /// 0x712 to the client: count u8, then the characters (at most 255 are
 /// encoded).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CharListReply {
-    /// The characters, in slot order.
-    pub characters: Vec<CharInfo>,
-}
-
-impl Packet for CharListReply {
-    const TYPE: PacketType = PacketType::PAKCC_CHAR_LIST_REPLY;
-
-    fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        let mut r = Reader::new(body);
-        let count = usize::from(r.u8()?);
-        Ok(CharListReply {
-            characters: r.counted(count, CharInfo::MIN_SIZE, CharInfo::decode)?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) {
-        write_counted(w, &self.characters, |w, c| c.encode(w));
-    }
-}
+pub type CharListReply = CharListReplyOf<CharInfo>;
 
 impl From<&super::super::CharListReply> for CharListReply {
     fn from(r: &super::super::CharListReply) -> CharListReply {
-        CharListReply {
+        CharListReplyOf {
             characters: r.characters.iter().map(CharInfo::from).collect(),
         }
     }

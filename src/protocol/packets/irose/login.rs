@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::super::login::Redacted;
-use super::super::{BodyError, DigestKind, Packet, Reader, Writer};
+use super::super::{BodyError, DigestKind, Element, LoginReplyOf, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;
 
 /// Length of the MD5 digest field of [`LoginReq`] and [`JoinServerReq`].
@@ -134,48 +134,23 @@ pub struct ServerInfo {
     pub id: u32,
 }
 
-/// 0x708 to the client: result · rights · pay type · servers to the end
-/// (only on OK).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoginReply {
-    /// A login result code (the same codes as osIROSE).
-    pub result: u8,
-    /// rose-offline: 0x800 on OK.
-    pub rights: u16,
-    /// rose-offline: 0xFF on OK.
-    pub pay_type: u16,
-    /// The servers; empty unless the result is OK.
-    pub servers: Vec<ServerInfo>,
-}
-
-impl Packet for LoginReply {
-    const TYPE: PacketType = PacketType::PAKLC_LOGIN_REPLY;
-
-    fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        let mut r = Reader::new(body);
-        Ok(LoginReply {
-            result: r.u8()?,
-            rights: r.u16()?,
-            pay_type: r.u16()?,
-            servers: r.until_end(|r| {
-                Ok(ServerInfo {
-                    name: r.cstr()?,
-                    id: r.u32()?,
-                })
-            })?,
+impl Element for ServerInfo {
+    fn decode(r: &mut Reader<'_>) -> Result<ServerInfo, BodyError> {
+        Ok(ServerInfo {
+            name: r.cstr()?,
+            id: r.u32()?,
         })
     }
 
     fn encode(&self, w: &mut Writer<'_>) {
-        w.u8(self.result);
-        w.u16(self.rights);
-        w.u16(self.pay_type);
-        for s in &self.servers {
-            w.cstr(&s.name);
-            w.u32(s.id);
-        }
+        w.cstr(&self.name);
+        w.u32(self.id);
     }
 }
+
+/// 0x708 to the client: result · rights (rose-offline: 0x800 on OK) · pay
+/// type (0xFF on OK) · servers to the end (only on OK).
+pub type LoginReply = LoginReplyOf<ServerInfo>;
 
 impl From<&super::super::LoginReply> for LoginReply {
     /// The osIROSE test byte becomes the '@' prefix of a test server's name.
@@ -192,9 +167,9 @@ impl From<&super::super::LoginReply> for LoginReply {
                 id: s.id,
             })
             .collect();
-        LoginReply {
+        LoginReplyOf {
             result: r.result,
-            rights: r.right,
+            right: r.right,
             pay_type: r.pay_type,
             servers,
         }

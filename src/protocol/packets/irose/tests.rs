@@ -4,6 +4,7 @@
 
 use std::fmt::Debug;
 
+use super::super::tests::{hex, raven_create};
 use super::super::{
     equipped_item, packet_to_vec, slot, BodyError, CharInfo as OsiroseCharInfo,
     CharListReply as OsiroseCharList, Packet, ServerInfo as OsiroseServer, ServerPacket,
@@ -11,12 +12,6 @@ use super::super::{
 use super::*;
 use crate::protocol::codec::HEADER_LEN;
 use crate::protocol::packet_type::{Dialect, DialectId};
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).expect("test hex"))
-        .collect()
-}
 
 fn irose() -> &'static Dialect {
     DialectId::Irose.dialect()
@@ -118,7 +113,7 @@ fn login_c2() {
 
     let ok = LoginReply {
         result: 0,
-        rights: 0x800,
+        right: 0x800,
         pay_type: 0xFF,
         servers: vec![ServerInfo {
             name: "Mock".into(),
@@ -268,15 +263,7 @@ fn char_list_c6() {
 
 #[test]
 fn create_delete_select_c7_c8() {
-    let create = CreateCharReq {
-        race: 0,
-        stone: 1,
-        hair: 2,
-        face: 3,
-        weapon: 0,
-        zone: 1,
-        name: "Raven".into(),
-    };
+    let create = raven_create();
     check_vector(
         &create,
         "13 00 13 07 00 00 00 01 02 03 00 01 00 52 61 76 65 6e 00",
@@ -323,23 +310,23 @@ fn create_delete_select_c7_c8() {
 }
 
 fn raven_select() -> SelectCharReply {
-    let mut c = SelectCharReply {
-        zone: 1,
+    let mut c = super::super::SelectCharReply {
+        map: 1,
         x: 520000.0,
         y: 520000.0,
-        revive_zone: 1,
+        spawn: 1,
         body_face: 1,
         body_hair: 1,
-        birth_stone: 1,
+        stone: 1,
         face: 1,
         hair: 1,
         level: 10,
         name: "Raven".into(),
-        ..SelectCharReply::default()
+        ..Default::default()
     };
-    c.equipment[1] = 29;
-    c.equipment[6] = equipped_item(1, 0, false, 2);
-    c
+    c.equipped_items[1] = 29;
+    c.equipped_items[6] = equipped_item(1, 0, false, 2);
+    SelectCharReply(c)
 }
 
 #[test]
@@ -370,7 +357,8 @@ fn join_burst_c9_c10() {
 
 #[test]
 fn join_burst_conversions() {
-    // The osIROSE character, as the map connection of an irose client gets it.
+    // The osIROSE character in the irose layout: points cut to u16, the
+    // cart fields gone.
     let mut c = super::super::SelectCharReply {
         race: 1,
         hp: -5,
@@ -382,13 +370,13 @@ fn join_burst_conversions() {
         ..Default::default()
     };
     c.skills[119] = 5;
-    let converted = SelectCharReply::from(&c);
-    assert_eq!(
-        (converted.gender, converted.hp, converted.mp),
-        (1, 0, u16::MAX)
-    );
-    assert_eq!((converted.stat_points, converted.unique_id), (9, 77));
-    assert_eq!(converted.skills[119], 5);
+    let bytes = packet_to_vec(irose(), &SelectCharReply::from(&c)).expect("encode");
+    let back = SelectCharReply::decode(&bytes[HEADER_LEN..])
+        .expect("decode")
+        .0;
+    assert_eq!((back.race, back.hp, back.mp), (1, 0, i32::from(u16::MAX)));
+    assert_eq!((back.stat_points, back.tag, back.pat_hp), (9, 77, 0));
+    assert_eq!(back.skills[119], 5);
     let mut inv = super::super::InventoryData {
         zuly: 12,
         ..Default::default()
@@ -396,7 +384,7 @@ fn join_burst_conversions() {
     inv.items[138].data = 1;
     inv.items[139].data = 2;
     let inventory = InventoryData::from(&inv);
-    assert_eq!((inventory.money, inventory.items[138].data), (12, 1));
+    assert_eq!((inventory.zuly, inventory.items[138].data), (12, 1));
     // osIROSE's quest data is opaque: refused rather than guessed.
     let quest: ServerPacket = super::super::QuestData::default().into();
     assert!(quest.to_vec(irose()).is_err());
@@ -618,7 +606,7 @@ fn round_trips() {
     });
     round_trip(&LoginReply {
         result: 0,
-        rights: 1,
+        right: 1,
         pay_type: 2,
         servers: vec![
             ServerInfo {

@@ -3,98 +3,17 @@
 //! items, the quest data (1024 bytes) and the 0x753 reply with its u32
 //! fields.
 
-use super::super::character::{read_items, write_items};
-use super::super::{read_array, BodyError, HotbarItem, Item, Packet, Reader, StatusEffect, Writer};
+use super::super::{read_array, BodyError, Inventory, Item, Packet, Reader, Writer};
 use super::characters::clamp_u16;
 use crate::protocol::packet_type::PacketType;
 
 /// 0x715 to the map connection: the selected character (763 bytes + name
-/// length). Fields as osIROSE's select-char reply, except hp, mp and the
-/// stat and skill points are u16 and the cart fields are absent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SelectCharReply {
-    /// 0 male, 1 female.
-    pub gender: u8,
-    /// Zone.
-    pub zone: u16,
-    /// Position x.
-    pub x: f32,
-    /// Position y.
-    pub y: f32,
-    /// Revive zone.
-    pub revive_zone: u16,
-    /// Face.
-    pub body_face: u32,
-    /// Hair.
-    pub body_hair: u32,
-    /// Equipment parts (the bits of osIROSE's EquippedItem), head, body,
-    /// hands, feet, face, back, weapon, sub-weapon.
-    pub equipment: [u32; 8],
-    /// Birth stone.
-    pub birth_stone: u8,
-    /// Face.
-    pub face: u8,
-    /// Hair.
-    pub hair: u8,
-    /// Job.
-    pub job: u16,
-    /// Union.
-    pub union: u8,
-    /// Rank.
-    pub rank: u8,
-    /// Fame.
-    pub fame: u8,
-    /// Strength, dexterity, intelligence, concentration, charm, sense.
-    pub stats: [u16; 6],
-    /// Hit points.
-    pub hp: u16,
-    /// Mana points.
-    pub mp: u16,
-    /// Experience.
-    pub xp: u32,
-    /// Level.
-    pub level: u16,
-    /// Unspent stat points.
-    pub stat_points: u16,
-    /// Unspent skill points.
-    pub skill_points: u16,
-    /// Body size (rose-offline 100).
-    pub body_size: u8,
-    /// Head size (rose-offline 200).
-    pub head_size: u8,
-    /// Experience penalty.
-    pub penalty_xp: u32,
-    /// Fame g, fame b.
-    pub union_fame: [u16; 2],
-    /// Union points.
-    pub union_points: [u16; 10],
-    /// Clan id.
-    pub guild_id: u32,
-    /// Contribution to the clan.
-    pub guild_contribution: u16,
-    /// Position in the clan.
-    pub guild_pos: u8,
-    /// PK flag.
-    pub pk_flag: u16,
-    /// Stamina.
-    pub stamina: u16,
-    /// Status effects.
-    pub effects: [StatusEffect; 40],
-    /// Skills: basic, active, passive, clan pages of 30.
-    pub skills: [u16; 120],
-    /// Hotbar.
-    pub hotbar: [HotbarItem; 32],
-    /// Character id.
-    pub unique_id: u32,
-    /// Name.
-    pub name: String,
-}
-
-impl Default for SelectCharReply {
-    fn default() -> SelectCharReply {
-        SelectCharReply::from(&super::super::SelectCharReply::default())
-    }
-}
+/// length), osIROSE's character record in the irose layout: hp, mp and the
+/// stat and skill points are u16 (encoding cuts wider values; negative hit
+/// or mana points become 0) and the cart fields (`pat_*`) are absent (they
+/// decode as 0).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectCharReply(pub super::super::SelectCharReply);
 
 impl Packet for SelectCharReply {
     const TYPE: PacketType = PacketType::PAKWC_SELECT_CHAR_REPLY;
@@ -102,140 +21,35 @@ impl Packet for SelectCharReply {
     fn decode(body: &[u8]) -> Result<Self, BodyError> {
         let mut r = Reader::new(body);
         let r = &mut r;
-        Ok(SelectCharReply {
-            gender: r.u8()?,
-            zone: r.u16()?,
-            x: r.f32()?,
-            y: r.f32()?,
-            revive_zone: r.u16()?,
-            body_face: r.u32()?,
-            body_hair: r.u32()?,
-            equipment: read_items(r)?,
-            birth_stone: r.u8()?,
-            face: r.u8()?,
-            hair: r.u8()?,
-            job: r.u16()?,
-            union: r.u8()?,
-            rank: r.u8()?,
-            fame: r.u8()?,
-            stats: read_array(r, Reader::u16)?,
-            hp: r.u16()?,
-            mp: r.u16()?,
-            xp: r.u32()?,
-            level: r.u16()?,
-            stat_points: r.u16()?,
-            skill_points: r.u16()?,
-            body_size: r.u8()?,
-            head_size: r.u8()?,
-            penalty_xp: r.u32()?,
-            union_fame: read_array(r, Reader::u16)?,
-            union_points: read_array(r, Reader::u16)?,
-            guild_id: r.u32()?,
-            guild_contribution: r.u16()?,
-            guild_pos: r.u8()?,
-            pk_flag: r.u16()?,
-            stamina: r.u16()?,
-            effects: read_array(r, StatusEffect::decode)?,
-            skills: read_array(r, Reader::u16)?,
-            hotbar: read_array(r, HotbarItem::decode)?,
-            unique_id: r.u32()?,
-            name: r.cstr()?,
-        })
+        let mut p = super::super::SelectCharReply::decode_head(r)?;
+        p.hp = r.u16()?.into();
+        p.mp = r.u16()?.into();
+        p.xp = r.u32()?;
+        p.level = r.u16()?;
+        p.stat_points = r.u16()?.into();
+        p.skill_points = r.u16()?.into();
+        p.decode_middle(r)?;
+        p.decode_tail(r)?;
+        Ok(SelectCharReply(p))
     }
 
     fn encode(&self, w: &mut Writer<'_>) {
-        w.u8(self.gender);
-        w.u16(self.zone);
-        w.f32(self.x);
-        w.f32(self.y);
-        w.u16(self.revive_zone);
-        w.u32(self.body_face);
-        w.u32(self.body_hair);
-        write_items(w, &self.equipment);
-        w.u8(self.birth_stone);
-        w.u8(self.face);
-        w.u8(self.hair);
-        w.u16(self.job);
-        w.u8(self.union);
-        w.u8(self.rank);
-        w.u8(self.fame);
-        for &v in &self.stats {
-            w.u16(v);
-        }
-        w.u16(self.hp);
-        w.u16(self.mp);
-        w.u32(self.xp);
-        w.u16(self.level);
-        w.u16(self.stat_points);
-        w.u16(self.skill_points);
-        w.u8(self.body_size);
-        w.u8(self.head_size);
-        w.u32(self.penalty_xp);
-        for &v in self.union_fame.iter().chain(&self.union_points) {
-            w.u16(v);
-        }
-        w.u32(self.guild_id);
-        w.u16(self.guild_contribution);
-        w.u8(self.guild_pos);
-        w.u16(self.pk_flag);
-        w.u16(self.stamina);
-        for e in &self.effects {
-            e.encode(w);
-        }
-        for &s in &self.skills {
-            w.u16(s);
-        }
-        for h in &self.hotbar {
-            h.encode(w);
-        }
-        w.u32(self.unique_id);
-        w.cstr(&self.name);
+        let p = &self.0;
+        p.encode_head(w);
+        w.u16(clamp_u16(p.hp.max(0)));
+        w.u16(clamp_u16(p.mp.max(0)));
+        w.u32(p.xp);
+        w.u16(p.level);
+        w.u16(clamp_u16(p.stat_points));
+        w.u16(clamp_u16(p.skill_points));
+        p.encode_middle(w);
+        p.encode_tail(w);
     }
 }
 
 impl From<&super::super::SelectCharReply> for SelectCharReply {
-    /// The same character in the irose layout: points cut to u16 (negative
-    /// hit or mana points to 0), the cart fields dropped.
     fn from(c: &super::super::SelectCharReply) -> SelectCharReply {
-        SelectCharReply {
-            gender: c.race,
-            zone: c.map,
-            x: c.x,
-            y: c.y,
-            revive_zone: c.spawn,
-            body_face: c.body_face,
-            body_hair: c.body_hair,
-            equipment: c.equipped_items,
-            birth_stone: c.stone,
-            face: c.face,
-            hair: c.hair,
-            job: c.job,
-            union: c.faction_id,
-            rank: c.faction_rank,
-            fame: c.fame,
-            stats: [c.str, c.dex, c.int, c.con, c.charm, c.sense],
-            hp: clamp_u16(c.hp.max(0)),
-            mp: clamp_u16(c.mp.max(0)),
-            xp: c.xp,
-            level: c.level,
-            stat_points: clamp_u16(c.stat_points),
-            skill_points: clamp_u16(c.skill_points),
-            body_size: c.body_size,
-            head_size: c.head_size,
-            penalty_xp: c.penalty_xp,
-            union_fame: c.faction_fame,
-            union_points: c.faction_points,
-            guild_id: c.guild_id,
-            guild_contribution: c.guild_contribution,
-            guild_pos: c.guild_rank,
-            pk_flag: c.pk_flag,
-            stamina: c.stamina,
-            effects: c.effects,
-            skills: c.skills,
-            hotbar: c.hotbar,
-            unique_id: c.tag,
-            name: c.name.clone(),
-        }
+        SelectCharReply(c.clone())
     }
 }
 
@@ -245,47 +59,13 @@ pub const INVENTORY_ITEMS: usize = 139;
 
 /// 0x716: money and every item slot (848 bytes). Items have the bits of
 /// osIROSE's [`Item`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryData {
-    /// Money.
-    pub money: i64,
-    /// Every slot; empty slots are zero.
-    pub items: [Item; INVENTORY_ITEMS],
-}
-
-impl Default for InventoryData {
-    fn default() -> InventoryData {
-        InventoryData {
-            money: 0,
-            items: [Item::default(); INVENTORY_ITEMS],
-        }
-    }
-}
-
-impl Packet for InventoryData {
-    const TYPE: PacketType = PacketType::PAKWC_INVENTORY_DATA;
-
-    fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        let mut r = Reader::new(body);
-        Ok(InventoryData {
-            money: r.i64()?,
-            items: read_array(&mut r, Item::decode)?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) {
-        w.i64(self.money);
-        for item in &self.items {
-            item.encode(w);
-        }
-    }
-}
+pub type InventoryData = Inventory<INVENTORY_ITEMS>;
 
 impl From<&super::super::InventoryData> for InventoryData {
     /// The first 139 of osIROSE's 140 slots.
     fn from(inv: &super::super::InventoryData) -> InventoryData {
         let mut out = InventoryData {
-            money: inv.zuly,
+            zuly: inv.zuly,
             ..InventoryData::default()
         };
         for (to, from) in out.items.iter_mut().zip(&inv.items) {
