@@ -582,3 +582,36 @@ fn every_row_fills_its_own_field_once() {
         assert_eq!(row.hint.is_empty(), matches!(row.form, Form::Switch { .. }));
     }
 }
+
+#[test]
+fn irose_seeds_and_packet_ids() {
+    let c = run(&[
+        "--packet-ids",
+        "auto",
+        "--irose-seeds",
+        "0x0BAD5EED, 42,0XFF",
+    ]);
+    assert_eq!(c.packet_ids, PacketIds::Auto);
+    let seeds: Vec<u32> = c.irose_seeds.iter().map(|s| s.get()).collect();
+    assert_eq!(seeds, [0x0BAD_5EED, 42, 0xFF]);
+    assert!(c
+        .summary()
+        .contains("irose_seeds=0x0bad5eed,0x0000002a,0x000000ff"));
+    let reactor = c.reactor_config(29000);
+    assert_eq!(
+        (reactor.announced.world.get(), reactor.announced.game.get()),
+        (0x0BAD_5EED, 0xFF),
+        "first for the char connection, last for the map connection"
+    );
+    // One seed for both; repeats count once.
+    let c = run(&["--packet-ids", "irose", "--irose-seeds", "7,7,7,7,7,7,7,7"]);
+    assert_eq!(c.reactor_config(1).announced.game.get(), 7);
+    assert_eq!(c.prepare_seeds().len(), 1);
+    // Only irose needs tables.
+    assert!(run(&[]).prepare_seeds().is_empty());
+    assert!(run(&[]).summary().contains("irose_seeds=off"));
+    for bad in ["0", "1,2,3,4,5,6,7,8", "0x", "-1", "4294967296", ""] {
+        let err = refused(&["--irose-seeds", bad], &[]);
+        assert!(err.contains("--irose-seeds / IROSE_SEEDS"), "{bad}: {err}");
+    }
+}

@@ -105,3 +105,31 @@ impl<S> std::fmt::Display for Prefix<'_, S> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection — whatever its codec and dialect, irose's seeded
+    /// tables included — costs its slot and nothing on the heap: the key
+    /// tables are shared, a connection holds a reference (docs/protocol.md
+    /// §10.2).
+    #[test]
+    fn an_idle_connection_stays_under_a_kibibyte() {
+        let size = std::mem::size_of::<Conn<TcpStream>>();
+        assert!(size < 1024, "{size} bytes");
+        assert_eq!(
+            std::mem::size_of::<Option<Wire>>(),
+            std::mem::size_of::<Wire>(),
+            "a wire is a reference and two tags"
+        );
+        assert!(std::mem::size_of::<Wire>() <= 24);
+        let session = Session::new(([127, 0, 0, 1], 1).into(), std::time::Instant::now(), 1);
+        let conn_ref = crate::ids::ConnRef {
+            index: 0,
+            generation: 1,
+        };
+        let conn = Conn::new((), conn_ref, session);
+        assert!(conn.input.is_none() && conn.output.is_empty());
+    }
+}

@@ -813,3 +813,5 @@ fn fatal_packets_in_character_select_end_the_session() {
         assert!(out.is_empty(), "{ptype}: {out:?}");
     }
 }
+
+mod irose;

@@ -143,3 +143,26 @@ fn names_and_announced_seeds() {
     assert_eq!((a.world.get(), a.game.get()), (1, 3));
     assert_eq!(Announced::of(&[]), None);
 }
+
+/// The most seeds a gateway prepares keep a first packet within the
+/// candidate bound, under `auto` too (the default table's candidate serves
+/// both families).
+#[test]
+fn seven_seeds_make_eight_candidates_at_most() {
+    let seeds: Vec<Seed> = (1..=7).map(|s| Seed::new(s).expect("seed")).collect();
+    let prepared = PreparedSeeds::build(&seeds).expect("seven seeds");
+    for ids in [PacketIds::One(DialectId::Irose), PacketIds::Auto] {
+        let first = FirstPacket::new(ids, CodecKind::Rose, &prepared);
+        assert_eq!(first.candidates(), crate::protocol::codec::MAX_CANDIDATES);
+        // Garbage is refused, not an error of the list.
+        assert_eq!(
+            first.decode(&mut [0x5Au8; 48]),
+            Err(FrameError::BadChecksum)
+        );
+    }
+    let eight: Vec<Seed> = (1..=8).map(|s| Seed::new(s).expect("seed")).collect();
+    assert!(
+        PreparedSeeds::build(&eight).is_err(),
+        "the eighth is refused"
+    );
+}
