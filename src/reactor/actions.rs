@@ -91,7 +91,13 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         // by what was queued before it.
         let mut told = std::mem::take(&mut self.env.told);
         for (session, event) in told.drain(..) {
-            if let Some(&conn) = self.env.char_conns.get(&session) {
+            let Some(&conn) = self.env.char_conns.get(&session) else {
+                continue;
+            };
+            // A char connection on its way out is told nothing (this is no
+            // backend answer: nothing to count as stale).
+            let open = self.conns.get(conn.index as usize);
+            if open.is_some_and(|c| c.conn_ref == conn && c.closing.is_none()) {
                 self.deliver(conn, Input::Game(event), now);
             }
         }
