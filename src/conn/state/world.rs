@@ -52,6 +52,12 @@ pub(super) fn on_packet(
             Phase::Transferring { session }
         }
         ptype if is_world_packet(ptype) => {
+            if t.family() == Family::Irose {
+                // The irose client has no keepalive (docs/protocol.md
+                // §10.7): its play keeps the session alive, refreshed as
+                // ALIVE would, at most once per refresh interval.
+                t.on_alive(&Phase::InWorld { player, entity });
+            }
             match DialectId::Osirose.dialect().wire_id(ptype) {
                 Some(type_id) => t.notify(Call::WorldPacket {
                     session,

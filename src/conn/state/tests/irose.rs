@@ -178,6 +178,28 @@ fn the_map_connection_tells_the_char_connection() {
     assert_eq!(told(&out), [(SessionId(4242), left)]);
 }
 
+/// Without a keepalive, an irose player's play refreshes its session, at
+/// most once per refresh interval.
+#[test]
+fn irose_play_refreshes_the_session() {
+    let mut h = irose_harness();
+    h.in_world();
+    let chat = packets::NormalChat {
+        message: "hi".into(),
+    };
+    let refreshes = |out: &[Action]| {
+        (out.iter())
+            .filter(|a| matches!(a, Action::Notify(_, Call::Refresh { .. })))
+            .count()
+    };
+    assert_eq!(refreshes(&h.packet(2.0, &chat)), 1);
+    assert_eq!(refreshes(&h.packet(30.0, &chat)), 0);
+    assert_eq!(refreshes(&h.packet(63.0, &chat)), 1);
+    let mut o = Harness::new();
+    o.in_world();
+    assert_eq!(refreshes(&o.packet(2.0, &chat)), 0, "osIROSE: ALIVE only");
+}
+
 #[test]
 fn osirose_sessions_neither_bind_nor_tell() {
     let mut h = Harness::new();
