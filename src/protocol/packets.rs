@@ -21,8 +21,9 @@
 //!
 //! Packets by flow: [`handshake`] (accept, keepalive, logout, screen-shot
 //! time), [`login`] (login, channel list, server select, join),
-//! [`character`] (list, create, delete, select, switch server), [`map`] (the
-//! join burst), [`chat`] and [`movement`]. Every struct is re-exported here.
+//! [`character`] (list, create, delete, select, switch server), [`record`]
+//! (the selected character), [`map`] (the rest of the join burst),
+//! [`chat`] and [`movement`]. Every struct is re-exported here.
 //! The irose dialect's own layouts are in [`irose`] (docs/protocol.md
 //! §10.5); [`ServerPacket::write`] picks the layout by the dialect's family.
 
@@ -54,6 +55,7 @@ pub mod irose;
 pub mod login;
 pub mod map;
 pub mod movement;
+pub mod record;
 
 #[cfg(test)]
 mod tests;
@@ -64,6 +66,7 @@ pub use handshake::*;
 pub use login::*;
 pub use map::*;
 pub use movement::*;
+pub use record::*;
 
 use super::codec::{write_plain_header, HEADER_LEN, MAX_PACKET_SIZE};
 use super::packet_type::{Dialect, Family, PacketType};
