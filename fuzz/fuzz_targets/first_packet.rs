@@ -1,5 +1,5 @@
-//! The gateway's first-packet rule (`conn::wire::FirstPacket`, docs/
-//! protocol.md §10.6) under `--packet-ids irose` and `auto`, on
+//! The gateway's first-packet rule (`conn::wire::FirstPacket`,
+//! docs/protocol.md §10.6) under `--packet-ids irose` and `auto`, on
 //! rose-offline's seeds. Byte 0 picks the rule and the mode, the rest is:
 //! - bytes: a connection's first bytes. Nothing panics; a decided wire's
 //!   codec alone decodes the bytes to the same packet; a prefix never

@@ -112,8 +112,8 @@ mod tests {
 
     /// An idle connection — whatever its codec and dialect, irose's seeded
     /// tables included — costs its slot and nothing on the heap: the key
-    /// tables are shared, a connection holds a reference (docs/protocol.md
-    /// §10.2).
+    /// tables are shared, a connection holds a reference
+    /// (docs/protocol.md §10.2).
     #[test]
     fn an_idle_connection_stays_under_a_kibibyte() {
         let size = std::mem::size_of::<Conn<TcpStream>>();

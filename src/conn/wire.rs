@@ -151,8 +151,8 @@ fn irose_login_first() -> &'static [u16] {
 }
 
 /// What an irose char or map connection starts with: the join (0x70B);
-/// a connect or a keepalive are tolerated before it (docs/protocol.md
-/// §10.7).
+/// a connect or a keepalive are tolerated before it
+/// (docs/protocol.md §10.7).
 fn irose_join_first() -> &'static [u16] {
     static IDS: OnceLock<Vec<u16>> = OnceLock::new();
     IDS.get_or_init(|| {
@@ -166,8 +166,9 @@ fn irose_join_first() -> &'static [u16] {
 }
 
 /// Under `auto`, the default table's candidate: the irose login start and
-/// what an osIROSE connection may start with — ACCEPT_REQ (docs/protocol.md
-/// §3.1), or, since osIROSE requires nothing first, ALIVE, LOGIN_REQ,
+/// what an osIROSE connection may start with — ACCEPT_REQ
+/// (docs/protocol.md §3.1), or, since osIROSE requires nothing first, ALIVE,
+/// LOGIN_REQ,
 /// JOIN_SERVER_REQ and SCREEN_SHOT_TIME_REQ.
 fn auto_default_first() -> &'static [u16] {
     static IDS: OnceLock<Vec<u16>> = OnceLock::new();

@@ -1,5 +1,5 @@
 //! Packet names and the id tables of each dialect (docs/protocol.md §2,
-//! §9 D1, §10.4).
+//! docs/protocol.md §9 D1, docs/protocol.md §10.4).
 //!
 //! Code names packets by their protocol names ([`PacketType`]); raw ids
 //! appear only in the tables below. A dialect is one numbering of those

@@ -24,8 +24,9 @@
 //! [`character`] (list, create, delete, select, switch server), [`record`]
 //! (the selected character), [`map`] (the rest of the join burst),
 //! [`chat`] and [`movement`]. Every struct is re-exported here.
-//! The irose dialect's own layouts are in [`irose`] (docs/protocol.md
-//! §10.5); [`ServerPacket::write`] picks the layout by the dialect's family.
+//! The irose dialect's own layouts are in [`irose`]
+//! (docs/protocol.md §10.5); [`ServerPacket::write`] picks the layout by the
+//! dialect's family.
 
 /// Declares a packet with an empty body: decoding accepts any body (trailing
 /// bytes are ignored), encoding writes nothing.

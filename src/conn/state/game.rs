@@ -1,5 +1,6 @@
-//! The two connections of one irose game session (docs/protocol.md
-//! §10.6): the char connection stays open while the map connection plays,
+//! The two connections of one irose game session
+//! (docs/protocol.md §10.6): the char connection stays open while the map
+//! connection plays,
 //! the return to character select is answered on it (0x71C), and it must
 //! not time out idle meanwhile, since the client sends nothing there.
 //!

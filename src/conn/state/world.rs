@@ -39,8 +39,8 @@ pub(super) fn on_packet(
         }
         PacketType::PAKCS_CHANGE_CHAR_REQ => {
             // irose: the map connection gets a logout reply, the char
-            // connection the return to character select (docs/protocol.md
-            // §10.6, step 13b).
+            // connection the return to character select
+            // (docs/protocol.md §10.6, step 13b).
             t.send(match t.family() {
                 Family::Osirose => replies::change_char(),
                 Family::Irose => replies::logout(),
@@ -53,9 +53,10 @@ pub(super) fn on_packet(
         }
         ptype if is_world_packet(ptype) => {
             if t.family() == Family::Irose {
-                // The irose client has no keepalive (docs/protocol.md
-                // §10.7): its play keeps the session alive, refreshed as
-                // ALIVE would, at most once per refresh interval.
+                // The irose client has no keepalive
+                // (docs/protocol.md §10.7): its play keeps the session
+                // alive, refreshed as ALIVE would, at most once per refresh
+                // interval.
                 t.on_alive(&Phase::InWorld { player, entity });
             }
             match DialectId::Osirose.dialect().wire_id(ptype) {

@@ -1,5 +1,5 @@
-//! The first packet decides the wire: the vectors of docs/protocol.md
-//! §10.3 under `irose` and `auto`, an osIROSE client under `auto`, and
+//! The first packet decides the wire: the vectors of
+//! docs/protocol.md §10.3 under `irose` and `auto`, an osIROSE client under `auto`, and
 //! first packets no table fits.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! The map join burst and zone entry (protocol.md §3.9, §3.10): inventory,
+//! The map join burst and zone entry (docs/protocol.md §3.9, §3.10): inventory,
 //! quest data, billing message, teleport, change map. The selected
 //! character's record is in `record.rs`.
 

@@ -1,5 +1,5 @@
-//! The selected character's record, PAKWC_SELECT_CHAR_REPLY (protocol.md
-//! §3.9), sent after the map join, with its status effects and hotbar. Its
+//! The selected character's record, PAKWC_SELECT_CHAR_REPLY
+//! (docs/protocol.md §3.9), sent after the map join, with its status effects and hotbar. Its
 //! encode and decode come in sections the irose layout shares
 //! (docs/protocol.md §10.5, `irose/zone.rs`): only the points and the cart
 //! fields differ.
@@ -60,7 +60,8 @@ impl HotbarItem {
 }
 
 /// PAKWC_SELECT_CHAR_REPLY: the selected character, sent after the map join
-/// (777 bytes + name length). Every field of §3.9, in wire order.
+/// (777 bytes + name length). Every field of docs/protocol.md §3.9, in
+/// wire order.
 /// `Default` gives zeros everywhere, so a backend fills only what it knows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectCharReply {

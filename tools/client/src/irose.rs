@@ -1,5 +1,5 @@
-//! The session sequence of the irose 129en client (docs/protocol.md
-//! §10.6), as `rose-client --packet-ids irose` walks it: the login
+//! The session sequence of the irose 129en client
+//! (docs/protocol.md §10.6), as `rose-client --packet-ids irose` walks it: the login
 //! connection on the default tables, the char connection on the tables of
 //! the seed the server-select reply announces (kept open while playing, as
 //! the real client does), the map connection on the seed of the

@@ -1,5 +1,5 @@
 //! Bots that play the login sequence of docs/protocol.md §4 (or, with the
-//! irose dialect, §10.6) against one gateway port, each a small state
+//! irose dialect, docs/protocol.md §10.6) against one gateway port, each a small state
 //! machine driven by [`Net`] events.
 //!
 //! login connection: ACCEPT → LOGIN_REQ → SRV_SELECT_REQ → (close)

@@ -1,5 +1,5 @@
-//! The irose behaviour of the state machine (docs/protocol.md §10.5,
-//! §10.6): rose-offline's values in the replies, the announced seeds, the
+//! The irose behaviour of the state machine (docs/protocol.md §10.5 and
+//! docs/protocol.md §10.6): rose-offline's values in the replies, the announced seeds, the
 //! char connection told about the game by the map connection, and nothing
 //! of it for osIROSE sessions.
 
