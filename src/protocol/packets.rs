@@ -415,7 +415,8 @@ macro_rules! server_packets {
             }
 
             /// [`write_packet`] for the packet inside, in the layout of
-            /// the dialect's family ([`irose::write`] for irose).
+            /// the dialect's family (for irose, converted where the layouts differ:
+            /// `irose/mod.rs`).
             pub fn write(&self, dialect: &Dialect, out: &mut [u8]) -> Result<usize, EncodeError> {
                 match dialect.family() {
                     Family::Osirose => self.write_as_is(dialect, out),
