@@ -2,7 +2,8 @@
 
 CARGO ?= cargo
 # Local development defaults for `make run`: a demo account and auto-created
-# accounts, so a client can log in with no other service installed.
+# accounts, so a client can log in with no other service installed. Accounts
+# and characters are kept in data/packet-service.db (the DATABASE_URL default).
 RUN_ARGS ?= --account admin:admin --auto-create-accounts
 
 .PHONY: all build run test lint fmt clippy clean doc

@@ -3,6 +3,7 @@
 #   make bench                       every scenario vs Redis; results in bench/results/
 #   make bench BENCH_SECS=5          shorter measured phases
 #   make bench BENCH_IDLE=5000       fewer idle connections
+#   make bench BENCH_ENGINES=sqlite  the per-engine login runs on SQLite only
 #
 # Installs redis-server when missing (the baseline), builds the release
 # binaries, then runs tools/loadgen/bench.sh, which starts packet-service and
@@ -29,8 +30,15 @@ bench-deps:
 	@command -v redis-server >/dev/null 2>&1 || \
 		(apt-get update && apt-get install -y redis-server)
 
+# The login runs on each persistent engine need a PostgreSQL: the one
+# .ci/postgres.sh installs and starts on loopback (BENCH_ENGINES=sqlite skips it).
+BENCH_ENGINES ?= sqlite postgres
+BENCH_DB_SECS ?= 30
+
 bench: bench-deps
 	$(CARGO) build --release --locked --workspace --bins
+	case " $(BENCH_ENGINES) " in *" postgres "*) . .ci/postgres.sh ;; esac; \
+	BENCH_ENGINES="$(BENCH_ENGINES)" BENCH_DB_SECS=$(BENCH_DB_SECS) \
 	BENCH_BIN_DIR=$(BENCH_BIN_DIR) BENCH_DIR=$(BENCH_DIR) \
 	BENCH_PORT=$(BENCH_PORT) BENCH_REDIS_PORT=$(BENCH_REDIS_PORT) \
 	BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_IDLE=$(BENCH_IDLE) \

@@ -1,16 +1,19 @@
-# Fuzzing (style rule 12): cargo-fuzz targets in fuzz/, outside the workspace.
+# Fuzzing (docs/architecture.md §13.12): cargo-fuzz targets in fuzz/, outside
+# the workspace.
 #
 #   make fuzz                      every target for FUZZ_SECONDS (default 60) each
 #   make fuzz FUZZ_TARGETS=session FUZZ_SECONDS=600
 #   make fuzz FUZZ_SANITIZER=address   ASan on stable (RUSTC_BOOTSTRAP=1 is set for it)
 #
 # Targets: frame_rose, frame_plain (framing loop as the reactor runs it, split
-# feeds, re-seal), frame_seeded (the irose seeded tables and trial decoding),
+# feeds, re-seal), frame_seeded (the irose codec on seeded tables and trial
+# decoding of a first packet, docs/protocol.md §10.1 and §10.6.2),
 # first_packet (the gateway's first-packet rule under irose and auto),
-# packets (every typed decoder, osIROSE and irose, encode/decode round
-# trip), session (the state machine under arbitrary inputs, every dialect,
-# invariants of src/conn/check.rs). fuzz/seeds/<target>/ holds the committed seeds (the
-# protocol.md §7 vectors in both codecs); what libFuzzer finds goes to the
+# packets (every typed decoder, osIROSE and irose, encode/decode round trip),
+# session (the state machine under arbitrary inputs, every dialect,
+# invariants of src/conn/check.rs). fuzz/seeds/<target>/ holds the committed
+# seeds (the docs/protocol.md §7 vectors in both codecs; for frame_seeded,
+# the docs/protocol.md §10.3 vectors); what libFuzzer finds goes to the
 # ignored fuzz/corpus/<target>/, crashes to fuzz/artifacts/<target>/ and
 # each run's output to fuzz/logs/<target>.log. Replay a crash with
 # `cd fuzz && cargo fuzz run -s none TARGET artifacts/TARGET/crash-...`.

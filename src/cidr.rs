@@ -3,9 +3,27 @@
 //! the text form used in the start-up summary.
 //!
 //! A network is an `(address, prefix length)` pair, the form the reactor's
-//! settings carry.
+//! settings carry. Also the key the per-address connection limit counts
+//! under ([`client_key`]).
 
 use std::net::IpAddr;
+
+/// The key the per-address connection limit counts a client under: an
+/// IPv4 address (IPv4-mapped IPv6 included) as itself, an IPv6 address by
+/// its /64, the smallest network a single subscriber is usually given (one
+/// host can draw any number of addresses from it).
+pub fn client_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !(u128::MAX >> 64);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
 
 /// Whether the network `cidr` (address, prefix length) contains `addr`.
 ///
@@ -81,6 +99,25 @@ fn prefix_mask_v6(prefix: u8) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_keyed_by_address_and_ipv6_by_slash_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        assert_eq!(client_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            client_key(ip("2001:db8:1:2::1")),
+            client_key(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            client_key(ip("2001:db8:1:2::1")),
+            client_key(ip("2001:db8:1:3::1"))
+        );
+    }
 
     #[test]
     fn cidr_parsing() {

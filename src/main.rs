@@ -1,32 +1,50 @@
 //! The packet-service binary: configuration, logging, signals, then the
-//! reactor on the main thread. Everything else lives in the library.
+//! reactor on the main thread — or, for `packet-service backend`, the
+//! embedded backend alone, and for `packet-service accounts`, one operator
+//! command. Everything else lives in the library.
 
 use std::process::ExitCode;
 
 use log::{error, info};
-use packet_service::config::{Command, Config};
+use packet_service::backend::{admin, standalone};
+use packet_service::config::{AccountsCommand, Command, Config};
+use packet_service::reload::Reloader;
 use packet_service::server::Server;
 
 fn main() -> ExitCode {
     let config = match Config::from_env_and_args() {
         Ok(Command::Run(config)) => config,
+        Ok(Command::Backend(config)) => return backend(&config),
+        Ok(Command::Accounts(cmd)) => return accounts(&cmd),
         Ok(Command::Help(text)) | Ok(Command::Version(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
+        }
+        Ok(Command::Healthcheck(probe)) => {
+            return match probe.check() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("packet-service healthcheck: unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Err(e) => {
             eprintln!("packet-service: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = packet_service::logging::init(config.log_level) {
+    let log = packet_service::logging::LogSettings::of(&config);
+    if let Err(e) = packet_service::logging::init(&log) {
         eprintln!("packet-service: cannot start logging: {e}");
     }
     info!(
-        "packet-service {} starting: {}",
+        "packet-service {} (revision {}) starting: {}",
         env!("CARGO_PKG_VERSION"),
+        packet_service::metrics::REVISION,
         config.summary()
     );
+    let current = config.clone();
     let server = match Server::build(config) {
         Ok(server) => server,
         Err(e) => {
@@ -34,16 +52,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let trigger = server.shutdown_trigger();
-    let handler = ctrlc::set_handler(move || {
-        if trigger.requested() {
-            eprintln!("packet-service: second signal, exiting now");
-            std::process::exit(130);
-        }
-        trigger.request();
-    });
-    if let Err(e) = handler {
-        error!("cannot install the signal handler: {e}");
+    let mut reloader = Reloader::new(current, server.reactor_reload(), server.local_addr().port());
+    if let Err(e) =
+        packet_service::signals::install(server.shutdown_trigger(), move || reloader.reload())
+    {
+        error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }
     match server.run() {
@@ -51,6 +64,54 @@ fn main() -> ExitCode {
         Err(e) => {
             error!("event loop failed: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `packet-service backend`: serves until SIGINT/SIGTERM.
+fn backend(config: &Config) -> ExitCode {
+    let log = packet_service::logging::LogSettings::of(config);
+    if let Err(e) = packet_service::logging::init(&log) {
+        eprintln!("packet-service: cannot start logging: {e}");
+    }
+    info!(
+        "packet-service {} backend starting: {}",
+        env!("CARGO_PKG_VERSION"),
+        config.summary()
+    );
+    let (tx, stop) = std::sync::mpsc::channel();
+    let reload = || log::warn!("reload requested: the standalone backend needs a restart");
+    if let Err(e) =
+        packet_service::signals::install(packet_service::signals::ChannelStop::new(tx), reload)
+    {
+        error!("cannot install the signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    let ready = |addr| packet_service::systemd::ready(&format!("backend serving on {addr}"));
+    match standalone::run(config, stop, ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `packet-service accounts …`: one command, its result on stdout, an
+/// error on stderr with its exit status.
+fn accounts(cmd: &AccountsCommand) -> ExitCode {
+    let password = || {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    };
+    match admin::run_blocking(cmd, password) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("packet-service accounts: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

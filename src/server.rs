@@ -1,4 +1,4 @@
-//! Start-up and shutdown of the whole service (architecture §10).
+//! Start-up and shutdown of the whole service (docs/architecture.md §10).
 //!
 //! [`Server::build`] does everything that can fail at start-up — runtime,
 //! embedded backend, metrics endpoint, bridge, listener — and reports it as a
@@ -18,7 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use crate::conn::reason::{ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason};
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
 use crate::rpc::{self, RpcObserver};
@@ -95,6 +95,24 @@ impl ShutdownTrigger {
     }
 }
 
+/// Hands settings from a reload to the running reactor (cheap to clone):
+/// sends them on its channel and wakes it; it applies them at the start
+/// of its next pass.
+#[derive(Clone)]
+pub struct ReactorReload {
+    tx: std::sync::mpsc::Sender<ReactorConfig>,
+    waker: Arc<Waker>,
+}
+
+impl ReactorReload {
+    /// Delivers `cfg`; a stopped reactor just never reads it.
+    pub fn send(&self, cfg: ReactorConfig) {
+        if self.tx.send(cfg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 /// What the reactor is built from on the thread that runs it (the
 /// reactor itself is not `Send`: its buffer pool is thread-local).
 struct ReactorParts {
@@ -105,6 +123,7 @@ struct ReactorParts {
     bridge: rpc::Bridge,
     counters: ReactorCounters,
     shutdown: Arc<AtomicBool>,
+    updates: std::sync::mpsc::Receiver<ReactorConfig>,
 }
 
 /// A built, not yet running server.
@@ -114,6 +133,7 @@ pub struct Server {
     backend: Option<EmbeddedBackend>,
     metrics_stop: Option<tokio::sync::watch::Sender<bool>>,
     trigger: ShutdownTrigger,
+    reload: ReactorReload,
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
@@ -141,6 +161,9 @@ impl RpcObserver for Observer {
             self.0.inflight_dec();
         }
     }
+    fn login(&self, verdict: LoginVerdict) {
+        self.0.login(verdict);
+    }
     fn world_link(&self, up: bool) {
         self.0.set_world_link_up(up);
         if !up {
@@ -152,6 +175,9 @@ impl RpcObserver for Observer {
 impl Server {
     /// Starts everything but the reactor loop.
     pub fn build(config: Config) -> Result<Server, StartError> {
+        for line in config.warnings() {
+            warn!("{line}");
+        }
         // The seeded irose tables cost a few milliseconds each: built on a
         // thread of their own while the rest starts, never on the reactor's.
         let tables = {
@@ -184,6 +210,12 @@ impl Server {
             }
             None => None,
         };
+        if let Some(backend) = &backend {
+            runtime.spawn(export_world_drops(
+                Arc::downgrade(&backend.world()),
+                metrics.world_dropped.clone(),
+            ));
+        }
         let backend_addr = backend.as_ref().map(|b| b.addr());
         let endpoints = config.endpoints(backend_addr);
 
@@ -232,10 +264,12 @@ impl Server {
             RejectReason::LABELS,
             CloseReason::LABELS,
             ProtocolError::LABELS,
+            ChatRefusal::LABELS,
         );
         let shutdown = Arc::new(AtomicBool::new(false));
         let mut reactor_config = config.reactor_config(bound.port());
         reactor_config.seeds = tables.join().map_err(|_| StartError::Tables)?;
+        let (updates_tx, updates) = std::sync::mpsc::channel();
         let reactor = ReactorParts {
             poll,
             listener,
@@ -244,6 +278,7 @@ impl Server {
             bridge,
             counters,
             shutdown: Arc::clone(&shutdown),
+            updates,
         };
         info!(
             "listening on {bound} (codec {}, packet ids {})",
@@ -255,6 +290,10 @@ impl Server {
             runtime,
             backend,
             metrics_stop,
+            reload: ReactorReload {
+                tx: updates_tx,
+                waker: Arc::clone(&waker),
+            },
             trigger: ShutdownTrigger {
                 flag: shutdown,
                 waker,
@@ -293,6 +332,11 @@ impl Server {
         self.trigger.clone()
     }
 
+    /// A handle that delivers reloaded settings to the reactor.
+    pub fn reactor_reload(&self) -> ReactorReload {
+        self.reload.clone()
+    }
+
     /// Runs the reactor on this thread until shutdown, then stops the rest.
     pub fn run(self) -> std::io::Result<()> {
         let Server {
@@ -305,6 +349,7 @@ impl Server {
             addr,
             ..
         } = self;
+        let updates = reactor.updates;
         let result = Reactor::new(
             reactor.poll,
             reactor.listener,
@@ -315,7 +360,8 @@ impl Server {
             reactor.shutdown,
             Arc::clone(&health),
         )
-        .and_then(|reactor| {
+        .and_then(|mut reactor| {
+            reactor.take_updates(updates);
             health.set_ready(true);
             crate::systemd::ready(&format!("accepting clients on {addr}"));
             reactor.run()
@@ -419,5 +465,24 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.trigger.request();
         let _ = self.join_inner();
+    }
+}
+
+/// Adds the embedded world's dropped messages to their counter every
+/// second, until the world is gone.
+async fn export_world_drops(
+    world: std::sync::Weak<crate::backend::world::WorldState>,
+    counter: prometheus::IntCounter,
+) {
+    let mut seen = 0;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(world) = world.upgrade() else {
+            return;
+        };
+        let dropped = world.stats().dropped;
+        counter.inc_by(dropped.saturating_sub(seen));
+        seen = dropped;
     }
 }

@@ -7,13 +7,13 @@
 //! gateway down (systemd itself will act on a missing `READY=1` or watchdog
 //! ping).
 //!
-//! The watchdog ping belongs on the **reactor thread** (architecture §2,
-//! `deploy/packet-service.service`): a ping from a tokio task would keep
-//! systemd content while the event loop is wedged. Use [`Watchdog`] there:
-//! call [`Watchdog::poll`] each pass and bound the poll timeout by
-//! [`Watchdog::next_deadline`].
+//! The watchdog ping belongs on the **reactor thread**
+//! (docs/architecture.md §2, `deploy/packet-service.service`): a ping from a
+//! tokio task would keep systemd content while the event loop is wedged. Use
+//! [`Watchdog`] there: call [`Watchdog::poll`] each pass and bound the poll
+//! timeout by [`Watchdog::next_deadline`].
 //!
-//! Lifecycle (architecture §10): [`ready`] once the listener is bound,
+//! Lifecycle (docs/architecture.md §10): [`ready`] once the listener is bound,
 //! [`status`] for human-readable progress (`systemctl status`), [`stopping`]
 //! as soon as shutdown begins.
 

@@ -5,21 +5,21 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
-use tonic::Streaming;
+
+mod util;
 
 use packet_service::backend::{BackendConfig, EmbeddedBackend};
 use packet_service::pb::auth::{self as auth, auth_client::AuthClient};
 use packet_service::pb::character::{self as ch, character_client::CharacterClient};
-use packet_service::pb::world::{self as world, downstream, upstream, world_client::WorldClient};
+use packet_service::pb::world::{self as world, downstream, upstream};
 use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::{
-    packet_to_vec, ChangeMapReply, ChangeMapReq, MouseCmd, MouseCmdBroadcast, NormalChat,
-    NormalChatBroadcast, Packet, RemoveObject, SelectCharReply, ShoutChat, ShoutChatBroadcast,
-    WhisperChat, WhisperChatReply,
+    ChangeMapReply, ChangeMapReq, MouseCmd, MouseCmdBroadcast, NormalChat, NormalChatBroadcast,
+    Packet, RemoveObject, SelectCharReply, ShoutChat, ShoutChatBroadcast, WhisperChat,
+    WhisperChatReply,
 };
+use util::link::Link;
 
 /// How long any single expected message or reply may take.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -580,55 +580,7 @@ async fn ready_player(ch: &Channel, user: &str, pw: &str, char_name: &str) -> Re
     }
 }
 
-/// One gateway's World link.
-struct Link {
-    up: mpsc::Sender<world::Upstream>,
-    down: Streaming<world::Downstream>,
-}
-
 impl Link {
-    async fn open(ch: &Channel) -> Link {
-        let (up, rx) = mpsc::channel(64);
-        let down = WorldClient::new(ch.clone())
-            .link(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Link { up, down }
-    }
-
-    async fn send(&self, kind: upstream::Kind) {
-        self.up
-            .send(world::Upstream { kind: Some(kind) })
-            .await
-            .unwrap();
-    }
-
-    async fn packet<P: Packet>(&self, session_id: u32, p: &P) {
-        let dialect = DialectId::Osirose.dialect();
-        let bytes = packet_to_vec(dialect, p).unwrap();
-        self.raw(session_id, P::TYPE, bytes[6..].to_vec()).await;
-    }
-
-    async fn raw(&self, session_id: u32, t: PacketType, payload: Vec<u8>) {
-        let r#type = DialectId::Osirose.dialect().wire_id(t).unwrap().into();
-        self.send(upstream::Kind::Packet(world::Packet {
-            session_id,
-            r#type,
-            payload,
-        }))
-        .await;
-    }
-
-    async fn next(&mut self) -> downstream::Kind {
-        let msg = tokio::time::timeout(DEADLINE, self.down.message())
-            .await
-            .expect("no downstream message before the deadline")
-            .expect("link failed")
-            .expect("link closed");
-        msg.kind.expect("empty downstream message")
-    }
-
     /// The next message, which must be a broadcast of `P`; returns the
     /// sorted targets and the decoded packet.
     async fn expect<P: Packet>(&mut self) -> (Vec<u32>, P) {
@@ -650,6 +602,7 @@ impl Link {
             session_id: p.session_id,
             user_id: p.user_id,
             char_id: p.char_id,
+            join_id: 0,
             layout: world::Layout::Osirose.into(),
         }))
         .await;
@@ -716,6 +669,7 @@ async fn backend_world_chat_movement_and_leaving() {
         session_id: alice.session_id,
         user_id: alice.user_id,
         char_id: alice.char_id + 100,
+        join_id: 0,
         layout: world::Layout::Osirose.into(),
     }))
     .await;
@@ -838,6 +792,7 @@ async fn backend_world_chat_movement_and_leaving() {
     gw1.send(upstream::Kind::Leave(world::Leave {
         session_id: bob.session_id,
         reason: world::LeaveReason::ChangeChar.into(),
+        join_id: 0,
     }))
     .await;
     let (targets, r) = gw1.expect::<RemoveObject>().await;

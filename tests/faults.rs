@@ -80,6 +80,7 @@ fn shutdown_under_load_loses_no_reply_and_closes_every_connection() {
     let mut config = test_config(CodecKind::Plain);
     config.max_packets_per_sec = 0;
     config.output_limit = 64 << 20;
+    config.max_connections_per_ip = 0; // every client is on loopback
     let mut gw = start(config);
     const CLIENTS: usize = 50;
     let mut readers = Vec::new();
@@ -137,6 +138,7 @@ fn five_thousand_half_open_connections_time_out_while_echo_goes_on() {
     let mut config = test_config(CodecKind::Plain);
     config.handshake_timeout = Duration::from_secs(2);
     config.max_packets_per_sec = 0;
+    config.max_connections_per_ip = 0; // every client is on loopback
     let gw = start(config);
     let metrics = gw.metrics();
     let mut echo = Client::connect(gw.addr(), CodecKind::Plain);

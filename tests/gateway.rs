@@ -36,7 +36,7 @@ fn accept_reply_in_the_rose_codec() {
 fn stress_is_echoed_unchanged_in_the_plain_codec() {
     let gw = start(test_config(CodecKind::Plain));
     let mut c = Client::connect(gw.addr(), CodecKind::Plain);
-    // protocol.md §9 D3: the benchmark packet.
+    // docs/protocol.md §9 D3: the benchmark packet.
     let packet = [0x08, 0x00, 0x6d, 0x6f, 0x00, 0xc7, 0x65, 0x79];
     c.send_bytes(&packet);
     let r = c.recv();
@@ -99,7 +99,7 @@ fn a_packet_of_the_maximum_size() {
     assert_ne!(reply.result, 0, "unknown account");
 }
 
-/// Each bad-input class of protocol.md §9 D5 closes only the offender; a
+/// Each bad-input class of docs/protocol.md §9 D5 closes only the offender; a
 /// bystander connection keeps getting replies.
 #[test]
 fn bad_input_closes_only_the_offending_connection() {

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use packet_service::protocol::CodecKind;
+use util::flow::enter_world;
 use util::{scrape, start, test_config, Client};
 
 const STRESS: u16 = 0x6F6D;
@@ -99,6 +100,105 @@ fn rpc_metrics_count_backend_calls() {
 }
 
 #[test]
+fn logins_are_counted_by_how_they_ended() {
+    let dir = std::env::temp_dir().join(format!("packet-service-logins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let accounts = dir.join("accounts");
+    std::fs::write(&accounts, "blocked secret 0\n").expect("accounts file");
+    let mut config = test_config(CodecKind::Rose);
+    config.metrics_enabled = true;
+    config.auto_create_accounts = false;
+    config.accounts_file = Some(accounts);
+    let gw = start(config);
+    let logins = |result: &str| {
+        scrape(
+            &gw,
+            &format!("packet_service_logins_total{{result=\"{result}\"}}"),
+        )
+    };
+    let results = [
+        "ok",
+        "wrong_password",
+        "unknown_account",
+        "refused",
+        "failed",
+    ];
+    // Every result's series is there before the first login.
+    let (_, text) = util::http_get(gw.metrics_addr().expect("metrics"), "/metrics");
+    for result in results {
+        let series = format!("packet_service_logins_total{{result=\"{result}\"}} 0");
+        assert!(text.contains(&series), "no {series}");
+    }
+
+    let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(c.login("admin", "nope").result, 3, "INVALID_PASSWORD");
+    assert_eq!(c.login("admin", "nope").result, 3, "INVALID_PASSWORD");
+    assert_eq!(c.login("nobody", "x").result, 2, "UNKNOWN_ACCOUNT");
+    assert_eq!(c.login("admin", "admin").result, 0, "OK");
+    let mut blocked = Client::connect(gw.addr(), CodecKind::Rose);
+    assert_eq!(
+        blocked.login("blocked", "secret").result,
+        7,
+        "NO_RIGHT_TO_CONNECT"
+    );
+    blocked.expect_closed();
+
+    let expected = [1.0, 2.0, 1.0, 1.0, 0.0];
+    util::wait_until("the logins to be counted", || {
+        results.iter().zip(expected).all(|(r, n)| logins(r) == n)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn players_in_world_counts_the_joined_connections() {
+    let mut config = test_config(CodecKind::Plain);
+    config.metrics_enabled = true;
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let in_world = |n: f64| {
+        util::wait_until(&format!("{n} players in the world"), || {
+            scrape(&gw, "packet_service_players_in_world") == n
+        })
+    };
+    let first = enter_world(gw.addr(), CodecKind::Plain, "first", "First");
+    in_world(1.0);
+    let second = enter_world(gw.addr(), CodecKind::Plain, "second", "Second");
+    in_world(2.0);
+    // Each player also holds its character connection: only the map
+    // connections count.
+    drop(first);
+    in_world(1.0);
+    drop(second);
+    in_world(0.0);
+}
+
+#[test]
+fn build_info_names_the_version_and_the_git_revision() {
+    let mut config = test_config(CodecKind::Plain);
+    config.metrics_enabled = true;
+    let gw = start(config);
+    let (_, text) = util::http_get(gw.metrics_addr().expect("metrics"), "/metrics");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("packet_service_build_info{"))
+        .unwrap_or_else(|| panic!("no build_info in\n{text}"));
+    let label = |name: &str| {
+        let start = format!("{name}=\"");
+        let rest = line.split_once(&start).map(|(_, r)| r).unwrap_or("");
+        rest.split('"').next().unwrap_or("").to_owned()
+    };
+    assert_eq!(label("version"), env!("CARGO_PKG_VERSION"), "{line}");
+    let revision = label("revision");
+    assert!(
+        !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{line}"
+    );
+    assert_eq!(revision, packet_service::metrics::REVISION);
+    assert!(line.ends_with(" 1"), "{line}");
+}
+
+#[test]
 fn the_binary_notifies_systemd_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("packet-service-notify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -115,6 +215,8 @@ fn the_binary_notifies_systemd_and_stops_on_sigterm() {
             "--port",
             "0",
             "--no-metrics",
+            "--database",
+            "memory",
             "--log-level",
             "warn",
         ])

@@ -1,5 +1,5 @@
 //! Property tests of the two wire codecs and of the connection state machine
-//! (style rule 12). The codec properties are the ones the `frame_*` fuzz
+//! (docs/architecture.md §13.12). The codec properties are the ones the `frame_*` fuzz
 //! targets check, run here on every `make test`; the state-machine property
 //! drives a session with random input sequences through the shared
 //! invariant checker (`conn::check`), as the `session` fuzz target does.

@@ -1,10 +1,12 @@
 //! The README and the systemd environment file document every setting, and
-//! the README every close reason: this keeps them true when a setting or a
-//! reason is added. The settings come from the table itself
+//! the README every close reason and login result: this keeps them true
+//! when a setting or a reason is added. The settings come from the table itself
 //! ([`packet_service::config::SETTINGS`]), not from `--help`.
 
-use packet_service::config::{Form, SETTINGS};
-use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use packet_service::config::{Form, Reload, SETTINGS};
+use packet_service::conn::reason::{
+    ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason,
+};
 
 const README: &str = include_str!("../README.md");
 const ENV_FILE: &str = include_str!("../deploy/packet-service.env");
@@ -22,6 +24,15 @@ fn every_flag_and_variable_is_documented() {
             .lines()
             .find(|line| line.starts_with(&start))
             .unwrap_or_else(|| panic!("README.md has no row starting {start}"));
+        let mark = match row.reload {
+            Reload::Live => "| live |",
+            Reload::Restart => "| restart |",
+        };
+        assert!(
+            line.contains(mark),
+            "README.md does not mark --{} {mark}: {line}",
+            row.long
+        );
         // A switch's default is the variable's boolean, written in words.
         if let (Some(default), Form::Value | Form::Repeated) = (row.default, row.form) {
             assert!(
@@ -57,6 +68,8 @@ fn every_reason_is_documented() {
         .iter()
         .chain(ProtocolError::LABELS)
         .chain(RejectReason::LABELS)
+        .chain(LoginVerdict::LABELS)
+        .chain(ChatRefusal::LABELS)
     {
         assert!(
             README.contains(&format!("`{label}`")),

@@ -1,4 +1,4 @@
-//! The whole session sequence of protocol.md §4 on one port, through the
+//! The whole session sequence of docs/protocol.md §4 on one port, through the
 //! embedded backend over real gRPC: login → server select → char phase →
 //! map phase → world, and the refusals on the way.
 
@@ -129,7 +129,7 @@ fn refusals_on_the_way() {
     let mut c = Client::connect(gw.addr(), CodecKind::Rose);
     assert_eq!(c.login("admin", "wrong").result, 3, "INVALID_PASSWORD");
     assert_eq!(c.login("nobody", "pw").result, 2, "UNKNOWN_ACCOUNT");
-    // The 32-byte MD5 form works too (§9 D4).
+    // The 32-byte MD5 form works too (docs/protocol.md §9 D4).
     c.send(&LoginReq {
         digest: util::md5_hex("admin"),
         username: "admin".into(),
@@ -257,5 +257,71 @@ fn a_malformed_packet_in_character_select_ends_the_session() {
         join(&mut c, session_id, "admin").result,
         JoinServerReply::INVALID_PASSWORD,
         "the session is gone"
+    );
+}
+
+/// A second join of a session (a stolen session id and digest, or a client
+/// that reconnected) kicks the older connection, and that connection's late
+/// Leave does not remove the newer player (docs/protocol.md §9 D15), while
+/// a neighbour on the same map is served throughout.
+#[test]
+fn a_second_join_of_a_session_kicks_the_older_connection() {
+    let codec = CodecKind::Rose;
+    let mut config = test_config(codec);
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let mut neighbour = enter_world(gw.addr(), codec, "alice", "Alice");
+    let mut first = enter_world(gw.addr(), codec, "bobby", "Bobby");
+    let kicked_before = util::scrape(
+        &gw,
+        "packet_service_connections_closed_total{reason=\"kicked\"}",
+    );
+
+    let mut second = Client::connect(gw.addr(), codec);
+    let joined = join(&mut second, first.session_id, "pw");
+    assert_eq!(joined.result, 0, "the second join is served");
+    let burst: Vec<Option<PacketType>> = (0..4).map(|_| second.recv().ptype).collect();
+    assert_eq!(burst[0], Some(PacketType::PAKWC_SELECT_CHAR_REPLY));
+    // The older connection is closed; its Leave reaches the world before
+    // anything the newer one sends next.
+    first.map.expect_closed();
+    util::wait_until("the kick to be counted", || {
+        util::scrape(
+            &gw,
+            "packet_service_connections_closed_total{reason=\"kicked\"}",
+        ) >= kicked_before + 1.0
+    });
+    second.send(&ChangeMapReq {
+        weight_rate: 0,
+        z: 0,
+    });
+    let change: ChangeMapReply = recv_skipping(&mut second, PacketType::PAKWC_CHANGE_MAP_REPLY)
+        .decode()
+        .expect("change map reply");
+    let entity = change.object_index;
+    assert_eq!(u32::from(entity), joined.id);
+    // The newer player is in the world: the neighbour hears it, and it
+    // hears the neighbour.
+    second.send(&NormalChat {
+        message: "still me".into(),
+    });
+    let chat: NormalChatBroadcast =
+        recv_skipping(&mut neighbour.map, PacketType::PAKWC_NORMAL_CHAT)
+            .decode()
+            .expect("chat");
+    assert_eq!((chat.char_id, chat.message.as_str()), (entity, "still me"));
+    let own: NormalChatBroadcast = recv_skipping(&mut second, PacketType::PAKWC_NORMAL_CHAT)
+        .decode()
+        .expect("own chat");
+    assert_eq!(own.message, "still me");
+    neighbour.map.send(&NormalChat {
+        message: "hello bobby".into(),
+    });
+    let chat: NormalChatBroadcast = recv_skipping(&mut second, PacketType::PAKWC_NORMAL_CHAT)
+        .decode()
+        .expect("chat");
+    assert_eq!(
+        (chat.char_id, chat.message.as_str()),
+        (neighbour.entity, "hello bobby")
     );
 }

@@ -1,5 +1,6 @@
-//! Seeded, deterministic simulation of the production reactor (style rules
-//! 12 and 16: it drives the real loop through its trait seam, never a copy).
+//! Seeded, deterministic simulation of the production reactor
+//! (docs/architecture.md §13.12 and §13.16: it drives the real loop through
+//! its trait seam, never a copy).
 //!
 //! The real [`Reactor`] runs pass by pass over the simulated network and
 //! virtual clock of `packet_service::reactor::sim`, with a real bridge whose
@@ -7,8 +8,9 @@
 //! completions, playing the backends (auth sessions and stages, characters,
 //! the world's members and its link). Random clients connect, log in,
 //! select a server, join, list, create, delete and select characters, talk
-//! in the world, send ALIVE, garbage and unknown ids, stop reading, close
-//! (FIN or reset) and reconnect, reusing slots; some seeds put them behind a
+//! in the world, send ALIVE, garbage and unknown ids, stop reading (some
+//! while flooding echoes), stall in the middle of a frame, close (FIN or
+//! reset) and reconnect, reusing slots; some seeds put them behind a
 //! PROXY-protocol balancer. Faults: replies late (after the deadline),
 //! duplicated, reordered, answering connections that closed (their slot
 //! taken by a new one); a backend that stalls so the job queues fill (busy
@@ -20,14 +22,17 @@
 //! invariants of `conn::check`, on every step the reactor makes a session
 //! take (seen through the reactor's probe); a completion is applied only to
 //! the connection that asked (slot and generation) and otherwise counted
-//! stale; no connection waits longer than the RPC deadline; no closed
+//! stale; no connection waits longer than the RPC deadline, keeps an
+//! incomplete frame past the frame deadline, holds more pooled buffers than
+//! its budget or queues more than the output limit outside the pool; no closed
 //! connection survives its pass and no world route points past the reaper;
 //! completions produced = applied + stale (the channel is empty after a
 //! pass); every frame a client receives decodes. At the end, after every
 //! client closed: no connection, socket, route or player left in the world,
 //! every world Leave and auth Logout the sessions said reached the backends
 //! (cleanup a full queue refused is retried), the reactor's stale counter
-//! agrees; then a shutdown drains and stops the loop.
+//! agrees; then a shutdown drains and stops the loop. Over the seeds,
+//! frame deadlines and pool pressure must both have closed connections.
 //!
 //! `SIM_SEED=n` replays one seed, `SIM_SEEDS=n` runs more (default 300),
 //! `SIM_STEPS=n` changes the steps per seed (default 2000). A failure
@@ -45,7 +50,7 @@ use packet_service::conn::calls::{
     Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use packet_service::conn::check::{self, Before, Checker};
-use packet_service::conn::reason::{CloseReason, ProtocolError, RejectReason};
+use packet_service::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
 use packet_service::conn::wire::{Announced, PacketIds};
 use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
@@ -58,13 +63,17 @@ use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
 use packet_service::reactor::net::EventList;
 use packet_service::reactor::probe::{Probe, Step};
 use packet_service::reactor::sim::{self, ClientId, Far, Faults, Network, Rng, SimEvents, SimNet};
-use packet_service::reactor::{Parts, Pass, Reactor, ReactorConfig};
+use packet_service::reactor::{Parts, Pass, Reactor, ReactorConfig, BUFFER_BUDGET};
 use packet_service::rpc::types::{Completion, Job};
 use packet_service::rpc::{Bridge, RuntimeEnds};
 
 const MAX_CONNS: usize = 12;
 const MAX_CLIENTS: usize = 18;
 const RPC_DEADLINE: Duration = Duration::from_secs(5);
+/// The frame deadline: a frame begun must arrive whole within it.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Output memory outside the pool a connection may queue.
+const OUTPUT_LIMIT: usize = 12 * 1024;
 /// Small queues, so that a stalled backend fills them.
 const JOB_QUEUE: usize = 3;
 const WORLD_QUEUE: usize = 2;
@@ -283,6 +292,8 @@ struct Client {
     reading: bool,
     /// Sent its FIN: waits for the gateway's close.
     leaving: bool,
+    /// Sent part of a frame and nothing since (a slowloris).
+    stalled: bool,
     inbox: Vec<u8>,
     /// What it speaks: under `auto`, an osIROSE or an irose client, on the
     /// tables of the connection it plays (login, char or map).
@@ -368,19 +379,18 @@ impl Sim {
             packet_ids: ids,
             announced: Announced::DEFAULT,
             seeds: prepared_seeds(),
-            output_limit: 12 * 1024,
-            public_addr: "127.0.0.1".into(),
-            public_port: 29000,
-            handshake_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(300),
+            output_limit: OUTPUT_LIMIT,
+            frame_timeout: FRAME_TIMEOUT,
             rpc_deadline: RPC_DEADLINE,
-            wrong_state_budget: 16,
             // Some seeds limit the packet rate.
             packets_per_sec: if seed % 7 == 6 { 20 } else { 0 },
             packet_burst: if seed % 7 == 6 { 40 } else { 400 },
+            chat_per_sec: 3,
+            chat_max_bytes: 256,
             shutdown_grace: Duration::from_secs(10),
             proxy_protocol: proxied,
             proxy_trusted: vec![([10, 0, 0, 0].into(), 8)],
+            ..ReactorConfig::defaults().clone()
         };
         let metrics = Metrics::new().map_err(|e| e.to_string())?;
         let counters = ReactorCounters::new(
@@ -388,6 +398,7 @@ impl Sim {
             RejectReason::LABELS,
             CloseReason::LABELS,
             ProtocolError::LABELS,
+            ChatRefusal::LABELS,
         );
         let (bridge, ends) = Bridge::with_capacity(JOB_QUEUE, WORLD_QUEUE, 1024);
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -533,6 +544,7 @@ impl Sim {
             real: if self.proxied { real } else { peer },
             reading: true,
             leaving: false,
+            stalled: false,
             inbox: Vec::new(),
             codec,
             dialect: dialect.dialect(),
@@ -595,7 +607,7 @@ impl Sim {
             self.connect();
             return Ok(());
         };
-        if self.clients[i].leaving {
+        if self.clients[i].leaving || self.clients[i].stalled {
             return Ok(());
         }
         let bytes = match self.rng.below(100) {
@@ -686,7 +698,8 @@ impl Sim {
         ids[self.rng.below(ids.len() as u64) as usize].1
     }
 
-    /// A client closes, resets, stops or resumes reading.
+    /// A client closes, resets, stops or resumes reading, or sends part of
+    /// a frame and then nothing.
     fn client_fault(&mut self) {
         let Some(i) = self.random_client() else {
             return;
@@ -701,7 +714,25 @@ impl Sim {
                 self.net.reset(id);
                 self.clients.swap_remove(i);
             }
-            50..=74 => self.clients[i].reading = false,
+            50..=64 => self.clients[i].reading = false,
+            65..=74 => {
+                let phase = self.phase_of(&self.clients[i]);
+                let family = self.clients[i].dialect.family();
+                let (ptype, body) = self.plausible(phase, family);
+                let frame = self.frame(i, Some(ptype), 0, &body);
+                let cut = 1 + self.rng.below(frame.len().max(2) as u64 - 1) as usize;
+                self.net.send(id, &frame[..cut.min(frame.len())]);
+                self.clients[i].stalled = true;
+            }
+            75..=84 => {
+                // Stops reading and floods echoes: its replies pile up in
+                // the gateway until it is paused.
+                self.clients[i].reading = false;
+                let frame = self.frame(i, Some(PacketType::STRESS), 0, &[0x5A; 1500]);
+                for _ in 0..12 {
+                    self.net.send(id, &frame);
+                }
+            }
             _ => self.clients[i].reading = true,
         }
     }
@@ -1132,6 +1163,31 @@ impl Sim {
                     irose_in_world += 1;
                 }
             }
+            // The buffer budget, whatever the client sends or fails to read.
+            if conn.buffers_held() > BUFFER_BUDGET {
+                return Err(format!(
+                    "{} holds {} pooled buffers",
+                    conn.conn_ref,
+                    conn.buffers_held()
+                ));
+            }
+            if conn.output.heap() > OUTPUT_LIMIT {
+                return Err(format!(
+                    "{} queues {} bytes past the output limit",
+                    conn.conn_ref,
+                    conn.output.heap()
+                ));
+            }
+            // A frame begun FRAME_TIMEOUT ago has been closed for.
+            if let Some(since) = conn.partial_since {
+                if since + FRAME_TIMEOUT <= now {
+                    return Err(format!(
+                        "{} has had an incomplete frame for {:?}",
+                        conn.conn_ref,
+                        now - since
+                    ));
+                }
+            }
         }
         for (s, r) in self.reactor.routes() {
             if !live.contains(&r) {
@@ -1370,5 +1426,8 @@ fn seeded_simulation() {
             total.irose_in_world > 0,
             "no irose client ever reached the world"
         );
+        for reason in ["closed:frame_timeout", "closed:pool_pressure"] {
+            assert!(reasons.iter().any(|r| r.starts_with(reason)), "no {reason}");
+        }
     }
 }

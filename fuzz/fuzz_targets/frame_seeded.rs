@@ -1,6 +1,6 @@
 //! The `rose` cipher on seeded tables with the irose encoder, and trial
-//! decoding of a connection's first packet (docs/protocol.md §10.1
-//! and docs/protocol.md §10.6). The tables are rose-offline's: the default set plus
+//! decoding of a connection's first packet (docs/protocol.md §10.1, §10.6.2).
+//! The tables are rose-offline's: the default set plus
 //! init(0x12345678) and init(0x87654321), prepared once per process.
 //!
 //! Byte 0 picks the mode, byte 1 the direction and a split point:

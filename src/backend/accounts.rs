@@ -2,7 +2,7 @@
 //! digests, plus the accounts-file parser.
 //!
 //! Passwords are never kept in plaintext: a plaintext seed is turned into the
-//! two digests a client may send (protocol.md §9 D4), SHA-256 hex and MD5 hex,
+//! two digests a client may send (docs/protocol.md §9 D4), SHA-256 hex and MD5 hex,
 //! both lowercase. A login compares the client's digest with the stored
 //! digest of the same kind in constant time. Digests never appear in `Debug`
 //! output or logs.
@@ -15,11 +15,11 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::BackendError;
+use super::{names, BackendError};
 use crate::protocol::packets::DigestKind;
 
 /// Longest username accepted, in bytes (the login packet's limit).
-pub const MAX_USERNAME_LEN: usize = 20;
+pub const MAX_USERNAME_LEN: usize = names::MAX_NAME_LEN;
 
 /// Access level given to accounts that do not name one.
 pub const DEFAULT_ACCESS: u32 = 1;
@@ -64,6 +64,11 @@ impl PasswordDigest {
         self.kind
     }
 
+    /// The lowercase hex text (what the SQL engines hash; never logged).
+    pub(crate) fn hex(&self) -> &[u8] {
+        &self.hex
+    }
+
     /// Compares with `other` in constant time (for digests of equal kind,
     /// whose lengths are equal by the type's invariant).
     pub fn ct_matches(&self, other: &PasswordDigest) -> bool {
@@ -84,12 +89,11 @@ fn to_hex(raw: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Whether `name` can be a username: 1..=20 bytes, no whitespace or control
-/// characters.
+/// Whether `name` can be a username: 1..=20 bytes of the name character set
+/// ([`super::names`]). Auto-created accounts must also avoid the reserved
+/// words.
 pub fn valid_username(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_USERNAME_LEN
-        && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
+    names::check_charset(name) == names::NameCheck::Ok
 }
 
 /// One account.
@@ -125,6 +129,23 @@ pub enum SeedPassword {
     Digest(PasswordDigest),
 }
 
+impl SeedPassword {
+    /// The (SHA-256, MD5) digests it gives: both for a plaintext, one for a
+    /// digest.
+    pub fn digests(&self) -> (Option<PasswordDigest>, Option<PasswordDigest>) {
+        match self {
+            SeedPassword::Plaintext(p) => (
+                Some(PasswordDigest::of_plaintext(DigestKind::Sha256Hex, p)),
+                Some(PasswordDigest::of_plaintext(DigestKind::Md5Hex, p)),
+            ),
+            SeedPassword::Digest(d) => match d.kind {
+                DigestKind::Sha256Hex => (Some(d.clone()), None),
+                DigestKind::Md5Hex => (None, Some(d.clone())),
+            },
+        }
+    }
+}
+
 impl fmt::Debug for SeedPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -143,6 +164,9 @@ pub struct AccountSeed {
     pub password: SeedPassword,
     /// Access level ([`DEFAULT_ACCESS`] when the line names none).
     pub access: u32,
+    /// Whether the line names the access level (a database account named
+    /// by a line without one keeps its level).
+    pub access_given: bool,
     /// 1-based line number in the file it came from.
     pub line: usize,
 }
@@ -180,6 +204,24 @@ pub enum LoginCheck {
     InvalidPassword,
     /// The digest matched but the access level is below 1.
     NoRightToConnect,
+}
+
+impl LoginCheck {
+    /// The answer for an existing account: the password is checked first,
+    /// so a wrong one does not reveal a ban.
+    pub fn of_existing(matches: bool, user_id: u32, access: u32) -> LoginCheck {
+        if !matches {
+            LoginCheck::InvalidPassword
+        } else if access < 1 {
+            LoginCheck::NoRightToConnect
+        } else {
+            LoginCheck::Ok {
+                user_id,
+                access,
+                created: false,
+            }
+        }
+    }
 }
 
 /// Accounts by case-insensitive name.
@@ -238,16 +280,7 @@ impl AccountStore {
         }
         let user_id = self.next_id;
         self.next_id = self.next_id.checked_add(1).ok_or(AccountError::Exhausted)?;
-        let (sha256, md5) = match password {
-            SeedPassword::Plaintext(p) => (
-                Some(PasswordDigest::of_plaintext(DigestKind::Sha256Hex, p)),
-                Some(PasswordDigest::of_plaintext(DigestKind::Md5Hex, p)),
-            ),
-            SeedPassword::Digest(d) => match d.kind {
-                DigestKind::Sha256Hex => (Some(d.clone()), None),
-                DigestKind::Md5Hex => (None, Some(d.clone())),
-            },
-        };
+        let (sha256, md5) = password.digests();
         self.by_name.insert(
             key,
             Account {
@@ -259,6 +292,53 @@ impl AccountStore {
             },
         );
         Ok(user_id)
+    }
+
+    /// Whether `digest` is the stored digest of its kind of account `user_id`.
+    pub fn verify(&self, user_id: u32, digest: &PasswordDigest) -> bool {
+        self.by_name
+            .values()
+            .find(|a| a.user_id == user_id)
+            .and_then(|a| a.digest(digest.kind))
+            .is_some_and(|stored| stored.ct_matches(digest))
+    }
+
+    /// Replaces an account's password; false when there is no such account.
+    pub fn set_password(&mut self, username: &str, password: &SeedPassword) -> bool {
+        let Some(account) = self.by_name.get_mut(&username.to_lowercase()) else {
+            return false;
+        };
+        (account.sha256, account.md5) = password.digests();
+        true
+    }
+
+    /// Sets an account's access level; false when there is no such account.
+    pub fn set_access(&mut self, username: &str, access: u32) -> bool {
+        match self.by_name.get_mut(&username.to_lowercase()) {
+            Some(account) => {
+                account.access = access;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes an account; its user id, if it existed.
+    pub fn remove(&mut self, username: &str) -> Option<u32> {
+        self.by_name
+            .remove(&username.to_lowercase())
+            .map(|a| a.user_id)
+    }
+
+    /// (user id, name, access) of every account, by user id.
+    pub fn list(&self) -> Vec<(u32, String, u32)> {
+        let mut list: Vec<(u32, String, u32)> = self
+            .by_name
+            .values()
+            .map(|a| (a.user_id, a.username.clone(), a.access))
+            .collect();
+        list.sort_unstable_by_key(|a| a.0);
+        list
     }
 
     /// Adds every seed; a failure names the file and line of the seed.
@@ -287,17 +367,7 @@ impl AccountStore {
                 let matches = account
                     .digest(digest.kind)
                     .is_some_and(|stored| stored.ct_matches(digest));
-                if !matches {
-                    LoginCheck::InvalidPassword
-                } else if account.access < 1 {
-                    LoginCheck::NoRightToConnect
-                } else {
-                    LoginCheck::Ok {
-                        user_id: account.user_id,
-                        access: account.access,
-                        created: false,
-                    }
-                }
+                LoginCheck::of_existing(matches, account.user_id, account.access)
             }
             None if auto_create => {
                 match self.add(
@@ -336,44 +406,49 @@ pub fn parse_accounts(path: &Path, text: &str) -> Result<Vec<AccountSeed>, Backe
         };
         let content = raw.split('#').next().unwrap_or("");
         let fields: Vec<&str> = content.split_whitespace().collect();
-        let (username, password, access) = match fields.as_slice() {
+        let (username, password, access, access_given) = match fields.as_slice() {
             [] => continue,
-            [u, p] => (*u, *p, DEFAULT_ACCESS),
+            [u, p] => (*u, *p, DEFAULT_ACCESS, false),
             [u, p, a] => {
                 let access = a
                     .parse::<u32>()
                     .map_err(|_| err(format!("access level {a:?} is not a number")))?;
-                (*u, *p, access)
+                (*u, *p, access, true)
             }
             [_] => return Err(err("expected `username password [access]`".into())),
             _ => return Err(err("too many fields".into())),
         };
         if !valid_username(username) {
             return Err(err(format!(
-                "invalid username {username:?} (1..={MAX_USERNAME_LEN} bytes)"
+                "invalid username {username:?} (1..={MAX_USERNAME_LEN} ASCII letters, digits, _ or -)"
             )));
         }
-        let password = if let Some(hex) = password.strip_prefix("sha256:") {
-            SeedPassword::Digest(
-                PasswordDigest::parse(DigestKind::Sha256Hex, hex.as_bytes())
-                    .ok_or_else(|| err("sha256: needs 64 hex digits".into()))?,
-            )
-        } else if let Some(hex) = password.strip_prefix("md5:") {
-            SeedPassword::Digest(
-                PasswordDigest::parse(DigestKind::Md5Hex, hex.as_bytes())
-                    .ok_or_else(|| err("md5: needs 32 hex digits".into()))?,
-            )
-        } else {
-            SeedPassword::Plaintext(password.to_owned())
-        };
+        let password = parse_password(password).map_err(|e| err(e.into()))?;
         seeds.push(AccountSeed {
             username: username.to_owned(),
             password,
             access,
+            access_given,
             line,
         });
     }
     Ok(seeds)
+}
+
+/// A password as an accounts file or an operator gives it: `sha256:<64
+/// hex>` or `md5:<32 hex>` is that digest, anything else the plaintext.
+pub fn parse_password(text: &str) -> Result<SeedPassword, &'static str> {
+    if let Some(hex) = text.strip_prefix("sha256:") {
+        PasswordDigest::parse(DigestKind::Sha256Hex, hex.as_bytes())
+            .map(SeedPassword::Digest)
+            .ok_or("sha256: needs 64 hex digits")
+    } else if let Some(hex) = text.strip_prefix("md5:") {
+        PasswordDigest::parse(DigestKind::Md5Hex, hex.as_bytes())
+            .map(SeedPassword::Digest)
+            .ok_or("md5: needs 32 hex digits")
+    } else {
+        Ok(SeedPassword::Plaintext(text.to_owned()))
+    }
 }
 
 /// Reads and parses an accounts file (see [`parse_accounts`]).

@@ -3,7 +3,8 @@
 //! Result mapping (the numbers are those of the reply packets):
 //! - `Login`: digest kind UNSPECIFIED or a digest that is not hex of the
 //!   kind's length → FAILED; no such account → UNKNOWN_ACCOUNT (unless
-//!   auto-create is on); digest mismatch → INVALID_PASSWORD; access < 1 →
+//!   auto-create is on and the name is one a player may choose,
+//!   [`super::names`]); digest mismatch → INVALID_PASSWORD; access < 1 →
 //!   NO_RIGHT_TO_CONNECT; else OK with a new session (replacing any session
 //!   the account had, see [`super::sessions`]).
 //! - `SelectServer`: unknown/expired session or unknown server → FAILED; a
@@ -12,13 +13,12 @@
 //!   expired → TIME_OUT; else OK with the session's user, stage and char.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
 use super::accounts::{LoginCheck, PasswordDigest};
 use super::sessions::{JoinError, Stage};
-use super::{lock, Shared, CHANNEL_ID, SERVER_ID};
+use super::{database_failed, names, Shared, CHANNEL_ID, SERVER_ID};
 use crate::pb::auth::{self as pb, auth_server::Auth};
 use crate::rpc::convert;
 
@@ -60,11 +60,15 @@ impl Auth for AuthService {
             log::debug!("login from {}: malformed digest", req.peer);
             return Ok(Response::new(login_reply(pb::LoginResult::Failed)));
         };
-        let check = lock(&self.shared.accounts).login(
-            &req.username,
-            &digest,
-            self.shared.config.auto_create,
-        );
+        // Only a name a player may choose is created (docs/protocol.md §9 D16).
+        let auto_create = self.shared.config.auto_create
+            && names::check_player_name(&req.username) == names::NameCheck::Ok;
+        let check = self
+            .shared
+            .store
+            .login(&req.username, &digest, auto_create)
+            .await
+            .map_err(|e| database_failed("login", e))?;
         let (user_id, access) = match check {
             LoginCheck::Ok {
                 user_id,
@@ -107,13 +111,12 @@ impl Auth for AuthService {
                 )));
             }
         };
-        let session_id = lock(&self.shared.sessions).create(
-            user_id,
-            access,
-            digest,
-            Instant::now(),
-            &mut rand::rng(),
-        );
+        let session_id = self
+            .shared
+            .sessions
+            .create(user_id, access, &digest)
+            .await
+            .map_err(|e| database_failed("login", e))?;
         log::debug!(
             "login from {}: {:?} is user {user_id}, new session",
             req.peer,
@@ -139,15 +142,20 @@ impl Auth for AuthService {
                 session_id,
             }))
         };
-        let now = Instant::now();
-        let mut sessions = lock(&self.shared.sessions);
-        if sessions.get(req.session_id, now).is_err() || req.server_id != SERVER_ID {
+        let failed = |e| database_failed("server select", e);
+        let sessions = &self.shared.sessions;
+        let live = sessions.get(req.session_id).await.map_err(failed)?.is_ok();
+        if !live || req.server_id != SERVER_ID {
             return reply(pb::SelectServerResult::Failed, 0);
         }
         if req.channel_id != CHANNEL_ID {
             return reply(pb::SelectServerResult::InvalidChannel, 0);
         }
-        match sessions.select_server(req.session_id, now) {
+        match sessions
+            .select_server(req.session_id)
+            .await
+            .map_err(failed)?
+        {
             Ok(()) => reply(pb::SelectServerResult::Ok, req.session_id),
             Err(_) => reply(pb::SelectServerResult::Failed, 0),
         }
@@ -167,7 +175,12 @@ impl Auth for AuthService {
         let Some(digest) = request_digest(req.digest_kind, &req.digest) else {
             return fail(pb::JoinResult::InvalidPassword);
         };
-        let joined = lock(&self.shared.sessions).join(req.session_id, &digest, Instant::now());
+        let joined = self
+            .shared
+            .sessions
+            .join(req.session_id, &digest)
+            .await
+            .map_err(|e| database_failed("join", e))?;
         match joined {
             Ok(info) => Ok(Response::new(pb::JoinServerReply {
                 result: pb::JoinResult::Ok.into(),
@@ -189,7 +202,12 @@ impl Auth for AuthService {
         request: Request<pb::RefreshRequest>,
     ) -> Result<Response<pb::RefreshReply>, Status> {
         let id = request.into_inner().session_id;
-        let ok = lock(&self.shared.sessions).refresh(id, Instant::now());
+        let ok = self
+            .shared
+            .sessions
+            .refresh(id)
+            .await
+            .map_err(|e| database_failed("session refresh", e))?;
         Ok(Response::new(pb::RefreshReply { ok }))
     }
 
@@ -198,10 +216,15 @@ impl Auth for AuthService {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutReply>, Status> {
         let req = request.into_inner();
-        if let Some(s) = lock(&self.shared.sessions).remove(req.session_id) {
+        let removed = self
+            .shared
+            .sessions
+            .remove(req.session_id)
+            .await
+            .map_err(|e| database_failed("logout", e))?;
+        if let Some(user_id) = removed {
             log::debug!(
-                "user {} logged out ({:?})",
-                s.user_id,
+                "user {user_id} logged out ({:?})",
                 pb::LogoutReason::try_from(req.reason).unwrap_or_default()
             );
         }

@@ -8,12 +8,11 @@
 //! stage MAP with that character.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
 use super::characters::{Character, CreateError, NewCharacter};
-use super::{lock, Shared};
+use super::{database_failed, Shared};
 use crate::pb::character::{self as pb, character_server::Character as CharacterRpc};
 
 /// The Character service.
@@ -43,8 +42,12 @@ impl CharacterRpc for CharacterService {
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListReply>, Status> {
         let user_id = request.into_inner().user_id;
-        let characters = lock(&self.shared.characters)
-            .list(user_id)
+        let characters = self
+            .shared
+            .store
+            .characters(user_id)
+            .await
+            .map_err(|e| database_failed("character list", e))?
             .iter()
             .map(summary)
             .collect();
@@ -64,7 +67,12 @@ impl CharacterRpc for CharacterService {
             face: req.face,
             zone: req.zone,
         };
-        let created = lock(&self.shared.characters).create(req.user_id, &new);
+        let created = self
+            .shared
+            .store
+            .create_character(req.user_id, &new)
+            .await
+            .map_err(|e| database_failed("character create", e))?;
         let (result, char_id) = match created {
             Ok(id) => {
                 log::debug!(
@@ -75,7 +83,14 @@ impl CharacterRpc for CharacterService {
                 (pb::CreateResult::Ok, id)
             }
             Err(CreateError::NameTaken) => (pb::CreateResult::NameTaken, 0),
-            Err(CreateError::InvalidValue) => (pb::CreateResult::InvalidValue, 0),
+            Err(CreateError::InvalidValue) => {
+                log::debug!(
+                    "user {}: character {:?} refused (a value or the name, docs/protocol.md §9 D16)",
+                    req.user_id,
+                    new.name
+                );
+                (pb::CreateResult::InvalidValue, 0)
+            }
             Err(CreateError::TooManyChars) => (pb::CreateResult::TooManyChars, 0),
         };
         Ok(Response::new(pb::CreateReply {
@@ -89,15 +104,14 @@ impl CharacterRpc for CharacterService {
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
         let req = request.into_inner();
-        let mut characters = lock(&self.shared.characters);
+        let store = &self.shared.store;
         let outcome = if req.delete {
-            characters.delete(req.user_id, req.char_id)
+            store.delete_character(req.user_id, req.char_id).await
         } else {
-            characters
-                .get_owned(req.user_id, req.char_id)
-                .map(|c| c.name.clone())
-        };
-        drop(characters);
+            let found = store.character(req.user_id, req.char_id).await;
+            found.map(|c| c.map(|c| c.name))
+        }
+        .map_err(|e| database_failed("character delete", e))?;
         let reply = match outcome {
             Ok(name) => {
                 if req.delete {
@@ -122,18 +136,24 @@ impl CharacterRpc for CharacterService {
         request: Request<pb::SelectRequest>,
     ) -> Result<Response<pb::SelectReply>, Status> {
         let req = request.into_inner();
-        let owned = lock(&self.shared.characters)
-            .get_owned(req.user_id, req.char_id)
+        let failed = |e| database_failed("character select", e);
+        let owned = self
+            .shared
+            .store
+            .character(req.user_id, req.char_id)
+            .await
+            .map_err(failed)?
             .is_ok();
         let result = if !owned {
             pb::SelectResult::NotFound
         } else {
-            match lock(&self.shared.sessions).select_char(
-                req.session_id,
-                req.user_id,
-                req.char_id,
-                Instant::now(),
-            ) {
+            let selected = self
+                .shared
+                .sessions
+                .select_char(req.session_id, req.user_id, req.char_id)
+                .await
+                .map_err(failed)?;
+            match selected {
                 Ok(()) => pb::SelectResult::Ok,
                 Err(_) => pb::SelectResult::Failed,
             }

@@ -2,7 +2,8 @@
 //! names unique across all accounts (ignoring case).
 //!
 //! Accepted creation values (anything else is INVALID_VALUE):
-//! - name: 1..=20 bytes, no whitespace or control characters;
+//! - name: 1..=20 bytes of the name character set, not reserved
+//!   ([`super::names`], docs/protocol.md §9 D16);
 //! - race: 0 or 1;
 //! - face and hair: 0..=[`MAX_FACE`] and 0..=[`MAX_HAIR`];
 //! - stone: 0..=[`MAX_STONE`];
@@ -11,11 +12,17 @@
 //!   every character starts with the [`starting_equipment`].
 //!
 //! Deletion is immediate (no delayed-delete timer).
+//!
+//! [`CharacterStore`] is the `memory` engine's; [`Validated`] (the checks
+//! and what a new character is made of) serves every engine.
 
 use std::collections::HashMap;
 
+use super::names;
+use super::store::CharState;
+
 /// Longest character name, in bytes.
-pub const MAX_NAME_LEN: usize = 20;
+pub const MAX_NAME_LEN: usize = names::MAX_NAME_LEN;
 /// Highest accepted face index.
 pub const MAX_FACE: u32 = 63;
 /// Highest accepted hair index.
@@ -27,11 +34,48 @@ pub const DEFAULT_MAP: u16 = 1;
 /// Start position (x and y) on the default map.
 pub const DEFAULT_POSITION: f32 = 520_000.0;
 
-/// Equipped-item words of a new character (protocol.md §3.6 order: helmet,
-/// armor, gauntlet, boots, goggles, backpack, weapon R, weapon L): armor id 29
-/// and weapon id 1, as in §7 P9.
+/// Equipped-item words of a new character, in the slot order of
+/// docs/protocol.md §3.6 (helmet, armor, gauntlet, boots, goggles, backpack,
+/// weapon R, weapon L): armor id 29 and weapon id 1, as in vector P9 of
+/// docs/protocol.md §7.
 pub fn starting_equipment() -> [u32; 8] {
     [0, 29, 0, 0, 0, 0, 1, 0]
+}
+
+/// Hit points of a new character.
+pub const START_HP: u16 = 100;
+/// Mana points of a new character.
+pub const START_MP: u16 = 50;
+/// Each base stat of a new character.
+pub const START_STAT: u16 = 15;
+
+/// The base stats a character has (new characters: [`START_STAT`] each).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Strength.
+    pub strength: u16,
+    /// Dexterity.
+    pub dexterity: u16,
+    /// Intelligence.
+    pub intellect: u16,
+    /// Concentration.
+    pub concentration: u16,
+    /// Charm.
+    pub charm: u16,
+    /// Sensibility.
+    pub sense: u16,
+}
+
+impl Stats {
+    /// The stats of a new character.
+    pub const START: Stats = Stats {
+        strength: START_STAT,
+        dexterity: START_STAT,
+        intellect: START_STAT,
+        concentration: START_STAT,
+        charm: START_STAT,
+        sense: START_STAT,
+    };
 }
 
 /// One character.
@@ -63,6 +107,80 @@ pub struct Character {
     pub y: f32,
     /// Equipped-item words, see [`starting_equipment`].
     pub items: [u32; 8],
+    /// Hit points (saved by the world).
+    pub hp: u16,
+    /// Mana points (saved by the world).
+    pub mp: u16,
+    /// Base stats.
+    pub stats: Stats,
+}
+
+/// A creation request that passed every check: what a new character is
+/// made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validated {
+    /// The name.
+    pub name: String,
+    /// 0 or 1.
+    pub race: u8,
+    /// Birth stone.
+    pub stone: u8,
+    /// Face index.
+    pub face: u8,
+    /// Hair index.
+    pub hair: u8,
+    /// Starting map ([`DEFAULT_MAP`] for zone 0).
+    pub map: u16,
+}
+
+impl Validated {
+    /// Checks a request against the documented ranges (INVALID_VALUE).
+    pub fn check(new: &NewCharacter) -> Result<Validated, CreateError> {
+        let small = |v: u32, max: u32| u8::try_from(v).ok().filter(|_| v <= max);
+        let (Some(race), Some(stone), Some(face), Some(hair), Ok(zone)) = (
+            small(new.race, 1),
+            small(new.stone, MAX_STONE),
+            small(new.face, MAX_FACE),
+            small(new.hair, MAX_HAIR),
+            u16::try_from(new.zone),
+        ) else {
+            return Err(CreateError::InvalidValue);
+        };
+        if !valid_name(&new.name) {
+            return Err(CreateError::InvalidValue);
+        }
+        Ok(Validated {
+            name: new.name.clone(),
+            race,
+            stone,
+            face,
+            hair,
+            map: if zone == 0 { DEFAULT_MAP } else { zone },
+        })
+    }
+
+    /// The new character with this id and owner: level 1, job 0, at
+    /// [`DEFAULT_POSITION`], with the [`starting_equipment`].
+    pub fn character(&self, char_id: u64, user_id: u32) -> Character {
+        Character {
+            char_id,
+            user_id,
+            name: self.name.clone(),
+            race: self.race,
+            stone: self.stone,
+            face: self.face,
+            hair: self.hair,
+            level: 1,
+            job: 0,
+            map: self.map,
+            x: DEFAULT_POSITION,
+            y: DEFAULT_POSITION,
+            items: starting_equipment(),
+            hp: START_HP,
+            mp: START_MP,
+            stats: Stats::START,
+        }
+    }
 }
 
 /// The values of a character creation request.
@@ -97,11 +215,9 @@ pub enum CreateError {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct NotFound;
 
-/// Whether `name` can be a character name.
+/// Whether `name` can be a character name ([`names::check_player_name`]).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
+    names::check_player_name(name) == names::NameCheck::Ok
 }
 
 /// Characters by account, in slot order.
@@ -156,19 +272,7 @@ impl CharacterStore {
 
     /// Creates a character in the next free slot of `user_id`.
     pub fn create(&mut self, user_id: u32, new: &NewCharacter) -> Result<u64, CreateError> {
-        let small = |v: u32, max: u32| u8::try_from(v).ok().filter(|_| v <= max);
-        let (Some(race), Some(stone), Some(face), Some(hair), Ok(zone)) = (
-            small(new.race, 1),
-            small(new.stone, MAX_STONE),
-            small(new.face, MAX_FACE),
-            small(new.hair, MAX_HAIR),
-            u16::try_from(new.zone),
-        ) else {
-            return Err(CreateError::InvalidValue);
-        };
-        if !valid_name(&new.name) {
-            return Err(CreateError::InvalidValue);
-        }
+        let valid = Validated::check(new)?;
         if self.list(user_id).len() >= self.max_per_account {
             return Err(CreateError::TooManyChars);
         }
@@ -178,24 +282,12 @@ impl CharacterStore {
         }
         let char_id = self.next_id;
         self.next_id += 1;
-        let map = if zone == 0 { DEFAULT_MAP } else { zone };
         self.names.insert(key, char_id);
         self.owners.insert(char_id, user_id);
-        self.by_user.entry(user_id).or_default().push(Character {
-            char_id,
-            user_id,
-            name: new.name.clone(),
-            race,
-            stone,
-            face,
-            hair,
-            level: 1,
-            job: 0,
-            map,
-            x: DEFAULT_POSITION,
-            y: DEFAULT_POSITION,
-            items: starting_equipment(),
-        });
+        self.by_user
+            .entry(user_id)
+            .or_default()
+            .push(valid.character(char_id, user_id));
         Ok(char_id)
     }
 
@@ -216,18 +308,36 @@ impl CharacterStore {
 
     /// Records where a character is (called when it leaves the world).
     pub fn set_position(&mut self, char_id: u64, map: u16, x: f32, y: f32) {
-        let Some(owner) = self.owners.get(&char_id) else {
-            return;
-        };
-        if let Some(c) = self
-            .by_user
-            .get_mut(owner)
-            .and_then(|l| l.iter_mut().find(|c| c.char_id == char_id))
-        {
+        if let Some(c) = self.get_mut(char_id) {
             c.map = map;
             c.x = x;
             c.y = y;
         }
+    }
+
+    /// Records what the world keeps of a character in play.
+    pub fn save(&mut self, state: &CharState) {
+        self.set_position(state.char_id, state.map, state.x, state.y);
+        if let Some(c) = self.get_mut(state.char_id) {
+            c.hp = state.hp;
+            c.mp = state.mp;
+        }
+    }
+
+    /// Removes every character of an account (the account was deleted).
+    pub fn remove_account(&mut self, user_id: u32) {
+        for c in self.by_user.remove(&user_id).unwrap_or_default() {
+            self.names.remove(&c.name.to_lowercase());
+            self.owners.remove(&c.char_id);
+        }
+    }
+
+    fn get_mut(&mut self, char_id: u64) -> Option<&mut Character> {
+        let owner = self.owners.get(&char_id)?;
+        self.by_user
+            .get_mut(owner)?
+            .iter_mut()
+            .find(|c| c.char_id == char_id)
     }
 }
 

@@ -1,36 +1,39 @@
 //! The embedded backend: a reference implementation of the Auth, Character
-//! and World gRPC services (architecture.md §7), run as one real tonic server
-//! inside the process. It serves `make run`, the tests and small setups when
-//! no external services are configured; `--backend-listen` can expose it to
-//! other gateways.
+//! and World gRPC services (docs/architecture.md §7), run as one real tonic server
+//! inside the process (or alone: `packet-service backend`). It serves
+//! `make run`, the tests and small setups when no external services are
+//! configured; `--backend-listen` can expose it to other gateways.
 //!
-//! State lives in plain stores, each behind its own `std::sync::Mutex`:
-//! [`accounts::AccountStore`], [`sessions::SessionStore`],
-//! [`characters::CharacterStore`] and the world's maps ([`world`]). No lock is
-//! held across an `.await`, and no code path holds two store locks at once, so
-//! there is no lock order to get wrong. Nothing is persisted: a restart
-//! forgets auto-created accounts, sessions and characters.
+//! Accounts and characters live in a [`store::Store`], sessions in a
+//! [`store::Sessions`], both picked by `--database` ([`store::DatabaseUrl`]):
+//! process memory, one SQLite file (the default of the binary) or a shared
+//! PostgreSQL database. The world keeps its players in memory and saves
+//! them through [`world::saver`]. The services only await the store; no
+//! lock is held across an `.await`.
 
 pub mod accounts;
+pub mod admin;
 mod auth;
 mod character;
 pub mod characters;
+pub mod names;
 pub mod sessions;
+pub mod standalone;
+pub mod store;
 pub mod world;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
 use crate::pb;
-use accounts::{AccountStore, SeedPassword, DEFAULT_ACCESS};
-use characters::CharacterStore;
-use sessions::SessionStore;
+use accounts::{AccountSeed, AccountStore, SeedPassword, DEFAULT_ACCESS};
+use store::{DatabaseUrl, Seed, Sessions, Store, StoreError, StoreOptions};
 
 /// Settings of the embedded backend.
 #[derive(Clone, Debug)]
@@ -48,14 +51,22 @@ pub struct BackendConfig {
     pub max_chars_per_account: usize,
     /// Name of the one server in the list (id 1, one channel with id 1).
     pub server_name: String,
+    /// Where accounts, characters (and with PostgreSQL sessions) are kept.
+    pub database: DatabaseUrl,
+    /// How often the world saves the characters in play that moved.
+    pub save_interval: Duration,
 }
 
 impl Default for BackendConfig {
     /// The defaults of the settings table
     /// ([`Config::defaults`](crate::config::Config::defaults)), so that each
-    /// is written once.
+    /// is written once — except the database, `memory` here: a library
+    /// default never creates files (the binary's default is the row's).
     fn default() -> Self {
-        crate::config::Config::defaults().backend_config()
+        BackendConfig {
+            database: DatabaseUrl::Memory,
+            ..crate::config::Config::defaults().backend_config()
+        }
     }
 }
 
@@ -96,6 +107,9 @@ pub enum BackendError {
         /// What is wrong with it.
         source: accounts::AccountError,
     },
+    /// The database could not be opened or used.
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 /// The id of the one server in the list.
@@ -107,21 +121,13 @@ pub const CHANNEL_ID: u32 = 1;
 pub(crate) struct Shared {
     /// The settings it was started with.
     config: BackendConfig,
-    accounts: Mutex<AccountStore>,
-    sessions: Mutex<SessionStore>,
-    characters: Mutex<CharacterStore>,
+    /// Accounts and characters.
+    store: Arc<dyn Store>,
+    /// Sessions.
+    sessions: Arc<dyn Sessions>,
 }
 
 impl Shared {
-    fn new(config: BackendConfig, accounts: AccountStore) -> Shared {
-        Shared {
-            sessions: Mutex::new(SessionStore::new(config.session_ttl)),
-            characters: Mutex::new(CharacterStore::new(config.max_chars_per_account)),
-            accounts: Mutex::new(accounts),
-            config,
-        }
-    }
-
     /// The server list: one server with one channel.
     fn servers(&self) -> Vec<pb::auth::ServerInfo> {
         vec![pb::auth::ServerInfo {
@@ -139,11 +145,44 @@ impl Shared {
     }
 }
 
-/// Locks a store. A panic while a store was locked leaves it consistent
-/// enough for a reference backend (every mutation is a few field writes), so
-/// poisoning is ignored rather than turned into a panic of every later call.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// The database failed during a call: logged, and answered with an
+/// INTERNAL status (the gateway replies with the protocol's failure code).
+pub(crate) fn database_failed(what: &str, e: StoreError) -> tonic::Status {
+    log::error!("{what}: {e}");
+    tonic::Status::internal("database error")
+}
+
+/// The seed accounts of `config` (`--account` entries, then the accounts
+/// file), checked as one list: valid names, no name twice (ignoring case).
+/// Errors name the entry, or the file and line.
+pub fn seeds(config: &BackendConfig) -> Result<Vec<Seed>, BackendError> {
+    // An empty memory store accepting them all is exactly the check.
+    let mut check = AccountStore::new();
+    let mut seeds = Vec::new();
+    for (username, password) in &config.accounts {
+        let password = SeedPassword::Plaintext(password.clone());
+        check
+            .add(username, &password, DEFAULT_ACCESS)
+            .map_err(|source| BackendError::SeedAccount {
+                username: username.clone(),
+                source,
+            })?;
+        seeds.push(Seed {
+            username: username.clone(),
+            password,
+            access: None,
+        });
+    }
+    if let Some(path) = &config.accounts_file {
+        let lines: Vec<AccountSeed> = accounts::read_accounts_file(path)?;
+        check.add_seeds(path, &lines)?;
+        seeds.extend(lines.into_iter().map(|l| Seed {
+            access: l.access_given.then_some(l.access),
+            username: l.username,
+            password: l.password,
+        }));
+    }
+    Ok(seeds)
 }
 
 /// A running embedded backend. Dropping it without [`shutdown`](Self::shutdown)
@@ -155,35 +194,32 @@ pub struct EmbeddedBackend {
     world: Arc<world::WorldState>,
     server: JoinHandle<()>,
     purge: JoinHandle<()>,
+    saves: JoinHandle<()>,
+    saver: JoinHandle<()>,
+    saver_stop: watch::Sender<bool>,
 }
 
 /// How long [`EmbeddedBackend::shutdown`] waits for connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl EmbeddedBackend {
-    /// Inside a tokio runtime: loads the seed accounts, binds `listen` (e.g.
+    /// Inside a tokio runtime: opens the database (creating and migrating
+    /// it as needed), seeds the configured accounts, binds `listen` (e.g.
     /// `127.0.0.1:0`) and serves Auth, Character and World on it.
     pub async fn start(
         config: BackendConfig,
         listen: SocketAddr,
     ) -> Result<EmbeddedBackend, BackendError> {
-        let mut accounts = AccountStore::new();
-        for (username, password) in &config.accounts {
-            accounts
-                .add(
-                    username,
-                    &SeedPassword::Plaintext(password.clone()),
-                    DEFAULT_ACCESS,
-                )
-                .map_err(|source| BackendError::SeedAccount {
-                    username: username.clone(),
-                    source,
-                })?;
-        }
-        if let Some(path) = &config.accounts_file {
-            let seeds = accounts::read_accounts_file(path)?;
-            accounts.add_seeds(path, &seeds)?;
-        }
+        let seeds = seeds(&config)?;
+        let opened = store::open(
+            &config.database,
+            StoreOptions {
+                max_chars_per_account: config.max_chars_per_account,
+                session_ttl: config.session_ttl,
+            },
+        )
+        .await?;
+        opened.store.seed(&seeds).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| BackendError::Bind {
@@ -196,12 +232,18 @@ impl EmbeddedBackend {
         })?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let ttl = config.session_ttl;
-        let shared = Arc::new(Shared::new(config, accounts));
-        let world = Arc::new(world::WorldState::new(shared.clone()));
+        let save_interval = config.save_interval;
+        let accounts = opened.store.account_count().await?;
         log::info!(
-            "embedded backend listening on {addr} ({} accounts)",
-            lock(&shared.accounts).len()
+            "embedded backend listening on {addr} (database {}, {accounts} accounts)",
+            config.database
         );
+        let shared = Arc::new(Shared {
+            config,
+            store: opened.store,
+            sessions: opened.sessions,
+        });
+        let world = Arc::new(world::WorldState::new(shared.clone()));
 
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();
@@ -227,13 +269,25 @@ impl EmbeddedBackend {
                 log::error!("embedded backend server failed: {e}");
             }
         });
-        let purge = tokio::spawn(purge_sessions(shared, ttl, stopped));
+        let purge = tokio::spawn(purge_sessions(shared, ttl, stopped.clone()));
+        let saves = tokio::spawn(save_periodically(
+            world.clone(),
+            save_interval,
+            stopped.clone(),
+        ));
+        // The saver stops on its own signal, sent once the links are closed
+        // and their players queued.
+        let (saver_stop, saver_stopped) = watch::channel(false);
+        let saver = tokio::spawn(world.saver().run(saver_stopped));
         Ok(EmbeddedBackend {
             addr,
             stop,
             world,
             server,
             purge,
+            saves,
+            saver,
+            saver_stop,
         })
     }
 
@@ -242,16 +296,29 @@ impl EmbeddedBackend {
         self.world.stats()
     }
 
+    /// The world service's state, for reading its counters from elsewhere
+    /// (the metrics).
+    pub fn world(&self) -> Arc<world::WorldState> {
+        Arc::clone(&self.world)
+    }
+
     /// The address the services are served on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops serving: refuses new calls, ends every world link, and waits
-    /// (up to a few seconds) for open connections to finish.
+    /// Stops serving: refuses new calls, ends every world link, saves
+    /// every character that was in play, and waits (up to a few seconds)
+    /// for open connections to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        self.world.close_all_links();
+        self.world.close_all_links().await;
+        let _ = self.saves.await;
+        // Every player is queued now: the saver writes the rest and ends.
+        let _ = self.saver_stop.send(true);
+        if self.saver.await.is_err() {
+            log::error!("embedded backend: the character saver failed");
+        }
         let mut server = self.server;
         if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
             .await
@@ -276,11 +343,35 @@ async fn purge_sessions(shared: Arc<Shared>, ttl: Duration, mut stopped: watch::
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let stop = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stopped.wait_for(|&s| s) => true,
+        };
+        if stop {
+            return;
+        }
+        match shared.sessions.purge_expired(EXPIRED_SESSION_GRACE).await {
+            Ok(0) => {}
+            Ok(n) => log::debug!("embedded backend: purged {n} expired sessions"),
+            Err(e) => log::error!("embedded backend: purging sessions: {e}"),
+        }
+    }
+}
+
+/// Queues the characters in play that moved, every `period`, until stopped.
+async fn save_periodically(
+    world: Arc<world::WorldState>,
+    period: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
         tokio::select! {
             _ = tick.tick() => {
-                let n = lock(&shared.sessions).purge_expired(Instant::now(), EXPIRED_SESSION_GRACE);
+                let n = world.save_changed();
                 if n > 0 {
-                    log::debug!("embedded backend: purged {n} expired sessions");
+                    log::debug!("world: {n} characters queued for the periodic save");
                 }
             }
             _ = stopped.wait_for(|&s| s) => return,

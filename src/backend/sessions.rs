@@ -1,5 +1,5 @@
 //! The session store: random session ids with a TTL and the
-//! login → char select → map stage of each session (protocol.md §9 D6).
+//! login → char select → map stage of each session (docs/protocol.md §9 D6).
 //!
 //! Every method that looks at expiry takes `now` from its caller, so expiry
 //! is tested without sleeping. Expired sessions are invalid everywhere; they

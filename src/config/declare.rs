@@ -11,7 +11,9 @@
 //!   variable, else the default, through the row's rule;
 //! - the field's entry in `Debug` (`plain`, or `masked` for secrets);
 //! - its part of the start-up summary (`always`, `embedded` — only when the
-//!   embedded backend runs — or `none` when another row shows it).
+//!   embedded backend runs — or `none` when another row shows it);
+//! - whether SIGHUP applies a change to it (`live`) or it needs a restart
+//!   (`restart`): [`Config::reload_from`](super::Config::reload_from).
 //!
 //! Adding a setting is adding a row: nothing else lists the settings.
 
@@ -31,6 +33,15 @@ pub enum Form {
     },
 }
 
+/// Whether a change to a setting takes effect on SIGHUP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// SIGHUP applies it without dropping anyone.
+    Live,
+    /// Read at start-up only; a change needs a restart.
+    Restart,
+}
+
 /// One row of the settings table, without its value type.
 pub struct Setting {
     /// The [`Config`](super::Config) field it fills.
@@ -47,6 +58,8 @@ pub struct Setting {
     pub help: &'static str,
     /// How it is given on the command line.
     pub form: Form,
+    /// Whether a reload (SIGHUP) applies a change to it.
+    pub reload: Reload,
     /// What it accepts.
     pub(super) rule: &'static (dyn Describe + Sync),
 }
@@ -72,7 +85,8 @@ macro_rules! settings {
             default: $default:expr,
             help: $help:literal,
             summary: $when:ident $(($key:literal, $show:expr))?,
-            debug: $debug:ident $(,)?
+            debug: $debug:ident,
+            reload: $reload:ident $(,)?
         }
     )*) => {
         /// The effective settings of one gateway process.
@@ -92,7 +106,7 @@ macro_rules! settings {
 
         /// Every setting, in `--help` order.
         pub const SETTINGS: &[Setting] = &[$(
-            settings!(@row $field, $long, $env, $hint, $form $($sets)?, $rule, $default, $help),
+            settings!(@row $field, $long, $env, $hint, $form $($sets)?, $rule, $default, $help, $reload),
         )*];
 
         impl Config {
@@ -102,7 +116,8 @@ macro_rules! settings {
                 Ok(Config {$(
                     $field: {
                         const ROW: Setting = settings!(
-                            @row $field, $long, $env, $hint, $form $($sets)?, $rule, $default, $help
+                            @row $field, $long, $env, $hint, $form $($sets)?, $rule, $default, $help,
+                            $reload
                         );
                         sources.$form(&ROW, &$rule)?
                     },
@@ -112,6 +127,28 @@ macro_rules! settings {
             /// Adds each row's part to the start-up summary, in table order.
             pub(super) fn summary_parts<'c>(&'c self, line: &mut Summary<'c>) {
                 $($( line.$when($key, $show); )?)*
+            }
+
+            /// Takes from `new` every `live` setting that differs, and
+            /// reports those and the `restart` settings that differ (left
+            /// as they are). Values are compared as `Debug` shows them, so
+            /// secrets stay masked in the report.
+            pub fn reload_from(&mut self, new: &Config) -> Reloaded {
+                let mut out = Reloaded::default();
+                $(
+                    let was = format!("{:?}", text::$debug(&self.$field));
+                    let now = format!("{:?}", text::$debug(&new.$field));
+                    if was != now {
+                        match settings!(@reload $reload) {
+                            Reload::Live => {
+                                self.$field = new.$field.clone();
+                                out.applied.push(Change { env: $env, was, now });
+                            }
+                            Reload::Restart => out.ignored.push($env),
+                        }
+                    }
+                )*
+                out
             }
         }
 
@@ -125,7 +162,7 @@ macro_rules! settings {
     };
 
     (@row $field:ident, $long:literal, $env:literal, $hint:literal, $form:ident $($sets:literal)?,
-        $rule:expr, $default:expr, $help:literal) => {
+        $rule:expr, $default:expr, $help:literal, $reload:ident) => {
         Setting {
             field: stringify!($field),
             long: $long,
@@ -134,10 +171,13 @@ macro_rules! settings {
             default: $default,
             help: $help,
             form: settings!(@form $form $($sets)?),
+            reload: settings!(@reload $reload),
             rule: &$rule,
         }
     };
 
+    (@reload live) => { Reload::Live };
+    (@reload restart) => { Reload::Restart };
     (@form value) => { Form::Value };
     (@form optional) => { Form::Value };
     (@form repeated) => { Form::Repeated };

@@ -9,7 +9,8 @@
 //! list [`SETTINGS`] (which the README test reads) are all derived from that
 //! row, so they cannot drift apart.
 //!
-//! Precedence is **flag > environment > default**. An environment variable set
+//! Precedence is **flag > config file > environment > default** (the
+//! file is optional, see `file.rs`). An environment variable set
 //! to the empty string counts as unset (the way `EnvironmentFile=` lines such
 //! as `AUTH_URL=` are usually meant). Booleans in the environment are
 //! `1/true/yes/on` or `0/false/no/off` (any case); anything else is an error,
@@ -20,8 +21,9 @@
 //! invalid --codec / PACKET_CODEC "xyz": expected rose or plain
 //! ```
 //!
-//! Account passwords are the only secrets here; they are masked in `Debug`,
-//! in [`Config::summary`] and in error messages.
+//! Account passwords and the password of a database URL are the only
+//! secrets here; they are masked in `Debug`, in [`Config::summary`] and in
+//! error messages.
 //!
 //! | file | its job |
 //! |---|---|
@@ -29,13 +31,21 @@
 //! | `declare.rs` | what a row is ([`Setting`], [`Form`]) and what it expands to |
 //! | `table.rs` | the rows |
 //! | `rules.rs` | the kinds of value: checking, `--help` and error wording |
+//! | `file.rs` | the optional `--config-file`, re-read on SIGHUP |
 //! | `parse.rs` | the sources and their precedence, `--help`/`--version` |
+//! | `commands.rs` | the `backend` and `accounts` subcommands |
 //! | `text.rs` | `--help`, the summary line, masked `Debug` |
 //! | `parts.rs` | the reactor's and the embedded backend's settings, the endpoints |
+//! | `advice.rs` | valid but doubtful combinations, warned about at start |
+//! | `reload.rs` | what a reload (SIGHUP) changed, and its log lines |
 
+mod advice;
+mod commands;
 mod declare;
+mod file;
 mod parse;
 mod parts;
+mod reload;
 mod rules;
 mod table;
 #[cfg(test)]
@@ -44,7 +54,9 @@ mod text;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-pub use declare::{Form, Setting};
+pub use commands::{AccountAction, AccountsCommand};
+pub use declare::{Form, Reload, Setting};
+pub use reload::{Change, Reloaded};
 pub use table::{Config, SETTINGS};
 
 /// What the command line asks the process to do.
@@ -56,10 +68,16 @@ pub use table::{Config, SETTINGS};
 pub enum Command {
     /// Run the gateway with this configuration.
     Run(Config),
+    /// `packet-service backend`: run the embedded backend alone.
+    Backend(Config),
+    /// `packet-service accounts …`: an operator command on the database.
+    Accounts(AccountsCommand),
     /// Print this help text to stdout and exit 0.
     Help(String),
     /// Print this version line to stdout and exit 0.
     Version(String),
+    /// Ask a running gateway's `/healthz` and exit 0 or 1.
+    Healthcheck(crate::healthcheck::Probe),
 }
 
 /// A configuration that cannot be used. `Display` is the one line to print
@@ -94,6 +112,14 @@ pub enum ConfigError {
     /// A positional argument was given; the service takes none.
     #[error("unexpected argument {0:?}; see --help")]
     UnexpectedArgument(String),
+    /// The configuration file cannot be read or has a malformed line.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file named by `--config-file` / `CONFIG_FILE`.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An argument or a known environment variable is not valid UTF-8.
     #[error("{0} is not valid UTF-8")]
     NotUnicode(String),
@@ -101,13 +127,15 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults suitable for tests: client listener and metrics endpoint on
-    /// 127.0.0.1 with ephemeral ports, everything else default.
+    /// 127.0.0.1 with ephemeral ports, the `memory` database (a test that
+    /// wants persistence names its own file), everything else default.
     pub fn for_tests() -> Config {
         Config {
             listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             service_port: 0,
             metrics_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             metrics_port: 0,
+            database: crate::backend::store::DatabaseUrl::Memory,
             ..Config::defaults()
         }
     }

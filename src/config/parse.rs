@@ -1,7 +1,8 @@
 //! Where raw values come from and which one wins: the command line (through
 //! getopts), else the environment (empty = unset), else the row's default.
-//! Also the command line's own verbs (`--help`, `--version`) and the error
-//! line for a refused value.
+//! Also the command line's own verbs (`--help`, `--version`, the
+//! `healthcheck` subcommand and the subcommands of `commands.rs`) and the
+//! error line for a refused value.
 
 use super::declare::{Form, Setting};
 use super::rules::{Accounts, Bool, Rule};
@@ -15,6 +16,16 @@ impl Config {
         args: &[String],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Command, ConfigError> {
+        if let Some((first, rest)) = args.split_first() {
+            match first.as_str() {
+                crate::healthcheck::SUBCOMMAND => {
+                    return crate::healthcheck::Probe::parse(rest, env)
+                }
+                "backend" => return super::commands::backend(rest, env),
+                "accounts" => return super::commands::accounts(rest, env),
+                _ => {}
+            }
+        }
         let matches = options()
             .parse(args)
             .map_err(|fail| ConfigError::Usage(fail.to_string()))?;
@@ -34,7 +45,8 @@ impl Config {
         .map(Command::Run)
     }
 
-    /// Parses the process's arguments and environment.
+    /// Parses the process's arguments, its configuration file (when one is
+    /// named) and its environment; called at start-up and on every reload.
     pub fn from_env_and_args() -> Result<Command, ConfigError> {
         let mut args = Vec::new();
         for arg in std::env::args_os().skip(1) {
@@ -55,7 +67,14 @@ impl Config {
                 }
             }
         }
-        Self::parse(&args, &|name| std::env::var(name).ok())
+        let process = |name: &str| std::env::var(name).ok();
+        let file = match super::file::path(&args, &process) {
+            Some(path) => super::file::read(&path)?,
+            None => Default::default(),
+        };
+        Self::parse(&args, &|name| {
+            file.get(name).cloned().or_else(|| process(name))
+        })
     }
 
     /// What an empty command line and an empty environment give: every
@@ -74,6 +93,12 @@ pub(super) fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
     opts.optflag("h", "help", "print this help and exit");
     opts.optflag("V", "version", "print the version and exit");
+    opts.optopt(
+        "",
+        super::file::FLAG,
+        "VAR=value lines read at start and on SIGHUP (env CONFIG_FILE); flag > file > env",
+        "PATH",
+    );
     for row in SETTINGS {
         let desc = text::describe(row);
         match row.form {
@@ -89,6 +114,16 @@ pub(super) fn options() -> getopts::Options {
 pub(super) struct Sources<'a> {
     matches: Option<&'a getopts::Matches>,
     env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Sources<'a> {
+    /// Values from `matches` (when given), else `env`, else the defaults.
+    pub(super) fn new(
+        matches: Option<&'a getopts::Matches>,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Sources<'a> {
+        Sources { matches, env }
+    }
 }
 
 impl Sources<'_> {

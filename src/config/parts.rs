@@ -29,10 +29,13 @@ impl Config {
             public_port: self.public_port.unwrap_or(bound_port),
             handshake_timeout: self.handshake_timeout,
             idle_timeout: self.idle_timeout,
+            frame_timeout: self.frame_timeout,
             rpc_deadline: self.rpc_deadline,
             wrong_state_budget: self.wrong_state_budget,
             packets_per_sec: self.max_packets_per_sec,
             packet_burst: self.packet_burst,
+            chat_per_sec: self.chat_per_sec,
+            chat_max_bytes: self.chat_max_bytes,
             shutdown_grace: self.shutdown_grace,
             proxy_protocol: self.proxy_protocol,
             proxy_trusted: self.proxy_trusted.clone(),
@@ -63,6 +66,8 @@ impl Config {
             session_ttl: self.session_ttl,
             max_chars_per_account: self.max_chars_per_account,
             server_name: self.server_name.clone(),
+            database: self.database.clone(),
+            save_interval: self.save_interval,
         }
     }
 

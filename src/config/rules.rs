@@ -219,6 +219,38 @@ impl Rule for Url {
     }
 }
 
+/// `RUST_LOG` directives: `LEVEL`, `TARGET=LEVEL`, comma-separated.
+pub(super) struct LogFilter;
+
+impl Rule for LogFilter {
+    type Out = String;
+    fn parse(&self, raw: &str) -> Option<String> {
+        crate::logging::check_filter(raw).then(|| raw.to_owned())
+    }
+    fn expected(&self) -> String {
+        "comma-separated directives LEVEL or TARGET=LEVEL, \
+         e.g. packet_service::reactor=debug,h2=info"
+            .to_owned()
+    }
+}
+
+/// A database URL ([`DatabaseUrl`](crate::backend::store::DatabaseUrl));
+/// its password never appears in an error line.
+pub(super) struct Database;
+
+impl Rule for Database {
+    type Out = crate::backend::store::DatabaseUrl;
+    fn parse(&self, raw: &str) -> Option<Self::Out> {
+        crate::backend::store::DatabaseUrl::parse(raw)
+    }
+    fn expected(&self) -> String {
+        crate::backend::store::DatabaseUrl::EXPECTED.to_owned()
+    }
+    fn shown(&self, raw: &str) -> String {
+        crate::backend::store::url::redact(raw)
+    }
+}
+
 /// A file path (not checked for existence here).
 pub(super) struct FilePath;
 

@@ -10,15 +10,18 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use super::declare::{settings, Form, Setting};
+use super::declare::{settings, Form, Reload, Setting};
 use super::parse::Sources;
+use super::reload::{Change, Reloaded};
 use super::rules::{
-    level_from_name, Accounts, Bool, Choice, Cidrs, FilePath, Ip, Millis, Name, PublicIpv4, Secs,
-    Seeds, Sock, UInt, Url,
+    level_from_name, Accounts, Bool, Choice, Cidrs, Database, FilePath, Ip, LogFilter, Millis,
+    Name, PublicIpv4, Secs, Seeds, Sock, UInt, Url,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
+use crate::backend::store::DatabaseUrl;
 use crate::conn::wire::PacketIds;
+use crate::logging::LogFormat;
 use crate::protocol::codec::Seed;
 use crate::protocol::{CodecKind, MAX_PACKET_SIZE};
 
@@ -40,6 +43,7 @@ settings! {
         help: "client listener address",
         summary: always("listen", |c| SocketAddr::new(c.listen_addr, c.service_port)),
         debug: plain,
+        reload: restart,
     }
     /// Port the client listener binds; 0 picks an ephemeral port.
     service_port: u16 {
@@ -48,6 +52,7 @@ settings! {
         help: "client listener port, 0 = ephemeral",
         summary: none,
         debug: plain,
+        reload: restart,
     }
     /// Address advertised to clients in SRV_SELECT_REPLY and SWITCH_SERVER;
     /// never unspecified or broadcast.
@@ -59,6 +64,7 @@ settings! {
             format!("{}:{}", c.public_addr, or_unset(c.public_port, "<service port>"))
         }),
         debug: plain,
+        reload: restart,
     }
     /// Port advertised to clients, 1..=65535; `None` means the port the
     /// listener actually bound.
@@ -68,6 +74,7 @@ settings! {
         help: "port advertised to clients; unset = the bound service port",
         summary: none,
         debug: plain,
+        reload: restart,
     }
     /// Wire codec of the client listener.
     codec: CodecKind {
@@ -78,6 +85,7 @@ settings! {
         help: "wire codec",
         summary: always("codec", |c| c.codec.name()),
         debug: plain,
+        reload: restart,
     }
     /// Packet id numbering: one dialect, or `auto` (irose or osIROSE, per
     /// connection, from its first packet; docs/protocol.md §10.6).
@@ -89,6 +97,7 @@ settings! {
         help: "packet id dialect; auto = irose or osirose per connection",
         summary: always("packet_ids", |c| c.packet_ids.name()),
         debug: plain,
+        reload: restart,
     }
     /// Seeds of the irose key tables (docs/protocol.md §10.2): the first is
     /// announced for the char connection (0x70A), the last for the map
@@ -105,6 +114,7 @@ settings! {
             "off".to_owned()
         }),
         debug: plain,
+        reload: restart,
     }
     /// Address of the Prometheus endpoint.
     metrics_addr: IpAddr {
@@ -117,6 +127,7 @@ settings! {
             "off".to_owned()
         }),
         debug: plain,
+        reload: restart,
     }
     /// Port of the Prometheus endpoint; 0 picks an ephemeral port.
     metrics_port: u16 {
@@ -125,6 +136,7 @@ settings! {
         help: "metrics endpoint port, 0 = ephemeral",
         summary: none,
         debug: plain,
+        reload: restart,
     }
     /// Whether the Prometheus endpoint runs; the flag turns it off.
     metrics_enabled: bool {
@@ -133,6 +145,7 @@ settings! {
         help: "disable the metrics endpoint",
         summary: none,
         debug: plain,
+        reload: restart,
     }
     /// Maximum log level.
     log_level: LevelFilter {
@@ -146,6 +159,28 @@ settings! {
         help: "maximum log level",
         summary: always("log_level", |c| c.log_level.as_str().to_ascii_lowercase()),
         debug: plain,
+        reload: live,
+    }
+    /// Per-target log directives in the `RUST_LOG` syntax, applied after
+    /// the level (see [`crate::logging`]).
+    log_filter: Option<String> {
+        flag: "log-filter", env: "RUST_LOG", hint: "DIRECTIVES",
+        form: optional, rule: LogFilter, default: None,
+        help: "per-target log levels, e.g. packet_service::reactor=debug; override --log-level",
+        summary: always("log_filter", |c| or_unset(c.log_filter.as_ref(), "-")),
+        debug: plain,
+        reload: live,
+    }
+    /// How log lines are written.
+    log_format: LogFormat {
+        flag: "log-format", env: "LOG_FORMAT", hint: "NAME",
+        form: value,
+        rule: Choice { names: &["text", "json"], from_name: LogFormat::from_name },
+        default: Some("text"),
+        help: "log line format: text, or one JSON object per line",
+        summary: always("log_format", |c| c.log_format.name()),
+        debug: plain,
+        reload: restart,
     }
     /// Maximum concurrent client connections.
     max_connections: usize {
@@ -154,14 +189,17 @@ settings! {
         help: "maximum concurrent client connections",
         summary: always("max_connections", |c| c.max_connections),
         debug: plain,
+        reload: live,
     }
-    /// Concurrent connections per client address; 0 = unlimited.
+    /// Concurrent connections per client address (IPv6: per /64); 0 =
+    /// unlimited.
     max_connections_per_ip: usize {
         flag: "max-connections-per-ip", env: "MAX_CONNECTIONS_PER_IP", hint: "N",
-        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("0"),
-        help: "concurrent connections per client address, 0 = unlimited",
+        form: value, rule: UInt { min: 0, max: 1_000_000 }, default: Some("32"),
+        help: "concurrent connections per client address (IPv6 /64), 0 = unlimited",
         summary: always("per_ip", |c| unlimited(c.max_connections_per_ip)),
         debug: plain,
+        reload: live,
     }
     /// Number of pooled I/O buffers.
     buffer_pool_size: usize {
@@ -170,6 +208,7 @@ settings! {
         help: "pooled I/O buffers",
         summary: always("buffers", |c| format!("{}x{}B", c.buffer_pool_size, c.buffer_size)),
         debug: plain,
+        reload: restart,
     }
     /// Bytes per pooled buffer; always holds one maximum packet.
     buffer_size: usize {
@@ -178,6 +217,7 @@ settings! {
         help: "bytes per pooled buffer (holds one maximum packet)",
         summary: none,
         debug: plain,
+        reload: restart,
     }
     /// Time a new connection has to deliver its first valid packet.
     handshake_timeout: Duration {
@@ -186,6 +226,7 @@ settings! {
         help: "time to the first valid packet",
         summary: always("handshake", |c| seconds(c.handshake_timeout)),
         debug: plain,
+        reload: live,
     }
     /// Time without any packet before a connection is closed.
     idle_timeout: Duration {
@@ -194,6 +235,17 @@ settings! {
         help: "time without packets before a connection is closed",
         summary: always("idle", |c| seconds(c.idle_timeout)),
         debug: plain,
+        reload: live,
+    }
+    /// Time a frame (or a PROXY header) whose first bytes arrived has to
+    /// arrive whole.
+    frame_timeout: Duration {
+        flag: "frame-timeout", env: "FRAME_TIMEOUT_SECS", hint: "SECS",
+        form: value, rule: TIMEOUT, default: Some("10"),
+        help: "time from a frame's first byte to its last",
+        summary: always("frame", |c| seconds(c.frame_timeout)),
+        debug: plain,
+        reload: live,
     }
     /// Packets per second one connection may send; 0 = unlimited.
     max_packets_per_sec: u32 {
@@ -202,6 +254,7 @@ settings! {
         help: "packets per second per connection, 0 = unlimited",
         summary: always("packets_per_sec", |c| unlimited(c.max_packets_per_sec)),
         debug: plain,
+        reload: live,
     }
     /// Burst allowance of the per-connection packet rate.
     packet_burst: u32 {
@@ -210,6 +263,7 @@ settings! {
         help: "burst allowance of the packet rate",
         summary: always("burst", |c| c.packet_burst),
         debug: plain,
+        reload: live,
     }
     /// Queued output bytes after which a connection that does not read is
     /// closed.
@@ -219,6 +273,27 @@ settings! {
         help: "queued output per connection before it is closed",
         summary: always("output_limit", |c| format!("{}B", c.output_limit)),
         debug: plain,
+        reload: live,
+    }
+    /// Chat messages per second one player may send (a burst of twice as
+    /// many); 0 = unlimited. Messages over the budget are dropped, counted.
+    chat_per_sec: u32 {
+        flag: "chat-per-sec", env: "CHAT_MESSAGES_PER_SEC", hint: "N",
+        form: value, rule: UInt { min: 0, max: 1000 }, default: Some("3"),
+        help: "chat messages per second per player (burst twice that), 0 = unlimited",
+        summary: always("chat_per_sec", |c| unlimited(c.chat_per_sec)),
+        debug: plain,
+        reload: live,
+    }
+    /// Bytes of text one chat message may carry; longer ones are dropped,
+    /// counted.
+    chat_max_bytes: usize {
+        flag: "chat-max-bytes", env: "CHAT_MAX_BYTES", hint: "BYTES",
+        form: value, rule: UInt { min: 1, max: 2000 }, default: Some("256"),
+        help: "bytes of text per chat message",
+        summary: always("chat_max", |c| format!("{}B", c.chat_max_bytes)),
+        debug: plain,
+        reload: live,
     }
     /// Known packets in the wrong state tolerated per connection before it
     /// is closed.
@@ -228,6 +303,7 @@ settings! {
         help: "known packets in the wrong state tolerated per connection",
         summary: always("wrong_state_budget", |c| c.wrong_state_budget),
         debug: plain,
+        reload: live,
     }
     /// Time given to in-flight work on shutdown.
     shutdown_grace: Duration {
@@ -238,6 +314,7 @@ settings! {
         help: "time given to in-flight work on shutdown",
         summary: always("grace", |c| seconds(c.shutdown_grace)),
         debug: plain,
+        reload: restart,
     }
     /// Whether every connection must start with a PROXY protocol header.
     proxy_protocol: bool {
@@ -250,6 +327,7 @@ settings! {
             "off".to_owned()
         }),
         debug: plain,
+        reload: restart,
     }
     /// Networks allowed to send a PROXY header; never empty, no host bits
     /// set. See [`crate::cidr::contains`].
@@ -259,6 +337,7 @@ settings! {
         help: "sources allowed to send a PROXY header",
         summary: none,
         debug: plain,
+        reload: restart,
     }
     /// Worker threads of the RPC runtime.
     rpc_threads: usize {
@@ -267,6 +346,7 @@ settings! {
         help: "worker threads of the RPC runtime",
         summary: always("rpc_threads", |c| c.rpc_threads),
         debug: plain,
+        reload: restart,
     }
     /// Deadline of one backend call.
     rpc_deadline: Duration {
@@ -275,6 +355,7 @@ settings! {
         help: "deadline of one backend call in milliseconds",
         summary: always("rpc_deadline", |c| format!("{}ms", c.rpc_deadline.as_millis())),
         debug: plain,
+        reload: restart,
     }
     /// Capacity of the job queue from the reactor to the RPC runtime, and
     /// the most backend calls in flight at once.
@@ -284,6 +365,7 @@ settings! {
         help: "backend jobs queued before new requests are refused",
         summary: always("rpc_queue", |c| c.rpc_queue),
         debug: plain,
+        reload: restart,
     }
     /// External auth service, starting with `http://` or `https://`; `None`
     /// means the embedded one.
@@ -293,6 +375,7 @@ settings! {
         help: "external auth service; unset = embedded",
         summary: always("auth", |c| or_unset(c.auth_url.as_ref(), "embedded")),
         debug: plain,
+        reload: restart,
     }
     /// External character service, starting with `http://` or `https://`;
     /// `None` means the embedded one.
@@ -302,6 +385,7 @@ settings! {
         help: "external character service; unset = embedded",
         summary: always("character", |c| or_unset(c.character_url.as_ref(), "embedded")),
         debug: plain,
+        reload: restart,
     }
     /// External world service, starting with `http://` or `https://`; `None`
     /// means the embedded one.
@@ -311,6 +395,7 @@ settings! {
         help: "external world service; unset = embedded",
         summary: always("world", |c| or_unset(c.world_url.as_ref(), "embedded")),
         debug: plain,
+        reload: restart,
     }
     /// Where to expose the embedded backend to other gateways; `None` keeps
     /// it on an ephemeral loopback port.
@@ -320,6 +405,7 @@ settings! {
         help: "expose the embedded backend on this address",
         summary: embedded("backend_listen", |c| or_unset(c.backend_listen, "loopback")),
         debug: plain,
+        reload: restart,
     }
     /// File of accounts seeding the embedded auth service. Read by the
     /// backend, not here.
@@ -331,6 +417,7 @@ settings! {
             or_unset(c.accounts_file.as_ref().map(|p| p.display()), "-")
         }),
         debug: plain,
+        reload: restart,
     }
     /// Accounts seeding the embedded auth service: `ACCOUNTS` entries first,
     /// then each `--account`. User names are unique (a later entry for the
@@ -342,6 +429,7 @@ settings! {
         help: "embedded account, repeatable; env is a comma-separated list, flags add to it",
         summary: embedded("accounts", |c| format!("[{}]", text::masked_accounts(&c.accounts))),
         debug: masked,
+        reload: restart,
     }
     /// Whether an unknown user name creates an account on first login.
     auto_create_accounts: bool {
@@ -350,6 +438,7 @@ settings! {
         help: "create unknown accounts on first login (embedded auth)",
         summary: embedded("auto_create_accounts", |c| c.auto_create_accounts),
         debug: plain,
+        reload: restart,
     }
     /// Lifetime of an unrefreshed session.
     session_ttl: Duration {
@@ -360,6 +449,7 @@ settings! {
         help: "lifetime of an unrefreshed session (embedded auth)",
         summary: embedded("session_ttl", |c| seconds(c.session_ttl)),
         debug: plain,
+        reload: restart,
     }
     /// Character slots per account.
     max_chars_per_account: usize {
@@ -368,6 +458,31 @@ settings! {
         help: "character slots per account (embedded character)",
         summary: embedded("max_chars", |c| c.max_chars_per_account),
         debug: plain,
+        reload: restart,
+    }
+    /// Where the embedded backend keeps accounts and characters (and, with
+    /// PostgreSQL, sessions): `memory`, `sqlite:PATH` (relative to the
+    /// working directory, created on first start) or `postgres://…`. The
+    /// password of a URL is masked in `Debug`, the summary and errors.
+    database: DatabaseUrl {
+        flag: "database", env: "DATABASE_URL", hint: "URL",
+        form: value, rule: Database, default: Some("sqlite:data/packet-service.db"),
+        help: "embedded backend's database: memory, sqlite:PATH or postgres://…",
+        summary: embedded("database", |c| &c.database),
+        debug: plain,
+        reload: restart,
+    }
+    /// How often the world saves the characters in play that moved (they
+    /// are also saved when they leave).
+    save_interval: Duration {
+        flag: "save-interval", env: "SAVE_INTERVAL_SECS", hint: "SECS",
+        form: value,
+        rule: Secs { min: Duration::from_secs(1), max: Duration::from_secs(3600) },
+        default: Some("60"),
+        help: "how often characters in play are saved (embedded world)",
+        summary: embedded("save_interval", |c| seconds(c.save_interval)),
+        debug: plain,
+        reload: restart,
     }
     /// Server name shown in the server list, without NUL.
     server_name: String {
@@ -376,5 +491,6 @@ settings! {
         help: "name shown in the server list",
         summary: always("server_name", |c| format!("{:?}", c.server_name)),
         debug: plain,
+        reload: restart,
     }
 }

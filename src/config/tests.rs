@@ -83,7 +83,10 @@ fn defaults() {
     assert_eq!(c.server_name, "packet-service");
     assert_eq!(c.max_packets_per_sec, 200);
     assert_eq!(c.packet_burst, 400);
-    assert_eq!(c.max_connections_per_ip, 0);
+    assert_eq!(c.max_connections_per_ip, 32);
+    assert_eq!(c.frame_timeout, Duration::from_secs(10));
+    assert_eq!(c.chat_per_sec, 3);
+    assert_eq!(c.chat_max_bytes, 256);
     assert_eq!(c.output_limit, 262_144);
     assert_eq!(c.wrong_state_budget, 16);
     assert_eq!(c.shutdown_grace, Duration::from_secs(5));
@@ -167,6 +170,27 @@ fn env_beats_default() {
 }
 
 #[test]
+fn log_filter_and_format_from_flag_or_env() {
+    let c = run_with(&[], &[]).unwrap();
+    assert_eq!(
+        (c.log_filter, c.log_format),
+        (None, crate::logging::LogFormat::Text)
+    );
+    let c = run_with(
+        &["--log-format", "json"],
+        &[("RUST_LOG", "packet_service::reactor=debug,h2=info")],
+    )
+    .unwrap();
+    assert_eq!(
+        c.log_filter.as_deref(),
+        Some("packet_service::reactor=debug,h2=info")
+    );
+    assert_eq!(c.log_format, crate::logging::LogFormat::Json);
+    let c = run_with(&["--log-filter", "warn"], &[("RUST_LOG", "debug")]).unwrap();
+    assert_eq!(c.log_filter.as_deref(), Some("warn"));
+}
+
+#[test]
 fn empty_env_counts_as_unset() {
     let c = run_with(&[], &[("SERVICE_PORT", ""), ("AUTH_URL", "")]).unwrap();
     assert_eq!(c.service_port, 29000);
@@ -192,6 +216,8 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("handshake-timeout", "HANDSHAKE_TIMEOUT_SECS", "0.01"),
     ("idle-timeout", "IDLE_TIMEOUT_SECS", "86401"),
     ("log-level", "LOG_LEVEL", "verbose"),
+    ("log-filter", "RUST_LOG", "packet_service=loud"),
+    ("log-format", "LOG_FORMAT", "xml"),
     ("rpc-threads", "RPC_THREADS", "65"),
     ("rpc-deadline", "RPC_DEADLINE_MS", "9"),
     ("rpc-queue", "RPC_QUEUE_SIZE", "1000001"),
@@ -204,6 +230,8 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("auto-create-accounts", "AUTO_CREATE_ACCOUNTS", "2"),
     ("session-ttl", "SESSION_TTL_SECS", "0.5"),
     ("max-chars", "MAX_CHARS_PER_ACCOUNT", "33"),
+    ("database", "DATABASE_URL", "mysql://db/ps"),
+    ("save-interval", "SAVE_INTERVAL_SECS", "0.5"),
     (
         "server-name",
         "SERVER_NAME",
@@ -213,6 +241,9 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("packet-burst", "PACKET_BURST", "0"),
     ("max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", "1e3"),
     ("output-limit", "OUTPUT_LIMIT_BYTES", "4095"),
+    ("frame-timeout", "FRAME_TIMEOUT_SECS", "0.01"),
+    ("chat-per-sec", "CHAT_MESSAGES_PER_SEC", "1001"),
+    ("chat-max-bytes", "CHAT_MAX_BYTES", "0"),
     ("wrong-state-budget", "WRONG_STATE_BUDGET", "many"),
     ("shutdown-grace", "SHUTDOWN_GRACE_SECS", "3600.5"),
     ("proxy-protocol", "PROXY_PROTOCOL", "enabled"),
@@ -242,6 +273,21 @@ fn every_invalid_value_names_flag_env_and_value() {
             }
         }
     }
+}
+
+#[test]
+fn a_database_password_never_shows() {
+    let url = "postgres://ps:s3cret@db/ps";
+    let c = run(&["--database", url]);
+    assert!(!format!("{c:?}").contains("s3cret"));
+    assert!(!c.summary().contains("s3cret"), "{}", c.summary());
+    assert!(c.summary().contains("database=postgres://ps:***@db/ps"));
+    let refused = refused(&["--database", "postgres://ps:s3cret@db/p s"], &[]);
+    assert!(!refused.contains("s3cret"), "{refused}");
+    assert_eq!(
+        Config::for_tests().database,
+        crate::backend::store::DatabaseUrl::Memory
+    );
 }
 
 #[test]
@@ -415,6 +461,9 @@ fn help_mentions_every_env_var_and_flag() {
         "PACKET_BURST",
         "MAX_CONNECTIONS_PER_IP",
         "OUTPUT_LIMIT_BYTES",
+        "FRAME_TIMEOUT_SECS",
+        "CHAT_MESSAGES_PER_SEC",
+        "CHAT_MAX_BYTES",
         "WRONG_STATE_BUDGET",
         "SHUTDOWN_GRACE_SECS",
         "PROXY_PROTOCOL",

@@ -13,14 +13,17 @@ impl Config {
     /// The `--help` text: every flag with its environment variable, default
     /// and accepted values.
     pub fn usage() -> String {
-        let brief = "Usage: packet-service [options]\n\n\
+        let brief = "Usage: packet-service [options]\n       \
+                     packet-service healthcheck [--url URL] [--timeout SECS]\n\n\
                      Client-facing gateway for ROSE Online game clients.\n\
                      Each setting is taken from its flag, else from its environment \
                      variable (empty = unset), else from its default.";
         let mut text = parse::options().usage(brief);
         text.push_str(
             "\nBoolean variables take 1, true, yes or on, and 0, false, no or off.\n\
-             Backend services without a URL are served by the embedded backend.\n",
+             Backend services without a URL are served by the embedded backend.\n\
+             Subcommands: `packet-service backend --help` (the embedded backend alone),\n\
+             `packet-service accounts --help` (account commands on the database).\n",
         );
         text
     }

@@ -360,6 +360,14 @@ pub enum RpcError {
 }
 
 impl RpcError {
+    /// The errors a call that was made can end with: every one but
+    /// [`RpcError::Busy`], which the reactor answers without a call.
+    pub const CALLED: &'static [RpcError] = &[
+        RpcError::Unavailable,
+        RpcError::DeadlineExceeded,
+        RpcError::Failed,
+    ];
+
     /// Label for metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

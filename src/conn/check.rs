@@ -1,6 +1,6 @@
 //! Invariants of the connection state machine, checked after every step by
 //! the `session` fuzz target, the property tests and the seeded simulation
-//! (style rule 12). Not part of the gateway's API: hidden from the docs and
+//! (docs/architecture.md §13.12). Not part of the gateway's API: hidden from the docs and
 //! used only by tests.
 //!
 //! [`Checker`] looks at one [`Session`] from the outside: a snapshot before
@@ -14,12 +14,13 @@ mod harness;
 
 use std::time::Instant;
 
-use crate::ids::RequestId;
+use crate::ids::{RequestId, SessionId};
 use crate::protocol::codec::{Codec, CodecKind, HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 use crate::protocol::packets::ServerPacket;
 
 use super::calls::Call;
+use super::reason::CloseReason;
 use super::state::{Action, Ctx, Disposition, Input, Phase, Session};
 pub use harness::{
     client_packet, client_packet_in, client_types, reply, test_ctx, Harness, Op, MAX_BODY,
@@ -126,6 +127,8 @@ pub struct Checker {
     closed: bool,
     /// What a close owes the backends in the phase after the last step.
     farewell: Farewell,
+    /// The session this connection bound for world routing, if any.
+    bound: Option<SessionId>,
 }
 
 impl Checker {
@@ -185,6 +188,8 @@ impl Checker {
                 _ => {}
             }
             match action {
+                Action::BindSession(s) => self.bound = Some(*s),
+                Action::Notify(_, call) => self.check_leave(call)?,
                 Action::Send(p) => check_send_in(p, session.dialect().family())?,
                 Action::Call(id, _) => calls.push(*id),
                 Action::Echo if !matches!(input, Input::Packet { ptype, .. } if *ptype == PacketType::STRESS) =>
@@ -202,6 +207,14 @@ impl Checker {
         }
         if closed_here {
             before.farewell.check(actions)?;
+        }
+        // A second join of the session elsewhere kicks this connection: it
+        // closes as `kicked` (docs/protocol.md §9 D15).
+        if matches!(input, Input::Kicked)
+            && !before.closed
+            && !matches!(phase, Phase::Closing(CloseReason::Kicked))
+        {
+            return Err(format!("Kicked left the session in {}", phase.name()));
         }
         self.closed |= closing;
         self.farewell = Farewell::of(session);
@@ -269,19 +282,32 @@ impl Checker {
     pub fn closed(&mut self, actions: &[Action]) -> Result<(), String> {
         self.closed = true;
         for action in actions {
-            if !matches!(
-                action,
-                Action::Notify(..)
-                    | Action::UnbindSession(_)
-                    | Action::UnbindCharConn(_)
-                    | Action::TellCharConn(..)
-            ) {
-                return Err(format!("on_close pushed {action:?}"));
+            match action {
+                Action::Notify(_, call) => self.check_leave(call)?,
+                Action::UnbindSession(_) | Action::UnbindCharConn(_) | Action::TellCharConn(..) => {
+                }
+                _ => return Err(format!("on_close pushed {action:?}")),
             }
         }
         let owed = self.farewell;
         self.farewell = Farewell::Nothing;
         owed.check(actions)
+    }
+}
+
+impl Checker {
+    /// A world Leave names the session this connection bound, never
+    /// another: with the join id the reactor stamps on it, closing an older
+    /// connection of a session cannot remove the newer player
+    /// (docs/protocol.md §9 D15).
+    fn check_leave(&self, call: &Call) -> Result<(), String> {
+        match call {
+            Call::WorldLeave { session, .. } if self.bound != Some(*session) => Err(format!(
+                "Leave of session {} from a connection bound to {:?}",
+                session.0, self.bound
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

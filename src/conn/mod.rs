@@ -57,16 +57,24 @@ pub struct Conn<S = TcpStream> {
     pub closing: Option<CloseReason>,
     /// The deadline this connection has in the timer heap, if any.
     pub timer_at: Option<Instant>,
+    /// When the first bytes of the incomplete frame (or PROXY header) at the
+    /// front of `input` arrived; `None` while the front frame is whole or
+    /// there is no input.
+    pub partial_since: Option<Instant>,
+    /// When the connection last made progress (a frame decoded, output
+    /// written) or began holding a pooled buffer: under pool pressure the
+    /// oldest holders are closed first.
+    pub progress_at: Instant,
     /// A PROXY protocol header must come first (`--proxy-protocol`).
     pub awaiting_proxy: bool,
-    /// The address this connection counts against in the per-IP table, once
-    /// known (at accept, or after the PROXY header).
+    /// The key (address, or IPv6 /64) this connection counts against in the
+    /// per-IP table, once known (at accept, or after the PROXY header).
     pub counted_ip: Option<std::net::IpAddr>,
 }
 
 impl<S> Conn<S> {
     /// A freshly accepted connection.
-    pub fn new(socket: S, conn_ref: ConnRef, session: Session) -> Conn<S> {
+    pub fn new(socket: S, conn_ref: ConnRef, session: Session, now: Instant) -> Conn<S> {
         Conn {
             socket,
             conn_ref,
@@ -82,14 +90,21 @@ impl<S> Conn<S> {
             in_pool_wait: false,
             closing: None,
             timer_at: None,
+            partial_since: None,
+            progress_at: now,
             awaiting_proxy: false,
             counted_ip: None,
         }
     }
+
+    /// Pooled buffers held, input and output.
+    pub fn buffers_held(&self) -> usize {
+        usize::from(self.input.is_some()) + self.output.pooled()
+    }
 }
 
 /// Log prefix of a connection: id, peer, dialect (`-` until the first
-/// packet chose it) and phase (style rule 10).
+/// packet chose it) and phase (docs/architecture.md §13.10).
 pub struct Prefix<'a, S = TcpStream>(pub &'a Conn<S>);
 
 impl<S> std::fmt::Display for Prefix<'_, S> {
@@ -104,6 +119,87 @@ impl<S> std::fmt::Display for Prefix<'_, S> {
             self.0.session.phase().name()
         )
     }
+}
+
+/// How many of `conns` are in the world phase (the reactor's census for
+/// the `players_in_world` gauge, one read of each phase per publish).
+pub fn players_in_world<'a, S: 'a>(conns: impl IntoIterator<Item = (usize, &'a Conn<S>)>) -> usize {
+    conns
+        .into_iter()
+        .filter(|(_, conn)| conn.session.phase().is_in_world())
+        .count()
+}
+
+/// The parts of a connection's log prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixFields<'a> {
+    /// Slot and generation (`c12.345`); `None` in the `[PEER]` form that
+    /// lines about a connection not admitted use.
+    pub conn: Option<&'a str>,
+    /// Client address.
+    pub peer: &'a str,
+    /// Dialect name (`-` until the first packet chose it); `None` in the
+    /// `[PEER]` form.
+    pub dialect: Option<&'a str>,
+    /// Phase name; `None` in the `[PEER]` form.
+    pub phase: Option<&'a str>,
+}
+
+/// Splits a log message that starts with a [`Prefix`] (or the `[PEER]`
+/// form) and a space into the prefix's parts and the rest; `None` when the
+/// message does not start so. The JSON log lines use it to turn the prefix
+/// into fields.
+pub fn split_prefix(message: &str) -> Option<(PrefixFields<'_>, &str)> {
+    let inner = message.strip_prefix('[')?;
+    let (inside, rest) = inner.split_once("] ")?;
+    let parts: Vec<&str> = inside.split(' ').collect();
+    let fields = match parts[..] {
+        [conn, peer, dialect, phase]
+            if is_conn_ref(conn) && is_dialect(dialect) && is_phase(phase) =>
+        {
+            PrefixFields {
+                conn: Some(conn),
+                peer,
+                dialect: Some(dialect),
+                phase: Some(phase),
+            }
+        }
+        [conn, peer, phase] if is_conn_ref(conn) && is_phase(phase) => PrefixFields {
+            conn: Some(conn),
+            peer,
+            dialect: None,
+            phase: Some(phase),
+        },
+        [peer] => PrefixFields {
+            conn: None,
+            peer,
+            dialect: None,
+            phase: None,
+        },
+        _ => return None,
+    };
+    fields.peer.parse::<std::net::SocketAddr>().ok()?;
+    Some((fields, rest))
+}
+
+/// `c<slot>.<generation>`, as [`ConnRef`] displays.
+fn is_conn_ref(s: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    s.strip_prefix('c')
+        .and_then(|t| t.split_once('.'))
+        .is_some_and(|(slot, generation)| digits(slot) && digits(generation))
+}
+
+/// A dialect name (lowercase words and digits joined by `-`), or `-`.
+fn is_dialect(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A phase name: lowercase words joined by `-`.
+fn is_phase(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
 }
 
 #[cfg(test)]
@@ -124,12 +220,80 @@ mod tests {
             "a wire is a reference and two tags"
         );
         assert!(std::mem::size_of::<Wire>() <= 24);
-        let session = Session::new(([127, 0, 0, 1], 1).into(), std::time::Instant::now(), 1);
+        let now = std::time::Instant::now();
+        let session = Session::new(([127, 0, 0, 1], 1).into(), now, 1);
         let conn_ref = crate::ids::ConnRef {
             index: 0,
             generation: 1,
         };
-        let conn = Conn::new((), conn_ref, session);
+        let conn = Conn::new((), conn_ref, session, now);
         assert!(conn.input.is_none() && conn.output.is_empty());
+    }
+
+    #[test]
+    fn a_prefix_splits_into_its_fields() {
+        let (fields, rest) =
+            split_prefix("[c12.345 203.0.113.7:50123 in-world] closed: idle_timeout")
+                .expect("prefix");
+        assert_eq!(
+            fields,
+            PrefixFields {
+                conn: Some("c12.345"),
+                peer: "203.0.113.7:50123",
+                dialect: None,
+                phase: Some("in-world"),
+            }
+        );
+        assert_eq!(rest, "closed: idle_timeout");
+        let (fields, rest) = split_prefix("[c0.1 [2001:db8::1]:5000 new] bad frame").expect("v6");
+        assert_eq!(fields.peer, "[2001:db8::1]:5000");
+        assert_eq!(rest, "bad frame");
+        let (fields, rest) =
+            split_prefix("[198.51.100.2:4000] rejected: per_ip_limit").expect("peer");
+        assert_eq!(
+            (fields.conn, fields.peer, fields.phase),
+            (None, "198.51.100.2:4000", None)
+        );
+        assert_eq!(rest, "rejected: per_ip_limit");
+    }
+
+    #[test]
+    fn what_prefix_writes_split_prefix_reads() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let peer: std::net::SocketAddr = "203.0.113.7:50123".parse().expect("peer");
+        let now = Instant::now();
+        let conn = Conn::new(
+            TcpStream::from_std(client),
+            ConnRef {
+                index: 12,
+                generation: 345,
+            },
+            Session::new(peer, now, 10),
+            now,
+        );
+        let line = format!("{} closed: eof", Prefix(&conn));
+        let (fields, rest) = split_prefix(&line).expect("a prefix");
+        assert_eq!(fields.conn, Some(conn.conn_ref.to_string().as_str()));
+        assert_eq!(fields.peer, peer.to_string());
+        assert_eq!(fields.dialect, Some("-"));
+        assert_eq!(fields.phase, Some(conn.session.phase().name()));
+        assert_eq!(rest, "closed: eof");
+    }
+
+    #[test]
+    fn messages_without_a_prefix_stay_whole() {
+        for message in [
+            "listening on 127.0.0.1:29000",
+            "[not a prefix] at all",
+            "[c1.2 nowhere in-world] peer is no address",
+            "[x1.2 127.0.0.1:1 new] not a connection id",
+            "[c1.2 127.0.0.1:1 New] not a phase",
+            "[c1.2 127.0.0.1:1 new]no space",
+            "[]",
+        ] {
+            assert_eq!(split_prefix(message), None, "{message}");
+        }
     }
 }

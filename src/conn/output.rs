@@ -1,47 +1,71 @@
-//! A connection's output queue: small replies encoded into pooled buffers,
+//! A connection's output queue: small replies packed into pooled buffers,
 //! and shared frames (broadcasts encoded once, queued to every target).
+//!
+//! The queue counts what it holds in memory, not in bytes to write: a pooled
+//! buffer counts its whole capacity, a shared frame its length plus
+//! [`SHARED_CHUNK_OVERHEAD`] ([`OutQueue::memory`]; the reactor pauses
+//! decoding on it). Memory outside the pool ([`OutQueue::heap`], shared
+//! frames with their overhead) is what the output limit caps, the way
+//! Redis's client output buffer limits count a reply list; pooled buffers
+//! are counted one by one ([`OutQueue::pooled`]) against the connection's
+//! buffer budget instead: a queue never takes a fresh buffer while the last
+//! one has room, and takes none past its budget. So a client that does not
+//! read holds at most the limit on the heap plus its budget from the pool.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
 use bytes::{Buf, Bytes};
 
+use super::reason::CloseReason;
 use crate::buf::{Buffer, BufferPool};
 
 /// Chunk slots an empty queue keeps (a few words per connection).
 const KEPT_CAPACITY: usize = 4;
 /// Most chunks handed to one `writev`.
 const MAX_IOVECS: usize = 32;
+/// What a shared frame costs besides its bytes: its queue slot (twice, for
+/// the spare capacity of a queue that grows by doubling), the shared handle
+/// `Bytes` promotes to when cloned, and the allocator's headers of both
+/// allocations (rounded up).
+pub const SHARED_CHUNK_OVERHEAD: usize = 64 + 2 * std::mem::size_of::<Chunk>();
 
+/// One run of queued bytes.
 enum Chunk {
+    /// Encoded into a pooled buffer.
     Pooled(Buffer),
-    Shared(Bytes),
+    /// A frame shared with other connections, and what it is charged.
+    Shared(Bytes, usize),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Pooled(b) => b.filled(),
-            Chunk::Shared(b) => b,
+            Chunk::Shared(b, _) => b,
         }
     }
 
     fn advance(&mut self, n: usize) {
         match self {
             Chunk::Pooled(b) => b.consume(n),
-            Chunk::Shared(b) => b.advance(n),
+            Chunk::Shared(b, _) => b.advance(n),
         }
     }
 }
 
 /// Bytes waiting to be written, in order.
 ///
-/// Invariant: `queued` is the sum of the chunks' lengths, and no chunk is
-/// empty except possibly the last pooled one being encoded into.
+/// Invariants: `queued` is the sum of the chunks' lengths, `heap` the sum
+/// of the shared chunks' costs, `pooled` the number of pooled chunks and
+/// `pooled_memory` their capacity; no chunk is empty.
 #[derive(Default)]
 pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     queued: usize,
+    heap: usize,
+    pooled: usize,
+    pooled_memory: usize,
 }
 
 /// Why [`OutQueue::encode`] could not queue a frame.
@@ -49,8 +73,24 @@ pub struct OutQueue {
 pub enum EncodeFailure {
     /// No buffer free in the pool.
     NoBuffer,
+    /// The connection holds its whole budget of pooled buffers.
+    OverBudget,
     /// The encoder refused (the frame is too large or invalid).
     Encoder,
+}
+
+impl EncodeFailure {
+    /// The close reason of a reply that could not be queued: the pool is
+    /// empty, or the client holds its budget (it does not read).
+    pub fn reason(self) -> CloseReason {
+        match self {
+            EncodeFailure::NoBuffer => CloseReason::PoolExhausted,
+            EncodeFailure::OverBudget => CloseReason::OutputLimit,
+            // A reply too large for the protocol: the client would wait
+            // forever for it.
+            EncodeFailure::Encoder => CloseReason::BackendUnavailable,
+        }
+    }
 }
 
 impl OutQueue {
@@ -64,43 +104,88 @@ impl OutQueue {
         self.queued
     }
 
-    /// Encodes one frame of at most `max` bytes at the end of the queue.
-    /// `encode` writes into the given space and returns the frame length.
+    /// Memory the queue holds: pooled buffers at their capacity, shared
+    /// frames with their overhead.
+    pub fn memory(&self) -> usize {
+        self.heap + self.pooled_memory
+    }
+
+    /// Memory held outside the pool: shared frames with their overhead.
+    pub fn heap(&self) -> usize {
+        self.heap
+    }
+
+    /// Pooled buffers the queue holds.
+    pub fn pooled(&self) -> usize {
+        self.pooled
+    }
+
+    /// Encodes one frame of at most `max` bytes at the end of the queue,
+    /// into the last pooled buffer if it fits there, else into a fresh one
+    /// if `budget` allows (`budget` = pooled buffers the queue may hold).
+    /// `encode` writes into the given space and returns the frame length;
+    /// it must fail, not panic, when the space is too small.
     pub fn encode<E>(
         &mut self,
         pool: &BufferPool,
         max: usize,
-        encode: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+        budget: usize,
+        mut encode: impl FnMut(&mut [u8]) -> Result<usize, E>,
     ) -> Result<usize, EncodeFailure> {
-        let need_new = match self.chunks.back() {
-            Some(Chunk::Pooled(b)) => b.spare_len() < max,
-            _ => true,
-        };
-        if need_new {
-            let buffer = pool.checkout().ok_or(EncodeFailure::NoBuffer)?;
-            self.chunks.push_back(Chunk::Pooled(buffer));
+        if let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() {
+            let spare = buffer.spare_len();
+            if spare > 0 {
+                match encode(buffer.spare()) {
+                    Ok(n) => return Ok(self.committed(n)),
+                    Err(_) if spare >= max => return Err(EncodeFailure::Encoder),
+                    Err(_) => {} // too little room left: a fresh buffer
+                }
+            }
         }
-        let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() else {
-            return Err(EncodeFailure::NoBuffer);
-        };
-        let encoded = encode(buffer.spare()).map_err(|_| EncodeFailure::Encoder);
-        if let Ok(n) = encoded {
+        if self.pooled >= budget {
+            return Err(EncodeFailure::OverBudget);
+        }
+        let mut buffer = pool.checkout().ok_or(EncodeFailure::NoBuffer)?;
+        let n = encode(buffer.spare()).map_err(|_| EncodeFailure::Encoder)?;
+        // Only a buffer that holds a frame is kept; a refused one goes back.
+        self.pooled += 1;
+        self.pooled_memory += buffer.capacity();
+        self.chunks.push_back(Chunk::Pooled(buffer));
+        Ok(self.committed(n))
+    }
+
+    /// Marks `n` bytes encoded into the last (pooled) chunk as queued.
+    fn committed(&mut self, n: usize) -> usize {
+        if let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() {
             buffer.commit(n);
             self.queued += n;
         }
-        if buffer.is_empty() {
-            // Nothing was written into a fresh buffer: give it back.
-            self.chunks.pop_back();
-        }
-        encoded
+        n
     }
 
-    /// Queues a shared frame.
+    /// Queues a shared frame: copied into the last pooled buffer if it has
+    /// room (no new chunk, no new memory), else queued as its own chunk.
     pub fn push_shared(&mut self, frame: Bytes) {
-        if !frame.is_empty() {
-            self.queued += frame.len();
-            self.chunks.push_back(Chunk::Shared(frame));
+        if frame.is_empty() {
+            return;
         }
+        self.queued += frame.len();
+        if let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() {
+            if buffer.spare_len() >= frame.len() {
+                buffer.spare()[..frame.len()].copy_from_slice(&frame);
+                buffer.commit(frame.len());
+                return;
+            }
+        }
+        let cost = frame.len() + SHARED_CHUNK_OVERHEAD;
+        self.heap += cost;
+        self.chunks.push_back(Chunk::Shared(frame, cost));
+    }
+
+    /// Drops everything queued (the connection is closed without a last
+    /// write), giving pooled buffers back at once.
+    pub fn clear(&mut self) {
+        *self = OutQueue::default();
     }
 
     /// One vectored write of as much as is queued. Returns the bytes written.
@@ -125,7 +210,7 @@ impl OutQueue {
             let len = front.bytes().len();
             if n >= len {
                 n -= len;
-                self.chunks.pop_front();
+                self.pop_front();
             } else {
                 front.advance(n);
                 n = 0;
@@ -133,7 +218,7 @@ impl OutQueue {
         }
         // Pooled buffers return to the pool as soon as they are written.
         while matches!(self.chunks.front(), Some(c) if c.bytes().is_empty()) {
-            self.chunks.pop_front();
+            self.pop_front();
         }
         if self.chunks.is_empty() && self.chunks.capacity() > KEPT_CAPACITY {
             // A burst's large queue is not kept; the usual small one is, so
@@ -141,61 +226,18 @@ impl OutQueue {
             self.chunks = VecDeque::new();
         }
     }
+
+    fn pop_front(&mut self) {
+        match self.chunks.pop_front() {
+            Some(Chunk::Pooled(buffer)) => {
+                self.pooled -= 1;
+                self.pooled_memory -= buffer.capacity();
+            }
+            Some(Chunk::Shared(_, cost)) => self.heap -= cost,
+            None => {}
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A writer that accepts at most `limit` bytes per call.
-    struct Trickle {
-        out: Vec<u8>,
-        limit: usize,
-    }
-
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.limit);
-            self.out.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn order_is_kept_across_pooled_and_shared() {
-        let pool = BufferPool::new(4, 16);
-        let mut q = OutQueue::default();
-        let put = |q: &mut OutQueue, s: &'static [u8]| {
-            q.encode(&pool, 8, |space| {
-                space[..s.len()].copy_from_slice(s);
-                Ok::<_, ()>(s.len())
-            })
-        };
-        put(&mut q, b"abc").expect("room");
-        q.push_shared(Bytes::from_static(b"SHARED"));
-        put(&mut q, b"de").expect("room");
-        assert_eq!(q.len(), 11);
-        let mut w = Trickle {
-            out: Vec::new(),
-            limit: 4,
-        };
-        while !q.is_empty() {
-            q.write_to(&mut w).expect("write");
-        }
-        assert_eq!(w.out, b"abcSHAREDde");
-        assert_eq!(pool.available(), 4, "written buffers go back to the pool");
-    }
-
-    #[test]
-    fn pool_exhaustion_is_reported() {
-        let pool = BufferPool::new(1, 16);
-        let _held = pool.checkout();
-        let mut q = OutQueue::default();
-        let r = q.encode(&pool, 8, |_| Ok::<_, ()>(1));
-        assert_eq!(r, Err(EncodeFailure::NoBuffer));
-        assert!(q.is_empty());
-    }
-}
+mod tests;

@@ -1,5 +1,5 @@
-//! Why connections close, why packets are refused and why connections are
-//! not admitted: enums with stable metric label names.
+//! Why connections close, why packets are refused, why connections are
+//! not admitted and how logins end: enums with stable metric label names.
 //!
 //! Each enum is one `reasons!` table of variant, doc and label; the enum,
 //! its `LABELS`, `index()` and `as_str()` are generated from it, so a
@@ -183,7 +183,8 @@ reasons! {
         LoginRefused = "login_refused",
         /// Character selection refused.
         SelectRefused = "select_refused",
-        /// Kicked by the world service.
+        /// Kicked by the world service, or the session joined again on
+        /// another connection.
         Kicked = "kicked",
         /// The world stream dropped while the player was in the world.
         WorldLinkLost = "world_link_lost",
@@ -191,12 +192,32 @@ reasons! {
         Shutdown = "shutdown",
         /// The real client (after a PROXY header) is over its per-IP limit.
         PerIpLimit = "per_ip_limit",
+        /// A frame or PROXY header began and did not arrive whole within
+        /// the frame timeout.
+        FrameTimeout = "frame_timeout",
+        /// The pool ran short and this connection had held buffers longest
+        /// without progress.
+        PoolPressure = "pool_pressure",
     }
 }
 
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+reasons! {
+    /// Why a chat message was dropped at the gateway instead of forwarded
+    /// to the world (the chat budget, `CHAT_MESSAGES_PER_SEC` and
+    /// `CHAT_MAX_BYTES`).
+    pub enum ChatRefusal {
+        /// Over the player's messages per second.
+        Rate = "rate",
+        /// Text longer than `CHAT_MAX_BYTES`.
+        Size = "size",
+        /// Text that is not valid UTF-8 (refused, never expanded).
+        Encoding = "encoding",
     }
 }
 
@@ -214,6 +235,25 @@ reasons! {
     }
 }
 
+reasons! {
+    /// How a login ended, as `logins_total` counts it: the auth service's
+    /// verdict, which may say more than the result code the client is sent.
+    pub enum LoginVerdict {
+        /// Accepted: a session was opened.
+        Ok = "ok",
+        /// The account exists and the password digest did not match.
+        WrongPassword = "wrong_password",
+        /// No such account (and accounts are not created on first login).
+        UnknownAccount = "unknown_account",
+        /// Refused for the account's sake: no right to connect, already
+        /// logged in, blocked and the like.
+        Refused = "refused",
+        /// No verdict: the auth service answered FAILED (or a code the
+        /// contract does not know), or the call failed.
+        Failed = "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,7 +265,7 @@ mod tests {
             assert_eq!(CloseReason::Protocol(*e).as_str(), e.as_str());
         }
         assert_eq!(
-            CloseReason::PerIpLimit.index(),
+            CloseReason::PoolPressure.index(),
             CloseReason::LABELS.len() - 1
         );
         assert_eq!(CloseReason::WrongStateBudget.as_str(), "wrong_state_budget");
@@ -262,6 +302,8 @@ mod tests {
                 "world_link_lost",
                 "shutdown",
                 "per_ip_limit",
+                "frame_timeout",
+                "pool_pressure",
             ]
         );
         assert_eq!(CloseReason::PeerClosed.index(), 0);

@@ -56,6 +56,10 @@ pub use rpc::{RpcMetrics, RPC_METHODS};
 /// Namespace (prefix) of every series defined here.
 pub const NAMESPACE: &str = "packet_service";
 
+/// Short git revision of the source this binary was built from (`build.rs`;
+/// `unknown` outside a git checkout without `PACKET_SERVICE_REVISION`).
+pub const REVISION: &str = env!("BUILD_REVISION");
+
 /// Upper bounds of `packet_processing_seconds`: 1 µs doubling to ~33 ms.
 fn processing_buckets() -> Result<Vec<f64>, prometheus::Error> {
     exponential_buckets(1e-6, 2.0, 16)
@@ -112,6 +116,8 @@ macro_rules! series {
 series! {
     connections_active: IntGauge = "connections_active" []
         "Client connections currently open.";
+    players_in_world: IntGauge = "players_in_world" []
+        "Client connections in the world phase: joined and playing.";
     connections_accepted: IntCounter = "connections_accepted_total" []
         "Client connections admitted.";
     connections_rejected: IntCounterVec = "connections_rejected_total" ["reason"]
@@ -134,6 +140,8 @@ series! {
         "Backend call latency, from issuing the call to its answer, error or deadline.";
     rpc_errors: IntCounterVec = "rpc_errors_total" ["service", "code"]
         "Backend calls that failed, by service and error kind.";
+    logins: IntCounterVec = "logins_total" ["result"]
+        "Logins the auth service was asked about, by how they ended.";
     rpc_inflight: IntGauge = "rpc_inflight" []
         "Backend calls issued and not yet finished.";
     rpc_queue_rejected: IntCounter = "rpc_queue_rejected_total" []
@@ -142,6 +150,12 @@ series! {
         "Backend completions dropped because their connection was gone or no longer waiting.";
     protocol_errors: IntCounterVec = "protocol_errors_total" ["reason"]
         "Malformed or out-of-place client input, by reason.";
+    chat_refused: IntCounterVec = "chat_refused_total" ["reason"]
+        "Chat messages dropped by the chat budget instead of forwarded to the world, by reason.";
+    world_oversized: IntCounter = "world_oversized_total" []
+        "Packets from the world service too large for the protocol, dropped.";
+    world_dropped: IntCounter = "world_messages_dropped_total" []
+        "Messages the embedded world service dropped because a gateway link's queue was full or closed.";
     buffer_pool_available: IntGauge = "buffer_pool_available" []
         "Pooled I/O buffers not lent to a connection.";
     buffer_pool_size: IntGauge = "buffer_pool_size" []
@@ -150,8 +164,8 @@ series! {
         "1 while the world service stream is established, else 0.";
     world_link_reconnects: IntCounter = "world_link_reconnects_total" []
         "World service stream losses: times the established stream went down.";
-    build_info: IntGaugeVec = "build_info" ["version"]
-        "Build information; the value is always 1.";
+    build_info: IntGaugeVec = "build_info" ["version", "revision"]
+        "Build information: the crate version and the git revision; the value is always 1.";
 }
 
 /// One line of the series table.
@@ -246,7 +260,7 @@ impl Metrics {
         let metrics = Metrics::with_series(Registry::new())?;
         metrics
             .build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
             .set(1);
 
         #[cfg(target_os = "linux")]

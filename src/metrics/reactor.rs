@@ -60,6 +60,7 @@ macro_rules! reactor_counters {
                 f.debug_struct("ReactorCounters")
                     $(.field(stringify!($field), &self.$field))*
                     .field("active", &self.state.active)
+                    .field("in_world", &self.state.in_world)
                     .field("pool_available", &self.state.pool_available)
                     .finish_non_exhaustive()
             }
@@ -78,6 +79,8 @@ reactor_counters! {
     rpc_queue_rejected => rpc_queue_rejected,
     /// Stale completions dropped since the last publish.
     stale_completions => rpc_stale_completions,
+    /// World packets too large to send, dropped since the last publish.
+    world_oversized => world_oversized,
 }
 
 /// Everything of [`ReactorCounters`] but the table's counts.
@@ -90,11 +93,14 @@ struct State {
     protocol_errors: Labelled,
     /// Per dialect (index into [`DialectId::ALL`]).
     dialects: Labelled,
+    /// Per chat refusal reason (index into the `chat_refusal_reasons` table).
+    chat_refused: Labelled,
     /// Per received packet type: index = [`PacketType::index`], last slot = unknown.
     packets_received: Labelled,
     /// Per sent packet type: index = [`PacketType::index`] (the last slot is unused).
     packets_sent: Labelled,
     active: usize,
+    in_world: usize,
     pool_available: usize,
     gauges_dirty: bool,
     processing: LocalHistogram,
@@ -189,6 +195,7 @@ impl ReactorCounters {
         rejected_reasons: &'static [&'static str],
         closed_reasons: &'static [&'static str],
         protocol_error_reasons: &'static [&'static str],
+        chat_refusal_reasons: &'static [&'static str],
     ) -> ReactorCounters {
         ReactorCounters::with_state(State {
             rejected: Labelled::reasons(&metrics.connections_rejected, rejected_reasons),
@@ -199,6 +206,7 @@ impl ReactorCounters {
                 DialectId::ALL.iter().map(|d| d.name()).collect(),
                 |_| true,
             ),
+            chat_refused: Labelled::reasons(&metrics.chat_refused, chat_refusal_reasons),
             // Unknown ids (no direction) arrive from clients too.
             packets_received: Labelled::packets(&metrics.packets_received, |d| {
                 matches!(d, Some(Direction::ClientToServer) | None)
@@ -207,6 +215,7 @@ impl ReactorCounters {
                 d == Some(Direction::ServerToClient)
             }),
             active: 0,
+            in_world: 0,
             pool_available: 0,
             gauges_dirty: false,
             processing: metrics.packet_processing.local(),
@@ -240,6 +249,12 @@ impl ReactorCounters {
         }
     }
 
+    /// Counts a chat message dropped by the chat budget.
+    #[inline]
+    pub fn chat_refused(&mut self, reason_index: usize) {
+        self.state.chat_refused.bump(reason_index);
+    }
+
     /// Counts a decoded client packet; `None` for an id the dialect does not know.
     #[inline]
     pub fn received(&mut self, t: Option<PacketType>) {
@@ -269,6 +284,15 @@ impl ReactorCounters {
         }
     }
 
+    /// Sets the number of connections in the world phase.
+    #[inline]
+    pub fn set_in_world(&mut self, n: usize) {
+        if self.state.in_world != n {
+            self.state.in_world = n;
+            self.state.gauges_dirty = true;
+        }
+    }
+
     /// Sets the number of pooled buffers not lent out.
     #[inline]
     pub fn set_pool_available(&mut self, n: usize) {
@@ -289,12 +313,14 @@ impl ReactorCounters {
         s.closed.publish();
         s.protocol_errors.publish();
         s.dialects.publish();
+        s.chat_refused.publish();
         s.packets_received.publish();
         s.packets_sent.publish();
         // No-op when nothing was observed.
         s.processing.flush();
         if s.gauges_dirty {
             s.metrics.connections_active.set(gauge_value(s.active));
+            s.metrics.players_in_world.set(gauge_value(s.in_world));
             s.metrics
                 .buffer_pool_available
                 .set(gauge_value(s.pool_available));
@@ -332,6 +358,7 @@ mod tests {
         c.observe_processing(1_500);
         c.observe_processing(3_000_000);
         c.set_active(4);
+        c.set_in_world(2);
         c.set_pool_available(10);
 
         // Nothing is visible before publish.
@@ -368,6 +395,7 @@ mod tests {
         check("packets_received_total", &[("type", UNKNOWN_TYPE)], 1.0);
         check("packets_sent_total", &[("type", "PAKSS_ACCEPT_REPLY")], 1.0);
         check("connections_active", &[], 4.0);
+        check("players_in_world", &[], 2.0);
         check("buffer_pool_available", &[], 10.0);
         assert_eq!(m.packet_processing.get_sample_count(), 2);
         assert!((m.packet_processing.get_sample_sum() - 0.0030015).abs() < 1e-9);

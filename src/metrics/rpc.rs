@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use prometheus::Histogram;
+use prometheus::{Histogram, IntCounter};
 
 use super::Metrics;
+use crate::conn::calls::RpcError;
+use crate::conn::reason::LoginVerdict;
 
 /// Every backend method, as `(service, method)` label values, for
 /// [`RpcMetrics::new`]. Method names are those of `proto/*.proto`.
@@ -29,6 +31,8 @@ pub const RPC_METHODS: &[(&str, &str)] = &[
 pub struct RpcMetrics {
     metrics: Arc<Metrics>,
     methods: Arc<[MethodHandle]>,
+    /// One per [`LoginVerdict`], by its index.
+    logins: Arc<[IntCounter]>,
 }
 
 struct MethodHandle {
@@ -38,9 +42,20 @@ struct MethodHandle {
 }
 
 impl RpcMetrics {
-    /// Resolves one latency histogram per `(service, method)`; pass
-    /// [`RPC_METHODS`] unless a test wants fewer.
+    /// Resolves one latency histogram per `(service, method)` and one login
+    /// counter per [`LoginVerdict`], and creates the `rpc_errors_total`
+    /// series of each of their services for every [`RpcError::CALLED`]
+    /// code, at 0; pass [`RPC_METHODS`] unless a test wants fewer.
     pub fn new(metrics: &Arc<Metrics>, methods: &[(&'static str, &'static str)]) -> RpcMetrics {
+        for (i, &(service, _)) in methods.iter().enumerate() {
+            if methods[..i].iter().all(|&(seen, _)| seen != service) {
+                for error in RpcError::CALLED {
+                    metrics
+                        .rpc_errors
+                        .with_label_values(&[service, error.as_str()]);
+                }
+            }
+        }
         let methods = methods
             .iter()
             .map(|&(service, method)| MethodHandle {
@@ -49,14 +64,19 @@ impl RpcMetrics {
                 duration: metrics.rpc_duration.with_label_values(&[service, method]),
             })
             .collect();
+        let logins = LoginVerdict::LABELS
+            .iter()
+            .map(|result| metrics.logins.with_label_values(&[*result]))
+            .collect();
         RpcMetrics {
             metrics: Arc::clone(metrics),
             methods,
+            logins,
         }
     }
 
     /// Records one finished call: its latency and, when `code` is `Some`
-    /// (the label of the call's [`RpcError`](crate::rpc::types::RpcError)), an
+    /// (the label of the call's [`RpcError`](crate::conn::calls::RpcError)), an
     /// error. A pair not given to [`new`](Self::new) is resolved on the spot.
     pub fn observe(
         &self,
@@ -82,6 +102,13 @@ impl RpcMetrics {
                 .rpc_errors
                 .with_label_values(&[service, code])
                 .inc();
+        }
+    }
+
+    /// Counts a login that ended so.
+    pub fn login(&self, verdict: LoginVerdict) {
+        if let Some(counter) = self.logins.get(verdict.index()) {
+            counter.inc();
         }
     }
 
@@ -147,5 +174,41 @@ mod tests {
         assert_eq!(m.world_link_reconnects.get(), 1);
         rpc.set_world_link_up(false);
         assert_eq!(m.world_link_up.get(), 0);
+    }
+
+    #[test]
+    fn every_service_has_every_error_series_from_the_start() {
+        let m = Metrics::new().expect("metrics");
+        let _rpc = RpcMetrics::new(&m, RPC_METHODS);
+        let errors = "packet_service_rpc_errors_total";
+        for service in ["auth", "character", "world"] {
+            for code in ["unavailable", "deadline_exceeded", "failed"] {
+                let labels = [("service", service), ("code", code)];
+                assert_eq!(value(&m, errors, &labels), Some(0.0), "{labels:?}");
+            }
+        }
+        assert_eq!(
+            value(&m, errors, &[("service", "auth"), ("code", "busy")]),
+            None
+        );
+    }
+
+    #[test]
+    fn logins_are_counted_by_verdict_from_zero() {
+        let m = Metrics::new().expect("metrics");
+        let rpc = RpcMetrics::new(&m, RPC_METHODS);
+        let logins = "packet_service_logins_total";
+        for result in LoginVerdict::LABELS {
+            assert_eq!(value(&m, logins, &[("result", result)]), Some(0.0));
+        }
+        rpc.login(LoginVerdict::WrongPassword);
+        rpc.login(LoginVerdict::WrongPassword);
+        rpc.login(LoginVerdict::Ok);
+        assert_eq!(
+            value(&m, logins, &[("result", "wrong_password")]),
+            Some(2.0)
+        );
+        assert_eq!(value(&m, logins, &[("result", "ok")]), Some(1.0));
+        assert_eq!(value(&m, logins, &[("result", "failed")]), Some(0.0));
     }
 }

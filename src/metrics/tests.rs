@@ -10,6 +10,7 @@ use super::*;
 const REJECTED: &[&str] = &["max_connections", "buffer_pool"];
 const CLOSED: &[&str] = &["eof", "idle", "checksum"];
 const PROTOCOL: &[&str] = &["bad_size", "wrong_state"];
+const CHAT: &[&str] = &["rate", "size"];
 
 pub(super) fn family<'a>(families: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
     families
@@ -40,7 +41,7 @@ pub(super) fn value(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> O
 
 /// Reactor counters over small reason tables of their own.
 pub(super) fn counters(metrics: &Arc<Metrics>) -> ReactorCounters {
-    ReactorCounters::new(metrics, REJECTED, CLOSED, PROTOCOL)
+    ReactorCounters::new(metrics, REJECTED, CLOSED, PROTOCOL, CHAT)
 }
 
 #[test]
@@ -49,8 +50,9 @@ fn text_output_names() {
     let text = m.encode();
     let version = env!("CARGO_PKG_VERSION");
     assert!(text.contains(&format!(
-        "packet_service_build_info{{version=\"{version}\"}} 1"
+        "packet_service_build_info{{revision=\"{REVISION}\",version=\"{version}\"}} 1"
     )));
+    assert!(!REVISION.is_empty());
     for name in [
         "packet_service_connections_active",
         "packet_service_connections_accepted_total",

@@ -30,13 +30,13 @@ pub const ID_SPACE: usize = 0x800;
 
 macro_rules! packet_types {
     ($($name:ident = ($dir:ident, $master:expr, $y2021:expr, $irose:expr),)*) => {
-        /// Every packet name of protocol.md §2, plus the STRESS test echo.
+        /// Every packet name of docs/protocol.md §2, plus the STRESS test echo.
         #[allow(non_camel_case_types)]
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u16)]
         pub enum PacketType {
             $($name,)*
-            /// Test echo (protocol.md §9 D3), id 0x6F6D in every dialect.
+            /// Test echo (docs/protocol.md §9 D3), id 0x6F6D in every dialect.
             STRESS,
         }
 

@@ -1,4 +1,5 @@
-//! Typed packets with paired encode/decode (protocol.md §3, §7, §9 D4/D5/D9/D10).
+//! Typed packets with paired encode/decode
+//! (docs/protocol.md §3, §7, §9 D4/D5/D9/D10).
 //!
 //! Each packet the gateway reads or writes is a plain struct implementing
 //! [`Packet`]: `decode` takes the body (the bytes after the 6-byte header) and
@@ -6,13 +7,13 @@
 //! plaintext header for a [`Dialect`]; the caller then seals the packet with
 //! its [`Codec`](super::codec::Codec). No I/O happens here.
 //!
-//! Decoding follows §9 D5: a body shorter than its layout's fixed part
+//! Decoding follows docs/protocol.md §9 D5: a body shorter than its layout's fixed part
 //! ([`BodyError::Short`]), a string without its terminator
 //! ([`BodyError::NoTerminator`]) or a count that runs past the end
 //! ([`BodyError::CountOverrun`]) is malformed and closes the connection;
 //! bytes after the layout are ignored. The exceptions are layouts whose last
 //! field runs to the end of the packet (`T[*]` lists, the join digest), where
-//! there is no "after". Password digests follow §9 D4
+//! there is no "after". Password digests follow docs/protocol.md §9 D4
 //! ([`BodyError::BadDigest`]).
 //!
 //! Text is raw 8-bit on the wire; decoding uses
@@ -73,7 +74,7 @@ use super::codec::{write_plain_header, HEADER_LEN, MAX_PACKET_SIZE};
 use super::packet_type::{Dialect, Family, PacketType};
 
 /// Why a body could not be decoded. Every variant closes the connection
-/// (protocol.md §9 D5).
+/// (docs/protocol.md §9 D5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// The body is shorter than the layout's fixed part.
@@ -85,7 +86,8 @@ pub enum BodyError {
     /// A count prefix announces more elements than the body holds.
     #[error("count runs past the end of the body")]
     CountOverrun,
-    /// A password digest breaks the §9 D4 rules (length or hex digits).
+    /// A password digest breaks the docs/protocol.md §9 D4 rules (length or
+    /// hex digits).
     #[error("password digest is not 32 or 64 hex digits")]
     BadDigest,
 }
@@ -113,6 +115,23 @@ pub enum EncodeError {
 pub struct Reader<'a> {
     /// The bytes not yet read.
     rest: &'a [u8],
+}
+
+/// The little-endian scalars of the layouts, listed once for both
+/// [`Reader`] and [`Writer`]: `le_scalars!(m)` calls `m! { name: type, .. }`.
+macro_rules! le_scalars {
+    ($m:ident) => {
+        $m! {
+            u8: u8,
+            u16: u16,
+            u32: u32,
+            u64: u64,
+            i16: i16,
+            i32: i32,
+            i64: i64,
+            f32: f32,
+        }
+    };
 }
 
 macro_rules! reader_ints {
@@ -172,16 +191,7 @@ impl<'a> Reader<'a> {
         Ok(text)
     }
 
-    reader_ints! {
-        u8: u8,
-        u16: u16,
-        u32: u32,
-        u64: u64,
-        i16: i16,
-        i32: i32,
-        i64: i64,
-        f32: f32,
-    }
+    le_scalars!(reader_ints);
 
     /// Reads `count` elements with `element`, for a `T[n]` field whose count
     /// came from the body: running out of bytes inside the list is
@@ -294,16 +304,7 @@ impl<'a> Writer<'a> {
         self.u8(0);
     }
 
-    writer_ints! {
-        u8: u8,
-        u16: u16,
-        u32: u32,
-        u64: u64,
-        i16: i16,
-        i32: i32,
-        i64: i64,
-        f32: f32,
-    }
+    le_scalars!(writer_ints);
 }
 
 /// One element of a list field, which each family may lay out its own way
@@ -325,7 +326,7 @@ pub trait Packet: Sized {
     const TYPE: PacketType;
 
     /// Decodes a body (the bytes after the 6-byte header). Trailing bytes
-    /// after the layout are ignored (§9 D5).
+    /// after the layout are ignored (docs/protocol.md §9 D5).
     fn decode(body: &[u8]) -> Result<Self, BodyError>;
 
     /// Encodes the body. Overflow is recorded by the writer.

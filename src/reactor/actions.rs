@@ -10,7 +10,7 @@ use log::{debug, info, warn};
 
 use super::net::Net;
 use super::probe::{Probe, Step};
-use super::{context, Env, Reactor, COMPLETIONS_PER_PASS};
+use super::{context, output_budget, Env, Reactor, COMPLETIONS_PER_PASS};
 use crate::conn::calls::{Call, RpcError};
 use crate::conn::output::EncodeFailure;
 use crate::conn::reason::CloseReason;
@@ -18,6 +18,7 @@ use crate::conn::state::{Action, Disposition, Input, Session};
 use crate::conn::{Conn, Prefix};
 use crate::ids::{ConnRef, RequestId, SessionId};
 use crate::protocol::packet_type::Direction;
+use crate::protocol::packets::EncodeError;
 use crate::protocol::MAX_PACKET_SIZE;
 use crate::rpc::types::{Completion, Job};
 
@@ -127,6 +128,24 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         env.actions = actions;
         env.schedule(idx, conn);
         env.resume_input(idx, conn);
+        self.kick_displaced(now);
+    }
+
+    /// Closes (`kicked`) the older connections of sessions that joined again
+    /// through another connection: one player per session, and the older
+    /// connection's Leave carries its own join id, so it cannot remove the
+    /// newer player (docs/protocol.md §9 D15).
+    fn kick_displaced(&mut self, now: Instant) {
+        while let Some(old) = self.env.displaced.pop() {
+            let live = self
+                .conns
+                .get(old.index as usize)
+                .is_some_and(|c| c.conn_ref == old && c.closing.is_none());
+            if live {
+                info!("{old} kicked: its session joined again on another connection");
+                self.deliver(old, Input::Kicked, now);
+            }
+        }
     }
 }
 
@@ -180,18 +199,27 @@ impl<P: Probe> Env<P> {
                 Action::Send(packet) => {
                     let wire = conn.wire.unwrap_or_else(|| self.first.placeholder());
                     let (codec, dialect) = (wire.codec, wire.dialect.dialect());
-                    let result = conn.output.encode(&self.pool, MAX_PACKET_SIZE, |space| {
-                        let n = packet.write(dialect, space)?;
-                        codec
-                            .seal(Direction::ServerToClient, &mut space[..n])
-                            .map_err(|_| crate::protocol::packets::EncodeError::TooLarge)?;
-                        Ok::<usize, crate::protocol::packets::EncodeError>(n)
-                    });
+                    let budget = output_budget(conn);
+                    if conn.buffers_held() == 0 {
+                        conn.progress_at = now; // holding starts now
+                    }
+                    let result = conn
+                        .output
+                        .encode(&self.pool, MAX_PACKET_SIZE, budget, |space| {
+                            let n = packet.write(dialect, space)?;
+                            codec
+                                .seal(Direction::ServerToClient, &mut space[..n])
+                                .map_err(|_| EncodeError::TooLarge)?;
+                            Ok::<usize, EncodeError>(n)
+                        });
                     match result {
                         Ok(_) => self.counters.sent(packet.packet_type()),
-                        Err(EncodeFailure::NoBuffer) => {
-                            debug!("{} no buffer for a reply: closing", Prefix(conn));
-                            self.close(idx, conn, CloseReason::PoolExhausted);
+                        Err(failure @ (EncodeFailure::NoBuffer | EncodeFailure::OverBudget)) => {
+                            debug!(
+                                "{} no buffer for a reply ({failure:?}): closing",
+                                Prefix(conn)
+                            );
+                            self.close(idx, conn, failure.reason());
                         }
                         Err(EncodeFailure::Encoder) => {
                             // A backend answer too large for the protocol:
@@ -231,6 +259,7 @@ impl<P: Probe> Env<P> {
                     if let Some(old) = self.sessions.insert(s, conn.conn_ref) {
                         if old != conn.conn_ref {
                             debug!("session {} moved from {old} to {}", s.0, conn.conn_ref);
+                            self.displaced.push(old);
                         }
                     }
                 }
@@ -241,6 +270,11 @@ impl<P: Probe> Env<P> {
                 Action::UnbindCharConn(s) => self.unbind_char_conn(s, conn.conn_ref),
                 Action::TellCharConn(s, event) => self.told.push((s, event)),
                 Action::ProtocolError(e) => self.counters.protocol_error(e.index()),
+                Action::ChatRefused(r) => {
+                    debug!("{} chat dropped: {}", Prefix(conn), r.as_str());
+                    self.counters.chat_refused(r.index());
+                    self.limits.chat_refused[r.index()] += 1;
+                }
                 Action::Close(reason) => self.close(idx, conn, reason),
             }
         }

@@ -38,7 +38,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 Err(e) => {
                     // EMFILE / ENFILE / ENOBUFS: the backlog keeps the
                     // connection; try again shortly instead of spinning.
-                    warn!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    // The first failure of an interval is logged, the rest
+                    // are counted in the limit summary.
+                    if self.env.limits.accept_errors == 0 {
+                        warn!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    } else {
+                        debug!("accept failed: {e}; pausing accept for {ACCEPT_BACKOFF:?}");
+                    }
+                    self.env.limits.accept_errors += 1;
                     self.env.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
@@ -99,7 +106,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             session.set_dialect(wire.dialect);
             env.counters.dialect(wire.dialect);
         }
-        let conn = entry.insert(Conn::new(socket, conn_ref, session));
+        let conn = entry.insert(Conn::new(socket, conn_ref, session, now));
         conn.wire = wire;
         conn.awaiting_proxy = proxied;
         if !proxied {
@@ -122,25 +129,33 @@ impl<N: Net, P: Probe> Reactor<N, P> {
 }
 
 impl<P: Probe> Env<P> {
+    /// The client's key (its address, an IPv6 address by its /64) holds
+    /// its share of connections already.
     fn over_ip_limit(&self, ip: IpAddr) -> bool {
+        let key = crate::cidr::client_key(ip);
         self.cfg.max_connections_per_ip > 0
-            && self.per_ip.get(&ip).copied().unwrap_or(0) as usize
+            && self.per_ip.get(&key).copied().unwrap_or(0) as usize
                 >= self.cfg.max_connections_per_ip
     }
 
     fn count_ip<S>(&mut self, conn: &mut Conn<S>, ip: IpAddr) {
-        *self.per_ip.entry(ip).or_insert(0) += 1;
-        conn.counted_ip = Some(ip);
+        let key = crate::cidr::client_key(ip);
+        *self.per_ip.entry(key).or_insert(0) += 1;
+        conn.counted_ip = Some(key);
     }
 
     /// Reads the PROXY header at the start of the input. Returns false if
     /// the connection cannot go on (yet).
-    pub(super) fn proxy_header<S>(&mut self, idx: usize, conn: &mut Conn<S>) -> bool {
+    pub(super) fn proxy_header<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
         let Some(buf) = conn.input.as_mut() else {
             return false;
         };
         match crate::conn::proxy::parse(buf.filled()) {
-            ProxyHeader::Incomplete => false,
+            ProxyHeader::Incomplete => {
+                // The header is bound by the frame timeout too.
+                self.frame_started(idx, conn, now);
+                false
+            }
             ProxyHeader::Invalid => {
                 if log::log_enabled!(log::Level::Debug) {
                     let dump = hex_prefix(buf.filled());
@@ -158,6 +173,7 @@ impl<P: Probe> Env<P> {
             ProxyHeader::Parsed { len, source } => {
                 buf.consume(len);
                 conn.awaiting_proxy = false;
+                conn.partial_since = None;
                 let real = source.unwrap_or(conn.session.peer());
                 conn.session.set_peer(real);
                 if self.over_ip_limit(real.ip()) {

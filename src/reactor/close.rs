@@ -63,6 +63,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             );
         }
         self.env.counters.set_active(0);
+        self.env.counters.set_in_world(0);
         self.env.counters.publish();
         info!("all connections closed");
     }
@@ -71,6 +72,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     /// farewells to the backends, per-IP count, then linger or close.
     pub(super) fn reap(&mut self, now: Instant) {
         let mut closing = std::mem::take(&mut self.env.closing);
+        // A close a timer made (no socket event this pass) is published too.
+        self.unpublished |= !closing.is_empty();
         for idx in closing.drain(..) {
             let Some(conn) = self.conns.get(idx) else {
                 continue;

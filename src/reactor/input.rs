@@ -10,12 +10,13 @@ use log::{debug, trace};
 
 use super::net::Net;
 use super::probe::Probe;
-use super::{push_once, Env, Reactor, READS_PER_PASS};
+use super::{push_once, Env, Reactor, BUFFER_BUDGET, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
 use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
 use crate::protocol::packet_type::{Direction, PacketType};
+use crate::protocol::packets::EncodeError;
 use crate::protocol::{FrameError, FrameHeader, HEADER_LEN, MAX_PACKET_SIZE};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
@@ -66,7 +67,7 @@ impl<P: Probe> Env<P> {
         if has_input
             && conn.closing.is_none()
             && !conn.session.phase().is_waiting()
-            && conn.output.len() < self.output_pause
+            && !self.output_paused(&conn.output)
         {
             push_once(&mut self.ready, &mut conn.in_ready, idx);
         }
@@ -98,6 +99,9 @@ impl<P: Probe> Env<P> {
                     // resume when buffers come back.
                     push_once_deque(&mut self.pool_wait, &mut conn.in_pool_wait, idx);
                     return;
+                }
+                if conn.buffers_held() == 0 {
+                    conn.progress_at = now; // holding starts now
                 }
                 conn.input = self.pool.checkout();
             }
@@ -143,7 +147,7 @@ impl<P: Probe> Env<P> {
     /// Decodes every whole packet in the input buffer. Returns false when
     /// the connection must not read more now (waiting for a backend).
     fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
-        if conn.awaiting_proxy && !self.proxy_header(idx, conn) {
+        if conn.awaiting_proxy && !self.proxy_header(idx, conn, now) {
             return conn.closing.is_none();
         }
         loop {
@@ -151,19 +155,21 @@ impl<P: Probe> Env<P> {
                 return false;
             }
             let Some(buf) = conn.input.as_mut() else {
+                conn.partial_since = None;
                 return true;
             };
             if buf.is_empty() {
                 conn.input = None; // an idle connection holds no buffer
+                conn.partial_since = None;
                 return true;
             }
             let (wire, header) = match conn.wire {
-                Some(wire) => match self.next_frame(idx, conn, wire) {
+                Some(wire) => match self.next_frame(idx, conn, wire, now) {
                     Frame::Opened(header) => (wire, header),
                     Frame::More => return true,
                     Frame::Stop => return false,
                 },
-                None => match self.first_frame(idx, conn) {
+                None => match self.first_frame(idx, conn, now) {
                     First::Decided(wire, header) => (wire, header),
                     First::More => return true,
                     First::Stop => return false,
@@ -187,20 +193,26 @@ impl<P: Probe> Env<P> {
             self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
                 let codec = wire.codec;
-                let echoed = conn.output.encode(&self.pool, packet.len(), |space| {
-                    let frame = &mut space[..packet.len()];
-                    frame.copy_from_slice(packet);
-                    codec
-                        .seal(Direction::ServerToClient, frame)
-                        .map(|()| frame.len())
-                });
+                // The input buffer is held: the budget counts it.
+                let budget = BUFFER_BUDGET - 1;
+                let echoed = conn
+                    .output
+                    .encode(&self.pool, packet.len(), budget, |space| {
+                        let frame = space.get_mut(..packet.len()).ok_or(EncodeError::TooLarge)?;
+                        frame.copy_from_slice(packet);
+                        codec
+                            .seal(Direction::ServerToClient, frame)
+                            .map_err(|_| EncodeError::TooLarge)?;
+                        Ok::<usize, EncodeError>(frame.len())
+                    });
                 match echoed {
                     Ok(_) => self.counters.sent(PacketType::STRESS),
-                    Err(_) => actions.push(Action::Close(CloseReason::PoolExhausted)),
+                    Err(failure) => actions.push(Action::Close(failure.reason())),
                 }
                 actions.remove(0);
             }
             buf.consume(header.wire_len);
+            conn.progress_at = now;
             self.apply(idx, conn, &mut actions, now);
             self.actions = actions;
             self.schedule(idx, conn);
@@ -210,13 +222,16 @@ impl<P: Probe> Env<P> {
     /// The next whole frame of a connection whose wire is known, opened in
     /// place, unless it must wait (more bytes, backpressure) or is bad
     /// (the connection is closed).
-    fn next_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>, wire: Wire) -> Frame {
+    fn next_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>, wire: Wire, now: Instant) -> Frame {
         let Some(buf) = conn.input.as_mut() else {
             return Frame::More;
         };
         let header = match wire.codec.peek(Direction::ClientToServer, buf.filled()) {
             Ok(Some(h)) => h,
-            Ok(None) => return Frame::More,
+            Ok(None) => {
+                self.frame_started(idx, conn, now);
+                return Frame::More;
+            }
             Err(e) => {
                 self.refuse(idx, conn, e, "bad frame", Dump::Input);
                 return Frame::Stop;
@@ -226,9 +241,12 @@ impl<P: Probe> Env<P> {
             if buf.spare_len() < header.wire_len - buf.len() {
                 buf.compact();
             }
+            self.frame_started(idx, conn, now);
             return Frame::More;
         }
-        if self.draining.is_some() || conn.output.len() >= self.output_pause {
+        // The front frame is whole: no frame deadline while it waits.
+        conn.partial_since = None;
+        if self.draining.is_some() || self.output_paused(&conn.output) {
             // Shutting down, or the client is not reading its replies:
             // decode nothing more (bytes wait here, then in the kernel).
             return Frame::Stop;
@@ -250,7 +268,7 @@ impl<P: Probe> Env<P> {
     /// (trial decoding, docs/protocol.md §10.6): decoded in place with the
     /// table it fits, which the connection keeps. No table fits: closed as
     /// `bad_checksum`, counted.
-    fn first_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>) -> First {
+    fn first_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> First {
         if self.draining.is_some() {
             return First::Stop;
         }
@@ -260,6 +278,7 @@ impl<P: Probe> Env<P> {
         match self.first.decode(buf.filled_mut()) {
             Ok(Some((wire, header))) => {
                 conn.wire = Some(wire);
+                conn.partial_since = None;
                 conn.session.set_dialect(wire.dialect);
                 self.counters.dialect(wire.dialect);
                 trace!("{} first packet chose its wire", Prefix(conn));
@@ -269,6 +288,7 @@ impl<P: Probe> Env<P> {
                 if buf.spare_len() < MAX_PACKET_SIZE.saturating_sub(buf.len()) {
                     buf.compact();
                 }
+                self.frame_started(idx, conn, now);
                 First::More
             }
             Err(e) => {
@@ -323,6 +343,17 @@ enum First {
     More,
     /// Decode nothing more now (shutting down, or closed).
     Stop,
+}
+
+impl<P: Probe> Env<P> {
+    /// The front of the input is an incomplete frame (or PROXY header): its
+    /// deadline runs from the first time it was seen so.
+    pub(super) fn frame_started<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+        if conn.partial_since.is_none() {
+            conn.partial_since = Some(now);
+            self.schedule(idx, conn);
+        }
+    }
 }
 
 fn push_once_deque(list: &mut VecDeque<usize>, flag: &mut bool, idx: usize) {

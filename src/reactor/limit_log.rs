@@ -1,12 +1,14 @@
-//! The once-a-minute summary of limits hit: refusals and abnormal closes
-//! are counted as they happen and logged as one line per interval.
+//! The once-a-minute summary of limits hit: refusals, abnormal closes,
+//! chat messages dropped by the chat budget, oversized world packets and
+//! failed accepts are counted as they happen and logged as one line per
+//! interval.
 
 use std::time::Instant;
 
 use log::warn;
 
 use super::LIMIT_LOG_INTERVAL;
-use crate::conn::reason::{CloseReason, RejectReason};
+use crate::conn::reason::{ChatRefusal, CloseReason, RejectReason};
 
 /// Counts of refusals and closes for the periodic log summary: limits are
 /// logged when hit, without a line per connection that a flood could use to
@@ -14,6 +16,11 @@ use crate::conn::reason::{CloseReason, RejectReason};
 pub(super) struct LimitLog {
     pub(super) rejected: Vec<u64>,
     pub(super) closed: Vec<u64>,
+    pub(super) chat_refused: Vec<u64>,
+    pub(super) world_oversized: u64,
+    /// Accepts that failed (out of descriptors): the first of an interval
+    /// is logged when it happens, the count here.
+    pub(super) accept_errors: u64,
     since: Instant,
 }
 
@@ -22,6 +29,9 @@ impl LimitLog {
         LimitLog {
             rejected: vec![0; RejectReason::LABELS.len()],
             closed: vec![0; CloseReason::LABELS.len()],
+            chat_refused: vec![0; ChatRefusal::LABELS.len()],
+            world_oversized: 0,
+            accept_errors: 0,
             since: now,
         }
     }
@@ -31,29 +41,67 @@ impl LimitLog {
         if now.duration_since(self.since) < LIMIT_LOG_INTERVAL {
             return;
         }
-        let normal = [
-            CloseReason::PeerClosed.index(),
-            CloseReason::Shutdown.index(),
-        ];
-        let mut line = String::new();
-        for (label, n) in RejectReason::LABELS.iter().zip(&self.rejected) {
-            if *n > 0 {
-                line.push_str(&format!(" refused:{label}={n}"));
-            }
-        }
-        for (i, (label, n)) in CloseReason::LABELS.iter().zip(&self.closed).enumerate() {
-            if *n > 0 && !normal.contains(&i) {
-                line.push_str(&format!(" closed:{label}={n}"));
-            }
-        }
+        let line = self.line();
         if !line.is_empty() {
             warn!(
                 "in the last {}s:{line}",
                 now.duration_since(self.since).as_secs()
             );
         }
-        self.rejected.iter_mut().for_each(|n| *n = 0);
-        self.closed.iter_mut().for_each(|n| *n = 0);
-        self.since = now;
+        *self = LimitLog::new(now);
+    }
+
+    /// What the interval's line says after its time: ` kind:label=n` for
+    /// every count above 0, normal closes left out.
+    fn line(&self) -> String {
+        let normal = [
+            CloseReason::PeerClosed.index(),
+            CloseReason::Shutdown.index(),
+        ];
+        let labelled = [
+            ("refused", RejectReason::LABELS, &self.rejected),
+            ("closed", CloseReason::LABELS, &self.closed),
+            ("chat_dropped", ChatRefusal::LABELS, &self.chat_refused),
+        ];
+        let mut line = String::new();
+        for (kind, labels, counts) in labelled {
+            for (i, (label, n)) in labels.iter().zip(counts).enumerate() {
+                if *n > 0 && !(kind == "closed" && normal.contains(&i)) {
+                    line.push_str(&format!(" {kind}:{label}={n}"));
+                }
+            }
+        }
+        let single = [
+            ("world_oversized", self.world_oversized),
+            ("accept_failed", self.accept_errors),
+        ];
+        for (label, n) in single {
+            if n > 0 {
+                line.push_str(&format!(" {label}={n}"));
+            }
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_sums_up_every_kind_and_skips_normal_closes() {
+        let mut log = LimitLog::new(Instant::now());
+        assert_eq!(log.line(), "");
+        log.rejected[RejectReason::PerIpLimit.index()] = 12;
+        log.closed[CloseReason::PeerClosed.index()] = 100;
+        log.closed[CloseReason::FrameTimeout.index()] = 3;
+        log.chat_refused[ChatRefusal::Size.index()] = 190;
+        log.world_oversized = 2;
+        log.accept_errors = 5;
+        assert_eq!(
+            log.line(),
+            " refused:per_ip_limit=12 closed:frame_timeout=3 chat_dropped:size=190 \
+             world_oversized=2 accept_failed=5"
+        );
     }
 }

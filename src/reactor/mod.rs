@@ -1,20 +1,23 @@
 //! The event loop (docs/architecture.md §3): one thread, one `mio::Poll`,
 //! every client socket.
 //!
-//! [`Reactor::run`] repeats one pass, and this file reads as that pass; each
-//! step lives in the room for its job:
+//! [`Reactor::run`] repeats one pass, [`Reactor::pass`], which reads as the
+//! steps of docs/architecture.md §3 in their order; each step lives in the
+//! room for its job:
 //!
-//! | step | room |
-//! |---|---|
-//! | poll with a timeout equal to the next deadline | here |
-//! | accept until `WouldBlock`, admission before allocation, PROXY trust | `admission.rs` |
-//! | socket events: mark connections readable or writable | here |
-//! | drain RPC completions, apply the state machine's actions, submit jobs | `actions.rs` |
-//! | read and decode ready connections (bounded per pass) | `input.rs` |
-//! | timers | `timers.rs` |
-//! | flush queued output, broadcast world packets | `output.rs` |
-//! | drain at shutdown, reap, linger | `close.rs` |
-//! | publish counters, summarise limits hit | here, `limit_log.rs` |
+//! | steps | what | room |
+//! |---|---|---|
+//! | 1–3 | the poll timeout, the poll, socket events: mark connections readable or writable | here |
+//! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
+//! | 1 | take the settings a reload (SIGHUP) delivered | `reload.rs` |
+//! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
+//! | 4, 11 | world broadcasts encoded once and queued to every target; flush queued output | `output.rs` |
+//! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
+//! | 8, 9 | buffer waiters; close the oldest stalled buffer holders when the pool runs short | `input.rs`, `pressure.rs` |
+//! | 9 | read and decode ready connections (bounded per pass) | `input.rs` |
+//! | 10 | timers | `timers.rs` |
+//! | 15, 17, 18 | publish counters, health, the watchdog, the end of a drain | here |
+//! | 16 | summarise limits hit | `limit_log.rs` |
 //!
 //! Readiness is edge-triggered: sockets are registered once for readable
 //! and writable, and the reactor remembers "readable, not yet drained" in
@@ -35,8 +38,10 @@ mod input;
 mod limit_log;
 pub mod net;
 mod output;
+mod pressure;
 #[doc(hidden)]
 pub mod probe;
+mod reload;
 #[doc(hidden)]
 pub mod sim;
 mod timers;
@@ -54,6 +59,7 @@ use slab::Slab;
 
 use crate::buf::BufferPool;
 use crate::conn::calls::ServerEntry;
+use crate::conn::output::OutQueue;
 use crate::conn::state::{Action, Ctx, GameEvent, UtcTime};
 use crate::conn::wire::{Announced, FirstPacket, PacketIds, Wire};
 use crate::conn::Conn;
@@ -86,9 +92,15 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX: usize = 4096;
 /// How often lingering sockets are read while any exist.
 const LINGER_POLL: Duration = Duration::from_millis(20);
-/// Pooled buffers' worth of queued output at which a connection stops
-/// decoding until its client reads.
+/// Pooled buffers' worth of queued output memory at which a connection
+/// stops decoding until its client reads.
 const OUTPUT_PAUSE_BUFFERS: usize = 4;
+/// Pooled buffers one connection may hold at once, input and output
+/// together, whatever it sends, receives or fails to read. Decoding pauses
+/// at `OUTPUT_PAUSE_BUFFERS` of output, so only replies to requests already
+/// in flight come near it; a reply past it closes the connection
+/// (`output_limit`).
+pub const BUFFER_BUDGET: usize = 8;
 /// How often refusals and abnormal closes are summarised in the log.
 const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon cleanup refused by a full job queue is tried again.
@@ -124,6 +136,8 @@ pub struct ReactorConfig {
     pub handshake_timeout: Duration,
     /// Idle timeout.
     pub idle_timeout: Duration,
+    /// Time from a frame's first byte to its last (PROXY header included).
+    pub frame_timeout: Duration,
     /// Backend deadline.
     pub rpc_deadline: Duration,
     /// Wrong-state budget.
@@ -132,6 +146,10 @@ pub struct ReactorConfig {
     pub packets_per_sec: u32,
     /// Packet burst.
     pub packet_burst: u32,
+    /// Chat messages per second per player (0 = unlimited).
+    pub chat_per_sec: u32,
+    /// Bytes of text per chat message.
+    pub chat_max_bytes: usize,
     /// How long shutdown waits for in-flight work.
     pub shutdown_grace: Duration,
     /// Expect a PROXY protocol header first (from trusted sources only).
@@ -162,6 +180,9 @@ struct Env<P> {
     char_conns: HashMap<SessionId, ConnRef>,
     /// Game events told this pass, delivered by `relay_game_events`.
     told: Vec<(SessionId, GameEvent)>,
+    /// Connections whose session another connection bound since: closed as
+    /// `kicked` once the binding step is done (docs/protocol.md §9 D15).
+    displaced: Vec<ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
     servers: Vec<ServerEntry>,
     /// Connections with input work for this pass / the next pass.
@@ -170,8 +191,12 @@ struct Env<P> {
     /// Connections waiting for a buffer from the pool, oldest first; each at
     /// most once (`Conn::in_pool_wait`).
     pool_wait: VecDeque<usize>,
-    /// Queued output above which a connection stops decoding (backpressure:
-    /// a client that does not read cannot hold more than a few buffers).
+    /// Scratch list of buffer holders (last progress, slot) for choosing
+    /// whom pool pressure closes; kept between uses.
+    holders: Vec<(Instant, usize)>,
+    /// Queued output memory above which a connection stops decoding
+    /// (backpressure: a client that does not read cannot hold more than a
+    /// few buffers).
     output_pause: usize,
     /// Connections with output to flush.
     dirty: Vec<usize>,
@@ -213,6 +238,8 @@ pub struct Reactor<N: Net = Mio, P: Probe = NoProbe> {
     last_ping: Instant,
     /// When the counters were last published.
     last_publish: Instant,
+    /// New settings from a reload (see `reload.rs`).
+    updates: Option<std::sync::mpsc::Receiver<ReactorConfig>>,
 }
 
 impl Reactor {
@@ -292,11 +319,13 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 sessions: HashMap::new(),
                 char_conns: HashMap::new(),
                 told: Vec::new(),
+                displaced: Vec::new(),
                 per_ip: HashMap::new(),
                 servers: Vec::new(),
                 ready: Vec::new(),
                 next_ready: Vec::new(),
                 pool_wait: VecDeque::new(),
+                holders: Vec::new(),
                 dirty: Vec::new(),
                 closing: Vec::new(),
                 actions: Vec::with_capacity(8),
@@ -317,6 +346,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             lingering: Vec::new(),
             last_ping: now,
             last_publish: now,
+            updates: None,
             net,
         })
     }
@@ -341,34 +371,37 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     /// simulation, which runs the loop pass by pass.
     #[doc(hidden)]
     pub fn pass(&mut self, events: &mut N::Events) -> io::Result<Pass> {
-        // 1. Poll, with a timeout equal to the next deadline.
+        // 1. and 2. Poll, with a timeout equal to the next deadline.
         let now = self.wait(events)?;
-        // 2. and 3. The listener accepts; sockets become ready.
+        self.apply_updates();
+        // 3. The listener accepts; sockets become ready.
         let wake = self.socket_events(events, now);
-        // 4. Completions become inputs to their connections; cleanup a
-        // full queue refused is tried again.
+        // 4. Completions become inputs to their connections.
         if wake || self.env.completions_pending {
             self.complete(now);
         }
+        // 5. Cleanup a full queue refused is tried again.
         if !self.env.cleanup.is_empty() {
             self.env.retry_cleanup();
         }
-        // A shutdown request stops accepting; a pause after running out of
-        // descriptors ends.
+        // 6. A shutdown request stops accepting.
         if self.shutdown.load(Ordering::Acquire) && self.env.draining.is_none() {
             self.begin_drain(now);
         }
+        // 7. A pause after running out of descriptors ends.
         self.resume_accept(now);
-        // 3. Read and decode the ready connections.
+        // 8. and 9. Buffer waiters (closing the oldest stalled buffer holders
+        // when the pool runs short), then read and decode the ready connections.
+        self.relieve_pool_pressure(now);
         self.resume_pool_waiters();
         self.service_ready(now);
-        // 6. Timers.
+        // 10. Timers.
         self.expire_timers(now);
         // What irose map connections told their char connections.
         self.relay_game_events(now);
-        // 5. Flush queued output.
-        self.flush_dirty();
-        // 7. Drain at shutdown, reap, linger.
+        // 11. Flush queued output.
+        self.flush_dirty(now);
+        // 12. to 14. Drain at shutdown, reap, linger.
         if self.env.draining.is_some() {
             self.drain_step(now);
         }
@@ -378,11 +411,12 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         if !self.lingering.is_empty() {
             self.linger(now);
         }
-        // Counters, the limit summary, health and the watchdog.
+        // 15. to 17. Counters, the limit summary, health and the watchdog.
         self.publish(now);
         self.env.limits.report(now);
         self.health.tick_at(now);
         self.watchdog(now);
+        // 18. The end of a drain.
         Ok(self.stop_if_drained(now))
     }
 
@@ -435,8 +469,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        let pool_waiters =
-            !self.env.pool_wait.is_empty() && self.env.pool.available() > self.env.read_reserve;
+        // Waiters either resume or make pool pressure close a stalled
+        // holder for them next pass.
+        let pool_waiters = !self.env.pool_wait.is_empty();
         if !self.env.ready.is_empty()
             || !self.env.next_ready.is_empty()
             || !self.env.told.is_empty()
@@ -473,6 +508,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     fn publish(&mut self, now: Instant) {
         if self.unpublished && now.duration_since(self.last_publish) >= PUBLISH_INTERVAL {
             self.env.counters.set_active(self.conns.len());
+            self.env
+                .counters
+                .set_in_world(crate::conn::players_in_world(&self.conns));
             self.env
                 .counters
                 .set_pool_available(self.env.pool.available());
@@ -536,24 +574,55 @@ impl<P> Env<P> {
     fn ctx(&self) -> Ctx<'_> {
         context(&self.cfg, &self.servers, self.utc)
     }
+
+    /// The client is not reading its replies: decode nothing more for it.
+    fn output_paused(&self, output: &OutQueue) -> bool {
+        output.memory() >= self.output_pause
+    }
+}
+
+/// Pooled buffers the output queue of `conn` may hold: the budget less the
+/// input buffer.
+fn output_budget<S>(conn: &Conn<S>) -> usize {
+    BUFFER_BUDGET - usize::from(conn.input.is_some())
 }
 
 /// The state machine's settings (a function of the fields it reads, so that
 /// a step can borrow them next to the probe).
 fn context<'a>(cfg: &'a ReactorConfig, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
-    Ctx {
-        public_addr: &cfg.public_addr,
-        public_port: cfg.public_port,
-        servers,
-        wrong_state_budget: cfg.wrong_state_budget,
-        handshake_timeout: cfg.handshake_timeout,
-        idle_timeout: cfg.idle_timeout,
-        rpc_deadline: cfg.rpc_deadline,
-        refresh_interval: REFRESH_INTERVAL,
-        packets_per_sec: cfg.packets_per_sec,
-        packet_burst: cfg.packet_burst,
-        announced: cfg.announced,
-        utc,
+    cfg.session_ctx(servers, utc)
+}
+
+impl ReactorConfig {
+    /// The state machine's view of these settings, with the server list
+    /// and the time of this pass. The one place a [`Ctx`] is built: tests
+    /// start from `Config::defaults().reactor_config(..).session_ctx(..)`
+    /// and override only what they vary.
+    pub fn session_ctx<'a>(&'a self, servers: &'a [ServerEntry], utc: UtcTime) -> Ctx<'a> {
+        Ctx {
+            public_addr: &self.public_addr,
+            public_port: self.public_port,
+            servers,
+            wrong_state_budget: self.wrong_state_budget,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            rpc_deadline: self.rpc_deadline,
+            refresh_interval: REFRESH_INTERVAL,
+            packets_per_sec: self.packets_per_sec,
+            packet_burst: self.packet_burst,
+            chat_per_sec: self.chat_per_sec,
+            chat_max_bytes: self.chat_max_bytes,
+            announced: self.announced,
+            utc,
+        }
+    }
+
+    /// The settings of an empty command line and environment, advertising
+    /// port 29000: what tests build contexts from.
+    #[doc(hidden)]
+    pub fn defaults() -> &'static ReactorConfig {
+        static DEFAULTS: std::sync::OnceLock<ReactorConfig> = std::sync::OnceLock::new();
+        DEFAULTS.get_or_init(|| crate::config::Config::defaults().reactor_config(29000))
     }
 }
 

@@ -3,9 +3,10 @@
 //! broadcasts encoded once per (dialect, codec) and queued to every target.
 
 use std::io;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use log::{debug, warn};
+use log::debug;
 
 use super::net::{Net, Stream};
 use super::probe::Probe;
@@ -36,7 +37,10 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         };
         let size = HEADER_LEN + payload.len();
         if size > MAX_PACKET_SIZE {
-            warn!("world sent an oversized {ptype} ({size} bytes); dropped");
+            // Summarised in the limit line, never logged per packet.
+            debug!("world sent an oversized {ptype} ({size} bytes); dropped");
+            env.counters.world_oversized += 1;
+            env.limits.world_oversized += 1;
             return;
         }
         let mut frames = std::mem::take(&mut env.frames);
@@ -78,12 +82,12 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     }
 
     /// Flushes every connection with queued output (docs/architecture.md §3).
-    pub(super) fn flush_dirty(&mut self) {
+    pub(super) fn flush_dirty(&mut self, now: Instant) {
         let mut dirty = std::mem::take(&mut self.env.dirty);
         for idx in dirty.drain(..) {
             if let Some(conn) = self.conns.get_mut(idx) {
                 conn.in_dirty = false;
-                self.env.flush(idx, conn);
+                self.env.flush(idx, conn, now);
             }
         }
         self.env.dirty = dirty;
@@ -109,13 +113,14 @@ fn encode_frame(wire: Wire, ptype: PacketType, payload: &[u8]) -> Option<Bytes> 
 
 impl<P: Probe> Env<P> {
     /// Output was queued: flush it this pass, or close a client that does
-    /// not read.
+    /// not read (its queue's memory outside the pool, chunk overhead
+    /// included, passed the limit).
     pub(super) fn queued<S>(&mut self, idx: usize, conn: &mut Conn<S>) {
-        if conn.output.len() > self.cfg.output_limit {
+        if conn.output.heap() > self.cfg.output_limit {
             debug!(
-                "{} output queue {} bytes exceeds {}: closing",
+                "{} output queue holds {} bytes, over {}: closing",
                 Prefix(conn),
-                conn.output.len(),
+                conn.output.heap(),
                 self.cfg.output_limit
             );
             self.close(idx, conn, CloseReason::OutputLimit);
@@ -126,12 +131,15 @@ impl<P: Probe> Env<P> {
 
     /// Writes as much queued output as the socket takes. A short write
     /// leaves the rest to the next writable event (registered once).
-    pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>) {
-        let paused = conn.output.len() >= self.output_pause;
+    pub(super) fn flush<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+        let paused = self.output_paused(&conn.output);
         while !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {
                 Ok(0) => break,
-                Ok(n) => self.counters.bytes_sent += n as u64,
+                Ok(n) => {
+                    self.counters.bytes_sent += n as u64;
+                    conn.progress_at = now;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {

@@ -8,7 +8,10 @@
 //! scheduled then. So the heap costs nothing per packet.
 //!
 //! Also the two ends of it in the loop: scheduling a connection's next
-//! deadline, and firing the due ones as `Tick` inputs.
+//! deadline (its session's, or the frame deadline of an incomplete frame at
+//! the front of its input), and firing the due ones: a frame past its
+//! deadline closes the connection (`frame_timeout`), anything else is a
+//! `Tick` input.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,8 +20,11 @@ use std::time::Instant;
 use super::net::Net;
 use super::probe::Probe;
 use super::{Env, Reactor};
+use log::debug;
+
+use crate::conn::reason::CloseReason;
 use crate::conn::state::Input;
-use crate::conn::Conn;
+use crate::conn::{Conn, Prefix};
 use crate::ids::ConnRef;
 
 /// The reactor's timer heap.
@@ -62,6 +68,18 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             }
             conn.timer_at = None;
             let env = &mut self.env;
+            if conn
+                .partial_since
+                .is_some_and(|t| now >= t + env.cfg.frame_timeout)
+            {
+                debug!(
+                    "{} frame incomplete after {:?}",
+                    Prefix(conn),
+                    env.cfg.frame_timeout
+                );
+                env.close(idx, conn, CloseReason::FrameTimeout);
+                continue;
+            }
             let mut actions = std::mem::take(&mut env.actions);
             env.step(
                 conn.conn_ref,
@@ -84,7 +102,9 @@ impl<P> Env<P> {
         if conn.closing.is_some() {
             return;
         }
-        let Some(at) = conn.session.next_deadline(&self.ctx()) else {
+        let frame = conn.partial_since.map(|t| t + self.cfg.frame_timeout);
+        let session = conn.session.next_deadline(&self.ctx());
+        let Some(at) = [frame, session].into_iter().flatten().min() else {
             return;
         };
         if conn.timer_at.is_none_or(|t| at < t) {

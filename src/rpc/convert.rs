@@ -6,16 +6,18 @@
 //!
 //! Every result enum of the contracts numbers OK 0 and its refusals as the
 //! reply packet that carries them does, so a result becomes an [`Outcome`]
-//! by its number.
+//! by its number. A login's result also becomes its [`LoginVerdict`] for
+//! the metrics, by name.
 
 use bytes::Bytes;
 
-use super::types::Completion;
+use super::types::{Completion, Job};
 use crate::conn::calls::{
     Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, LeaveReason, Liveness,
     LoginReply, LogoutReason, Outcome, Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
-use crate::ids::{CharId, SessionId, UserId};
+use crate::conn::reason::LoginVerdict;
+use crate::ids::{CharId, ConnRef, SessionId, UserId};
 use crate::pb::{auth, character, world};
 use crate::protocol::packet_type::Family;
 use crate::protocol::packets::DigestKind;
@@ -131,6 +133,7 @@ impl From<Call> for Request {
                 session_id: session.0,
                 user_id: user.0,
                 char_id: char_id.0,
+                join_id: 0,
                 layout: world::Layout::from(family).into(),
             })),
             Call::WorldPacket {
@@ -145,9 +148,34 @@ impl From<Call> for Request {
             Call::WorldLeave { session, reason } => world(Kind::Leave(world::Leave {
                 session_id: session.0,
                 reason: world::LeaveReason::from(reason).into(),
+                join_id: 0,
             })),
         }
     }
+}
+
+/// The `join_id` of a connection's world `Join` and `Leave`: its slab slot
+/// and generation, so that a Leave of an older connection of a session
+/// never matches a newer connection's join (proto/README.md). Non-zero, as
+/// generations start at 1.
+pub fn join_id(conn: ConnRef) -> u64 {
+    u64::from(conn.index) << 32 | u64::from(conn.generation)
+}
+
+/// The world-stream message of a job, stamped with its connection's
+/// [`join_id`]; `None` for a job of another service.
+pub(super) fn world_message(job: Job) -> Option<world::Upstream> {
+    use world::upstream::Kind;
+    let id = join_id(job.conn);
+    let Request::World(mut m) = Request::from(job.call) else {
+        return None;
+    };
+    match &mut m.kind {
+        Some(Kind::Join(j)) => j.join_id = id,
+        Some(Kind::Leave(l)) => l.join_id = id,
+        _ => {}
+    }
+    Some(m)
 }
 
 impl From<DigestKind> for auth::DigestKind {
@@ -364,5 +392,58 @@ pub(super) fn status_error(status: &tonic::Status) -> RpcError {
         tonic::Code::Unavailable => RpcError::Unavailable,
         tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RpcError::DeadlineExceeded,
         _ => RpcError::Failed,
+    }
+}
+
+/// How a login ended, for `logins_total`: by the auth service's result,
+/// which tells a wrong password from an unknown account whatever code the
+/// client is sent, or [`LoginVerdict::Failed`] when the call failed.
+pub fn login_verdict(reply: &Result<auth::LoginReply, RpcError>) -> LoginVerdict {
+    use auth::LoginResult as R;
+    let Ok(reply) = reply else {
+        return LoginVerdict::Failed;
+    };
+    match R::try_from(reply.result) {
+        Ok(R::Ok) => LoginVerdict::Ok,
+        Ok(R::InvalidPassword) => LoginVerdict::WrongPassword,
+        Ok(R::UnknownAccount) => LoginVerdict::UnknownAccount,
+        Ok(
+            R::AlreadyLoggedin
+            | R::RefusedAccount
+            | R::NeedCharge
+            | R::NoRightToConnect
+            | R::TooManyUsers
+            | R::NoName
+            | R::InvalidVersion
+            | R::OutsideRegion,
+        ) => LoginVerdict::Refused,
+        Ok(R::Failed) | Err(_) => LoginVerdict::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_verdicts_by_result_and_failure() {
+        let verdict = |result: i32| {
+            login_verdict(&Ok(auth::LoginReply {
+                result,
+                ..Default::default()
+            }))
+        };
+        assert_eq!(verdict(0), LoginVerdict::Ok);
+        assert_eq!(verdict(1), LoginVerdict::Failed);
+        assert_eq!(verdict(2), LoginVerdict::UnknownAccount);
+        assert_eq!(verdict(3), LoginVerdict::WrongPassword);
+        for refused in [4, 5, 6, 7, 8, 9, 10, 11] {
+            assert_eq!(verdict(refused), LoginVerdict::Refused, "{refused}");
+        }
+        assert_eq!(verdict(200), LoginVerdict::Failed);
+        assert_eq!(
+            login_verdict(&Err(RpcError::Unavailable)),
+            LoginVerdict::Failed
+        );
     }
 }

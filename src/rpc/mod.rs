@@ -18,6 +18,7 @@
 //! is the one place that turns them into protobuf messages and back.
 
 pub mod convert;
+pub mod failures;
 pub mod types;
 
 use std::sync::Arc;
@@ -28,11 +29,13 @@ use tokio::sync::{mpsc, Semaphore};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
+use crate::conn::reason::LoginVerdict;
 use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
 use crate::pb::{auth, world};
 use convert::Request;
+use failures::FailureLog;
 use types::{Completion, Job};
 
 pub use types::Completion as RpcCompletion;
@@ -41,6 +44,8 @@ pub use types::Completion as RpcCompletion;
 const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
 const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
+/// How long establishing the world stream may take.
+const WORLD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Something that wakes the reactor (a `mio::Waker` in production).
 pub trait Wake: Send + Sync + 'static {
@@ -80,6 +85,8 @@ pub trait RpcObserver: Send + Sync + 'static {
     }
     /// Calls in flight changed by `delta`.
     fn inflight(&self, _delta: i64) {}
+    /// A login call ended so.
+    fn login(&self, _verdict: LoginVerdict) {}
     /// The world link went up or down.
     fn world_link(&self, _up: bool) {}
 }
@@ -188,11 +195,15 @@ pub fn start(
             .keep_alive_timeout(Duration::from_secs(10))
             .connect_lazy())
     };
+    let failed = Failed {
+        observer,
+        failures: Arc::new(FailureLog::default()),
+    };
     let clients = Clients {
         auth: AuthClient::new(channel(&endpoints.auth)?),
         character: CharacterClient::new(channel(&endpoints.character)?),
         deadline,
-        observer: Arc::clone(&observer),
+        failed: failed.clone(),
     };
     let world_channel = channel(&endpoints.world)?;
     let (bridge, ends) = Bridge::with_capacity(queue.max(1), WORLD_UPSTREAM, queue.max(1024));
@@ -210,7 +221,7 @@ pub fn start(
         world_channel,
         ends.world,
         completer.clone(),
-        observer,
+        failed,
     ));
     rt.spawn(refresh_servers(clients, completer));
     Ok(bridge)
@@ -221,7 +232,35 @@ struct Clients {
     auth: AuthClient<Channel>,
     character: CharacterClient<Channel>,
     deadline: Duration,
+    failed: Failed,
+}
+
+/// Where a finished call is reported: the metrics observer, and for a
+/// failure the rate-limited warning.
+#[derive(Clone)]
+struct Failed {
     observer: Arc<dyn RpcObserver>,
+    failures: Arc<FailureLog>,
+}
+
+impl Failed {
+    /// Records a finished call that took `seconds`; a failure is also
+    /// noted for the warning.
+    fn observe(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        seconds: f64,
+        error: Option<RpcError>,
+    ) {
+        self.observer
+            .observe(service, method, seconds, error.map(RpcError::as_str));
+        let Some(error) = error else { return };
+        let now = std::time::Instant::now();
+        if let Some(line) = self.failures.note(service, method, error, now) {
+            warn!("{line}");
+        }
+    }
 }
 
 /// Turns jobs into calls. At most `max_inflight` calls run at once (the
@@ -284,7 +323,7 @@ impl Clients {
         F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let start = std::time::Instant::now();
-        self.observer.inflight(1);
+        self.failed.observer.inflight(1);
         let result = match tokio::time::timeout(self.deadline, fut).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => {
@@ -293,9 +332,9 @@ impl Clients {
             }
             Err(_) => Err(RpcError::DeadlineExceeded),
         };
-        self.observer.inflight(-1);
-        let error = result.as_ref().err().map(|e| e.as_str());
-        self.observer
+        self.failed.observer.inflight(-1);
+        let error = result.as_ref().err().copied();
+        self.failed
             .observe(service, method, start.elapsed().as_secs_f64(), error);
         result
     }
@@ -319,7 +358,13 @@ impl Clients {
         let mut auth = self.auth.clone();
         let mut chars = self.character.clone();
         match Request::from(call) {
-            Request::Login(m) => self.ask(service, method, auth.login(self.request(m))).await,
+            Request::Login(m) => {
+                let reply = self
+                    .timed(service, method, auth.login(self.request(m)))
+                    .await;
+                self.failed.observer.login(convert::login_verdict(&reply));
+                reply.map(Into::into)
+            }
             Request::SelectServer(m) => {
                 self.ask(service, method, auth.select_server(self.request(m)))
                     .await
@@ -382,15 +427,23 @@ async fn world_link(
     channel: Channel,
     mut up: mpsc::Receiver<Job>,
     done: Completer,
-    observer: Arc<dyn RpcObserver>,
+    failed: Failed,
 ) {
+    let observer = Arc::clone(&failed.observer);
     let mut backoff = Duration::from_millis(100);
     loop {
         let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
         let mut client = WorldClient::new(channel.clone());
         let stream = tokio_stream::wrappers::ReceiverStream::new(link_rx);
-        let connect = tokio::time::timeout(Duration::from_secs(5), client.link(stream));
-        let mut down = match connect.await {
+        let started = std::time::Instant::now();
+        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
+        let error = match &connect {
+            Ok(Ok(_)) => None,
+            Ok(Err(status)) => Some(convert::status_error(status)),
+            Err(_) => Some(RpcError::DeadlineExceeded),
+        };
+        failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
+        let mut down = match connect {
             Ok(Ok(resp)) => resp.into_inner(),
             Ok(Err(status)) => {
                 debug!("world link refused: {}", status.code());
@@ -417,7 +470,7 @@ async fn world_link(
             tokio::select! {
                 msg = up.recv() => {
                     let Some(job) = msg else { return };
-                    let Request::World(m) = Request::from(job.call) else { continue };
+                    let Some(m) = convert::world_message(job) else { continue };
                     if link_tx.send(m).await.is_err() {
                         break;
                     }

@@ -1,4 +1,4 @@
-//! The session sequence of protocol.md §4 as test steps: login, server
+//! The session sequence of docs/protocol.md §4 as test steps: login, server
 //! select, character phase, map phase.
 
 use packet_service::protocol::packet_type::PacketType;
@@ -32,7 +32,7 @@ pub fn login_phase(
     assert_eq!(
         select.port,
         addr.port(),
-        "one port serves every phase (§9 D7)"
+        "one port serves every phase (docs/protocol.md §9 D7)"
     );
     select.session_id
 }

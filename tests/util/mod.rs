@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod db;
 pub mod flow;
 pub mod irose;
+pub mod link;
+pub mod process;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -20,6 +20,16 @@
 #   BENCH_FANOUT      fanout bots                   (1000)
 #   BENCH_CHATTERS    fanout chatters               (60: 600,000 deliveries/s offered)
 #   BENCH_CHAT_RATE   messages/s per chatter        (10)
+#   BENCH_DB_PORT     port of the gateways of the per-engine login runs (29502)
+#   BENCH_DB_SECS     seconds of each per-engine login run   (30)
+#   BENCH_ENGINES     engines of the per-engine login runs   (sqlite postgres)
+#   PACKET_SERVICE_TEST_DATABASE_URL  PostgreSQL for the postgres run
+#                     (mk/bench.mk starts one with .ci/postgres.sh)
+#
+# The main gateway keeps the memory database (the figures of every scenario
+# stay comparable with earlier runs); the login scenario then runs again
+# against a gateway on each persistent engine (`login-sqlite`,
+# `login-postgres`), and the summary shows those next to the memory run.
 set -euo pipefail
 
 BIN=${BENCH_BIN_DIR:-target/release}
@@ -34,6 +44,9 @@ LOGIN_CONC=${BENCH_LOGIN_CONCURRENCY:-50}
 FANOUT=${BENCH_FANOUT:-1000}
 CHATTERS=${BENCH_CHATTERS:-60}
 CHAT_RATE=${BENCH_CHAT_RATE:-10}
+DB_PORT=${BENCH_DB_PORT:-29502}
+DB_SECS=${BENCH_DB_SECS:-30}
+ENGINES=${BENCH_ENGINES:-sqlite postgres}
 
 # shellcheck source=tools/loadgen/common.sh
 . "$(dirname "$0")/common.sh"
@@ -51,14 +64,17 @@ gw_pid=""
 redis_pid=""
 cleanup() {
     # shellcheck disable=SC2086 # empty pids vanish
-    stop_pids $gw_pid $redis_pid
+    stop_pids $gw_pid $redis_pid ${db_pid:-}
     echo "servers stopped; logs in $logs"
 }
 trap cleanup EXIT INT TERM
 
+# Every client is on loopback and chatters talk faster than players may:
+# the per-address limit and the chat budget are off for the benchmark.
 "$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
     --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192 \
-    --auto-create-accounts --no-metrics --log-level warn \
+    --max-connections-per-ip 0 --chat-per-sec 0 \
+    --auto-create-accounts --no-metrics --log-level warn --database memory \
     >"$logs/gateway.log" 2>&1 &
 gw_pid=$!
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
@@ -88,6 +104,36 @@ done
 run idle -a "$GW" --server-pid "$gw_pid" -c "$IDLE"
 run idle --target redis -a "$RD" --server-pid "$redis_pid" -c "$IDLE"
 run login -a "$GW" --server-pid "$gw_pid" --bots "$LOGINS" --concurrency "$LOGIN_CONC" -d 30
+# The login scenario on each persistent engine, one fresh database each.
+login_on() {
+    local engine=$1 url
+    case $engine in
+        sqlite) url="sqlite:$logs/bench-login.db" ;;
+        postgres)
+            if [ -z "${PACKET_SERVICE_TEST_DATABASE_URL:-}" ]; then
+                echo "login-postgres skipped: PACKET_SERVICE_TEST_DATABASE_URL is not set"
+                return 0
+            fi
+            psql -q "$PACKET_SERVICE_TEST_DATABASE_URL" \
+                -c 'DROP SCHEMA IF EXISTS bench_login CASCADE' -c 'CREATE SCHEMA bench_login'
+            url="$PACKET_SERVICE_TEST_DATABASE_URL?options=-c%20search_path%3Dbench_login"
+            ;;
+        *) echo "unknown engine $engine" >&2; return 1 ;;
+    esac
+    "$BIN/packet-service" --listen 127.0.0.1 --port "$DB_PORT" --codec plain \
+        --max-packets-per-sec 0 --auto-create-accounts --no-metrics --log-level warn \
+        --database "$url" >"$logs/gateway-$engine.log" 2>&1 &
+    db_pid=$!
+    wait_port "$DB_PORT"
+    run login -a "127.0.0.1:$DB_PORT" --server-pid "$db_pid" --bots "$LOGINS" \
+        --concurrency "$LOGIN_CONC" -d "$DB_SECS" --run-id "login-$engine"
+    stop_pids "$db_pid"
+    db_pid=""
+}
+db_pid=""
+for engine in $ENGINES; do
+    login_on "$engine"
+done
 run fanout -a "$GW" --server-pid "$gw_pid" -b "$FANOUT" -k "$CHATTERS" -r "$CHAT_RATE" -d "$SECS"
 run isolation --gateway-bin "$BIN/packet-service" -d "$SECS"
 

@@ -54,8 +54,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 max_conns=${SOAK_MAX_CONNECTIONS:-20000}
-"$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain \
+# Every client is on loopback: no per-address limit.
+"$BIN/packet-service" --listen 127.0.0.1 --port "$PORT" --codec plain --database memory \
     --max-packets-per-sec 0 --max-connections "$max_conns" --buffer-pool-size "$POOL" \
+    --max-connections-per-ip 0 --chat-per-sec 0 \
     --idle-timeout "$IDLE_TIMEOUT" --auto-create-accounts \
     --metrics-listen 127.0.0.1 --metrics-port "$METRICS_PORT" --log-level info \
     >"$logs/gateway.log" 2>&1 &

@@ -12,11 +12,19 @@ use crate::protocol::packets::{
 };
 
 use super::super::characters::Character;
-use super::{Look, Player, START_HP, START_MP, START_STAT};
+use super::inner::{Look, Player};
 
-/// A packet body and its `osirose` id, or `None` when this family does not
-/// get the packet.
-pub(super) type Body = Option<(u32, Vec<u8>)>;
+/// What one family is sent of a packet.
+#[derive(Clone, Debug)]
+pub(super) enum Body {
+    /// The body (no header) and its `osirose` id.
+    Packet(u32, Vec<u8>),
+    /// This family does not get the packet.
+    Skipped,
+    /// The packet has no `osirose` id or does not fit in a packet: not
+    /// sent, counted.
+    Oversized,
+}
 
 /// Move speed announced for a player (rose-offline's run speed).
 const MOVE_SPEED: u16 = 425;
@@ -28,17 +36,19 @@ const IROSE_HEAD_SIZE: u8 = 200;
 
 /// Encodes a packet's body (no header) with its `osirose` id.
 pub(super) fn body_of<P: Packet>(p: &P) -> Body {
-    let id = DialectId::Osirose.dialect().wire_id(P::TYPE)?;
+    let Some(id) = DialectId::Osirose.dialect().wire_id(P::TYPE) else {
+        return Body::Oversized;
+    };
     let mut buf = vec![0u8; MAX_PACKET_SIZE - HEADER_LEN];
     let mut w = Writer::new(&mut buf);
     p.encode(&mut w);
     if w.overflowed() {
-        log::warn!("world: {} does not fit in a packet", P::TYPE);
-        return None;
+        log::debug!("world: {} does not fit in a packet", P::TYPE);
+        return Body::Oversized;
     }
     let len = w.len();
     buf.truncate(len);
-    Some((u32::from(id), buf))
+    Body::Packet(u32::from(id), buf)
 }
 
 /// A packet whose layout both families share.
@@ -60,7 +70,7 @@ pub(super) fn each<'a, O: Packet, I: Packet>(
 /// A packet only irose clients get.
 pub(super) fn irose_only<I: Packet>(p: &I) -> impl Fn(Family) -> Body + '_ {
     move |family| match family {
-        Family::Osirose => None,
+        Family::Osirose => Body::Skipped,
         Family::Irose => body_of(p),
     }
 }
@@ -105,14 +115,14 @@ fn select_char_reply(c: &Character) -> SelectCharReply {
         face: c.face,
         hair: c.hair,
         job: c.job,
-        str: START_STAT,
-        dex: START_STAT,
-        int: START_STAT,
-        con: START_STAT,
-        charm: START_STAT,
-        sense: START_STAT,
-        hp: START_HP.into(),
-        mp: START_MP.into(),
+        str: c.stats.strength,
+        dex: c.stats.dexterity,
+        int: c.stats.intellect,
+        con: c.stats.concentration,
+        charm: c.stats.charm,
+        sense: c.stats.sense,
+        hp: c.hp.into(),
+        mp: c.mp.into(),
         level: c.level,
         stamina: 5000,
         name: c.name.clone(),

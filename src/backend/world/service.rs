@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::super::lock;
+use super::super::store::memory::lock;
 use super::{WorldState, LINK_QUEUE_LEN};
 use crate::pb::world::{self as pb, world_server::World};
 
@@ -37,22 +37,29 @@ impl World for WorldService {
         let link = state.next_link.fetch_add(1, Ordering::Relaxed);
         lock(&state.inner).links.insert(link, tx);
         log::info!("world: link {link} opened");
-        tokio::spawn(async move {
+        let task_state = state.clone();
+        let task = tokio::spawn(async move {
+            let state = task_state;
             loop {
-                tokio::select! {
-                    msg = upstream.message() => match msg {
-                        Ok(Some(msg)) => state.handle(link, msg),
-                        Ok(None) => break,
-                        Err(status) => {
-                            log::debug!("world: link {link} failed: {status}");
-                            break;
-                        }
-                    },
+                let msg = tokio::select! {
+                    msg = upstream.message() => msg,
                     _ = closing.wait_for(|&c| c) => break,
+                };
+                match msg {
+                    Ok(Some(msg)) => state.handle(link, msg).await,
+                    Ok(None) => break,
+                    Err(status) => {
+                        log::debug!("world: link {link} failed: {status}");
+                        break;
+                    }
                 }
             }
-            state.drop_link(link);
+            state.drop_link(link).await;
         });
+        let mut tasks = lock(&state.link_tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        drop(tasks);
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

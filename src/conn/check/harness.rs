@@ -9,11 +9,11 @@ use crate::conn::calls::{
     Outcome, Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use crate::conn::state::{Action, Ctx, Disposition, GameEvent, Input, Session, UtcTime};
-use crate::conn::wire::Announced;
 use crate::ids::{CharId, RequestId, SessionId, UserId};
 use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 use crate::protocol::packets::{self, Packet};
+use crate::reactor::ReactorConfig;
 
 use super::{Before, Checker};
 
@@ -315,21 +315,17 @@ impl Op {
     }
 }
 
-/// The settings used by [`Harness`] (the reactor's defaults).
+/// The settings used by [`Harness`]: the reactor's defaults, with a
+/// longer RPC deadline and a small burst so that the rate limit is reached.
 pub fn test_ctx<'a>(servers: &'a [ServerEntry], packets_per_sec: u32) -> Ctx<'a> {
     Ctx {
-        public_addr: "127.0.0.1",
-        public_port: 29000,
-        servers,
-        wrong_state_budget: 16,
-        handshake_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(300),
         rpc_deadline: Duration::from_secs(5),
-        refresh_interval: Duration::from_secs(60),
         packets_per_sec,
         packet_burst: 20,
+        chat_per_sec: 3,
+        chat_max_bytes: 256,
         utc: UtcTime::from_unix(1_700_000_000),
-        announced: Announced::DEFAULT,
+        ..ReactorConfig::defaults().session_ctx(servers, UtcTime::default())
     }
 }
 

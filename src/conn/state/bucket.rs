@@ -1,9 +1,9 @@
 //! The token bucket of the packets-per-second limit (`MAX_PACKETS_PER_SEC`,
-//! `PACKET_BURST`).
+//! `PACKET_BURST`) and of the chat budget (`CHAT_MESSAGES_PER_SEC`).
 
 use std::time::Instant;
 
-/// A token bucket for the packets-per-second limit.
+/// A token bucket for a per-second limit.
 #[derive(Debug, Clone)]
 pub(super) struct TokenBucket {
     tokens: f64,
@@ -15,6 +15,15 @@ impl TokenBucket {
     pub(super) fn full(now: Instant, burst: u32) -> TokenBucket {
         TokenBucket {
             tokens: f64::from(burst.max(1)),
+            last: now,
+        }
+    }
+
+    /// A bucket that is full whatever its burst turns out to be (clamped
+    /// at the first take).
+    pub(super) fn brimming(now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: f64::INFINITY,
             last: now,
         }
     }

@@ -29,6 +29,10 @@ pub struct Ctx<'a> {
     pub packets_per_sec: u32,
     /// Burst size of the packet rate limit.
     pub packet_burst: u32,
+    /// Chat messages per second per player (0 = unlimited; burst twice that).
+    pub chat_per_sec: u32,
+    /// Bytes of text per chat message.
+    pub chat_max_bytes: usize,
     /// The current UTC time (for SCREEN_SHOT_TIME_REPLY), computed once per pass.
     pub utc: UtcTime,
     /// The irose seeds announced for the next connection (0x70A, 0x711).

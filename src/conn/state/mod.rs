@@ -1,5 +1,5 @@
 //! The per-connection state machine, without I/O (docs/architecture.md §4,
-//! §5; docs/protocol.md §4, §9).
+//! docs/architecture.md §5; docs/protocol.md §4 and §9).
 //!
 //! [`Session::handle`] takes one [`Input`] — a decoded packet, an RPC
 //! completion, a world event or a timer tick — and the current time, and
@@ -30,7 +30,7 @@ use crate::ids::{RequestId, SessionId};
 use crate::protocol::packet_type::{DialectId, Family, PacketType};
 use crate::protocol::packets::ServerPacket;
 
-use super::reason::{CloseReason, ProtocolError};
+use super::reason::{ChatRefusal, CloseReason, ProtocolError};
 use bucket::TokenBucket;
 pub use ctx::{Ctx, UtcTime};
 pub use game::{GameConn, GameEvent};
@@ -60,6 +60,8 @@ pub enum Action {
     TellCharConn(SessionId, GameEvent),
     /// Count a protocol error (the packet was ignored unless a Close follows).
     ProtocolError(ProtocolError),
+    /// Count a chat message dropped instead of forwarded.
+    ChatRefused(ChatRefusal),
     /// Close the connection (after flushing what is queued).
     Close(CloseReason),
 }
@@ -134,6 +136,8 @@ struct Common {
     /// Char connections of irose sessions: whether the player is in the
     /// world (then the idle timeout waits, `game.rs`).
     game: GameConn,
+    /// The chat budget (world phase).
+    chat: TokenBucket,
 }
 
 /// Whether closing in a phase owed the backends anything.
@@ -428,6 +432,7 @@ impl Session {
                 wrong_state: 0,
                 bucket: TokenBucket::full(now, burst),
                 game: GameConn::Closed,
+                chat: TokenBucket::brimming(now),
             },
         }
     }

@@ -117,6 +117,11 @@ impl Phase {
         }
     }
 
+    /// Joined and playing: what `players_in_world` counts.
+    pub fn is_in_world(&self) -> bool {
+        matches!(self, Phase::InWorld { .. })
+    }
+
     /// Waiting for a backend answer: input other than ALIVE is not decoded.
     pub fn is_waiting(&self) -> bool {
         matches!(

@@ -7,25 +7,20 @@ use crate::conn::calls::{
     ChannelEntry, CharSummary, JoinServerReply, LoginReply, Outcome, SelectServerReply,
     ServerEntry, Stage,
 };
-use crate::conn::wire::Announced;
+use crate::conn::reason::ChatRefusal;
 use crate::ids::{CharId, UserId};
 use crate::protocol::packet_type::DialectId;
 use crate::protocol::packets::{self, DigestKind, Packet};
+use crate::reactor::ReactorConfig;
 
+/// The reactor's defaults, with the values these tests vary.
 fn ctx<'a>(servers: &'a [ServerEntry]) -> Ctx<'a> {
     Ctx {
         public_addr: "10.0.0.1",
-        public_port: 29000,
-        servers,
-        wrong_state_budget: 16,
-        handshake_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(300),
         rpc_deadline: Duration::from_secs(3),
-        refresh_interval: Duration::from_secs(60),
         packets_per_sec: 0,
-        packet_burst: 400,
         utc: UtcTime::from_unix(1_700_000_000),
-        announced: Announced::DEFAULT,
+        ..ReactorConfig::defaults().session_ctx(servers, UtcTime::default())
     }
 }
 
@@ -566,6 +561,61 @@ fn world_join_forwarding_and_logout() {
     assert!(out
         .iter()
         .any(|a| matches!(a, Action::Notify(_, Call::Logout { .. }))));
+}
+
+/// Whether a world-phase packet was forwarded, or why it was dropped.
+fn forwarded(out: &[Action]) -> Result<(), ChatRefusal> {
+    match out {
+        [Action::Notify(_, Call::WorldPacket { .. })] => Ok(()),
+        [Action::ChatRefused(r)] => Err(*r),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn chat_is_forwarded_within_its_budget_only() {
+    let mut h = Harness::new();
+    h.in_world();
+    let say = |h: &mut Harness, secs: f64, text: &[u8]| {
+        let mut body = text.to_vec();
+        body.push(0);
+        forwarded(&h.raw(secs, PacketType::PAKCS_NORMAL_CHAT, &body))
+    };
+    // A burst of twice the rate (3 a second), then one per third of a second.
+    for _ in 0..6 {
+        assert_eq!(say(&mut h, 2.0, b"hi"), Ok(()));
+    }
+    assert_eq!(say(&mut h, 2.0, b"hi"), Err(ChatRefusal::Rate));
+    assert_eq!(say(&mut h, 2.34, "héllo".as_bytes()), Ok(()));
+    assert_eq!(say(&mut h, 2.34, b"hi"), Err(ChatRefusal::Rate));
+    // Size and encoding, each after a second's refill.
+    assert_eq!(say(&mut h, 4.0, &[b'x'; 256]), Ok(()));
+    assert_eq!(say(&mut h, 4.0, &[b'x'; 257]), Err(ChatRefusal::Size));
+    assert_eq!(
+        say(&mut h, 4.0, b"bad \xff\xfe"),
+        Err(ChatRefusal::Encoding)
+    );
+    // A whisper's text is the second string; the name is not counted.
+    let whisper = |h: &mut Harness, secs: f64, body: &[u8]| {
+        forwarded(&h.raw(secs, PacketType::PAKCS_WHISPER_CHAT, body))
+    };
+    assert_eq!(whisper(&mut h, 6.0, b"Bob\0hello\0"), Ok(()));
+    assert_eq!(
+        whisper(&mut h, 6.0, b"Bob\0\xc3\0"),
+        Err(ChatRefusal::Encoding)
+    );
+    // Other world packets are not chat: no budget.
+    for _ in 0..20 {
+        let out = h.packet(
+            7.0,
+            &packets::ChangeMapReq {
+                weight_rate: 0,
+                z: 0,
+            },
+        );
+        assert_eq!(forwarded(&out), Ok(()));
+    }
+    assert_eq!(h.s.phase().name(), "in-world");
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! The map connection (docs/protocol.md §4 steps 12–15, §10.6): entering
-//! the world, forwarding map-phase packets to the world service (by name, in
-//! the `osirose` numbering, with the body in the client's layout), logging
-//! out or going back to character select, and leaving.
+//! The map connection (docs/protocol.md §4 steps 12–15,
+//! docs/protocol.md §10.6): entering the world, forwarding map-phase packets
+//! to the world service (by name, in the `osirose` numbering, with the body
+//! in the client's layout; chat within its budget), logging out or going
+//! back to character select, and leaving.
 
 use bytes::Bytes;
 
 use crate::conn::calls::{Call, LeaveReason, LogoutReason};
-use crate::conn::reason::ProtocolError;
+use crate::conn::reason::{ChatRefusal, ProtocolError};
 use crate::ids::SessionId;
 use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 
@@ -59,6 +60,10 @@ pub(super) fn on_packet(
                 // interval.
                 t.on_alive(&Phase::InWorld { player, entity });
             }
+            if let Some(refusal) = chat_refusal(t, ptype, body) {
+                t.out.push(Action::ChatRefused(refusal));
+                return Phase::InWorld { player, entity };
+            }
             match DialectId::Osirose.dialect().wire_id(ptype) {
                 Some(type_id) => t.notify(Call::WorldPacket {
                     session,
@@ -110,6 +115,43 @@ pub(super) fn leave(common: &mut Common, session: SessionId, out: &mut Vec<Actio
     out.push(Action::UnbindSession(session));
     let reason = LeaveReason::Disconnect;
     common.notify(Call::WorldLeave { session, reason }, out);
+}
+
+/// The chat budget: why a chat message is dropped instead of forwarded, or
+/// `None` for a message within budget and any packet that is not chat.
+///
+/// It is kept here, in the gateway, rather than in a world service, so that
+/// it holds whatever world sits behind the gateway: one sender's messages
+/// are bounded in number and size before the world multiplies them by the
+/// players it reaches, and text is never expanded (a world's lossy decoding
+/// turns each invalid byte into three).
+fn chat_refusal(t: &mut Turn<'_, '_>, ptype: PacketType, body: &[u8]) -> Option<ChatRefusal> {
+    let text = chat_text(ptype, body)?;
+    let rate = t.ctx.chat_per_sec;
+    if !t.common.chat.take(t.now, rate, rate.saturating_mul(2)) {
+        return Some(ChatRefusal::Rate);
+    }
+    if text.len() > t.ctx.chat_max_bytes {
+        return Some(ChatRefusal::Size);
+    }
+    if std::str::from_utf8(text).is_err() {
+        return Some(ChatRefusal::Encoding);
+    }
+    None
+}
+
+/// The text of a chat packet (up to its terminator), or `None` for a
+/// packet that is not chat. A whisper's text follows the recipient's name;
+/// every other chat carries its text first.
+fn chat_text(ptype: PacketType, body: &[u8]) -> Option<&[u8]> {
+    use PacketType as T;
+    let skip = match ptype {
+        T::PAKCS_WHISPER_CHAT => 1,
+        T::PAKCS_NORMAL_CHAT | T::PAKCS_SHOUT_CHAT | T::PAKCS_PARTY_CHAT => 0,
+        _ => return None,
+    };
+    let mut fields = body.split(|&b| b == 0);
+    Some(fields.nth(skip).unwrap_or_default())
 }
 
 /// Client packets of the login and character phases: in the world phase

@@ -1,5 +1,5 @@
 //! The 40-bit logical header of the `rose` cipher, its pieces and the two
-//! on-wire bit orders (docs/protocol.md §1.4, docs/protocol.md §10.1).
+//! on-wire bit orders (docs/protocol.md §1.4, §10.1.1).
 //!
 //! This module knows nothing of the key tables: scrambling takes the five
 //! header masks of the packet's column, unscrambling asks for them once it

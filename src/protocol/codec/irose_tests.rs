@@ -471,7 +471,7 @@ fn join_under(seed: u32) -> Candidate<'static> {
     }
 }
 
-/// The one-port set of docs/protocol.md §10.6 for rose-offline's
+/// The one-port set of docs/protocol.md §10.6.2 for rose-offline's
 /// seeds: 0x703 under the default table; 0x70B (or a stray 0x703) under the
 /// world and game tables.
 fn one_port() -> [Candidate<'static>; 5] {

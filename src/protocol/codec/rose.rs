@@ -1,5 +1,5 @@
 //! Framing of the `rose` cipher on any table set (docs/protocol.md §1.4,
-//! docs/protocol.md §10.1): the per-packet parameters, the two
+//! docs/protocol.md §10.1.1–§10.1.2): the per-packet parameters, the two
 //! encoders' conventions, and the header checks done before a body is read.
 //!
 //! One decoder serves both encoders: it always subtracts ev as padding,
@@ -31,7 +31,7 @@ impl RoseParams {
     };
 
     /// What the irose 129en encoder (rose-offline) sends in both directions:
-    /// column 0, row 0, no padding (docs/protocol.md §10.1).
+    /// column 0, row 0, no padding (docs/protocol.md §10.1.2).
     pub const IROSE: RoseParams = RoseParams {
         atv: 0,
         eav: 0,

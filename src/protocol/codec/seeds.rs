@@ -1,5 +1,5 @@
 //! The seeds a gateway announces and the seeded table sets it prepares for
-//! them once, at start-up (docs/protocol.md §10.1, §10.2, §10.6).
+//! them once, at start-up (docs/protocol.md §10.1.3, §10.2, §10.6.2).
 //!
 //! A connection never owns tables: it holds a `&'static RoseTables` (inside
 //! a [`super::Codec`], which is `Copy`), so a connection costs one pointer
@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 use super::tables::RoseTables;
 
 /// A seed a gateway may announce in 0x70A / 0x711: any u32 except 0, which
-/// the client probably treats specially (docs/protocol.md §10.7).
+/// the client probably treats specially (docs/protocol.md §10.7 item 2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Seed(NonZeroU32);
 

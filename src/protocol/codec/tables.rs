@@ -1,7 +1,7 @@
 //! The key tables of the `rose` cipher: the four generators, the one fill
 //! rule, and the two constructions built on them — the default one (every
 //! generator seeded alike, docs/protocol.md §1.4) and the seeded one of the
-//! irose 129en client (docs/protocol.md §10.1).
+//! irose 129en client (docs/protocol.md §10.1.3).
 //!
 //! Building a table set draws 16 × 2048 values, each checked against up to
 //! 2047 earlier ones. A hash map of table 0's values makes each check one
@@ -24,7 +24,7 @@ pub const TABLE_LEN: usize = 2048;
 /// The full signed values of a table set; only their low bytes are masks.
 pub type FullTables = Box<[[i32; TABLE_LEN]; TABLE_COUNT]>;
 
-/// One of the four generators (docs/protocol.md §10.1, "Generators").
+/// One of the four generators (docs/protocol.md §10.1.1, "Generators").
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Generator {
     /// s = s·0x08088405 + 1; output s / 65536.
@@ -101,7 +101,7 @@ pub struct Construction {
     /// The generator of tables 0..15.
     pub generators: [Generator; TABLE_COUNT],
     /// The generator of the 512-entry index table. That table is never used
-    /// by encode or decode, so it is not built (docs/protocol.md §10.1).
+    /// by encode or decode, so it is not built (docs/protocol.md §10.1.1).
     pub index: Generator,
     /// The states when the fill begins.
     states: States,
@@ -119,7 +119,7 @@ impl Construction {
         }
     }
 
-    /// The seeded construction `init(seed)` (docs/protocol.md §10.1):
+    /// The seeded construction `init(seed)` (docs/protocol.md §10.1.3):
     /// `start` = one MY step from `seed`; every state = start; 17 BC draws
     /// choose the generators of tables 0..15 and of the index table (BC
     /// continues after them, the others start fresh from `start`).
@@ -189,7 +189,7 @@ impl RoseTables {
     }
 
     /// The seeded construction `init(seed)` of the irose 129en client
-    /// (docs/protocol.md §10.1). Any u32 is a valid input, 0 included; a
+    /// (docs/protocol.md §10.1.3). Any u32 is a valid input, 0 included; a
     /// gateway only ever announces a [`super::Seed`].
     pub fn seeded(seed: u32) -> RoseTables {
         RoseTables::from_full(&Construction::seeded(seed).fill())

@@ -1,5 +1,5 @@
-//! Trial decoding of a connection's first packet (docs/protocol.md §10.6,
-//! trial decoding): when one port serves the login, world and game phases, the
+//! Trial decoding of a connection's first packet (docs/protocol.md §10.6.2):
+//! when one port serves the login, world and game phases, the
 //! table a new connection uses is found by decoding its first packet with
 //! each candidate table and keeping the one under which it is an expected
 //! first packet with a correct checksum.

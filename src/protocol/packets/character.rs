@@ -1,12 +1,12 @@
 //! Character list, create, delete and select, and the switch to the map
-//! phase (protocol.md §3.6–§3.9).
+//! phase (docs/protocol.md §3.6–§3.9).
 
 use super::{write_counted, BodyError, Element, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;
 
-/// Builds an EquippedItem word (§3.6): bits LSB-first, id 0–9, gem_opt
-/// 10–18, socket 19, grade 20–23, 24–31 unused. Values wider than their bit
-/// field are cut to it.
+/// Builds an EquippedItem word (docs/protocol.md §3.6): bits LSB-first, id
+/// 0–9, gem_opt 10–18, socket 19, grade 20–23, 24–31 unused. Values wider
+/// than their bit field are cut to it.
 pub fn equipped_item(id: u16, gem_opt: u16, socket: bool, grade: u8) -> u32 {
     (u32::from(id) & 0x3FF)
         | (u32::from(gem_opt) & 0x1FF) << 10
@@ -230,7 +230,7 @@ impl Packet for CreateCharReply {
 }
 
 /// PAKCS_DELETE_CHAR_REQ. The slot is checked against the last list sent
-/// (§9 D9) by the caller.
+/// (docs/protocol.md §9 D9) by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteCharReq {
     /// Slot in the last [`CharListReply`].
@@ -293,7 +293,7 @@ impl Packet for DeleteCharReply {
 }
 
 /// PAKCS_SELECT_CHAR_REQ. The slot is checked against the last list sent
-/// (§9 D9) by the caller.
+/// (docs/protocol.md §9 D9) by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SelectCharReq {
     /// Slot in the last [`CharListReply`].

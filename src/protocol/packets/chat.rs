@@ -1,4 +1,4 @@
-//! Chat (protocol.md §3.13): what clients send and what they receive.
+//! Chat (docs/protocol.md §3.13): what clients send and what they receive.
 
 use super::{BodyError, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;

@@ -1,5 +1,5 @@
 //! Connection handshake, keepalive, logout and screen-shot time
-//! (protocol.md §3.1, §3.11, §3.12, §9 D10). All answered locally.
+//! (docs/protocol.md §3.1, §3.11, §3.12, §9 D10). All answered locally.
 
 use super::{BodyError, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;
@@ -15,7 +15,7 @@ pub struct AcceptReply {
     /// One of [`AcceptReply::CONNECT`] … [`AcceptReply::SERVERDEAD`];
     /// osIROSE always sends [`AcceptReply::ACCEPTED`].
     pub result: u8,
-    /// Informational only: the cipher is never reseeded (§1.4).
+    /// Informational only: the cipher is never reseeded (docs/protocol.md §1.4).
     pub rand_value: u32,
 }
 
@@ -89,7 +89,8 @@ empty_packet! {
     ChanCharReply = PAKCC_CHAN_CHAR_REPLY
 }
 
-/// PAKCS_SCREEN_SHOT_TIME_REQ (§9 D10): asks for the server's clock.
+/// PAKCS_SCREEN_SHOT_TIME_REQ (docs/protocol.md §9 D10): asks for the
+/// server's clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScreenShotTimeReq {
     /// Screen-shot counter; ignored by the gateway.
@@ -109,7 +110,8 @@ impl Packet for ScreenShotTimeReq {
     }
 }
 
-/// PAKSC_SCREEN_SHOT_TIME_REPLY (§9 D10): the gateway's UTC time (12 bytes).
+/// PAKSC_SCREEN_SHOT_TIME_REPLY (docs/protocol.md §9 D10): the gateway's UTC
+/// time (12 bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScreenShotTimeReply {
     /// Full year, e.g. 2026.

@@ -1,9 +1,9 @@
-//! Login, channel list, server select and join (protocol.md §3.2–§3.5,
-//! §9 D4).
+//! Login, channel list, server select and join (docs/protocol.md §3.2–§3.5,
+//! docs/protocol.md §9 D4).
 //!
 //! Password digests are opaque hex text forwarded to the auth service. The
 //! `Debug` impls of the packets that carry one print only its kind, so a
-//! digest cannot reach a log line by accident (house rule 10).
+//! digest cannot reach a log line by accident (docs/architecture.md §13.10).
 
 use std::fmt;
 
@@ -67,10 +67,11 @@ impl fmt::Debug for Redacted {
 
 /// PAKCS_LOGIN_REQ: digest (32 or 64 bytes, no terminator) · username cstr.
 ///
-/// Decoding follows §9 D4 exactly: the 64-byte form if the body is at least
-/// 65 bytes and its first 64 bytes are hex digits, else the 32-byte form if
-/// its first 32 bytes are hex digits, else [`BodyError::BadDigest`]. Encoding
-/// writes `digest` as given, then the username.
+/// Decoding follows docs/protocol.md §9 D4 exactly: the 64-byte form if the
+/// body is at least 65 bytes and its first 64 bytes are hex digits, else the
+/// 32-byte form if its first 32 bytes are hex digits, else
+/// [`BodyError::BadDigest`]. Encoding writes `digest` as given, then the
+/// username.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct LoginReq {
     /// Hex digest text; 32 or 64 bytes after decoding.
@@ -122,7 +123,7 @@ impl Packet for LoginReq {
     }
 }
 
-/// The result codes of [`LoginReply`] (§3.2).
+/// The result codes of [`LoginReply`] (docs/protocol.md §3.2).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -421,8 +422,8 @@ impl Packet for SrvSelectReply {
 
 /// PAKCS_JOIN_SERVER_REQ: session id · digest (the rest of the body).
 ///
-/// The digest must be exactly 64 or 32 hex digits (§9 D4), so this layout
-/// has no trailing bytes to ignore: anything else is
+/// The digest must be exactly 64 or 32 hex digits (docs/protocol.md §9 D4),
+/// so this layout has no trailing bytes to ignore: anything else is
 /// [`BodyError::BadDigest`].
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct JoinServerReq {

@@ -105,7 +105,8 @@ impl Packet for ChangeMapReply {
     }
 }
 
-/// One inventory item (6 bytes): the two union words of §3.10, carried raw.
+/// One inventory item (6 bytes): the two union words of
+/// docs/protocol.md §3.10, carried raw.
 ///
 /// `header`: type bits 0–4, id 5–14, isCreated 15. `data`: gem_opt 0–8,
 /// durability 9–15, life 16–25, hasSocket 26, isAppraised 27, refine 28–31;

@@ -1,4 +1,4 @@
-//! Movement (protocol.md §3.14). Positions are `f32` map coordinates
+//! Movement (docs/protocol.md §3.14). Positions are `f32` map coordinates
 //! (centimetres); heights are 16-bit, unsigned in client packets and signed
 //! in the server's stop/position packets, as the layouts say.
 
@@ -157,7 +157,7 @@ impl Packet for MoveBroadcast {
 macro_rules! position_packet {
     (
         $(#[$meta:meta])* $name:ident = $ty:ident,
-        $(char_id: $cid:ident,)? z: $z:ident
+        $(char_id: $cid:ident,)? $(z: $z:ident)?
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -170,8 +170,10 @@ macro_rules! position_packet {
             pub x: f32,
             /// Position y.
             pub y: f32,
-            /// Height.
-            pub z: $z,
+            $(
+                /// Height.
+                pub z: $z,
+            )?
         }
 
         impl Packet for $name {
@@ -183,7 +185,7 @@ macro_rules! position_packet {
                     $(char_id: r.$cid()?,)?
                     x: r.f32()?,
                     y: r.f32()?,
-                    z: r.$z()?,
+                    $(z: r.$z()?,)?
                 })
             }
 
@@ -191,36 +193,15 @@ macro_rules! position_packet {
                 $(w.$cid(self.char_id);)?
                 w.f32(self.x);
                 w.f32(self.y);
-                w.$z(self.z);
+                $(w.$z(self.z);)?
             }
         }
     };
 }
 
-/// PAKCS_STOP: stop at a point.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Stop {
-    /// Position x.
-    pub x: f32,
-    /// Position y.
-    pub y: f32,
-}
-
-impl Packet for Stop {
-    const TYPE: PacketType = PacketType::PAKCS_STOP;
-
-    fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        let mut r = Reader::new(body);
-        Ok(Stop {
-            x: r.f32()?,
-            y: r.f32()?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) {
-        w.f32(self.x);
-        w.f32(self.y);
-    }
+position_packet! {
+    /// PAKCS_STOP: stop at a point.
+    Stop = PAKCS_STOP,
 }
 
 position_packet! {
@@ -238,30 +219,9 @@ position_packet! {
     StopMovingBroadcast = PAKWC_STOP_MOVING, char_id: u16, z: i16
 }
 
-/// PAKCS_SET_POSITION: the client reports its position.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SetPosition {
-    /// Position x.
-    pub x: f32,
-    /// Position y.
-    pub y: f32,
-}
-
-impl Packet for SetPosition {
-    const TYPE: PacketType = PacketType::PAKCS_SET_POSITION;
-
-    fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        let mut r = Reader::new(body);
-        Ok(SetPosition {
-            x: r.f32()?,
-            y: r.f32()?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) {
-        w.f32(self.x);
-        w.f32(self.y);
-    }
+position_packet! {
+    /// PAKCS_SET_POSITION: the client reports its position.
+    SetPosition = PAKCS_SET_POSITION,
 }
 
 position_packet! {

@@ -1,4 +1,4 @@
-//! Byte-exact vectors (protocol.md §7), D4/D5 edge cases, round trips and
+//! Byte-exact vectors (docs/protocol.md §7), D4/D5 edge cases, round trips and
 //! a never-panics property for every decoder.
 
 use std::fmt::Debug;
@@ -55,7 +55,7 @@ fn check_truncations<P: Packet + PartialEq + Debug>(body: &[u8], tail: Tail) {
         match (P::decode(prefix), tail) {
             (Err(_), _) => {}
             // A list cut between entries, or a 64-digit join digest cut to
-            // 32 digits (a valid MD5-form request, §9 D4).
+            // 32 digits (a valid MD5-form request, docs/protocol.md §9 D4).
             (Ok(p), Tail::ListToEnd | Tail::DigestToEnd) => {
                 assert_ne!(p, full, "{} prefix {n} decoded as the whole", P::TYPE);
                 assert_eq!(
@@ -77,7 +77,7 @@ fn check_truncations<P: Packet + PartialEq + Debug>(body: &[u8], tail: Tail) {
     }
 }
 
-/// A §7 plaintext vector: exact bytes with the `osirose` dialect, the same
+/// A docs/protocol.md §7 plaintext vector: exact bytes with the `osirose` dialect, the same
 /// bytes but 2–3 with `osirose-2021`, decode back to `expected`, and every
 /// truncation.
 #[track_caller]
@@ -429,7 +429,7 @@ fn p16_logout_reply() {
     );
 }
 
-// ---- §9 D4: password digests ----
+// ---- docs/protocol.md §9 D4: password digests ----
 
 fn login_body(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
@@ -574,7 +574,7 @@ fn debug_output_never_shows_a_digest() {
     );
 }
 
-// ---- §9 D5: malformed bodies ----
+// ---- docs/protocol.md §9 D5: malformed bodies ----
 
 #[test]
 fn counts_running_past_the_end() {

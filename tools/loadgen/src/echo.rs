@@ -3,7 +3,7 @@
 //! sample per reply.
 //!
 //! The request is the plain-codec STRESS packet (echoed by the gateway
-//! itself, protocol.md §9 D3), SCREEN_SHOT_TIME_REQ in the `rose` codec
+//! itself, docs/protocol.md §9 D3), SCREEN_SHOT_TIME_REQ in the `rose` codec
 //! (answered locally in every phase; STRESS cannot be carried there), or
 //! Redis's inline `PING`. Replies arrive in order on a connection, so each
 //! connection keeps a FIFO of send times.

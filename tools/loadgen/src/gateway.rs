@@ -49,6 +49,12 @@ impl Gateway {
                 "plain",
                 "--max-packets-per-sec",
                 "0",
+                // Every bot is on loopback and chatters talk faster than
+                // players may.
+                "--max-connections-per-ip",
+                "0",
+                "--chat-per-sec",
+                "0",
                 "--no-metrics",
             ])
             .args(["--auth-url", &urls.url])
@@ -71,6 +77,8 @@ impl Gateway {
         let mut config = Config::for_tests();
         config.codec = CodecKind::Plain;
         config.max_packets_per_sec = 0;
+        config.max_connections_per_ip = 0;
+        config.chat_per_sec = 0;
         config.metrics_enabled = false;
         config.auth_url = Some(urls.url.clone());
         config.character_url = Some(urls.url.clone());

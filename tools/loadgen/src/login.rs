@@ -35,11 +35,14 @@ pub struct LoginOpts {
     pub server_pid: Option<u32>,
     /// Progress line on stderr.
     pub progress: bool,
+    /// Id of the run in the results file: `login`, or e.g. `login-sqlite`
+    /// for the same scenario against another database engine.
+    pub run_id: String,
 }
 
 /// Runs the login scenario.
 pub fn run(opts: &LoginOpts) -> Result<RunResult, String> {
-    let mut result = RunResult::new("login", "login", "packet-service");
+    let mut result = RunResult::new(&opts.run_id, "login", "packet-service");
     result.param("bots", opts.bots);
     result.param("concurrency", opts.concurrency);
     result.param("max_duration_s", opts.duration.as_secs_f64());

@@ -101,6 +101,12 @@ fn options() -> Options {
     o.optopt("b", "bots", "login: B (20000); fanout: M (1000)", "N");
     o.optopt(
         "",
+        "run-id",
+        "login: id of the run in the results file (login; e.g. login-sqlite)",
+        "ID",
+    );
+    o.optopt(
+        "",
         "concurrency",
         "login/fanout: flows in flight at once (200)",
         "C",
@@ -387,6 +393,7 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
             flow_timeout: secs(m, "flow-timeout", 10.0)?,
             server_pid: pid,
             progress,
+            run_id: m.opt_str("run-id").unwrap_or_else(|| "login".to_owned()),
         })?,
         "idle" => {
             let target = match m.opt_str("target").as_deref() {

@@ -140,6 +140,25 @@ pub fn lines(file: &ResultsFile) -> Vec<Line> {
         None,
         Target::Below(20.0),
     ));
+    // The login scenario against each persistent engine, with the memory
+    // run of the same file (`login`) as the baseline.
+    for engine in ["sqlite", "postgres"] {
+        let id = format!("login-{engine}");
+        out.extend(line(
+            &format!("login rate ({engine})"),
+            fig(file, &id, "logins_per_sec"),
+            "logins/s",
+            fig(file, "login", "logins_per_sec"),
+            Target::RatioAtLeast(0.0),
+        ));
+        out.extend(line(
+            &format!("login flow p99 ({engine})"),
+            lat(file, &id, "flow").map(|l| l.p99_us / 1000.0),
+            "ms",
+            lat(file, "login", "flow").map(|l| l.p99_us / 1000.0),
+            Target::RatioAtMost(f64::INFINITY),
+        ));
+    }
     out.extend(line(
         "fanout deliveries",
         fig(file, "fanout", "deliveries_per_sec"),
@@ -180,7 +199,8 @@ pub fn table(file: &ResultsFile) -> String {
     );
     for l in lines(file) {
         let informative = matches!(l.target, Target::RatioAtMost(x) if x.is_infinite())
-            || l.target == Target::AtLeast(0.0);
+            || l.target == Target::AtLeast(0.0)
+            || l.target == Target::RatioAtLeast(0.0);
         let _ = writeln!(
             s,
             "{:<40} {:>14} {:<13} {:>14} {:>8}  {:<18} {}",

@@ -8,7 +8,7 @@ use packet_service::protocol::packet_type::{Dialect, DialectId, Family, PacketTy
 use packet_service::protocol::packets::{self, irose, BodyError, Packet};
 use packet_service::protocol::{Codec, CodecKind, Direction, FrameError, HEADER_LEN};
 
-/// The plain-codec STRESS packet of protocol.md §9 D3.
+/// The plain-codec STRESS packet of docs/protocol.md §9 D3.
 pub const STRESS_PACKET: [u8; 8] = [0x08, 0x00, 0x6d, 0x6f, 0x00, 0xc7, 0x65, 0x79];
 
 /// Redis inline command and its reply.

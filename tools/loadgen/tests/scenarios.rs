@@ -19,7 +19,8 @@ use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
 
 /// A gateway with the embedded backend, auto-created accounts and no
-/// packet-rate limit.
+/// packet-rate, per-address or chat limit (the bots are all on loopback and
+/// chat faster than players may).
 #[track_caller]
 fn gateway(codec: CodecKind) -> ServerHandle {
     gateway_for(codec, PacketIds::One(DialectId::Osirose))
@@ -32,6 +33,8 @@ fn gateway_for(codec: CodecKind, ids: PacketIds) -> ServerHandle {
     config.codec = codec;
     config.packet_ids = ids;
     config.max_packets_per_sec = 0;
+    config.max_connections_per_ip = 0;
+    config.chat_per_sec = 0;
     config.auto_create_accounts = true;
     config.metrics_enabled = false;
     Server::build(config).expect("gateway starts").spawn()
@@ -83,6 +86,7 @@ fn login_every_bot_reaches_the_character_list() {
         flow_timeout: Duration::from_secs(10),
         server_pid: None,
         progress: false,
+        run_id: "login".into(),
     })
     .expect("login runs");
     assert!(r.failures.is_empty(), "{:?}", r.failures);

@@ -1,7 +1,7 @@
 //! Capture files and link layers: pcap (µs and ns) and pcapng, sniffed by
 //! their first four bytes, turned into a list of TCP segments.
 //!
-//! Link types handled (ecosystem.md §4): Ethernet (EN10MB, what `tcpdump -i
+//! Link types handled (what tcpdump and tshark write): Ethernet (EN10MB, what `tcpdump -i
 //! lo` writes), Linux cooked v1 (`LINUX_SLL`, parsed by hand because
 //! etherparse refuses the loopback ARPHRD 772 that `-i any` records), Linux
 //! cooked v2 (`LINUX_SLL2`, 20-byte header, hand-parsed), BSD loopback `NULL`

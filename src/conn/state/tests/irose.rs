@@ -6,6 +6,7 @@
 use super::*;
 use crate::conn::calls::{LeaveReason, SelectServerReply};
 use crate::conn::state::GameEvent;
+use crate::conn::wire::Announced;
 use crate::protocol::packets::irose;
 
 const MD5: &[u8; 32] = b"21232f297a57a5a743894a0e4a801fc3";

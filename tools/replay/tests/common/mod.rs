@@ -666,7 +666,7 @@ pub fn record_irose_gateway_session(gateway: SocketAddr) -> Vec<(usize, Record)>
     log
 }
 
-/// Plays the whole session of protocol.md §4 against a real gateway with
+/// Plays the whole session of docs/protocol.md §4 against a real gateway with
 /// the demo account admin/admin: login, channel list, server select; char
 /// join (the login connection closes now), list, create, list, screen-shot
 /// time, select; map join and its burst, change map, chat, logout. The char

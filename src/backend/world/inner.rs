@@ -1,0 +1,356 @@
+//! The world's players, maps and links, and how a packet reaches the
+//! players it is for: one message per link holding that link's targets,
+//! dropped (and counted) when the link's bounded queue is full. Drops and
+//! packets too large to encode are logged as a summary at most once per
+//! [`SUMMARY_INTERVAL`], never a line per message.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use super::bodies::{self, each, irose_only, Body};
+use crate::backend::store::CharState;
+use crate::pb::world::{self as pb, downstream};
+use crate::protocol::packet_type::{Dialect, DialectId, Family};
+
+/// Least time between two summary lines of dropped messages.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The `osirose` dialect: the numbering of the World stream.
+pub(super) fn dialect() -> &'static Dialect {
+    DialectId::Osirose.dialect()
+}
+
+/// One player in the world.
+#[derive(Clone, Debug)]
+pub(super) struct Player {
+    /// The session it joined with (the key of [`WorldInner::players`]).
+    pub(super) session_id: u32,
+    /// The link (gateway) that speaks for it.
+    pub(super) link: u64,
+    /// The `join_id` of the Join it entered with (0: not given).
+    pub(super) join_id: u64,
+    /// The account.
+    pub(super) user_id: u32,
+    /// The character.
+    pub(super) char_id: u64,
+    /// Unique non-zero entity id (key of [`WorldInner::entities`]).
+    pub(super) entity_id: u16,
+    /// Character name (its lowercase is the key of [`WorldInner::names`]).
+    pub(super) name: String,
+    /// Current map.
+    pub(super) map: u16,
+    /// Position.
+    pub(super) x: f32,
+    /// Position.
+    pub(super) y: f32,
+    /// Hit points.
+    pub(super) hp: u16,
+    /// Mana points.
+    pub(super) mp: u16,
+    /// Whether it sent CHANGE_MAP_REQ; invariant: true iff its session id is
+    /// in `maps[map]`.
+    pub(super) on_map: bool,
+    /// Whether its state changed since it was last queued for saving.
+    pub(super) dirty: bool,
+    /// The layouts its client reads and writes.
+    pub(super) family: Family,
+    /// How others see it (irose spawn packets).
+    pub(super) look: Look,
+}
+
+/// What other players see of a player.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Look {
+    pub(super) race: u8,
+    pub(super) face: u8,
+    pub(super) hair: u8,
+    /// EquippedItem words.
+    pub(super) items: [u32; 8],
+    pub(super) job: u16,
+    pub(super) level: u16,
+}
+
+impl Player {
+    /// What is saved of it.
+    pub(super) fn state(&self) -> CharState {
+        CharState {
+            char_id: self.char_id,
+            map: self.map,
+            x: self.x,
+            y: self.y,
+            hp: self.hp,
+            mp: self.mp,
+        }
+    }
+}
+
+/// Players, maps and links.
+///
+/// Invariants: `entities`, `names` and the `maps` sets index exactly the
+/// players of `players` (see [`Player`]); every player's link is in `links`.
+#[derive(Default)]
+pub(super) struct WorldInner {
+    pub(super) links: HashMap<u64, mpsc::Sender<Result<pb::Downstream, Status>>>,
+    pub(super) players: HashMap<u32, Player>,
+    pub(super) entities: HashMap<u16, u32>,
+    pub(super) names: HashMap<String, u32>,
+    pub(super) maps: HashMap<u16, BTreeSet<u32>>,
+    /// Where the search for a free entity id starts.
+    pub(super) next_entity: u16,
+    pub(super) dropped: u64,
+    /// Packets too large to encode, not sent.
+    pub(super) oversized: u64,
+    /// `(dropped, oversized)` at the last summary line, and its time.
+    summarised: (u64, u64, Option<Instant>),
+}
+
+impl WorldInner {
+    /// Queues `msg` on `link` without waiting; a full or closed queue drops it.
+    pub(super) fn send(&mut self, link: u64, msg: downstream::Kind) {
+        let Some(tx) = self.links.get(&link) else {
+            self.dropped += 1;
+            return;
+        };
+        if let Err(e) = tx.try_send(Ok(pb::Downstream { kind: Some(msg) })) {
+            self.dropped += 1;
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "queue full",
+                mpsc::error::TrySendError::Closed(_) => "link closed",
+            };
+            log::debug!("world: message for link {link} dropped ({why})");
+            self.summarise();
+        }
+    }
+
+    /// Logs what was dropped since the last summary, at most once per
+    /// [`SUMMARY_INTERVAL`].
+    fn summarise(&mut self) {
+        let (dropped, oversized, at) = self.summarised;
+        let now = Instant::now();
+        if at.is_some_and(|at| now.duration_since(at) < SUMMARY_INTERVAL) {
+            return;
+        }
+        log::warn!(
+            "world: since the last summary: dropped={} (link queue full or closed) oversized={}",
+            self.dropped - dropped,
+            self.oversized - oversized
+        );
+        self.summarised = (self.dropped, self.oversized, Some(now));
+    }
+
+    /// Sends one packet to `targets`: one Broadcast per link and family
+    /// holding that link's targets of that family, the body in the
+    /// family's layout (`body`, computed once per family; a family it gives
+    /// no body gets nothing, a body too large to encode is counted).
+    pub(super) fn broadcast(
+        &mut self,
+        targets: impl IntoIterator<Item = u32>,
+        body: impl Fn(Family) -> Body,
+    ) {
+        let mut by_link: BTreeMap<(Family, u64), Vec<u32>> = BTreeMap::new();
+        for session in targets {
+            if let Some(player) = self.players.get(&session) {
+                let key = (player.family, player.link);
+                by_link.entry(key).or_default().push(session);
+            }
+        }
+        let mut bodies: BTreeMap<Family, Body> = BTreeMap::new();
+        for ((family, link), targets) in by_link {
+            let body = bodies.entry(family).or_insert_with(|| {
+                let body = body(family);
+                if matches!(body, Body::Oversized) {
+                    self.oversized += 1;
+                }
+                body
+            });
+            let Body::Packet(kind, payload) = body else {
+                continue;
+            };
+            let msg = downstream::Kind::Packet(pb::Broadcast {
+                targets,
+                r#type: *kind,
+                payload: payload.clone(),
+                layout: pb::Layout::from(family).into(),
+            });
+            self.send(link, msg);
+        }
+        if bodies.values().any(|b| matches!(b, Body::Oversized)) {
+            self.summarise();
+        }
+    }
+
+    /// The on-map players of `map`.
+    pub(super) fn on_map(&self, map: u16) -> Vec<u32> {
+        self.maps
+            .get(&map)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A free entity id, or `None` when all 65535 are taken.
+    pub(super) fn allocate_entity(&mut self) -> Option<u16> {
+        for _ in 0..=u16::MAX {
+            self.next_entity = self.next_entity.wrapping_add(1).max(1);
+            if !self.entities.contains_key(&self.next_entity) {
+                return Some(self.next_entity);
+            }
+        }
+        None
+    }
+
+    /// Removes a player from every index, telling nobody.
+    pub(super) fn detach(&mut self, session_id: u32) -> Option<Player> {
+        let player = self.players.remove(&session_id)?;
+        self.entities.remove(&player.entity_id);
+        let name = player.name.to_lowercase();
+        if self.names.get(&name) == Some(&session_id) {
+            self.names.remove(&name);
+        }
+        if let Some(set) = self.maps.get_mut(&player.map) {
+            set.remove(&session_id);
+            if set.is_empty() {
+                self.maps.remove(&player.map);
+            }
+        }
+        Some(player)
+    }
+
+    /// Tells the on-map players of a removed player's map that it is gone.
+    pub(super) fn announce_removal(&mut self, player: &Player) {
+        let others = self.on_map(player.map);
+        let (osirose, irose) = bodies::removal(player.entity_id);
+        self.broadcast(others, each(&osirose, &irose));
+    }
+
+    /// A player came onto its map: irose clients there see it, and an irose
+    /// newcomer sees who is there (osIROSE clients are sent no spawns).
+    pub(super) fn announce_arrival(&mut self, session: u32) {
+        let Some(newcomer) = self.players.get(&session) else {
+            return;
+        };
+        let (map, family, spawn) = (newcomer.map, newcomer.family, bodies::spawn_of(newcomer));
+        let others: Vec<u32> = self
+            .on_map(map)
+            .into_iter()
+            .filter(|&s| s != session)
+            .collect();
+        self.broadcast(others.iter().copied(), irose_only(&spawn));
+        if family == Family::Irose {
+            let spawns: Vec<_> = others
+                .iter()
+                .filter_map(|s| self.players.get(s))
+                .map(bodies::spawn_of)
+                .collect();
+            for spawn in &spawns {
+                self.broadcast([session], irose_only(spawn));
+            }
+        }
+    }
+
+    /// Removes a player and tells the other on-map players of its map.
+    pub(super) fn remove_player(&mut self, session_id: u32) -> Option<Player> {
+        let player = self.detach(session_id)?;
+        self.announce_removal(&player);
+        Some(player)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bodies::same;
+    use super::*;
+    use crate::protocol::packets::RemoveObject;
+
+    fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
+        Player {
+            session_id,
+            link,
+            join_id: 0,
+            user_id: session_id,
+            char_id: u64::from(session_id),
+            entity_id,
+            name: format!("p{session_id}"),
+            map: 1,
+            x: 0.0,
+            y: 0.0,
+            hp: 1,
+            mp: 1,
+            on_map: false,
+            dirty: false,
+            family: Family::Osirose,
+            look: Look::default(),
+        }
+    }
+
+    #[test]
+    fn entity_ids_are_non_zero_unique_and_wrap() {
+        let mut inner = WorldInner {
+            next_entity: u16::MAX - 1,
+            ..WorldInner::default()
+        };
+        inner.entities.insert(1, 99);
+        assert_eq!(inner.allocate_entity(), Some(u16::MAX));
+        inner.entities.insert(u16::MAX, 98);
+        // Wraps past 0 and skips the taken 1.
+        assert_eq!(inner.allocate_entity(), Some(2));
+        for e in 1..=u16::MAX {
+            inner.entities.insert(e, 0);
+        }
+        assert_eq!(inner.allocate_entity(), None);
+    }
+
+    #[test]
+    fn broadcasts_split_per_link_and_full_queues_drop() {
+        let mut inner = WorldInner::default();
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let (tx2, rx2) = mpsc::channel(1);
+        inner.links.insert(1, tx1);
+        inner.links.insert(2, tx2);
+        for (s, link) in [(10, 1), (11, 1), (20, 2)] {
+            inner.players.insert(s, player(s, link, s as u16));
+        }
+        inner.broadcast([10, 20, 11, 99], same(&RemoveObject { id: 5 }));
+        let Ok(Ok(pb::Downstream {
+            kind: Some(downstream::Kind::Packet(b)),
+        })) = rx1.try_recv()
+        else {
+            panic!("link 1 got nothing");
+        };
+        assert_eq!(b.targets, [10, 11]);
+        assert_eq!(b.payload, [5, 0]);
+        assert!(rx1.try_recv().is_err(), "one message per link");
+        assert_eq!(inner.dropped, 0);
+        // Link 2's queue (capacity 1) is full now: the next one is dropped.
+        inner.broadcast([20], same(&RemoveObject { id: 6 }));
+        assert_eq!(inner.dropped, 1);
+        drop(rx2);
+    }
+
+    #[test]
+    fn removal_is_announced_to_the_map_only() {
+        let mut inner = WorldInner::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        inner.links.insert(1, tx);
+        for (s, e) in [(1, 11), (2, 12), (3, 13)] {
+            inner.players.insert(s, player(s, 1, e));
+            inner.entities.insert(e, s);
+        }
+        inner.players.get_mut(&3).unwrap().map = 2;
+        inner.maps.entry(1).or_default().extend([1, 2]);
+        inner.maps.entry(2).or_default().insert(3);
+        let gone = inner.remove_player(1).unwrap();
+        assert_eq!(gone.entity_id, 11);
+        assert!(!inner.entities.contains_key(&11));
+        let Ok(Ok(pb::Downstream {
+            kind: Some(downstream::Kind::Packet(b)),
+        })) = rx.try_recv()
+        else {
+            panic!("no announcement");
+        };
+        assert_eq!((b.targets, b.payload), (vec![2], vec![11, 0]));
+        assert!(rx.try_recv().is_err());
+    }
+}
