@@ -106,6 +106,27 @@ impl Client {
         timeout: Duration,
     ) -> Result<Client, ClientError> {
         let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        Client::over_codec(stream, codec, dialect, timeout)
+    }
+
+    /// A client over a stream already connected (from a chosen local
+    /// address, say); every receive waits at most `timeout`.
+    pub fn over(
+        stream: TcpStream,
+        codec: CodecKind,
+        dialect: DialectId,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        Client::over_codec(stream, Codec::new(codec), dialect, timeout)
+    }
+
+    /// A client over a stream already connected, with an explicit codec.
+    fn over_codec(
+        stream: TcpStream,
+        codec: Codec,
+        dialect: DialectId,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         Ok(Client {

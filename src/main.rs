@@ -34,6 +34,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let signals = match packet_service::signals::take() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("packet-service: cannot install the signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let log = packet_service::logging::LogSettings::of(&config);
     if let Err(e) = packet_service::logging::init(&log) {
         eprintln!("packet-service: cannot start logging: {e}");
@@ -54,7 +61,9 @@ fn main() -> ExitCode {
     };
     let mut reloader = Reloader::new(current, server.reactor_reload(), server.local_addr().port());
     if let Err(e) =
-        packet_service::signals::install(server.shutdown_trigger(), move || reloader.reload())
+        packet_service::signals::install(signals, server.shutdown_trigger(), move || {
+            reloader.reload()
+        })
     {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
@@ -70,6 +79,13 @@ fn main() -> ExitCode {
 
 /// `packet-service backend`: serves until SIGINT/SIGTERM.
 fn backend(config: &Config) -> ExitCode {
+    let signals = match packet_service::signals::take() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("packet-service: cannot install the signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let log = packet_service::logging::LogSettings::of(config);
     if let Err(e) = packet_service::logging::init(&log) {
         eprintln!("packet-service: cannot start logging: {e}");
@@ -81,9 +97,11 @@ fn backend(config: &Config) -> ExitCode {
     );
     let (tx, stop) = std::sync::mpsc::channel();
     let reload = || log::warn!("reload requested: the standalone backend needs a restart");
-    if let Err(e) =
-        packet_service::signals::install(packet_service::signals::ChannelStop::new(tx), reload)
-    {
+    if let Err(e) = packet_service::signals::install(
+        signals,
+        packet_service::signals::ChannelStop::new(tx),
+        reload,
+    ) {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }

@@ -18,7 +18,9 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason};
+use crate::conn::reason::{
+    AuthRefusal, ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason,
+};
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
 use crate::rpc::{self, RpcObserver};
@@ -163,6 +165,9 @@ impl RpcObserver for Observer {
     }
     fn login(&self, verdict: LoginVerdict) {
         self.0.login(verdict);
+    }
+    fn auth_refused(&self, reason: AuthRefusal) {
+        self.0.auth_refused(reason);
     }
     fn world_link(&self, up: bool) {
         self.0.set_world_link_up(up);

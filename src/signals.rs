@@ -86,14 +86,27 @@ pub fn respond(signal: i32, stopping: bool) -> Response {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP registered but not yet answered: from
+/// [`take`] on they no longer kill the process with their default action;
+/// what arrives before [`install`] starts answering waits for it.
+pub struct Taken(Signals);
+
+/// Registers the handlers at the very start of the process, before anything
+/// is bound, so that a stop signal during start-up is a graceful stop (or a
+/// reload), never the default "terminate".
+pub fn take() -> io::Result<Taken> {
+    Signals::new([SIGINT, SIGTERM, SIGHUP]).map(Taken)
+}
+
 /// Takes SIGINT, SIGTERM and SIGHUP from now on and answers them on a
 /// thread of its own for the life of the process; `reload` runs on that
 /// thread for each SIGHUP.
 pub fn install(
+    taken: Taken,
     trigger: impl Stop,
     mut reload: impl FnMut() + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let Taken(mut signals) = taken;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {

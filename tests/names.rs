@@ -11,8 +11,9 @@ use packet_service::protocol::CodecKind;
 use util::flow::{create, enter_world, join, login_phase, recv_skipping, Player};
 use util::{start, test_config, Client};
 
-/// LOGIN_REPLY result 2 (docs/protocol.md §3.2).
-const UNKNOWN_ACCOUNT: u8 = 2;
+/// What the client is sent for an unknown account: INVALID_PASSWORD, as for
+/// a wrong password (docs/protocol.md §9 D17).
+const UNKNOWN_ACCOUNT: u8 = 3;
 
 /// The neighbour says something and hears it back: still served.
 fn neighbour_is_served(p: &mut Player, n: usize) {
@@ -43,6 +44,9 @@ fn forged_names_are_refused_while_a_neighbour_plays() {
     let codec = CodecKind::Rose;
     let mut config = test_config(codec);
     config.auto_create_accounts = true;
+    // The neighbour proves it is served by chatting after every attempt:
+    // more often than the default chat budget allows.
+    config.chat_per_sec = 0;
     let gw = start(config);
     let mut neighbour = enter_world(gw.addr(), codec, "alice", "Alice");
     let mut n = 0;

@@ -133,7 +133,8 @@ fn logins_are_counted_by_how_they_ended() {
     let mut c = Client::connect(gw.addr(), CodecKind::Rose);
     assert_eq!(c.login("admin", "nope").result, 3, "INVALID_PASSWORD");
     assert_eq!(c.login("admin", "nope").result, 3, "INVALID_PASSWORD");
-    assert_eq!(c.login("nobody", "x").result, 2, "UNKNOWN_ACCOUNT");
+    // An unknown account is answered as a wrong password (docs/protocol.md §9 D17).
+    assert_eq!(c.login("nobody", "x").result, 3, "INVALID_PASSWORD");
     assert_eq!(c.login("admin", "admin").result, 0, "OK");
     let mut blocked = Client::connect(gw.addr(), CodecKind::Rose);
     assert_eq!(

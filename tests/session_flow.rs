@@ -128,7 +128,8 @@ fn refusals_on_the_way() {
     // Wrong password and unknown account (no auto-create here).
     let mut c = Client::connect(gw.addr(), CodecKind::Rose);
     assert_eq!(c.login("admin", "wrong").result, 3, "INVALID_PASSWORD");
-    assert_eq!(c.login("nobody", "pw").result, 2, "UNKNOWN_ACCOUNT");
+    // An unknown account is answered as a wrong password (docs/protocol.md §9 D17).
+    assert_eq!(c.login("nobody", "pw").result, 3, "INVALID_PASSWORD");
     // The 32-byte MD5 form works too (docs/protocol.md §9 D4).
     c.send(&LoginReq {
         digest: util::md5_hex("admin"),

@@ -11,13 +11,22 @@
 //!   channel other than 1 → INVALID_CHANNEL; else OK (stage CHAR_SELECT).
 //! - `JoinServer`: unknown session or wrong digest → INVALID_PASSWORD;
 //!   expired → TIME_OUT; else OK with the session's user, stage and char.
+//!
+//! Guessing is bounded first (docs/protocol.md §9 D17, [`super::throttle`]):
+//! a login from a source or for an account that failed too often lately,
+//! and a join from such a source, is answered INVALID_PASSWORD without a
+//! check, with the reason in the reply's `refusal`; an account is
+//! auto-created only within the per-source and global limits (else
+//! UNKNOWN_ACCOUNT, refusal AUTOCREATE_LIMIT).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
 use super::accounts::{LoginCheck, PasswordDigest};
 use super::sessions::{JoinError, Stage};
+use super::throttle::{account_key, source_key, AuthLimits, CreateGate, Gate};
 use super::{database_failed, names, Shared, CHANNEL_ID, SERVER_ID};
 use crate::pb::auth::{self as pb, auth_server::Auth};
 use crate::rpc::convert;
@@ -26,6 +35,16 @@ use crate::rpc::convert;
 pub(crate) struct AuthService {
     /// Stores shared with the other services.
     pub(crate) shared: Arc<Shared>,
+    /// Failures and creations counted against guessing and floods; held
+    /// only between awaits.
+    pub(crate) limits: Mutex<AuthLimits>,
+}
+
+impl AuthService {
+    fn limits(&self) -> MutexGuard<'_, AuthLimits> {
+        // The tables stay consistent even if a holder panicked.
+        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Parses the digest of a request; `None` for an unspecified kind or a
@@ -43,9 +62,32 @@ fn pb_stage(stage: Stage) -> pb::Stage {
 }
 
 fn login_reply(result: pb::LoginResult) -> pb::LoginReply {
+    refused_login(result, pb::AuthRefusal::None)
+}
+
+fn refused_login(result: pb::LoginResult, refusal: pb::AuthRefusal) -> pb::LoginReply {
     pb::LoginReply {
         result: result.into(),
+        refusal: refusal.into(),
         ..Default::default()
+    }
+}
+
+impl AuthService {
+    /// A checked login failed: counted for its source and its account.
+    fn failed_login(&self, source: Option<std::net::IpAddr>, account: &[u8], now: Instant) {
+        let mut limits = self.limits();
+        if let Some(source) = source {
+            limits.login_sources.fail(&source, now);
+        }
+        limits.accounts.fail(&account.into(), now);
+    }
+
+    /// A checked join failed: counted for its source.
+    fn failed_join(&self, source: Option<std::net::IpAddr>, now: Instant) {
+        if let Some(source) = source {
+            self.limits().join_sources.fail(&source, now);
+        }
     }
 }
 
@@ -60,15 +102,43 @@ impl Auth for AuthService {
             log::debug!("login from {}: malformed digest", req.peer);
             return Ok(Response::new(login_reply(pb::LoginResult::Failed)));
         };
-        // Only a name a player may choose is created (docs/protocol.md §9 D16).
-        let auto_create = self.shared.config.auto_create
+        let now = Instant::now();
+        let source = source_key(&req.peer);
+        let account = account_key(&req.username);
+        let gate = {
+            let limits = self.limits();
+            let source_gate = source.map_or(Gate::Open, |s| limits.login_sources.gate(&s, now));
+            if source_gate == Gate::Throttled {
+                Some(pb::AuthRefusal::ThrottledSource)
+            } else if limits.accounts.gate(&account, now) == Gate::Throttled {
+                Some(pb::AuthRefusal::ThrottledAccount)
+            } else {
+                None
+            }
+        };
+        if let Some(refusal) = gate {
+            log::debug!("login from {}: throttled ({refusal:?})", req.peer);
+            return Ok(Response::new(refused_login(
+                pb::LoginResult::InvalidPassword,
+                refusal,
+            )));
+        }
+        // Only a name a player may choose is created (docs/protocol.md §9 D16),
+        // and only within the creation limits.
+        let may_create = self.shared.config.auto_create
             && names::check_player_name(&req.username) == names::NameCheck::Ok;
+        let creation = may_create.then(|| self.limits().creations.take(source, now));
+        let auto_create = creation == Some(CreateGate::Open);
         let check = self
             .shared
             .store
             .login(&req.username, &digest, auto_create)
-            .await
-            .map_err(|e| database_failed("login", e))?;
+            .await;
+        let created = matches!(check, Ok(LoginCheck::Ok { created: true, .. }));
+        if auto_create && !created {
+            self.limits().creations.give_back(source);
+        }
+        let check = check.map_err(|e| database_failed("login", e))?;
         let (user_id, access) = match check {
             LoginCheck::Ok {
                 user_id,
@@ -82,6 +152,7 @@ impl Auth for AuthService {
                         req.peer
                     );
                 }
+                self.limits().accounts.forgive(&account);
                 (user_id, access)
             }
             LoginCheck::UnknownAccount => {
@@ -90,7 +161,16 @@ impl Auth for AuthService {
                     req.peer,
                     req.username
                 );
-                return Ok(Response::new(login_reply(pb::LoginResult::UnknownAccount)));
+                self.failed_login(source, &account, now);
+                let refusal = if creation == Some(CreateGate::Limited) {
+                    pb::AuthRefusal::AutocreateLimit
+                } else {
+                    pb::AuthRefusal::None
+                };
+                return Ok(Response::new(refused_login(
+                    pb::LoginResult::UnknownAccount,
+                    refusal,
+                )));
             }
             LoginCheck::InvalidPassword => {
                 log::debug!(
@@ -98,6 +178,7 @@ impl Auth for AuthService {
                     req.peer,
                     req.username
                 );
+                self.failed_login(source, &account, now);
                 return Ok(Response::new(login_reply(pb::LoginResult::InvalidPassword)));
             }
             LoginCheck::NoRightToConnect => {
@@ -128,6 +209,7 @@ impl Auth for AuthService {
             access,
             session_id,
             servers: self.shared.servers(),
+            refusal: pb::AuthRefusal::None.into(),
         }))
     }
 
@@ -172,7 +254,20 @@ impl Auth for AuthService {
                 ..Default::default()
             }))
         };
+        let now = Instant::now();
+        let source = source_key(&req.peer);
+        let throttled =
+            source.is_some_and(|s| self.limits().join_sources.gate(&s, now) == Gate::Throttled);
+        if throttled {
+            log::debug!("join from {}: throttled", req.peer);
+            return Ok(Response::new(pb::JoinServerReply {
+                result: pb::JoinResult::InvalidPassword.into(),
+                refusal: pb::AuthRefusal::ThrottledSource.into(),
+                ..Default::default()
+            }));
+        }
         let Some(digest) = request_digest(req.digest_kind, &req.digest) else {
+            self.failed_join(source, now);
             return fail(pb::JoinResult::InvalidPassword);
         };
         let joined = self
@@ -188,10 +283,12 @@ impl Auth for AuthService {
                 stage: pb_stage(info.stage).into(),
                 char_id: info.char_id.unwrap_or(0),
                 access: info.access,
+                refusal: pb::AuthRefusal::None.into(),
             })),
             Err(JoinError::TimeOut) => fail(pb::JoinResult::TimeOut),
             Err(JoinError::InvalidPassword) => {
                 log::debug!("join from {}: invalid session or digest", req.peer);
+                self.failed_join(source, now);
                 fail(pb::JoinResult::InvalidPassword)
             }
         }

@@ -20,6 +20,7 @@ pub mod names;
 pub mod sessions;
 pub mod standalone;
 pub mod store;
+pub mod throttle;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct BackendConfig {
     pub server_name: String,
     /// Where accounts, characters (and with PostgreSQL sessions) are kept.
     pub database: DatabaseUrl,
+    /// Bounds on guessing and on auto-creation ([`throttle`]).
+    pub limits: throttle::AuthLimitsConfig,
     /// How often the world saves the characters in play that moved.
     pub save_interval: Duration,
 }
@@ -249,6 +252,7 @@ impl EmbeddedBackend {
         let mut server_stop = stopped.clone();
         let router = tonic::transport::Server::builder()
             .add_service(pb::auth::auth_server::AuthServer::new(auth::AuthService {
+                limits: std::sync::Mutex::new(throttle::AuthLimits::new(shared.config.limits)),
                 shared: shared.clone(),
             }))
             .add_service(pb::character::character_server::CharacterServer::new(

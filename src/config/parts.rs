@@ -68,6 +68,12 @@ impl Config {
             server_name: self.server_name.clone(),
             database: self.database.clone(),
             save_interval: self.save_interval,
+            limits: crate::backend::throttle::AuthLimitsConfig {
+                failures_per_account: self.auth_failures_per_account,
+                failures_per_source: self.auth_failures_per_source,
+                autocreate_per_source: self.autocreate_per_source,
+                autocreate_per_min: self.autocreate_per_min,
+            },
         }
     }
 

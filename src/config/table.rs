@@ -440,6 +440,44 @@ settings! {
         debug: plain,
         reload: restart,
     }
+    /// Failed logins of one account before the embedded auth service backs
+    /// off (docs/protocol.md §9 D17).
+    auth_failures_per_account: u32 {
+        flag: "auth-failures-per-account", env: "AUTH_FAILURES_PER_ACCOUNT", hint: "N",
+        form: value, rule: UInt { min: 1, max: 1000 }, default: Some("5"),
+        help: "failed logins of one account before backing off 1 s, 2 s, … 60 s (embedded auth)",
+        summary: embedded("auth_failures_per_account", |c| c.auth_failures_per_account),
+        debug: plain,
+        reload: restart,
+    }
+    /// Failed logins (or joins) from one source before the embedded auth
+    /// service backs off.
+    auth_failures_per_source: u32 {
+        flag: "auth-failures-per-source", env: "AUTH_FAILURES_PER_SOURCE", hint: "N",
+        form: value, rule: UInt { min: 1, max: 100000 }, default: Some("20"),
+        help: "failed logins or joins from one address (IPv6: /64) before backing off (embedded auth)",
+        summary: embedded("auth_failures_per_source", |c| c.auth_failures_per_source),
+        debug: plain,
+        reload: restart,
+    }
+    /// Accounts auto-created per source per minute.
+    autocreate_per_source: u32 {
+        flag: "autocreate-per-source", env: "AUTOCREATE_PER_SOURCE_PER_MIN", hint: "N",
+        form: value, rule: UInt { min: 0, max: 100000 }, default: Some("5"),
+        help: "accounts auto-created per address (IPv6: /64) per minute (embedded auth)",
+        summary: embedded("autocreate_per_source", |c| c.autocreate_per_source),
+        debug: plain,
+        reload: restart,
+    }
+    /// Accounts auto-created per minute in total.
+    autocreate_per_min: u32 {
+        flag: "autocreate-per-min", env: "AUTOCREATE_PER_MIN", hint: "N",
+        form: value, rule: UInt { min: 0, max: 1000000 }, default: Some("100"),
+        help: "accounts auto-created per minute in total (embedded auth)",
+        summary: embedded("autocreate_per_min", |c| c.autocreate_per_min),
+        debug: plain,
+        reload: restart,
+    }
     /// Lifetime of an unrefreshed session.
     session_ttl: Duration {
         flag: "session-ttl", env: "SESSION_TTL_SECS", hint: "SECS",

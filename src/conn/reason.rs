@@ -254,6 +254,20 @@ reasons! {
     }
 }
 
+reasons! {
+    /// Why the auth service refused a login or join before checking its
+    /// digest, as `auth_refused_total` counts it (docs/protocol.md §9 D17).
+    /// The client is sent the ordinary failure code.
+    pub enum AuthRefusal {
+        /// The account failed too often lately: backing off.
+        ThrottledAccount = "throttled_account",
+        /// The source (IPv4 address, IPv6 /64) failed too often lately.
+        ThrottledSource = "throttled_source",
+        /// Creating the account would pass an auto-create limit.
+        AutocreateLimit = "autocreate_limit",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

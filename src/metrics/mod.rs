@@ -142,6 +142,8 @@ series! {
         "Backend calls that failed, by service and error kind.";
     logins: IntCounterVec = "logins_total" ["result"]
         "Logins the auth service was asked about, by how they ended.";
+    auth_refused: IntCounterVec = "auth_refused_total" ["reason"]
+        "Logins and joins the auth service refused before checking their digest, by reason.";
     rpc_inflight: IntGauge = "rpc_inflight" []
         "Backend calls issued and not yet finished.";
     rpc_queue_rejected: IntCounter = "rpc_queue_rejected_total" []

@@ -7,7 +7,7 @@ use prometheus::{Histogram, IntCounter};
 
 use super::Metrics;
 use crate::conn::calls::RpcError;
-use crate::conn::reason::LoginVerdict;
+use crate::conn::reason::{AuthRefusal, LoginVerdict};
 
 /// Every backend method, as `(service, method)` label values, for
 /// [`RpcMetrics::new`]. Method names are those of `proto/*.proto`.
@@ -33,6 +33,8 @@ pub struct RpcMetrics {
     methods: Arc<[MethodHandle]>,
     /// One per [`LoginVerdict`], by its index.
     logins: Arc<[IntCounter]>,
+    /// One per [`AuthRefusal`], by its index.
+    refusals: Arc<[IntCounter]>,
 }
 
 struct MethodHandle {
@@ -42,8 +44,8 @@ struct MethodHandle {
 }
 
 impl RpcMetrics {
-    /// Resolves one latency histogram per `(service, method)` and one login
-    /// counter per [`LoginVerdict`], and creates the `rpc_errors_total`
+    /// Resolves one latency histogram per `(service, method)`, one login
+    /// counter per [`LoginVerdict`] and one per [`AuthRefusal`], and creates the `rpc_errors_total`
     /// series of each of their services for every [`RpcError::CALLED`]
     /// code, at 0; pass [`RPC_METHODS`] unless a test wants fewer.
     pub fn new(metrics: &Arc<Metrics>, methods: &[(&'static str, &'static str)]) -> RpcMetrics {
@@ -68,10 +70,15 @@ impl RpcMetrics {
             .iter()
             .map(|result| metrics.logins.with_label_values(&[*result]))
             .collect();
+        let refusals = AuthRefusal::LABELS
+            .iter()
+            .map(|reason| metrics.auth_refused.with_label_values(&[*reason]))
+            .collect();
         RpcMetrics {
             metrics: Arc::clone(metrics),
             methods,
             logins,
+            refusals,
         }
     }
 
@@ -108,6 +115,13 @@ impl RpcMetrics {
     /// Counts a login that ended so.
     pub fn login(&self, verdict: LoginVerdict) {
         if let Some(counter) = self.logins.get(verdict.index()) {
+            counter.inc();
+        }
+    }
+
+    /// Counts a login or join the auth service refused unchecked.
+    pub fn auth_refused(&self, reason: AuthRefusal) {
+        if let Some(counter) = self.refusals.get(reason.index()) {
             counter.inc();
         }
     }

@@ -16,7 +16,7 @@ use crate::conn::calls::{
     Call, ChannelEntry, CharSummary, DeleteReply, JoinServerReply, LeaveReason, Liveness,
     LoginReply, LogoutReason, Outcome, Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
-use crate::conn::reason::LoginVerdict;
+use crate::conn::reason::{AuthRefusal, LoginVerdict};
 use crate::ids::{CharId, ConnRef, SessionId, UserId};
 use crate::pb::{auth, character, world};
 use crate::protocol::packet_type::Family;
@@ -403,6 +403,10 @@ pub fn login_verdict(reply: &Result<auth::LoginReply, RpcError>) -> LoginVerdict
     let Ok(reply) = reply else {
         return LoginVerdict::Failed;
     };
+    if refusal(reply.refusal).is_some() {
+        // Refused before the digest was checked (docs/protocol.md §9 D17).
+        return LoginVerdict::Refused;
+    }
     match R::try_from(reply.result) {
         Ok(R::Ok) => LoginVerdict::Ok,
         Ok(R::InvalidPassword) => LoginVerdict::WrongPassword,
@@ -418,6 +422,18 @@ pub fn login_verdict(reply: &Result<auth::LoginReply, RpcError>) -> LoginVerdict
             | R::OutsideRegion,
         ) => LoginVerdict::Refused,
         Ok(R::Failed) | Err(_) => LoginVerdict::Failed,
+    }
+}
+
+/// Why the auth service refused a call unchecked, from a reply's
+/// `refusal`; `None` for NONE or a value the contract does not know.
+pub fn refusal(value: i32) -> Option<AuthRefusal> {
+    use auth::AuthRefusal as R;
+    match R::try_from(value) {
+        Ok(R::ThrottledAccount) => Some(AuthRefusal::ThrottledAccount),
+        Ok(R::ThrottledSource) => Some(AuthRefusal::ThrottledSource),
+        Ok(R::AutocreateLimit) => Some(AuthRefusal::AutocreateLimit),
+        Ok(R::None) | Err(_) => None,
     }
 }
 
@@ -441,6 +457,15 @@ mod tests {
             assert_eq!(verdict(refused), LoginVerdict::Refused, "{refused}");
         }
         assert_eq!(verdict(200), LoginVerdict::Failed);
+        let refused = login_verdict(&Ok(auth::LoginReply {
+            result: 3,
+            refusal: auth::AuthRefusal::ThrottledAccount.into(),
+            ..Default::default()
+        }));
+        assert_eq!(refused, LoginVerdict::Refused);
+        assert_eq!(refusal(0), None);
+        assert_eq!(refusal(2), Some(AuthRefusal::ThrottledSource));
+        assert_eq!(refusal(99), None);
         assert_eq!(
             login_verdict(&Err(RpcError::Unavailable)),
             LoginVerdict::Failed

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
-use crate::conn::reason::LoginVerdict;
+use crate::conn::reason::{AuthRefusal, LoginVerdict};
 use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
 use crate::pb::world::world_client::WorldClient;
@@ -87,6 +87,8 @@ pub trait RpcObserver: Send + Sync + 'static {
     fn inflight(&self, _delta: i64) {}
     /// A login call ended so.
     fn login(&self, _verdict: LoginVerdict) {}
+    /// The auth service refused a login or join unchecked.
+    fn auth_refused(&self, _reason: AuthRefusal) {}
     /// The world link went up or down.
     fn world_link(&self, _up: bool) {}
 }
@@ -362,7 +364,15 @@ impl Clients {
                 let reply = self
                     .timed(service, method, auth.login(self.request(m)))
                     .await;
-                self.failed.observer.login(convert::login_verdict(&reply));
+                let observer = &self.failed.observer;
+                observer.login(convert::login_verdict(&reply));
+                if let Some(reason) = reply
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| convert::refusal(r.refusal))
+                {
+                    observer.auth_refused(reason);
+                }
                 reply.map(Into::into)
             }
             Request::SelectServer(m) => {
@@ -370,8 +380,17 @@ impl Clients {
                     .await
             }
             Request::JoinServer(m) => {
-                self.ask(service, method, auth.join_server(self.request(m)))
-                    .await
+                let reply = self
+                    .timed(service, method, auth.join_server(self.request(m)))
+                    .await;
+                if let Some(reason) = reply
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| convert::refusal(r.refusal))
+                {
+                    self.failed.observer.auth_refused(reason);
+                }
+                reply.map(Into::into)
             }
             Request::Refresh(m) => {
                 self.ask(service, method, auth.refresh(self.request(m)))

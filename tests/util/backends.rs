@@ -78,6 +78,7 @@ impl Auth for TestAuth {
             access: 1,
             session_id: session,
             servers: servers(),
+            ..Default::default()
         }))
     }
     async fn select_server(
@@ -105,6 +106,7 @@ impl Auth for TestAuth {
             },
             char_id: 1,
             access: 1,
+            ..Default::default()
         }))
     }
     async fn refresh(&self, _r: Request<RefreshRequest>) -> Result<Response<RefreshReply>, Status> {

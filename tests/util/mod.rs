@@ -28,6 +28,10 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 pub fn test_config(codec: CodecKind) -> Config {
     let mut config = Config::for_tests();
     config.codec = codec;
+    // Every test client comes from one address: creation is limited only
+    // where a test asks (tests/auth_limits.rs).
+    config.autocreate_per_source = 100_000;
+    config.autocreate_per_min = 1_000_000;
     config.accounts = vec![
         ("admin".into(), "admin".into()),
         ("bob".into(), "secret".into()),
@@ -96,6 +100,32 @@ impl Client {
         let inner =
             packet_service::client::Client::connect_codec(addr, codec, DialectId::Irose, DEADLINE)
                 .expect("connect");
+        Client { inner }
+    }
+
+    /// Connects from the local address `from` (another loopback address,
+    /// say, to be a different source).
+    #[track_caller]
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr, codec: CodecKind) -> Client {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("socket");
+        socket
+            .bind(&SocketAddr::new(from, 0).into())
+            .expect("bind the source address");
+        socket
+            .connect_timeout(&addr.into(), DEADLINE)
+            .expect("connect");
+        let inner = packet_service::client::Client::over(
+            socket.into(),
+            codec,
+            DialectId::Osirose,
+            DEADLINE,
+        )
+        .expect("client");
         Client { inner }
     }
 

@@ -9,7 +9,7 @@ use crate::ids::SessionId;
 use crate::protocol::packet_type::Family;
 use crate::protocol::packets::{
     irose, AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, CharInfo, CharListReply,
-    CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LogoutReply,
+    CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LoginResult, LogoutReply,
     ScreenShotTimeReply, ServerInfo, ServerPacket, SrvSelectReply, SwitchServer, WhisperChatReply,
 };
 
@@ -55,6 +55,10 @@ pub(super) fn screen_shot_time(u: UtcTime) -> ServerPacket {
 /// LOGIN_REPLY for a verdict of the auth service; the access level and the
 /// server list only when accepted (and for irose the pay type rose-offline
 /// announces).
+///
+/// An unknown account is answered as a wrong password, so that the reply
+/// never tells whether an account exists (docs/protocol.md §9 D17; the
+/// metrics still tell them apart).
 pub(super) fn login(
     outcome: Outcome,
     access: u32,
@@ -62,12 +66,16 @@ pub(super) fn login(
     family: Family,
 ) -> ServerPacket {
     let accepted = outcome == Outcome::Ok;
+    let result = match outcome.code() {
+        code if code == LoginResult::UnknownAccount.code() => LoginResult::InvalidPassword.code(),
+        code => code,
+    };
     let pay_type = match family {
         Family::Irose if accepted => irose::login::PAY_FLAGS as u16,
         _ => 0,
     };
     ServerPacket::LoginReply(LoginReply {
-        result: outcome.code(),
+        result,
         right: if accepted { clamp_u16(access) } else { 0 },
         pay_type,
         servers: if accepted {

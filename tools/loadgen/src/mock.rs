@@ -100,6 +100,7 @@ impl Auth for MockAuth {
             access: 1,
             session_id: id,
             servers: servers(),
+            ..Default::default()
         }))
     }
 
@@ -140,6 +141,7 @@ impl Auth for MockAuth {
                 stage: s.stage as i32,
                 char_id: s.char_id,
                 access: 1,
+                ..Default::default()
             },
             None => JoinServerReply {
                 result: JoinResult::Failed as i32,

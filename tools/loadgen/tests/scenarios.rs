@@ -36,6 +36,9 @@ fn gateway_for(codec: CodecKind, ids: PacketIds) -> ServerHandle {
     config.max_connections_per_ip = 0;
     config.chat_per_sec = 0;
     config.auto_create_accounts = true;
+    // Every bot comes from one address: no creation limit here.
+    config.autocreate_per_source = 100_000;
+    config.autocreate_per_min = 1_000_000;
     config.metrics_enabled = false;
     Server::build(config).expect("gateway starts").spawn()
 }
