@@ -7,18 +7,19 @@
 #
 # Targets: frame_rose, frame_plain (framing loop as the reactor runs it, split
 # feeds, re-seal), frame_seeded (the irose codec on seeded tables and trial
-# decoding of a first packet, docs/protocol.md §10.1 and §10.6.2), packets
-# (every typed decoder, encode/decode round trip), session (the state machine
-# under arbitrary inputs, invariants of src/conn/check.rs). fuzz/seeds/<target>/
-# holds the committed seeds (the docs/protocol.md §7 vectors in both codecs;
-# for frame_seeded, the docs/protocol.md §10.3 vectors); what libFuzzer finds
-# goes to the ignored fuzz/corpus/<target>/, crashes to
-# fuzz/artifacts/<target>/ and each run's output to fuzz/logs/<target>.log.
-# Replay a crash with
+# decoding of a first packet, docs/protocol.md §10.1 and §10.6.2),
+# first_packet (the gateway's first-packet rule under irose and auto),
+# packets (every typed decoder, osIROSE and irose, encode/decode round trip),
+# session (the state machine under arbitrary inputs, every dialect,
+# invariants of src/conn/check.rs). fuzz/seeds/<target>/ holds the committed
+# seeds (the docs/protocol.md §7 vectors in both codecs; for frame_seeded,
+# the docs/protocol.md §10.3 vectors); what libFuzzer finds goes to the
+# ignored fuzz/corpus/<target>/, crashes to fuzz/artifacts/<target>/ and
+# each run's output to fuzz/logs/<target>.log. Replay a crash with
 # `cd fuzz && cargo fuzz run -s none TARGET artifacts/TARGET/crash-...`.
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= frame_rose frame_plain frame_seeded packets session
+FUZZ_TARGETS ?= frame_rose frame_plain frame_seeded first_packet packets session
 FUZZ_SANITIZER ?= none
 FUZZ_ARGS ?=
 FUZZ_ENV = $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1)

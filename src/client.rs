@@ -5,8 +5,10 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::protocol::codec::RoseTables;
 use crate::protocol::packet_type::{Dialect, DialectId, Direction, PacketType};
 use crate::protocol::packets::{self, Packet};
 use crate::protocol::{Codec, CodecKind, HEADER_LEN};
@@ -92,12 +94,19 @@ impl Client {
         dialect: DialectId,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        Client::over(
-            TcpStream::connect_timeout(&addr, timeout)?,
-            codec,
-            dialect,
-            timeout,
-        )
+        Client::connect_codec(addr, Codec::new(codec), dialect, timeout)
+    }
+
+    /// Connects with an explicit codec: an irose client's, on the tables of
+    /// the connection it opens ([`irose_codec`]).
+    pub fn connect_codec(
+        addr: SocketAddr,
+        codec: Codec,
+        dialect: DialectId,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        Client::over_codec(stream, codec, dialect, timeout)
     }
 
     /// A client over a stream already connected (from a chosen local
@@ -108,15 +117,30 @@ impl Client {
         dialect: DialectId,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
+        Client::over_codec(stream, Codec::new(codec), dialect, timeout)
+    }
+
+    /// A client over a stream already connected, with an explicit codec.
+    fn over_codec(
+        stream: TcpStream,
+        codec: Codec,
+        dialect: DialectId,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         Ok(Client {
             stream,
-            codec: Codec::new(codec),
+            codec,
             dialect: dialect.dialect(),
             pending: Vec::new(),
             timeout,
         })
+    }
+
+    /// The codec this client seals and opens with.
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// The wire id of `t` in this client's dialect.
@@ -213,6 +237,31 @@ impl Client {
         self.send(p)?;
         self.recv_as()
     }
+}
+
+/// The codec of an irose client's connection (docs/protocol.md §10.2): the
+/// default tables for the login connection (`seed` = `None`), the tables
+/// of the seed the gateway announced for a char or map connection. Under
+/// `plain` there are no tables. Seeded tables are built once per seed and
+/// process, then shared.
+pub fn irose_codec(kind: CodecKind, seed: Option<u32>) -> Codec {
+    match (kind, seed) {
+        (CodecKind::Plain, _) => Codec::new(CodecKind::Plain),
+        (CodecKind::Rose, None) => Codec::irose(RoseTables::default_tables()),
+        (CodecKind::Rose, Some(seed)) => Codec::irose(seeded_tables(seed)),
+    }
+}
+
+/// `init(seed)`, built on first use and kept for the process.
+pub fn seeded_tables(seed: u32) -> &'static RoseTables {
+    static BUILT: Mutex<Vec<(u32, &'static RoseTables)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, tables)) = built.iter().find(|(s, _)| *s == seed) {
+        return tables;
+    }
+    let tables: &'static RoseTables = Box::leak(Box::new(RoseTables::seeded(seed)));
+    built.push((seed, tables));
+    tables
 }
 
 /// Lowercase hex SHA-256 of a password: the 64-byte digest clients send.

@@ -52,6 +52,9 @@ pub enum StartError {
     /// A backend URL is invalid.
     #[error("backend address: {0}")]
     Endpoint(#[from] tonic::transport::Error),
+    /// The thread building the irose key tables failed.
+    #[error("cannot build the irose key tables")]
+    Tables,
 }
 
 /// How much lower (in nice levels) the runtime's threads run than the
@@ -194,6 +197,15 @@ impl Server {
         for line in config.warnings() {
             warn!("{line}");
         }
+        // The seeded irose tables cost a few milliseconds each: built on a
+        // thread of their own while the rest starts, never on the reactor's.
+        let tables = {
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name("irose-tables".into())
+                .spawn(move || config.prepare_seeds())
+                .map_err(|_| StartError::Tables)?
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.rpc_threads)
             .thread_name("rpc")
@@ -274,11 +286,13 @@ impl Server {
             ChatRefusal::LABELS,
         );
         let shutdown = Arc::new(AtomicBool::new(false));
+        let mut reactor_config = config.reactor_config(bound.port());
+        reactor_config.seeds = tables.join().map_err(|_| StartError::Tables)?;
         let (updates_tx, updates) = std::sync::mpsc::channel();
         let reactor = ReactorParts {
             poll,
             listener,
-            config: config.reactor_config(bound.port()),
+            config: reactor_config,
             pool: (config.buffer_pool_size, config.buffer_size),
             bridge,
             counters,

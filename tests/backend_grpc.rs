@@ -603,6 +603,7 @@ impl Link {
             user_id: p.user_id,
             char_id: p.char_id,
             join_id: 0,
+            layout: world::Layout::Osirose.into(),
         }))
         .await;
         let joined = match self.next().await {
@@ -669,6 +670,7 @@ async fn backend_world_chat_movement_and_leaving() {
         user_id: alice.user_id,
         char_id: alice.char_id + 100,
         join_id: 0,
+        layout: world::Layout::Osirose.into(),
     }))
     .await;
     match gw1.next().await {

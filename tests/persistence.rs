@@ -220,6 +220,7 @@ async fn kill_9_during_creates_and_saves_leaves_a_consistent_database() {
         user_id,
         char_id,
         join_id: 0,
+        layout: world::Layout::Osirose.into(),
     }))
     .await;
     assert_eq!(
@@ -395,6 +396,7 @@ async fn two_backends_on_one_postgres_serve_each_others_sessions() {
         user_id: login.user_id,
         char_id: created.char_id,
         join_id: 0,
+        layout: world::Layout::Osirose.into(),
     }))
     .await;
     assert_eq!(

@@ -8,8 +8,29 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use packet_service::conn::check::{Harness, Op};
-use packet_service::protocol::codec::{Codec, CodecKind, RoseParams};
+use packet_service::conn::wire::{FirstPacket, PacketIds};
+use packet_service::protocol::codec::{
+    Codec, CodecKind, PreparedSeeds, RoseParams, RoseTables, Seed,
+};
+use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::{Direction, FrameError, HEADER_LEN, MAX_PACKET_SIZE};
+
+/// rose-offline's seeds, prepared once per process.
+fn prepared() -> &'static PreparedSeeds {
+    static SEEDS: std::sync::OnceLock<PreparedSeeds> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let seeds = [0x1234_5678, 0x8765_4321].map(|s| Seed::new(s).expect("non-zero"));
+        PreparedSeeds::build(&seeds).expect("two seeds")
+    })
+}
+
+/// An irose codec: the default tables (0) or a prepared seed's.
+fn irose_codec(which: usize) -> Codec {
+    let tables: Vec<&'static RoseTables> = std::iter::once(RoseTables::default_tables())
+        .chain(prepared().iter().map(|(_, t)| t))
+        .collect();
+    Codec::irose(tables[which % tables.len()])
+}
 
 const MAX_BODY: usize = MAX_PACKET_SIZE - HEADER_LEN;
 
@@ -185,24 +206,81 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 
-    /// The state machine keeps its invariants whatever the reactor feeds it.
+    /// The state machine keeps its invariants whatever the reactor feeds
+    /// it, for a client of every dialect.
     #[test]
     fn session_keeps_its_invariants(
         rate in prop_oneof![Just(0u32), Just(10u32)],
         ops in vec((any::<u8>(), any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..40)), 0..80),
         long_name in any::<bool>(),
+        dialect in prop::sample::select(DialectId::ALL.to_vec()),
     ) {
-        let mut h = Harness::new(std::time::Instant::now(), rate);
+        let mut h = Harness::with_dialect(std::time::Instant::now(), rate, dialect);
         for (i, (choice, a, b, bytes)) in ops.iter().enumerate() {
             // Now and then a frame-sized body (names, chat text).
             let bytes = if long_name && i % 7 == 3 { vec![b'n'; 2100] } else { bytes.clone() };
-            let op = Op::from_raw(*choice, *a, *b, &bytes);
+            let op = Op::from_raw_in(dialect.family(), *choice, *a, *b, &bytes);
             if let Err(e) = h.apply(&op) {
                 return Err(TestCaseError::fail(format!("step {i} {op:?}: {e}")));
             }
         }
         if let Err(e) = h.close() {
             return Err(TestCaseError::fail(format!("on_close: {e}")));
+        }
+    }
+
+    /// The irose encoder on every prepared table set: seal → decode gives
+    /// the packet back, whatever atv, eav and padding.
+    #[test]
+    fn irose_frames_round_trip(which in 0usize..3, c2s: bool, f in frame(true)) {
+        let (codec, dir) = (irose_codec(which), dir(c2s));
+        let wire = f.seal(codec, dir);
+        let mut buf = wire.clone();
+        let h = codec.decode(dir, &mut buf).expect("valid").expect("whole");
+        prop_assert_eq!(h.wire_len, wire.len());
+        prop_assert_eq!(&buf[..h.data_len], &f.plain()[..]);
+    }
+
+    /// A connection's first packet, sealed under one table with any atv,
+    /// eav and padding and delivered in two pieces, picks that table (and
+    /// the irose dialect) under `irose` and `auto`; no prefix is refused.
+    #[test]
+    fn a_first_packet_picks_its_table(
+        which in 0usize..3,
+        auto: bool,
+        atv in 0u16..0x800,
+        eav in 0u8..16,
+        ev in 0u8..8,
+        cut in 0usize..64,
+    ) {
+        let ids = if auto { PacketIds::Auto } else { PacketIds::One(DialectId::Irose) };
+        let first = FirstPacket::new(ids, CodecKind::Rose, prepared());
+        let codec = irose_codec(which);
+        // 0x703 on the login table, 0x70B (42 bytes) on a seeded one.
+        let (command, len) = if which == 0 { (0x703, 0) } else { (0x70B, 36) };
+        let f = Frame { command, body: vec![0x33; len], params: RoseParams { atv, eav, ev } };
+        let wire = f.seal(codec, Direction::ClientToServer);
+        let cut = cut.min(wire.len() - 1);
+        prop_assert_eq!(first.decode(&mut wire[..cut].to_vec()), Ok(None), "prefix {}", cut);
+        let mut buf = wire.clone();
+        let (wire_of, h) = first.decode(&mut buf).expect("fits").expect("whole");
+        prop_assert_eq!(wire_of.codec, codec);
+        prop_assert_eq!(wire_of.dialect, DialectId::Irose);
+        prop_assert_eq!(&buf[..h.data_len], &f.plain()[..]);
+    }
+
+    /// Arbitrary first bytes never panic; when they decide a wire, that
+    /// wire's codec alone decodes them to the same packet.
+    #[test]
+    fn arbitrary_first_bytes_decide_consistently(auto: bool, bytes in vec(any::<u8>(), 0..64)) {
+        let ids = if auto { PacketIds::Auto } else { PacketIds::One(DialectId::Irose) };
+        let first = FirstPacket::new(ids, CodecKind::Rose, prepared());
+        let mut buf = bytes.clone();
+        if let Ok(Some((wire, h))) = first.decode(&mut buf) {
+            let mut again = bytes.clone();
+            let alone = wire.codec.decode(Direction::ClientToServer, &mut again);
+            prop_assert_eq!(alone, Ok(Some(h)));
+            prop_assert_eq!(&again[..h.data_len], &buf[..h.data_len]);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod util;
 
+use packet_service::conn::wire::PacketIds;
 use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::*;
 use packet_service::protocol::CodecKind;
@@ -53,7 +54,7 @@ fn full_sequence_plain() {
 #[test]
 fn full_sequence_in_the_2021_numbering() {
     let mut config = test_config(CodecKind::Rose);
-    config.packet_ids = DialectId::Osirose2021;
+    config.packet_ids = PacketIds::One(DialectId::Osirose2021);
     config.auto_create_accounts = true;
     let gw = start(config);
     let mut c = Client::connect_with(gw.addr(), CodecKind::Rose, DialectId::Osirose2021);

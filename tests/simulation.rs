@@ -52,9 +52,13 @@ use packet_service::conn::calls::{
 use packet_service::conn::check::{self, Before, Checker};
 use packet_service::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
+use packet_service::conn::wire::{Announced, PacketIds};
 use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
 use packet_service::metrics::{Health, Metrics, ReactorCounters};
-use packet_service::protocol::packet_type::{Dialect, DialectId, Direction, PacketType, STRESS_ID};
+use packet_service::protocol::codec::PreparedSeeds;
+use packet_service::protocol::packet_type::{
+    Dialect, DialectId, Direction, Family, PacketType, STRESS_ID,
+};
 use packet_service::protocol::{Codec, CodecKind, HEADER_LEN};
 use packet_service::reactor::net::EventList;
 use packet_service::reactor::probe::{Probe, Step};
@@ -109,6 +113,10 @@ struct Counts {
     leave_waits: u64,
     closed: u64,
     in_world: u64,
+    /// In-world connection-steps of irose clients.
+    irose_in_world: u64,
+    /// Game events a map connection told its char connection, applied.
+    game_events: u64,
     frames: u64,
 }
 
@@ -168,6 +176,9 @@ impl Observer {
             }
         }
         let applied = step.disposition == Disposition::Applied;
+        if let Input::Game(_) = step.input {
+            self.counts.game_events += 1;
+        }
         match *step.input {
             Input::Completion { request, result } => {
                 if applied && !watch.issued.contains(&request.0) {
@@ -263,7 +274,8 @@ struct Backend {
     servers: Vec<ServerEntry>,
     auth: HashMap<u32, AuthSession>,
     /// Players the world believes are in (joined, not left).
-    world: HashSet<SessionId>,
+    /// Players in the world, with the layout they joined with.
+    world: HashMap<SessionId, Family>,
     world_up: bool,
     inflight: Vec<InFlight>,
     /// The backends take no job until then (the queues fill).
@@ -283,6 +295,10 @@ struct Client {
     /// Sent part of a frame and nothing since (a slowloris).
     stalled: bool,
     inbox: Vec<u8>,
+    /// What it speaks: under `auto`, an osIROSE or an irose client, on the
+    /// tables of the connection it plays (login, char or map).
+    codec: Codec,
+    dialect: &'static Dialect,
 }
 
 // ---- the simulation -------------------------------------------------------------
@@ -297,13 +313,22 @@ struct Sim {
     shutdown: Arc<AtomicBool>,
     backend: Backend,
     clients: Vec<Client>,
-    codec: Codec,
-    dialect: &'static Dialect,
+    codec: CodecKind,
+    ids: PacketIds,
     proxied: bool,
     next_port: u16,
 }
 
 type Checked = Result<(), String>;
+
+/// The seeded tables of the announced seeds, built once per process.
+fn prepared_seeds() -> &'static PreparedSeeds {
+    static SEEDS: std::sync::OnceLock<PreparedSeeds> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let a = Announced::DEFAULT;
+        PreparedSeeds::build(&[a.world, a.game]).expect("two seeds")
+    })
+}
 
 fn servers() -> Vec<ServerEntry> {
     vec![ServerEntry {
@@ -340,12 +365,20 @@ impl Sim {
         } else {
             DialectId::Osirose
         };
+        // Some seeds serve both families on the one port.
+        let ids = if seed % 4 == 3 {
+            PacketIds::Auto
+        } else {
+            PacketIds::One(dialect)
+        };
         let proxied = seed % 5 == 4;
         let cfg = ReactorConfig {
             max_connections: MAX_CONNS,
             max_connections_per_ip: 4,
             codec: Codec::new(codec),
-            dialect,
+            packet_ids: ids,
+            announced: Announced::DEFAULT,
+            seeds: prepared_seeds(),
             output_limit: OUTPUT_LIMIT,
             frame_timeout: FRAME_TIMEOUT,
             rpc_deadline: RPC_DEADLINE,
@@ -391,14 +424,14 @@ impl Sim {
             backend: Backend {
                 servers: servers(),
                 auth: HashMap::new(),
-                world: HashSet::new(),
+                world: HashMap::new(),
                 world_up: true,
                 inflight: Vec::new(),
                 stalled_until: None,
             },
             clients: Vec::new(),
-            codec: Codec::new(codec),
-            dialect: dialect.dialect(),
+            codec,
+            ids,
             proxied,
             next_port: 1000,
         };
@@ -505,6 +538,7 @@ impl Sim {
             return;
         };
         self.net.send(id, &header);
+        let (codec, dialect) = self.wire_of_new_client();
         self.clients.push(Client {
             id,
             real: if self.proxied { real } else { peer },
@@ -512,7 +546,32 @@ impl Sim {
             leaving: false,
             stalled: false,
             inbox: Vec::new(),
+            codec,
+            dialect: dialect.dialect(),
         });
+    }
+
+    /// What a new client speaks: the configured dialect; under `auto` an
+    /// osIROSE client or an irose one, on the login table or the table of
+    /// one of the announced seeds (its first packet decides which it gets).
+    fn wire_of_new_client(&mut self) -> (Codec, DialectId) {
+        let dialect = match self.ids {
+            PacketIds::One(d) => d,
+            PacketIds::Auto if self.rng.chance(35) => DialectId::Osirose,
+            PacketIds::Auto => DialectId::Irose,
+        };
+        if dialect != DialectId::Irose {
+            return (Codec::new(self.codec), dialect);
+        }
+        let seed = match self.rng.below(3) {
+            0 => None,
+            1 => Some(Announced::DEFAULT.world.get()),
+            _ => Some(Announced::DEFAULT.game.get()),
+        };
+        (
+            packet_service::client::irose_codec(self.codec, seed),
+            dialect,
+        )
     }
 
     fn random_client(&mut self) -> Option<usize> {
@@ -530,13 +589,14 @@ impl Sim {
             .map(|c| c.session.phase().clone())
     }
 
-    fn frame(&self, ptype: Option<PacketType>, id: u16, body: &[u8]) -> Vec<u8> {
-        let id = ptype.and_then(|t| self.dialect.wire_id(t)).unwrap_or(id);
+    fn frame(&self, i: usize, ptype: Option<PacketType>, id: u16, body: &[u8]) -> Vec<u8> {
+        let client = &self.clients[i];
+        let id = ptype.and_then(|t| client.dialect.wire_id(t)).unwrap_or(id);
         let size = HEADER_LEN + body.len();
         let mut bytes = vec![0u8; size];
         packet_service::protocol::codec::write_plain_header(&mut bytes, size, id);
         bytes[HEADER_LEN..].copy_from_slice(body);
-        match self.codec.seal(Direction::ClientToServer, &mut bytes) {
+        match client.codec.seal(Direction::ClientToServer, &mut bytes) {
             Ok(()) => bytes,
             Err(_) => Vec::new(),
         }
@@ -561,26 +621,28 @@ impl Sim {
                 let t = types[self.rng.below(types.len() as u64) as usize];
                 let len = self.rng.below(24) as usize;
                 let body: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
-                self.frame(Some(t), 0, &body)
+                self.frame(i, Some(t), 0, &body)
             }
             // An id the dialect does not know.
             4 => {
                 let id = 0x7F0 + self.rng.below(15) as u16;
-                self.frame(None, id, &[])
+                self.frame(i, None, id, &[])
             }
-            5..=14 => self.frame(Some(PacketType::PAKCS_ALIVE), 0, &[]),
+            5..=14 => self.frame(i, Some(PacketType::PAKCS_ALIVE), 0, &[]),
             _ => {
                 let phase = self.phase_of(&self.clients[i]);
-                let (ptype, body) = self.plausible(phase);
-                self.frame(Some(ptype), 0, &body)
+                let family = self.clients[i].dialect.family();
+                let (ptype, body) = self.plausible(phase, family);
+                self.frame(i, Some(ptype), 0, &body)
             }
         };
         self.net.send(self.clients[i].id, &bytes);
         Ok(())
     }
 
-    /// What a client in this phase plausibly sends next.
-    fn plausible(&mut self, phase: Option<Phase>) -> (PacketType, Vec<u8>) {
+    /// What a client in this phase plausibly sends next, in the layouts of
+    /// its family.
+    fn plausible(&mut self, phase: Option<Phase>, family: Family) -> (PacketType, Vec<u8>) {
         let a = self.rng.next_u64() as u32;
         let pick = match phase {
             None | Some(Phase::New) => match self.rng.below(10) {
@@ -588,7 +650,7 @@ impl Sim {
                 1..=3 => 2,
                 _ => {
                     let sid = self.known_session();
-                    return check::client_packet(3, sid, b"");
+                    return check::client_packet_in(family, 3, sid, b"");
                 }
             },
             Some(Phase::LoggedIn { .. }) => [4, 5, 5][self.rng.below(3) as usize],
@@ -600,7 +662,7 @@ impl Sim {
                 };
                 if !c.chars.is_empty() && self.rng.chance(90) {
                     let slot = self.rng.below(c.chars.len() as u64) as u32;
-                    return check::client_packet(pick, slot, b"name");
+                    return check::client_packet_in(family, pick, slot, b"name");
                 }
                 pick
             }
@@ -611,7 +673,7 @@ impl Sim {
             Some(_) => 1,
         };
         let name = format!("name{}", a % 7);
-        check::client_packet(pick, a, name.as_bytes())
+        check::client_packet_in(family, pick, a, name.as_bytes())
     }
 
     /// A session id to join with: mostly one the auth service knows, past
@@ -655,8 +717,9 @@ impl Sim {
             50..=64 => self.clients[i].reading = false,
             65..=74 => {
                 let phase = self.phase_of(&self.clients[i]);
-                let (ptype, body) = self.plausible(phase);
-                let frame = self.frame(Some(ptype), 0, &body);
+                let family = self.clients[i].dialect.family();
+                let (ptype, body) = self.plausible(phase, family);
+                let frame = self.frame(i, Some(ptype), 0, &body);
                 let cut = 1 + self.rng.below(frame.len().max(2) as u64 - 1) as usize;
                 self.net.send(id, &frame[..cut.min(frame.len())]);
                 self.clients[i].stalled = true;
@@ -665,7 +728,7 @@ impl Sim {
                 // Stops reading and floods echoes: its replies pile up in
                 // the gateway until it is paused.
                 self.clients[i].reading = false;
-                let frame = self.frame(Some(PacketType::STRESS), 0, &[0x5A; 1500]);
+                let frame = self.frame(i, Some(PacketType::STRESS), 0, &[0x5A; 1500]);
                 for _ in 0..12 {
                     self.net.send(id, &frame);
                 }
@@ -703,16 +766,16 @@ impl Sim {
     fn decode(&mut self, i: usize) -> Checked {
         let c = &mut self.clients[i];
         loop {
-            let header = match self.codec.peek(Direction::ServerToClient, &c.inbox) {
+            let header = match c.codec.peek(Direction::ServerToClient, &c.inbox) {
                 Ok(Some(h)) if c.inbox.len() >= h.wire_len => h,
                 Ok(_) => return Ok(()),
                 Err(e) => return Err(format!("the gateway sent a bad frame: {e}")),
             };
-            self.codec
+            c.codec
                 .open(&header, &mut c.inbox)
                 .map_err(|e| format!("the gateway sent a bad frame: {e}"))?;
             // Every id is a server packet's, or the STRESS echo's.
-            if self.dialect.server_packet(header.command).is_none() && header.command != STRESS_ID {
+            if c.dialect.server_packet(header.command).is_none() && header.command != STRESS_ID {
                 return Err(format!("the gateway sent id {:#x}", header.command));
             }
             c.inbox.drain(..header.wire_len);
@@ -958,7 +1021,9 @@ impl Sim {
     /// down joins are refused at once and the rest is dropped.
     fn world_job(&mut self, job: Job) {
         match job.call {
-            Call::WorldJoin { session, .. } => {
+            Call::WorldJoin {
+                session, family, ..
+            } => {
                 if !self.backend.world_up {
                     let refused = Completion::Joined {
                         session,
@@ -969,7 +1034,7 @@ impl Sim {
                 } else if self.rng.chance(92) {
                     let ok = self.rng.chance(90);
                     if ok {
-                        self.backend.world.insert(session);
+                        self.backend.world.insert(session, family);
                     }
                     let delay = self.latency();
                     let entity_id = 1 + self.rng.below(1000) as u32;
@@ -987,7 +1052,7 @@ impl Sim {
             }
             Call::WorldPacket { session, .. }
                 if self.backend.world_up
-                    && self.backend.world.contains(&session)
+                    && self.backend.world.contains_key(&session)
                     && self.rng.chance(50) =>
             {
                 self.broadcast();
@@ -996,11 +1061,22 @@ impl Sim {
         }
     }
 
-    /// A packet for every player in the world (sometimes one the reactor
-    /// must drop: an unknown id, or too large).
+    /// A packet for every player in the world, one broadcast per layout
+    /// (sometimes one the reactor must drop: an unknown id, or too large).
     fn broadcast(&mut self) {
-        let mut targets: Vec<u32> = self.backend.world.iter().map(|s| s.0).collect();
-        targets.sort_unstable();
+        for family in [Family::Osirose, Family::Irose] {
+            let mut targets: Vec<u32> = (self.backend.world.iter())
+                .filter(|(_, f)| **f == family)
+                .map(|(s, _)| s.0)
+                .collect();
+            if !targets.is_empty() {
+                targets.sort_unstable();
+                self.broadcast_to(targets, family);
+            }
+        }
+    }
+
+    fn broadcast_to(&mut self, targets: Vec<u32>, family: Family) {
         let (type_id, len) = match self.rng.below(20) {
             0 => (0x7FF, 8),
             1 => (CHAT, 3000),
@@ -1015,6 +1091,7 @@ impl Sim {
                 targets,
                 type_id,
                 payload,
+                family,
             },
         );
     }
@@ -1028,7 +1105,7 @@ impl Sim {
                 }
             }
         } else if self.rng.chance(50) {
-            let mut members: Vec<SessionId> = self.backend.world.iter().copied().collect();
+            let mut members: Vec<SessionId> = self.backend.world.keys().copied().collect();
             members.sort_unstable();
             let session = match members.get(self.rng.below(members.len() as u64 + 1) as usize) {
                 Some(s) => *s,
@@ -1060,6 +1137,7 @@ impl Sim {
         }
         let mut live = HashSet::new();
         let mut in_world = 0;
+        let mut irose_in_world = 0;
         for conn in self.reactor.connections() {
             live.insert(conn.conn_ref);
             if let Some(reason) = conn.closing {
@@ -1081,6 +1159,9 @@ impl Sim {
             }
             if matches!(conn.session.phase(), Phase::InWorld { .. }) {
                 in_world += 1;
+                if conn.session.dialect() == DialectId::Irose {
+                    irose_in_world += 1;
+                }
             }
             // The buffer budget, whatever the client sends or fails to read.
             if conn.buffers_held() > BUFFER_BUDGET {
@@ -1120,6 +1201,7 @@ impl Sim {
         }
         let c = &mut observer.counts;
         c.in_world += in_world;
+        c.irose_in_world += irose_in_world;
         if c.rpc_produced != c.rpc_applied + c.rpc_stale
             || c.joined_produced != c.joined_applied + c.joined_stale
         {
@@ -1180,7 +1262,7 @@ impl Sim {
         if let Some((s, r)) = self.reactor.routes().next() {
             return Err(format!("world route left: session {} to {r}", s.0));
         }
-        let mut ghosts: Vec<u32> = self.backend.world.iter().map(|s| s.0).collect();
+        let mut ghosts: Vec<u32> = self.backend.world.keys().map(|s| s.0).collect();
         ghosts.sort_unstable();
         if !ghosts.is_empty() {
             return Err(format!("players left in the world: {ghosts:?}"));
@@ -1301,6 +1383,8 @@ fn seeded_simulation() {
                 total.refused += c.refused;
                 total.closed += c.closed;
                 total.in_world += c.in_world;
+                total.irose_in_world += c.irose_in_world;
+                total.game_events += c.game_events;
                 total.leaves_said += c.leaves_said;
                 total.leave_waits += c.leave_waits;
                 total.frames += c.frames;
@@ -1314,7 +1398,8 @@ fn seeded_simulation() {
     eprintln!(
         "{} seeds x {steps} steps: {} completions applied, {} stale, {} answered busy by a full \
          queue, {} connections closed, {} frames received, {} in-world connection-steps, {} world \
-         leaves all delivered ({} steps with one waiting for room in a full queue)",
+         leaves all delivered ({} steps with one waiting for room in a full queue); irose: {} \
+         in-world connection-steps, {} game events told to char connections",
         seeds.len(),
         total.rpc_applied,
         total.rpc_stale,
@@ -1324,6 +1409,8 @@ fn seeded_simulation() {
         total.in_world,
         total.leaves_said,
         total.leave_waits,
+        total.irose_in_world,
+        total.game_events,
     );
     let mut reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
     reasons.sort_unstable();
@@ -1335,6 +1422,10 @@ fn seeded_simulation() {
         assert!(total.in_world > 0, "no client ever reached the world");
         assert!(total.refused > 0, "no queue was ever full");
         assert!(total.leave_waits > 0, "no world leave ever waited for room");
+        assert!(
+            total.irose_in_world > 0,
+            "no irose client ever reached the world"
+        );
         for reason in ["closed:frame_timeout", "closed:pool_pressure"] {
             assert!(reasons.iter().any(|r| r.starts_with(reason)), "no {reason}");
         }

@@ -1,5 +1,6 @@
-//! Every typed packet decoder on arbitrary bodies. The first byte picks the
-//! packet, the rest is its body. A body that decodes must encode again and
+//! Every typed packet decoder on arbitrary bodies, the irose layouts
+//! included (docs/protocol.md §10.5). The first byte picks the packet (its
+//! top bit the family), the rest is its body. A body that decodes must encode again and
 //! decode to an equal value; re-encoding that value gives the same bytes.
 #![no_main]
 
@@ -42,5 +43,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    packet_service::with_every_packet!(dispatch, pick, body);
+    if pick & 0x80 == 0 {
+        packet_service::with_every_packet!(dispatch, pick, body);
+    } else {
+        packet_service::with_every_irose_packet!(dispatch, pick & 0x7F, body);
+    }
 });

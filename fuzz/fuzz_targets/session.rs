@@ -1,4 +1,6 @@
-//! The connection state machine fed an arbitrary sequence of inputs:
+//! The connection state machine, for a client of any dialect (irose
+//! included, with its char connection told about the game), fed an
+//! arbitrary sequence of inputs:
 //! packets of any client type with any body, well-formed packets, answers
 //! to the awaited request and completions with arbitrary request ids and
 //! results, Joined / Kicked / WorldDown, and ticks after arbitrary time
@@ -13,6 +15,7 @@
 
 use arbitrary::Arbitrary;
 use packet_service::conn::check::{Harness, Op};
+use packet_service::protocol::packet_type::DialectId;
 
 /// One raw step; `Op::from_raw` maps every value to an input.
 #[derive(Debug, Arbitrary)]
@@ -26,16 +29,21 @@ struct Step {
 #[derive(Debug, Arbitrary)]
 struct Script {
     rate_limited: bool,
+    /// The client's dialect (an index into `DialectId::ALL`).
+    dialect: u8,
     steps: Vec<Step>,
 }
 
 libfuzzer_sys::fuzz_target!(|script: Script| {
-    let mut h = Harness::new(
+    let all = DialectId::ALL;
+    let dialect = all[usize::from(script.dialect) % all.len()];
+    let mut h = Harness::with_dialect(
         std::time::Instant::now(),
         if script.rate_limited { 10 } else { 0 },
+        dialect,
     );
     for (i, s) in script.steps.iter().take(256).enumerate() {
-        let op = Op::from_raw(s.choice, s.a, s.b, &s.bytes);
+        let op = Op::from_raw_in(dialect.family(), s.choice, s.a, s.b, &s.bytes);
         if let Err(e) = h.apply(&op) {
             panic!("step {i} {op:?}: {e}");
         }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use super::Config;
 use crate::backend::BackendConfig;
+use crate::conn::wire::Announced;
+use crate::protocol::codec::PreparedSeeds;
 use crate::protocol::Codec;
 use crate::reactor::ReactorConfig;
 use crate::rpc::Endpoints;
@@ -13,12 +15,15 @@ use crate::rpc::Endpoints;
 impl Config {
     /// The reactor's settings; `bound_port` is the port the client
     /// listener actually bound, advertised unless `public_port` is set.
+    /// The irose tables are not built here: see [`Config::prepare_seeds`].
     pub fn reactor_config(&self, bound_port: u16) -> ReactorConfig {
         ReactorConfig {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             codec: Codec::new(self.codec),
-            dialect: self.packet_ids,
+            packet_ids: self.packet_ids,
+            announced: Announced::of(&self.irose_seeds).unwrap_or(Announced::DEFAULT),
+            seeds: PreparedSeeds::none(),
             output_limit: self.output_limit,
             public_addr: self.public_addr.to_string(),
             public_port: self.public_port.unwrap_or(bound_port),
@@ -34,6 +39,21 @@ impl Config {
             shutdown_grace: self.shutdown_grace,
             proxy_protocol: self.proxy_protocol,
             proxy_trusted: self.proxy_trusted.clone(),
+        }
+    }
+
+    /// The seeded tables the configured dialects need: those of every irose
+    /// seed when irose clients are served, none otherwise. Blocking (about
+    /// a millisecond per seed in a release build): call it at start-up,
+    /// off the reactor thread. The tables live as long as the process.
+    pub fn prepare_seeds(&self) -> &'static PreparedSeeds {
+        if !self.packet_ids.serves_irose() {
+            return PreparedSeeds::none();
+        }
+        match PreparedSeeds::build(&self.irose_seeds) {
+            Ok(prepared) => Box::leak(Box::new(prepared)),
+            // The setting's rule admits at most MAX_PREPARED_SEEDS.
+            Err(_) => PreparedSeeds::none(),
         }
     }
 

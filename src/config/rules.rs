@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::protocol::codec::{Seed, MAX_PREPARED_SEEDS};
+
 /// What the boolean rule accepts, as the error line says it.
 pub(super) const BOOL_EXPECTED: &str = "1, true, yes, on, 0, false, no or off";
 
@@ -322,6 +324,43 @@ impl Rule for Cidrs {
         "a comma-separated list of ADDR/PREFIX, e.g. 10.0.0.0/8,::1/128 \
          (prefix at most 32 for IPv4 and 128 for IPv6, no bits set after the prefix)"
             .to_owned()
+    }
+}
+
+/// Comma-separated seeds of irose key tables: u32s in decimal or `0x` hex,
+/// none 0, at most [`MAX_PREPARED_SEEDS`] distinct.
+pub(super) struct Seeds;
+
+impl Rule for Seeds {
+    type Out = Vec<Seed>;
+    fn parse(&self, raw: &str) -> Option<Self::Out> {
+        let seeds: Vec<Seed> = raw
+            .split(',')
+            .map(|part| {
+                let part = part.trim();
+                let value = match part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                    Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                        u32::from_str_radix(hex, 16).ok()
+                    }
+                    Some(_) => None,
+                    None if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
+                        part.parse().ok()
+                    }
+                    None => None,
+                };
+                value.and_then(Seed::new)
+            })
+            .collect::<Option<_>>()?;
+        let mut distinct = seeds.clone();
+        distinct.sort_unstable_by_key(|s| s.get());
+        distinct.dedup();
+        (distinct.len() <= MAX_PREPARED_SEEDS).then_some(seeds)
+    }
+    fn expected(&self) -> String {
+        format!(
+            "a comma-separated list of non-zero u32 seeds (decimal or 0x hex), \
+             at most {MAX_PREPARED_SEEDS} distinct"
+        )
     }
 }
 

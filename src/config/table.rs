@@ -15,13 +15,15 @@ use super::parse::Sources;
 use super::reload::{Change, Reloaded};
 use super::rules::{
     level_from_name, Accounts, Bool, Choice, Cidrs, Database, FilePath, Ip, LogFilter, Millis,
-    Name, PublicIpv4, Secs, Sock, UInt, Url, Urls,
+    Name, PublicIpv4, Secs, Seeds, Sock, UInt, Url, Urls,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
 use crate::backend::store::DatabaseUrl;
+use crate::conn::wire::PacketIds;
 use crate::logging::LogFormat;
-use crate::protocol::{CodecKind, DialectId, MAX_PACKET_SIZE};
+use crate::protocol::codec::Seed;
+use crate::protocol::{CodecKind, MAX_PACKET_SIZE};
 
 // A buffer must hold one complete packet of the largest size.
 const BUFFER_SIZE_MIN: usize = 2048;
@@ -95,14 +97,32 @@ settings! {
         debug: plain,
         reload: restart,
     }
-    /// Packet id numbering.
-    packet_ids: DialectId {
+    /// Packet id numbering: one dialect, or `auto` (irose or osIROSE, per
+    /// connection, from its first packet; docs/protocol.md §10.6).
+    packet_ids: PacketIds {
         flag: "packet-ids", env: "PACKET_IDS", hint: "NAME",
         form: value,
-        rule: Choice { names: &["osirose", "osirose-2021"], from_name: DialectId::from_name },
+        rule: Choice { names: PacketIds::NAMES, from_name: PacketIds::from_name },
         default: Some("osirose"),
-        help: "packet id dialect",
+        help: "packet id dialect; auto = irose or osirose per connection",
         summary: always("packet_ids", |c| c.packet_ids.name()),
+        debug: plain,
+        reload: restart,
+    }
+    /// Seeds of the irose key tables (docs/protocol.md §10.2): the first is
+    /// announced for the char connection (0x70A), the last for the map
+    /// connection (0x711); every one is accepted on a first packet, so
+    /// gateways sharing sessions list each other's. Never 0; at most 7, each
+    /// table built once at start-up.
+    irose_seeds: Vec<Seed> {
+        flag: "irose-seeds", env: "IROSE_SEEDS", hint: "SEED[,SEED..]",
+        form: value, rule: Seeds, default: Some("0x12345678,0x87654321"),
+        help: "irose table seeds: first announced to char, last to map connections",
+        summary: always("irose_seeds", |c| if c.packet_ids.serves_irose() {
+            text::seeds(&c.irose_seeds)
+        } else {
+            "off".to_owned()
+        }),
         debug: plain,
         reload: restart,
     }

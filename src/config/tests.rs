@@ -10,6 +10,7 @@ use log::LevelFilter;
 use super::rules::{fmt_secs, parse_decimal_secs, BOOL_EXPECTED};
 use super::*;
 use crate::backend::BackendConfig;
+use crate::conn::wire::PacketIds;
 use crate::protocol::{CodecKind, DialectId};
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -61,7 +62,7 @@ fn defaults() {
     assert_eq!(c.buffer_pool_size, 4096);
     assert_eq!(c.buffer_size, 4096);
     assert_eq!(c.codec, CodecKind::Rose);
-    assert_eq!(c.packet_ids, DialectId::Osirose);
+    assert_eq!(c.packet_ids, PacketIds::One(DialectId::Osirose));
     assert_eq!(c.public_addr, Ipv4Addr::LOCALHOST);
     assert_eq!(c.public_port, None);
     assert_eq!(c.handshake_timeout, Duration::from_secs(30));
@@ -158,7 +159,7 @@ fn env_beats_default() {
     )
     .unwrap();
     assert_eq!(c.service_port, 1234);
-    assert_eq!(c.packet_ids, DialectId::Osirose2021);
+    assert_eq!(c.packet_ids, PacketIds::One(DialectId::Osirose2021));
     assert!(!c.metrics_enabled);
     assert!(c.proxy_protocol);
     assert_eq!(c.proxy_trusted.len(), 2);
@@ -212,7 +213,8 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("buffer-pool-size", "BUFFER_POOL_SIZE", "15"),
     ("buffer-size", "BUFFER_SIZE", "2047"),
     ("codec", "PACKET_CODEC", "xyz"),
-    ("packet-ids", "PACKET_IDS", "irose"),
+    ("packet-ids", "PACKET_IDS", "irose-129"),
+    ("irose-seeds", "IROSE_SEEDS", "0x12345678,0"),
     ("public-addr", "PUBLIC_ADDR", "0.0.0.0"),
     ("public-port", "PUBLIC_PORT", "0"),
     ("handshake-timeout", "HANDSHAKE_TIMEOUT_SECS", "0.01"),
@@ -592,7 +594,7 @@ fn parts_are_built_from_the_settings() {
     assert_eq!(reactor.public_addr, "192.0.2.1");
     assert_eq!(reactor.public_port, 29005);
     assert_eq!(reactor.packets_per_sec, 7);
-    assert_eq!(reactor.dialect, DialectId::Osirose);
+    assert_eq!(reactor.packet_ids, PacketIds::One(DialectId::Osirose));
     assert_eq!(reactor.proxy_trusted, c.proxy_trusted);
     let c = run(&["--public-port", "29100"]);
     assert_eq!(c.reactor_config(29005).public_port, 29100);
@@ -646,5 +648,38 @@ fn every_row_fills_its_own_field_once() {
         assert!(seen[2].insert(row.env), "{} twice", row.env);
         assert!(debug.contains(&format!(" {}: ", row.field)), "{debug}");
         assert_eq!(row.hint.is_empty(), matches!(row.form, Form::Switch { .. }));
+    }
+}
+
+#[test]
+fn irose_seeds_and_packet_ids() {
+    let c = run(&[
+        "--packet-ids",
+        "auto",
+        "--irose-seeds",
+        "0x0BAD5EED, 42,0XFF",
+    ]);
+    assert_eq!(c.packet_ids, PacketIds::Auto);
+    let seeds: Vec<u32> = c.irose_seeds.iter().map(|s| s.get()).collect();
+    assert_eq!(seeds, [0x0BAD_5EED, 42, 0xFF]);
+    assert!(c
+        .summary()
+        .contains("irose_seeds=0x0bad5eed,0x0000002a,0x000000ff"));
+    let reactor = c.reactor_config(29000);
+    assert_eq!(
+        (reactor.announced.world.get(), reactor.announced.game.get()),
+        (0x0BAD_5EED, 0xFF),
+        "first for the char connection, last for the map connection"
+    );
+    // One seed for both; repeats count once.
+    let c = run(&["--packet-ids", "irose", "--irose-seeds", "7,7,7,7,7,7,7,7"]);
+    assert_eq!(c.reactor_config(1).announced.game.get(), 7);
+    assert_eq!(c.prepare_seeds().len(), 1);
+    // Only irose needs tables.
+    assert!(run(&[]).prepare_seeds().is_empty());
+    assert!(run(&[]).summary().contains("irose_seeds=off"));
+    for bad in ["0", "1,2,3,4,5,6,7,8", "0x", "-1", "4294967296", ""] {
+        let err = refused(&["--irose-seeds", bad], &[]);
+        assert!(err.contains("--irose-seeds / IROSE_SEEDS"), "{bad}: {err}");
     }
 }

@@ -111,6 +111,15 @@ pub(super) fn seconds(d: Duration) -> String {
     format!("{}s", fmt_secs(d))
 }
 
+/// Seeds in hex, comma-separated.
+pub(super) fn seeds(seeds: &[crate::protocol::codec::Seed]) -> String {
+    seeds
+        .iter()
+        .map(|s| format!("{:#010x}", s.get()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `user:***` for each account.
 pub(super) fn masked_accounts(accounts: &[(String, String)]) -> String {
     accounts

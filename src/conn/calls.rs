@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use crate::ids::{CharId, SessionId, UserId};
+use crate::protocol::packet_type::Family;
 use crate::protocol::packets::DigestKind;
 
 /// One backend call asked for by a connection's state machine.
@@ -95,14 +96,16 @@ pub enum Call {
         user: UserId,
         /// The selected character.
         char_id: CharId,
+        /// The layouts the player's client reads and writes.
+        family: Family,
     },
     /// World stream: a map-phase packet, forwarded uninterpreted.
     WorldPacket {
         /// The sender's session.
         session: SessionId,
-        /// Packet id in the `osirose` numbering.
+        /// Packet id in the `osirose` numbering (the packet's name).
         type_id: u16,
-        /// Body without the header.
+        /// Body without the header, in the layout the player joined with.
         payload: Bytes,
     },
     /// World stream: a player leaves.

@@ -16,13 +16,15 @@ use std::time::Instant;
 
 use crate::ids::{RequestId, SessionId};
 use crate::protocol::codec::{Codec, CodecKind, HEADER_LEN, MAX_PACKET_SIZE};
-use crate::protocol::packet_type::{DialectId, Direction, PacketType};
+use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 use crate::protocol::packets::ServerPacket;
 
 use super::calls::Call;
 use super::reason::CloseReason;
 use super::state::{Action, Ctx, Disposition, Input, Phase, Session};
-pub use harness::{client_packet, client_types, reply, test_ctx, Harness, Op, MAX_BODY};
+pub use harness::{
+    client_packet, client_packet_in, client_types, reply, test_ctx, Harness, Op, MAX_BODY,
+};
 
 /// What the checker remembers of a session just before a step.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +42,7 @@ impl Before {
             pending: session.pending_request(),
             deadline: session.next_deadline(ctx),
             closed: matches!(session.phase(), Phase::Closing(_)),
-            farewell: Farewell::of(session.phase()),
+            farewell: Farewell::of(session),
         }
     }
 }
@@ -57,17 +59,28 @@ enum Farewell {
     #[default]
     Nothing,
     /// Exactly one auth Logout: the character-select connection ends the
-    /// session (docs/protocol.md §4 step 10).
-    Logout,
+    /// session (docs/protocol.md §4 step 10). An irose one also stops being
+    /// the session's char connection (`paired`: one UnbindCharConn).
+    Logout {
+        /// irose: one UnbindCharConn.
+        paired: bool,
+    },
     /// Exactly one world Leave: a player in (or entering) the world leaves it.
-    Leave,
+    /// An irose player in the world also tells its char connection (`paired`:
+    /// one TellCharConn).
+    Leave {
+        /// irose, in the world: one TellCharConn.
+        paired: bool,
+    },
 }
 
 impl Farewell {
-    fn of(phase: &Phase) -> Farewell {
-        match phase {
-            Phase::CharSelect(_) | Phase::CharPending(..) => Farewell::Logout,
-            Phase::WorldJoinPending { .. } | Phase::InWorld { .. } => Farewell::Leave,
+    fn of(session: &Session) -> Farewell {
+        let irose = session.dialect().family() == Family::Irose;
+        match session.phase() {
+            Phase::CharSelect(_) | Phase::CharPending(..) => Farewell::Logout { paired: irose },
+            Phase::WorldJoinPending { .. } => Farewell::Leave { paired: false },
+            Phase::InWorld { .. } => Farewell::Leave { paired: irose },
             _ => Farewell::Nothing,
         }
     }
@@ -83,14 +96,23 @@ impl Farewell {
         };
         let logouts = count(|c| matches!(c, Call::Logout { .. }));
         let leaves = count(|c| matches!(c, Call::WorldLeave { .. }));
+        let unbinds = actions
+            .iter()
+            .filter(|a| matches!(a, Action::UnbindCharConn(_)))
+            .count();
+        let tells = actions
+            .iter()
+            .filter(|a| matches!(a, Action::TellCharConn(..)))
+            .count();
         let expected = match self {
-            Farewell::Nothing => (0, 0),
-            Farewell::Logout => (1, 0),
-            Farewell::Leave => (0, 1),
+            Farewell::Nothing => (0, 0, 0, 0),
+            Farewell::Logout { paired } => (1, 0, usize::from(paired), 0),
+            Farewell::Leave { paired } => (0, 1, 0, usize::from(paired)),
         };
-        if (logouts, leaves) != expected {
+        if (logouts, leaves, unbinds, tells) != expected {
             return Err(format!(
-                "a close owing {self:?} sent {logouts} Logout and {leaves} Leave: {actions:?}"
+                "a close owing {self:?} sent {logouts} Logout, {leaves} Leave, \
+                 {unbinds} UnbindCharConn and {tells} TellCharConn: {actions:?}"
             ));
         }
         Ok(())
@@ -154,7 +176,11 @@ impl Checker {
                     }
                     closed_here = true;
                 }
-                Action::Send(_) | Action::Call(..) | Action::Echo | Action::BindSession(_)
+                Action::Send(_)
+                | Action::Call(..)
+                | Action::Echo
+                | Action::BindSession(_)
+                | Action::BindCharConn(_)
                     if closed_here =>
                 {
                     return Err(format!("{action:?} after Close in {actions:?}"));
@@ -164,7 +190,7 @@ impl Checker {
             match action {
                 Action::BindSession(s) => self.bound = Some(*s),
                 Action::Notify(_, call) => self.check_leave(call)?,
-                Action::Send(p) => check_send(p)?,
+                Action::Send(p) => check_send_in(p, session.dialect().family())?,
                 Action::Call(id, _) => calls.push(*id),
                 Action::Echo if !matches!(input, Input::Packet { ptype, .. } if *ptype == PacketType::STRESS) =>
                 {
@@ -191,7 +217,7 @@ impl Checker {
             return Err(format!("Kicked left the session in {}", phase.name()));
         }
         self.closed |= closing;
-        self.farewell = Farewell::of(phase);
+        self.farewell = Farewell::of(session);
         // At most one backend call pending at a time.
         let pending = session.pending_request();
         if calls.len() > 1 {
@@ -258,7 +284,8 @@ impl Checker {
         for action in actions {
             match action {
                 Action::Notify(_, call) => self.check_leave(call)?,
-                Action::UnbindSession(_) => {}
+                Action::UnbindSession(_) | Action::UnbindCharConn(_) | Action::TellCharConn(..) => {
+                }
                 _ => return Err(format!("on_close pushed {action:?}")),
             }
         }
@@ -284,11 +311,17 @@ impl Checker {
     }
 }
 
-/// A reply must encode in every dialect, fit 2047 bytes and seal in both
-/// codecs, or the reactor could not send it.
+/// A reply to an osIROSE client must encode in both osIROSE numberings,
+/// fit 2047 bytes and seal in both codecs, or the reactor could not send it.
 pub fn check_send(p: &ServerPacket) -> Result<(), String> {
+    check_send_in(p, Family::Osirose)
+}
+
+/// [`check_send`] for a client of `family`: every dialect of the family.
+pub fn check_send_in(p: &ServerPacket, family: Family) -> Result<(), String> {
     let mut buf = [0u8; MAX_PACKET_SIZE];
-    for dialect in [DialectId::Osirose, DialectId::Osirose2021] {
+    let dialects = DialectId::ALL.into_iter().filter(|d| d.family() == family);
+    for dialect in dialects {
         let n = p
             .write(dialect.dialect(), &mut buf)
             .map_err(|e| format!("{} does not encode: {e}", p.packet_type()))?;

@@ -9,6 +9,7 @@ pub mod output;
 pub mod proxy;
 pub mod reason;
 pub mod state;
+pub mod wire;
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::ids::ConnRef;
 use output::OutQueue;
 use reason::CloseReason;
 use state::Session;
+use wire::Wire;
 
 /// A connection owned by the reactor, over a socket of type `S` (mio's in
 /// production, the simulated network's in the seeded simulation).
@@ -29,6 +31,9 @@ pub struct Conn<S = TcpStream> {
     pub conn_ref: ConnRef,
     /// The sans-IO state machine.
     pub session: Session,
+    /// Codec and dialect; `None` until the first packet decides them
+    /// (irose and auto, docs/protocol.md §10.6), then fixed.
+    pub wire: Option<Wire>,
     /// Received bytes not yet decoded. `None` whenever it would be empty:
     /// an idle connection holds no buffer.
     pub input: Option<Buffer>,
@@ -74,6 +79,7 @@ impl<S> Conn<S> {
             socket,
             conn_ref,
             session,
+            wire: None,
             input: None,
             output: OutQueue::default(),
             readable: false,
@@ -97,16 +103,19 @@ impl<S> Conn<S> {
     }
 }
 
-/// Log prefix of a connection: id, peer and phase (docs/architecture.md §13.10).
+/// Log prefix of a connection: id, peer, dialect (`-` until the first
+/// packet chose it) and phase (docs/architecture.md §13.10).
 pub struct Prefix<'a, S = TcpStream>(pub &'a Conn<S>);
 
 impl<S> std::fmt::Display for Prefix<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dialect = self.0.wire.map_or("-", |w| w.dialect.name());
         write!(
             f,
-            "[{} {} {}]",
+            "[{} {} {} {}]",
             self.0.conn_ref,
             self.0.session.peer(),
+            dialect,
             self.0.session.phase().name()
         )
     }
@@ -129,6 +138,9 @@ pub struct PrefixFields<'a> {
     pub conn: Option<&'a str>,
     /// Client address.
     pub peer: &'a str,
+    /// Dialect name (`-` until the first packet chose it); `None` in the
+    /// `[PEER]` form.
+    pub dialect: Option<&'a str>,
     /// Phase name; `None` in the `[PEER]` form.
     pub phase: Option<&'a str>,
 }
@@ -142,14 +154,26 @@ pub fn split_prefix(message: &str) -> Option<(PrefixFields<'_>, &str)> {
     let (inside, rest) = inner.split_once("] ")?;
     let parts: Vec<&str> = inside.split(' ').collect();
     let fields = match parts[..] {
+        [conn, peer, dialect, phase]
+            if is_conn_ref(conn) && is_dialect(dialect) && is_phase(phase) =>
+        {
+            PrefixFields {
+                conn: Some(conn),
+                peer,
+                dialect: Some(dialect),
+                phase: Some(phase),
+            }
+        }
         [conn, peer, phase] if is_conn_ref(conn) && is_phase(phase) => PrefixFields {
             conn: Some(conn),
             peer,
+            dialect: None,
             phase: Some(phase),
         },
         [peer] => PrefixFields {
             conn: None,
             peer,
+            dialect: None,
             phase: None,
         },
         _ => return None,
@@ -166,6 +190,13 @@ fn is_conn_ref(s: &str) -> bool {
         .is_some_and(|(slot, generation)| digits(slot) && digits(generation))
 }
 
+/// A dialect name (lowercase words and digits joined by `-`), or `-`.
+fn is_dialect(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// A phase name: lowercase words joined by `-`.
 fn is_phase(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
@@ -174,6 +205,30 @@ fn is_phase(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An idle connection — whatever its codec and dialect, irose's seeded
+    /// tables included — costs its slot and nothing on the heap: the key
+    /// tables are shared, a connection holds a reference
+    /// (docs/protocol.md §10.2).
+    #[test]
+    fn an_idle_connection_stays_under_a_kibibyte() {
+        let size = std::mem::size_of::<Conn<TcpStream>>();
+        assert!(size < 1024, "{size} bytes");
+        assert_eq!(
+            std::mem::size_of::<Option<Wire>>(),
+            std::mem::size_of::<Wire>(),
+            "a wire is a reference and two tags"
+        );
+        assert!(std::mem::size_of::<Wire>() <= 24);
+        let now = std::time::Instant::now();
+        let session = Session::new(([127, 0, 0, 1], 1).into(), now, 1);
+        let conn_ref = crate::ids::ConnRef {
+            index: 0,
+            generation: 1,
+        };
+        let conn = Conn::new((), conn_ref, session, now);
+        assert!(conn.input.is_none() && conn.output.is_empty());
+    }
 
     #[test]
     fn a_prefix_splits_into_its_fields() {
@@ -185,6 +240,7 @@ mod tests {
             PrefixFields {
                 conn: Some("c12.345"),
                 peer: "203.0.113.7:50123",
+                dialect: None,
                 phase: Some("in-world"),
             }
         );
@@ -221,6 +277,7 @@ mod tests {
         let (fields, rest) = split_prefix(&line).expect("a prefix");
         assert_eq!(fields.conn, Some(conn.conn_ref.to_string().as_str()));
         assert_eq!(fields.peer, peer.to_string());
+        assert_eq!(fields.dialect, Some("-"));
         assert_eq!(fields.phase, Some(conn.session.phase().name()));
         assert_eq!(rest, "closed: eof");
     }

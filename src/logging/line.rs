@@ -8,9 +8,10 @@
 //! JSON: `{"timestamp":…,"level":"WARN","target":…,"message":…}` plus one
 //! member per field (a field named like a member above is written
 //! `fields.NAME`) and `spans`. The gateway writes a connection's lines with
-//! the prefix `[c12.345 203.0.113.7:50123 in-world]` at the start of the
-//! message (the reactor formats it; see [`crate::conn::Prefix`]); the JSON
-//! line moves it into `conn`, `peer` and `phase` members and drops it from
+//! the prefix `[c12.345 203.0.113.7:50123 irose in-world]` at the start of
+//! the message (the reactor formats it; see [`crate::conn::Prefix`]); the
+//! JSON line moves it into `conn`, `peer`, `dialect` and `phase` members and
+//! drops it from
 //! the message. Reading the prefix back, with [`crate::conn::split_prefix`]
 //! beside the code that writes it, is one function for every call site,
 //! where structured fields would mean changing each of them: the cheapest
@@ -41,6 +42,7 @@ const RESERVED: &[&str] = &[
     "message",
     "conn",
     "peer",
+    "dialect",
     "phase",
     "spans",
 ];
@@ -132,7 +134,12 @@ impl Record<'_> {
             quoted(message)
         )?;
         if let Some(p) = prefix {
-            let members = [("conn", p.conn), ("peer", Some(p.peer)), ("phase", p.phase)];
+            let members = [
+                ("conn", p.conn),
+                ("peer", Some(p.peer)),
+                ("dialect", p.dialect),
+                ("phase", p.phase),
+            ];
             for (name, value) in members {
                 if let Some(value) = value {
                     write!(w, ",\"{name}\":{}", quoted(value))?;

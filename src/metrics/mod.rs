@@ -124,6 +124,8 @@ series! {
         "Client connections refused at admission, by reason.";
     connections_closed: IntCounterVec = "connections_closed_total" ["reason"]
         "Admitted client connections closed, by reason.";
+    connections_dialect: IntCounterVec = "connections_dialect_total" ["dialect"]
+        "Client connections by the dialect they speak, counted once it is known: at accept, or from the first packet (--packet-ids irose or auto).";
     packets_received: IntCounterVec = "packets_received_total" ["type"]
         "Packets decoded from clients, by protocol name.";
     packets_sent: IntCounterVec = "packets_sent_total" ["type"]

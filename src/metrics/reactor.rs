@@ -8,7 +8,7 @@ use prometheus::local::LocalHistogram;
 use prometheus::{IntCounter, IntCounterVec};
 
 use super::Metrics;
-use crate::protocol::{Direction, PacketType};
+use crate::protocol::{DialectId, Direction, PacketType};
 
 /// `type` label value for packets whose id the dialect does not know.
 pub const UNKNOWN_TYPE: &str = "unknown";
@@ -91,6 +91,8 @@ struct State {
     closed: Labelled,
     /// Per protocol-error reason (index into the `protocol_error_reasons` table).
     protocol_errors: Labelled,
+    /// Per dialect (index into [`DialectId::ALL`]).
+    dialects: Labelled,
     /// Per chat refusal reason (index into the `chat_refusal_reasons` table).
     chat_refused: Labelled,
     /// Per received packet type: index = [`PacketType::index`], last slot = unknown.
@@ -199,6 +201,11 @@ impl ReactorCounters {
             rejected: Labelled::reasons(&metrics.connections_rejected, rejected_reasons),
             closed: Labelled::reasons(&metrics.connections_closed, closed_reasons),
             protocol_errors: Labelled::reasons(&metrics.protocol_errors, protocol_error_reasons),
+            dialects: Labelled::new(
+                &metrics.connections_dialect,
+                DialectId::ALL.iter().map(|d| d.name()).collect(),
+                |_| true,
+            ),
             chat_refused: Labelled::reasons(&metrics.chat_refused, chat_refusal_reasons),
             // Unknown ids (no direction) arrive from clients too.
             packets_received: Labelled::packets(&metrics.packets_received, |d| {
@@ -232,6 +239,14 @@ impl ReactorCounters {
     #[inline]
     pub fn protocol_error(&mut self, reason_index: usize) {
         self.state.protocol_errors.bump(reason_index);
+    }
+
+    /// Counts a connection whose dialect became known.
+    #[inline]
+    pub fn dialect(&mut self, d: DialectId) {
+        if let Some(i) = DialectId::ALL.iter().position(|&x| x == d) {
+            self.state.dialects.bump(i);
+        }
     }
 
     /// Counts a chat message dropped by the chat budget.
@@ -297,6 +312,7 @@ impl ReactorCounters {
         s.rejected.publish();
         s.closed.publish();
         s.protocol_errors.publish();
+        s.dialects.publish();
         s.chat_refused.publish();
         s.packets_received.publish();
         s.packets_sent.publish();

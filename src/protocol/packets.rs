@@ -22,8 +22,12 @@
 //!
 //! Packets by flow: [`handshake`] (accept, keepalive, logout, screen-shot
 //! time), [`login`] (login, channel list, server select, join),
-//! [`character`] (list, create, delete, select, switch server), [`map`] (the
-//! join burst), [`chat`] and [`movement`]. Every struct is re-exported here.
+//! [`character`] (list, create, delete, select, switch server), [`record`]
+//! (the selected character), [`map`] (the rest of the join burst),
+//! [`chat`] and [`movement`]. Every struct is re-exported here.
+//! The irose dialect's own layouts are in [`irose`]
+//! (docs/protocol.md §10.5); [`ServerPacket::write`] picks the layout by the
+//! dialect's family.
 
 /// Declares a packet with an empty body: decoding accepts any body (trailing
 /// bytes are ignored), encoding writes nothing.
@@ -49,9 +53,11 @@ macro_rules! empty_packet {
 pub mod character;
 pub mod chat;
 pub mod handshake;
+pub mod irose;
 pub mod login;
 pub mod map;
 pub mod movement;
+pub mod record;
 
 #[cfg(test)]
 mod tests;
@@ -62,9 +68,10 @@ pub use handshake::*;
 pub use login::*;
 pub use map::*;
 pub use movement::*;
+pub use record::*;
 
 use super::codec::{write_plain_header, HEADER_LEN, MAX_PACKET_SIZE};
-use super::packet_type::{Dialect, PacketType};
+use super::packet_type::{Dialect, Family, PacketType};
 
 /// Why a body could not be decoded. Every variant closes the connection
 /// (docs/protocol.md §9 D5).
@@ -94,6 +101,10 @@ pub enum EncodeError {
     /// The dialect has no id for this packet type.
     #[error("dialect has no id for {0}")]
     NoId(PacketType),
+    /// The dialect's family lays this packet out in a way the value has no
+    /// counterpart for (osIROSE's opaque quest data in irose).
+    #[error("{0} has no layout in this dialect's family")]
+    NoLayout(PacketType),
 }
 
 /// A bounds-checked little-endian reader over a packet body.
@@ -296,6 +307,19 @@ impl<'a> Writer<'a> {
     le_scalars!(writer_ints);
 }
 
+/// One element of a list field, which each family may lay out its own way
+/// (a server of the login reply, a character of the character list).
+pub trait Element: Sized {
+    /// Smallest encoded element (≥ 1), for a counted list's bound.
+    const MIN_SIZE: usize = 1;
+
+    /// Reads one element.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError>;
+
+    /// Writes one element.
+    fn encode(&self, w: &mut Writer<'_>);
+}
+
 /// A typed packet: its protocol name and its body layout.
 pub trait Packet: Sized {
     /// The protocol name; the dialect gives the wire id.
@@ -391,20 +415,32 @@ macro_rules! server_packets {
                 }
             }
 
-            /// [`write_packet`] for the packet inside.
+            /// [`write_packet`] for the packet inside, in the layout of
+            /// the dialect's family (for irose, converted where the layouts differ:
+            /// `irose/mod.rs`).
             pub fn write(&self, dialect: &Dialect, out: &mut [u8]) -> Result<usize, EncodeError> {
+                match dialect.family() {
+                    Family::Osirose => self.write_as_is(dialect, out),
+                    Family::Irose => irose::write(self, dialect, out),
+                }
+            }
+
+            /// [`write_packet`] for the packet inside, in its own (osIROSE)
+            /// layout.
+            fn write_as_is(&self, dialect: &Dialect, out: &mut [u8]) -> Result<usize, EncodeError> {
                 match self {
                     $(ServerPacket::$variant(p) => write_packet(dialect, p, out),)*
                     $(ServerPacket::$bvariant(p) => write_packet(dialect, &**p, out),)*
                 }
             }
 
-            /// [`packet_to_vec`] for the packet inside.
+            /// [`ServerPacket::write`] into a new vector of exactly the
+            /// packet's size.
             pub fn to_vec(&self, dialect: &Dialect) -> Result<Vec<u8>, EncodeError> {
-                match self {
-                    $(ServerPacket::$variant(p) => packet_to_vec(dialect, p),)*
-                    $(ServerPacket::$bvariant(p) => packet_to_vec(dialect, &**p),)*
-                }
+                let mut out = vec![0u8; MAX_PACKET_SIZE];
+                let size = self.write(dialect, &mut out)?;
+                out.truncate(size);
+                Ok(out)
             }
         }
 

@@ -67,7 +67,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                     targets,
                     type_id,
                     payload,
-                } => self.broadcast(&targets, type_id, &payload),
+                    family,
+                } => self.broadcast(&targets, type_id, &payload, family),
                 Completion::WorldLink(up) => {
                     if !up {
                         // In slot order, not the map's (seeded replays are exact).
@@ -80,6 +81,29 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 }
                 Completion::ServerList(servers) => self.env.servers = servers,
             }
+        }
+    }
+
+    /// Delivers what map connections told their sessions' char connections
+    /// this pass (irose sessions, `src/conn/state/game.rs`). A session
+    /// without a char connection (it closed first) is told nothing.
+    pub(super) fn relay_game_events(&mut self, now: Instant) {
+        // Handling a game event tells nothing further; the loop is bounded
+        // by what was queued before it.
+        let mut told = std::mem::take(&mut self.env.told);
+        for (session, event) in told.drain(..) {
+            let Some(&conn) = self.env.char_conns.get(&session) else {
+                continue;
+            };
+            // A char connection on its way out is told nothing (this is no
+            // backend answer: nothing to count as stale).
+            let open = self.conns.get(conn.index as usize);
+            if open.is_some_and(|c| c.conn_ref == conn && c.closing.is_none()) {
+                self.deliver(conn, Input::Game(event), now);
+            }
+        }
+        if self.env.told.is_empty() {
+            self.env.told = told;
         }
     }
 
@@ -173,7 +197,8 @@ impl<P: Probe> Env<P> {
             i += 1;
             match action {
                 Action::Send(packet) => {
-                    let (codec, dialect) = (self.codec, self.dialect);
+                    let wire = conn.wire.unwrap_or_else(|| self.first.placeholder());
+                    let (codec, dialect) = (wire.codec, wire.dialect.dialect());
                     let budget = output_budget(conn);
                     if conn.buffers_held() == 0 {
                         conn.progress_at = now; // holding starts now
@@ -239,6 +264,11 @@ impl<P: Probe> Env<P> {
                     }
                 }
                 Action::UnbindSession(s) => self.unbind(s, conn.conn_ref),
+                Action::BindCharConn(s) => {
+                    self.char_conns.insert(s, conn.conn_ref);
+                }
+                Action::UnbindCharConn(s) => self.unbind_char_conn(s, conn.conn_ref),
+                Action::TellCharConn(s, event) => self.told.push((s, event)),
                 Action::ProtocolError(e) => self.counters.protocol_error(e.index()),
                 Action::ChatRefused(r) => {
                     debug!("{} chat dropped: {}", Prefix(conn), r.as_str());
@@ -281,6 +311,13 @@ impl<P: Probe> Env<P> {
                 self.cleanup.push_front(job);
                 return;
             }
+        }
+    }
+
+    /// Forgets the session's char connection, if it is `conn_ref`.
+    pub(super) fn unbind_char_conn(&mut self, session: SessionId, conn_ref: ConnRef) {
+        if self.char_conns.get(&session) == Some(&conn_ref) {
+            self.char_conns.remove(&session);
         }
     }
 

@@ -99,8 +99,15 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             index,
             generation: env.next_generation,
         };
-        let session = Session::new(peer, now, env.cfg.packet_burst);
+        let mut session = Session::new(peer, now, env.cfg.packet_burst);
+        let wire = env.first.fixed();
+        if let Some(wire) = wire {
+            // One dialect for every connection: known from the start.
+            session.set_dialect(wire.dialect);
+            env.counters.dialect(wire.dialect);
+        }
         let conn = entry.insert(Conn::new(socket, conn_ref, session, now));
+        conn.wire = wire;
         conn.awaiting_proxy = proxied;
         if !proxied {
             env.count_ip(conn, peer.ip());

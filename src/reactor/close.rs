@@ -99,6 +99,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                         self.env.submit(&conn, request, call);
                     }
                     Action::UnbindSession(s) => self.env.unbind(s, conn.conn_ref),
+                    Action::UnbindCharConn(s) => self.env.unbind_char_conn(s, conn.conn_ref),
+                    Action::TellCharConn(s, event) => self.env.told.push((s, event)),
                     _ => {}
                 }
             }

@@ -13,10 +13,11 @@ use super::probe::Probe;
 use super::{push_once, Env, Reactor, BUFFER_BUDGET, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
+use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
 use crate::protocol::packet_type::{Direction, PacketType};
 use crate::protocol::packets::EncodeError;
-use crate::protocol::{FrameError, HEADER_LEN};
+use crate::protocol::{FrameError, FrameHeader, HEADER_LEN, MAX_PACKET_SIZE};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
     /// Reads and decodes every connection on the ready list.
@@ -146,7 +147,6 @@ impl<P: Probe> Env<P> {
     /// Decodes every whole packet in the input buffer. Returns false when
     /// the connection must not read more now (waiting for a backend).
     fn decode<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> bool {
-        let alive = self.dialect.wire_id(PacketType::PAKCS_ALIVE);
         if conn.awaiting_proxy && !self.proxy_header(idx, conn, now) {
             return conn.closing.is_none();
         }
@@ -163,50 +163,22 @@ impl<P: Probe> Env<P> {
                 conn.partial_since = None;
                 return true;
             }
-            let header = match self.codec.peek(Direction::ClientToServer, buf.filled()) {
-                Ok(Some(h)) => h,
-                Ok(None) => {
-                    self.frame_started(idx, conn, now);
-                    return true;
-                }
-                Err(e) => {
-                    let error = frame_error(e);
-                    if log::log_enabled!(log::Level::Debug) {
-                        let dump = hex_prefix(buf.filled());
-                        debug!("{} bad frame: {e}; {dump}", Prefix(conn));
-                    }
-                    self.counters.protocol_error(error.index());
-                    self.close(idx, conn, CloseReason::Protocol(error));
-                    return false;
-                }
+            let (wire, header) = match conn.wire {
+                Some(wire) => match self.next_frame(idx, conn, wire, now) {
+                    Frame::Opened(header) => (wire, header),
+                    Frame::More => return true,
+                    Frame::Stop => return false,
+                },
+                None => match self.first_frame(idx, conn, now) {
+                    First::Decided(wire, header) => (wire, header),
+                    First::More => return true,
+                    First::Stop => return false,
+                },
             };
-            if buf.len() < header.wire_len {
-                if buf.spare_len() < header.wire_len - buf.len() {
-                    buf.compact();
-                }
-                self.frame_started(idx, conn, now);
+            let Some(buf) = conn.input.as_mut() else {
                 return true;
-            }
-            // The front frame is whole: no frame deadline while it waits.
-            conn.partial_since = None;
-            if self.draining.is_some() || self.output_paused(&conn.output) {
-                // Shutting down, or the client is not reading its replies:
-                // decode nothing more (bytes wait here, then in the kernel).
-                return false;
-            }
-            if conn.session.phase().is_waiting() && Some(header.command) != alive {
-                // Backpressure: the packet waits in the buffer (and then in
-                // the kernel) until the backend answers.
-                return false;
-            }
-            if let Err(e) = self.codec.open(&header, buf.filled_mut()) {
-                let error = frame_error(e);
-                debug!("{} bad frame: {e}", Prefix(conn));
-                self.counters.protocol_error(error.index());
-                self.close(idx, conn, CloseReason::Protocol(error));
-                return false;
-            }
-            let ptype = self.dialect.client_packet(header.command);
+            };
+            let ptype = wire.dialect.dialect().client_packet(header.command);
             self.counters.received(ptype);
             let packet = &buf.filled()[..header.data_len];
             let input = match ptype {
@@ -220,7 +192,7 @@ impl<P: Probe> Env<P> {
             let mut actions = std::mem::take(&mut self.actions);
             self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
-                let codec = self.codec;
+                let codec = wire.codec;
                 // The input buffer is held: the budget counts it.
                 let budget = BUFFER_BUDGET - 1;
                 let echoed = conn
@@ -246,6 +218,131 @@ impl<P: Probe> Env<P> {
             self.schedule(idx, conn);
         }
     }
+
+    /// The next whole frame of a connection whose wire is known, opened in
+    /// place, unless it must wait (more bytes, backpressure) or is bad
+    /// (the connection is closed).
+    fn next_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>, wire: Wire, now: Instant) -> Frame {
+        let Some(buf) = conn.input.as_mut() else {
+            return Frame::More;
+        };
+        let header = match wire.codec.peek(Direction::ClientToServer, buf.filled()) {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                self.frame_started(idx, conn, now);
+                return Frame::More;
+            }
+            Err(e) => {
+                self.refuse(idx, conn, e, "bad frame", Dump::Input);
+                return Frame::Stop;
+            }
+        };
+        if buf.len() < header.wire_len {
+            if buf.spare_len() < header.wire_len - buf.len() {
+                buf.compact();
+            }
+            self.frame_started(idx, conn, now);
+            return Frame::More;
+        }
+        // The front frame is whole: no frame deadline while it waits.
+        conn.partial_since = None;
+        if self.draining.is_some() || self.output_paused(&conn.output) {
+            // Shutting down, or the client is not reading its replies:
+            // decode nothing more (bytes wait here, then in the kernel).
+            return Frame::Stop;
+        }
+        let alive = wire.dialect.dialect().wire_id(PacketType::PAKCS_ALIVE);
+        if conn.session.phase().is_waiting() && Some(header.command) != alive {
+            // Backpressure: the packet waits in the buffer (and then in
+            // the kernel) until the backend answers.
+            return Frame::Stop;
+        }
+        if let Err(e) = wire.codec.open(&header, buf.filled_mut()) {
+            self.refuse(idx, conn, e, "bad frame", Dump::None);
+            return Frame::Stop;
+        }
+        Frame::Opened(header)
+    }
+
+    /// The first frame of a connection whose wire the first packet decides
+    /// (trial decoding, docs/protocol.md §10.6): decoded in place with the
+    /// table it fits, which the connection keeps. No table fits: closed as
+    /// `bad_checksum`, counted.
+    fn first_frame<S>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) -> First {
+        if self.draining.is_some() {
+            return First::Stop;
+        }
+        let Some(buf) = conn.input.as_mut() else {
+            return First::More;
+        };
+        match self.first.decode(buf.filled_mut()) {
+            Ok(Some((wire, header))) => {
+                conn.wire = Some(wire);
+                conn.partial_since = None;
+                conn.session.set_dialect(wire.dialect);
+                self.counters.dialect(wire.dialect);
+                trace!("{} first packet chose its wire", Prefix(conn));
+                First::Decided(wire, header)
+            }
+            Ok(None) => {
+                if buf.spare_len() < MAX_PACKET_SIZE.saturating_sub(buf.len()) {
+                    buf.compact();
+                }
+                self.frame_started(idx, conn, now);
+                First::More
+            }
+            Err(e) => {
+                self.refuse(idx, conn, e, "no table fits the first packet", Dump::Input);
+                First::Stop
+            }
+        }
+    }
+}
+
+impl<P: Probe> Env<P> {
+    /// A frame that does not decode closes its connection, counted by kind
+    /// and logged at debug (with at most 32 bytes of the input in hex).
+    fn refuse<S>(&mut self, idx: usize, conn: &mut Conn<S>, e: FrameError, what: &str, dump: Dump) {
+        let error = frame_error(e);
+        if log::log_enabled!(log::Level::Debug) {
+            let bytes = match (dump, conn.input.as_ref()) {
+                (Dump::Input, Some(buf)) => hex_prefix(buf.filled()),
+                _ => String::new(),
+            };
+            debug!("{} {what}: {e}; {bytes}", Prefix(conn));
+        }
+        self.counters.protocol_error(error.index());
+        self.close(idx, conn, CloseReason::Protocol(error));
+    }
+}
+
+/// Whether a refused frame's log line shows the input.
+#[derive(Clone, Copy)]
+enum Dump {
+    /// The first bytes of the input buffer.
+    Input,
+    /// Nothing (the body is already decrypted in place).
+    None,
+}
+
+/// What [`Env::next_frame`] found.
+enum Frame {
+    /// A whole frame, opened in place.
+    Opened(FrameHeader),
+    /// Read more first.
+    More,
+    /// Decode nothing more now (backpressure, or closed).
+    Stop,
+}
+
+/// What [`Env::first_frame`] found.
+enum First {
+    /// The wire is known; the frame is opened in place.
+    Decided(Wire, FrameHeader),
+    /// Read more first.
+    More,
+    /// Decode nothing more now (shutting down, or closed).
+    Stop,
 }
 
 impl<P: Probe> Env<P> {

@@ -60,11 +60,12 @@ use slab::Slab;
 use crate::buf::BufferPool;
 use crate::conn::calls::ServerEntry;
 use crate::conn::output::OutQueue;
-use crate::conn::state::{Action, Ctx, UtcTime};
+use crate::conn::state::{Action, Ctx, GameEvent, UtcTime};
+use crate::conn::wire::{Announced, FirstPacket, PacketIds, Wire};
 use crate::conn::Conn;
 use crate::ids::{ConnRef, SessionId};
 use crate::metrics::{Health, ReactorCounters};
-use crate::protocol::packet_type::{Dialect, DialectId};
+use crate::protocol::codec::PreparedSeeds;
 use crate::protocol::Codec;
 use crate::rpc::types::Job;
 use crate::rpc::Bridge;
@@ -116,10 +117,15 @@ pub struct ReactorConfig {
     pub max_connections: usize,
     /// Per source address (0 = unlimited).
     pub max_connections_per_ip: usize,
-    /// Wire codec.
+    /// Wire codec (its kind; the tables follow the dialect).
     pub codec: Codec,
-    /// Packet id numbering.
-    pub dialect: DialectId,
+    /// Packet id numbering: one dialect, or chosen per connection.
+    pub packet_ids: PacketIds,
+    /// The irose seeds announced in 0x70A and 0x711.
+    pub announced: Announced,
+    /// The seeded tables a first packet is tried against (prepared at
+    /// start-up, off the reactor thread; empty unless irose is served).
+    pub seeds: &'static PreparedSeeds,
     /// Output queue cap per connection, in bytes.
     pub output_limit: usize,
     /// Advertised address.
@@ -156,8 +162,11 @@ pub struct ReactorConfig {
 /// of the loop can be borrowed at the same time.
 struct Env<P> {
     cfg: ReactorConfig,
-    codec: Codec,
-    dialect: &'static Dialect,
+    /// How a connection's first packet decides its codec and dialect.
+    first: FirstPacket,
+    /// Frames of the broadcast being queued, one per (dialect, codec) of
+    /// its targets (kept between broadcasts: no allocation per target).
+    frames: Vec<(Wire, Option<bytes::Bytes>)>,
     pool: BufferPool,
     /// Buffers kept back for replies: reading stops below this.
     read_reserve: usize,
@@ -166,6 +175,11 @@ struct Env<P> {
     timers: Timers,
     /// World routing: session → connection (bound while joining / in world).
     sessions: HashMap<SessionId, ConnRef>,
+    /// irose sessions' char connections (bound in character select), which
+    /// their map connections tell about the game.
+    char_conns: HashMap<SessionId, ConnRef>,
+    /// Game events told this pass, delivered by `relay_game_events`.
+    told: Vec<(SessionId, GameEvent)>,
     /// Connections whose session another connection bound since: closed as
     /// `kicked` once the binding step is done (docs/protocol.md §9 D15).
     displaced: Vec<ConnRef>,
@@ -288,15 +302,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         let pool = BufferPool::new(parts.pool.0, parts.pool.1);
         let output_pause = OUTPUT_PAUSE_BUFFERS * pool.buffer_size();
         let read_reserve = (pool.total() / 16).clamp(1, 256);
-        let codec = cfg.codec;
-        let dialect = cfg.dialect.dialect();
+        let first = FirstPacket::new(cfg.packet_ids, cfg.codec.kind(), cfg.seeds);
         let now = net.now();
         Ok(Reactor {
             listener: Some(listener),
             conns: Slab::with_capacity(cfg.max_connections.min(1 << 16)),
             env: Env {
-                codec,
-                dialect,
+                first,
+                frames: Vec::new(),
                 pool,
                 read_reserve,
                 output_pause,
@@ -304,6 +317,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 counters: parts.counters,
                 timers: Timers::default(),
                 sessions: HashMap::new(),
+                char_conns: HashMap::new(),
+                told: Vec::new(),
                 displaced: Vec::new(),
                 per_ip: HashMap::new(),
                 servers: Vec::new(),
@@ -382,6 +397,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         self.service_ready(now);
         // 10. Timers.
         self.expire_timers(now);
+        // What irose map connections told their char connections.
+        self.relay_game_events(now);
         // 11. Flush queued output.
         self.flush_dirty(now);
         // 12. to 14. Drain at shutdown, reap, linger.
@@ -389,6 +406,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             self.drain_step(now);
         }
         self.reap(now);
+        // Farewells of reaped map connections (flushed next pass).
+        self.relay_game_events(now);
         if !self.lingering.is_empty() {
             self.linger(now);
         }
@@ -455,6 +474,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         let pool_waiters = !self.env.pool_wait.is_empty();
         if !self.env.ready.is_empty()
             || !self.env.next_ready.is_empty()
+            || !self.env.told.is_empty()
             || !self.env.dirty.is_empty()
             || self.env.completions_pending
             || pool_waiters
@@ -592,6 +612,7 @@ impl ReactorConfig {
             packet_burst: self.packet_burst,
             chat_per_sec: self.chat_per_sec,
             chat_max_bytes: self.chat_max_bytes,
+            announced: self.announced,
             utc,
         }
     }

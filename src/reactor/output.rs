@@ -1,32 +1,38 @@
 //! Output: flushing queued replies with one vectored write per connection
 //! per pass (a short write waits for the writable edge), and world
-//! broadcasts encoded once and queued to every target.
+//! broadcasts encoded once per (dialect, codec) and queued to every target.
 
 use std::io;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use log::debug;
 
 use super::net::{Net, Stream};
 use super::probe::Probe;
 use super::{push_once, Env, Reactor};
 use crate::conn::reason::CloseReason;
+use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
 use crate::ids::SessionId;
-use crate::protocol::packet_type::{DialectId, Direction};
+use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
 
 impl<N: Net, P: Probe> Reactor<N, P> {
-    /// One world packet for many sessions: encoded once, queued to each.
-    pub(super) fn broadcast(&mut self, targets: &[u32], type_id: u16, payload: &[u8]) {
+    /// One world packet for many sessions: encoded once per (dialect,
+    /// codec) among the targets, the same frame queued to each target of
+    /// that dialect and codec. `family` is the payload's layout; a target
+    /// of the other family (which the world never sends) gets nothing.
+    pub(super) fn broadcast(
+        &mut self,
+        targets: &[u32],
+        type_id: u16,
+        payload: &[u8],
+        family: Family,
+    ) {
         let env = &mut self.env;
         let Some(ptype) = DialectId::Osirose.dialect().server_packet(type_id) else {
             debug!("world sent unknown packet type {type_id:#x}; dropped");
-            return;
-        };
-        let Some(wire_id) = env.dialect.wire_id(ptype) else {
-            debug!("{ptype} has no id in {}; dropped", env.dialect.id().name());
             return;
         };
         let size = HEADER_LEN + payload.len();
@@ -37,18 +43,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             env.limits.world_oversized += 1;
             return;
         }
-        // Encoded once; every target queues the same frame.
-        let mut frame = BytesMut::zeroed(size);
-        crate::protocol::codec::write_plain_header(&mut frame, size, wire_id);
-        frame[HEADER_LEN..].copy_from_slice(payload);
-        if env
-            .codec
-            .seal(Direction::ServerToClient, &mut frame)
-            .is_err()
-        {
-            return;
-        }
-        let frame = frame.freeze();
+        let mut frames = std::mem::take(&mut env.frames);
         for &target in targets {
             let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
                 continue;
@@ -60,10 +55,30 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             if conn.conn_ref != conn_ref || conn.closing.is_some() {
                 continue;
             }
-            conn.output.push_shared(frame.clone());
+            let Some(wire) = conn.wire.filter(|w| w.dialect.family() == family) else {
+                debug!(
+                    "{} {ptype} in another family's layout; dropped",
+                    Prefix(conn)
+                );
+                continue;
+            };
+            let frame = match frames.iter().find(|(w, _)| *w == wire) {
+                Some((_, frame)) => frame.clone(),
+                None => {
+                    let frame = encode_frame(wire, ptype, payload);
+                    frames.push((wire, frame.clone()));
+                    frame
+                }
+            };
+            let Some(frame) = frame else {
+                continue;
+            };
+            conn.output.push_shared(frame);
             env.counters.sent(ptype);
             env.queued(idx, conn);
         }
+        frames.clear();
+        env.frames = frames;
     }
 
     /// Flushes every connection with queued output (docs/architecture.md §3).
@@ -77,6 +92,23 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         }
         self.env.dirty = dirty;
     }
+}
+
+/// The frame of a world packet for connections of `wire` (`None`: its
+/// dialect has no id for it, or it does not seal).
+fn encode_frame(wire: Wire, ptype: PacketType, payload: &[u8]) -> Option<Bytes> {
+    let Some(wire_id) = wire.dialect.dialect().wire_id(ptype) else {
+        debug!("{ptype} has no id in {}; dropped", wire.dialect.name());
+        return None;
+    };
+    let size = HEADER_LEN + payload.len();
+    let mut frame = BytesMut::zeroed(size);
+    crate::protocol::codec::write_plain_header(&mut frame, size, wire_id);
+    frame[HEADER_LEN..].copy_from_slice(payload);
+    wire.codec
+        .seal(Direction::ServerToClient, &mut frame)
+        .ok()?;
+    Some(frame.freeze())
 }
 
 impl<P: Probe> Env<P> {

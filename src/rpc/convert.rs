@@ -19,6 +19,7 @@ use crate::conn::calls::{
 use crate::conn::reason::{AuthRefusal, LoginVerdict};
 use crate::ids::{CharId, ConnRef, SessionId, UserId};
 use crate::pb::{auth, character, world};
+use crate::protocol::packet_type::Family;
 use crate::protocol::packets::DigestKind;
 
 /// Result code of a refusal whose number no reply packet can carry.
@@ -127,11 +128,13 @@ impl From<Call> for Request {
                 session,
                 user,
                 char_id,
+                family,
             } => world(Kind::Join(world::Join {
                 session_id: session.0,
                 user_id: user.0,
                 char_id: char_id.0,
                 join_id: 0,
+                layout: world::Layout::from(family).into(),
             })),
             Call::WorldPacket {
                 session,
@@ -199,6 +202,24 @@ impl From<LogoutReason> for auth::LogoutReason {
         match reason {
             LogoutReason::Logout => auth::LogoutReason::Logout,
             LogoutReason::Disconnect => auth::LogoutReason::Disconnect,
+        }
+    }
+}
+
+impl From<Family> for world::Layout {
+    fn from(family: Family) -> world::Layout {
+        match family {
+            Family::Osirose => world::Layout::Osirose,
+            Family::Irose => world::Layout::Irose,
+        }
+    }
+}
+
+impl From<world::Layout> for Family {
+    fn from(layout: world::Layout) -> Family {
+        match layout {
+            world::Layout::Osirose => Family::Osirose,
+            world::Layout::Irose => Family::Irose,
         }
     }
 }
@@ -353,6 +374,7 @@ pub(super) fn downstream(d: world::Downstream) -> Option<Completion> {
             entity_id: j.entity_id,
         },
         Kind::Packet(p) => Completion::Broadcast {
+            family: Family::from(p.layout()),
             targets: p.targets,
             type_id: u16::try_from(p.r#type).ok()?,
             payload: Bytes::from(p.payload),

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::conn::calls::{Call, Reply, RpcError, ServerEntry};
 use crate::ids::{ConnRef, RequestId, SessionId};
+use crate::protocol::packet_type::Family;
 
 /// A call with the connection and request it answers to.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,14 +42,17 @@ pub enum Completion {
         /// The player's entity id.
         entity_id: u32,
     },
-    /// World: one packet for many players (encoded once by the reactor).
+    /// World: one packet for many players (encoded once per dialect and
+    /// codec by the reactor).
     Broadcast {
         /// Target sessions.
         targets: Vec<u32>,
-        /// Packet id in the `osirose` numbering.
+        /// Packet id in the `osirose` numbering (the packet's name).
         type_id: u16,
         /// Body without the header.
         payload: Bytes,
+        /// The layout of the body: the targets' family.
+        family: Family,
     },
     /// World: disconnect a player.
     Kick {

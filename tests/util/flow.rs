@@ -27,7 +27,19 @@ pub fn login_phase(
     let reply = login.login(user, password);
     assert_eq!(reply.result, 0, "login ok");
     assert_eq!(reply.servers.len(), 1);
-    let server = reply.servers[0].id;
+    let select = select_server(&mut login, reply.servers[0].id);
+    assert_eq!(select.ip, "127.0.0.1");
+    assert_eq!(
+        select.port,
+        addr.port(),
+        "one port serves every phase (docs/protocol.md §9 D7)"
+    );
+    select.session_id
+}
+
+/// After the login, in either family: the server's channel list and the
+/// server select of its first channel, which must succeed.
+pub fn select_server(login: &mut Client, server: u32) -> SrvSelectReply {
     login.send(&ChannelListReq { server_id: server });
     let channels: ChannelListReply = login.recv_as();
     assert_eq!(channels.server_id, server);
@@ -39,13 +51,7 @@ pub fn login_phase(
     let select: SrvSelectReply = login.recv_as();
     assert_eq!(select.result, 0);
     assert_ne!(select.session_id, 0);
-    assert_eq!(select.ip, "127.0.0.1");
-    assert_eq!(
-        select.port,
-        addr.port(),
-        "one port serves every phase (docs/protocol.md §9 D7)"
-    );
-    select.session_id
+    select
 }
 
 pub fn join(c: &mut Client, session_id: u32, password: &str) -> JoinServerReply {

@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod db;
 pub mod flow;
+pub mod irose;
 pub mod link;
 pub mod process;
 
@@ -88,6 +89,17 @@ impl Client {
     pub fn connect_with(addr: SocketAddr, codec: CodecKind, dialect: DialectId) -> Client {
         let inner = packet_service::client::Client::connect(addr, codec, dialect, DEADLINE)
             .expect("connect");
+        Client { inner }
+    }
+
+    /// Connects as an irose client: the default tables for a login
+    /// connection (`seed` = `None`), else those of the announced seed.
+    #[track_caller]
+    pub fn connect_irose(addr: SocketAddr, codec: CodecKind, seed: Option<u32>) -> Client {
+        let codec = packet_service::client::irose_codec(codec, seed);
+        let inner =
+            packet_service::client::Client::connect_codec(addr, codec, DialectId::Irose, DEADLINE)
+                .expect("connect");
         Client { inner }
     }
 

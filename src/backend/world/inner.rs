@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::bodies::{self, each, irose_only, Body};
 use crate::backend::store::CharState;
 use crate::pb::world::{self as pb, downstream};
-use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
-use crate::protocol::packet_type::{Dialect, DialectId};
-use crate::protocol::packets::{Packet, RemoveObject, Writer};
+use crate::protocol::packet_type::{Dialect, DialectId, Family};
 
 /// Least time between two summary lines of dropped messages.
 pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
@@ -22,21 +21,6 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 /// The `osirose` dialect: the numbering of the World stream.
 pub(super) fn dialect() -> &'static Dialect {
     DialectId::Osirose.dialect()
-}
-
-/// Encodes a packet's body (no header) and returns it with its `osirose` id.
-fn body_of<P: Packet>(p: &P) -> Option<(u32, Vec<u8>)> {
-    let id = dialect().wire_id(P::TYPE)?;
-    let mut buf = vec![0u8; MAX_PACKET_SIZE - HEADER_LEN];
-    let mut w = Writer::new(&mut buf);
-    p.encode(&mut w);
-    if w.overflowed() {
-        log::debug!("world: {} does not fit in a packet", P::TYPE);
-        return None;
-    }
-    let len = w.len();
-    buf.truncate(len);
-    Some((u32::from(id), buf))
 }
 
 /// One player in the world.
@@ -71,6 +55,22 @@ pub(super) struct Player {
     pub(super) on_map: bool,
     /// Whether its state changed since it was last queued for saving.
     pub(super) dirty: bool,
+    /// The layouts its client reads and writes.
+    pub(super) family: Family,
+    /// How others see it (irose spawn packets).
+    pub(super) look: Look,
+}
+
+/// What other players see of a player.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Look {
+    pub(super) race: u8,
+    pub(super) face: u8,
+    pub(super) hair: u8,
+    /// EquippedItem words.
+    pub(super) items: [u32; 8],
+    pub(super) job: u16,
+    pub(super) level: u16,
 }
 
 impl Player {
@@ -141,29 +141,44 @@ impl WorldInner {
         self.summarised = (self.dropped, self.oversized, Some(now));
     }
 
-    /// Sends one packet to `targets`: one Broadcast per link holding that
-    /// link's targets.
-    pub(super) fn broadcast<P: Packet>(&mut self, targets: impl IntoIterator<Item = u32>, p: &P) {
-        let Some((kind, payload)) = body_of(p) else {
-            self.oversized += 1;
-            self.summarise();
-            return;
-        };
-        let mut by_link: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    /// Sends one packet to `targets`: one Broadcast per link and family
+    /// holding that link's targets of that family, the body in the
+    /// family's layout (`body`, computed once per family; a family it gives
+    /// no body gets nothing, a body too large to encode is counted).
+    pub(super) fn broadcast(
+        &mut self,
+        targets: impl IntoIterator<Item = u32>,
+        body: impl Fn(Family) -> Body,
+    ) {
+        let mut by_link: BTreeMap<(Family, u64), Vec<u32>> = BTreeMap::new();
         for session in targets {
             if let Some(player) = self.players.get(&session) {
-                by_link.entry(player.link).or_default().push(session);
+                let key = (player.family, player.link);
+                by_link.entry(key).or_default().push(session);
             }
         }
-        for (link, targets) in by_link {
-            self.send(
-                link,
-                downstream::Kind::Packet(pb::Broadcast {
-                    targets,
-                    r#type: kind,
-                    payload: payload.clone(),
-                }),
-            );
+        let mut bodies: BTreeMap<Family, Body> = BTreeMap::new();
+        for ((family, link), targets) in by_link {
+            let body = bodies.entry(family).or_insert_with(|| {
+                let body = body(family);
+                if matches!(body, Body::Oversized) {
+                    self.oversized += 1;
+                }
+                body
+            });
+            let Body::Packet(kind, payload) = body else {
+                continue;
+            };
+            let msg = downstream::Kind::Packet(pb::Broadcast {
+                targets,
+                r#type: *kind,
+                payload: payload.clone(),
+                layout: pb::Layout::from(family).into(),
+            });
+            self.send(link, msg);
+        }
+        if bodies.values().any(|b| matches!(b, Body::Oversized)) {
+            self.summarise();
         }
     }
 
@@ -206,12 +221,33 @@ impl WorldInner {
     /// Tells the on-map players of a removed player's map that it is gone.
     pub(super) fn announce_removal(&mut self, player: &Player) {
         let others = self.on_map(player.map);
-        self.broadcast(
-            others,
-            &RemoveObject {
-                id: player.entity_id,
-            },
-        );
+        let (osirose, irose) = bodies::removal(player.entity_id);
+        self.broadcast(others, each(&osirose, &irose));
+    }
+
+    /// A player came onto its map: irose clients there see it, and an irose
+    /// newcomer sees who is there (osIROSE clients are sent no spawns).
+    pub(super) fn announce_arrival(&mut self, session: u32) {
+        let Some(newcomer) = self.players.get(&session) else {
+            return;
+        };
+        let (map, family, spawn) = (newcomer.map, newcomer.family, bodies::spawn_of(newcomer));
+        let others: Vec<u32> = self
+            .on_map(map)
+            .into_iter()
+            .filter(|&s| s != session)
+            .collect();
+        self.broadcast(others.iter().copied(), irose_only(&spawn));
+        if family == Family::Irose {
+            let spawns: Vec<_> = others
+                .iter()
+                .filter_map(|s| self.players.get(s))
+                .map(bodies::spawn_of)
+                .collect();
+            for spawn in &spawns {
+                self.broadcast([session], irose_only(spawn));
+            }
+        }
     }
 
     /// Removes a player and tells the other on-map players of its map.
@@ -224,7 +260,9 @@ impl WorldInner {
 
 #[cfg(test)]
 mod tests {
+    use super::super::bodies::same;
     use super::*;
+    use crate::protocol::packets::RemoveObject;
 
     fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
         Player {
@@ -242,6 +280,8 @@ mod tests {
             mp: 1,
             on_map: false,
             dirty: false,
+            family: Family::Osirose,
+            look: Look::default(),
         }
     }
 
@@ -272,7 +312,7 @@ mod tests {
         for (s, link) in [(10, 1), (11, 1), (20, 2)] {
             inner.players.insert(s, player(s, link, s as u16));
         }
-        inner.broadcast([10, 20, 11, 99], &RemoveObject { id: 5 });
+        inner.broadcast([10, 20, 11, 99], same(&RemoveObject { id: 5 }));
         let Ok(Ok(pb::Downstream {
             kind: Some(downstream::Kind::Packet(b)),
         })) = rx1.try_recv()
@@ -284,7 +324,7 @@ mod tests {
         assert!(rx1.try_recv().is_err(), "one message per link");
         assert_eq!(inner.dropped, 0);
         // Link 2's queue (capacity 1) is full now: the next one is dropped.
-        inner.broadcast([20], &RemoveObject { id: 6 });
+        inner.broadcast([20], same(&RemoveObject { id: 6 }));
         assert_eq!(inner.dropped, 1);
         drop(rx2);
     }

@@ -5,11 +5,16 @@
 //! joins; the world checks the session (stage MAP with that character),
 //! assigns an entity id (non-zero, unique, u16 range) and answers `Joined`
 //! followed by the join burst (SELECT_CHAR_REPLY, INVENTORY_DATA, QUEST_DATA,
-//! BILLING_MESSAGE). Packet types on the stream use the `osirose` numbering
-//! and payloads are bodies without the 6-byte header.
+//! and for osIROSE clients BILLING_MESSAGE). Packet types on the stream use
+//! the `osirose` numbering and payloads are bodies without the 6-byte header,
+//! in the layout of the player's family, given by its `Join`: each player
+//! gets what it is sent in its own client's layout (`bodies.rs`), and a
+//! broadcast is encoded once per family among its targets.
 //!
 //! Handled client packets: CHANGE_MAP_REQ (reply to the sender; the player is
-//! then *on the map* and receives map traffic), NORMAL_CHAT and SHOUT_CHAT
+//! then *on the map* and receives map traffic; irose players on the map are
+//! shown it with a spawn packet, and an irose newcomer is shown everyone
+//! there), NORMAL_CHAT and SHOUT_CHAT
 //! (to every on-map player of the sender's map, sender included), WHISPER_CHAT
 //! (to the player with that character name on any map; unknown names are
 //! dropped silently), MOUSE_CMD (broadcast to the map, mover included; the
@@ -18,11 +23,11 @@
 //!
 //! `Leave` (from the connection that joined: same link and `join_id`)
 //! removes the player and tells the others on its map
-//! (REMOVE_OBJECT) and queues its map, position, hit and mana points for
+//! (REMOVE_OBJECT, in each family's layout) and queues its map, position, hit and mana points for
 //! saving ([`saver`]); with reason CHANGE_CHAR the session goes back to stage
 //! CHAR_SELECT. Players that moved are also queued every
-//! `SAVE_INTERVAL_SECS`, and a join enters where the character was saved. When a link's stream ends or fails, every player of that link
-//! is removed the same way. Several gateways may link at once: each link only
+//! `SAVE_INTERVAL_SECS`, and a join enters where the character was saved.
+//! When a link's stream ends or fails, every player of that link is removed the same way. Several gateways may link at once: each link only
 //! speaks for its own sessions, and a broadcast is split into one message per
 //! link holding that link's targets.
 //!
@@ -30,30 +35,32 @@
 //! ([`LINK_QUEUE_LEN`]); when a link's queue is full the message is dropped
 //! for that link and counted, so one slow gateway never blocks the world.
 
+mod bodies;
 mod inner;
 pub(crate) mod saver;
+mod service;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
 
 use super::characters::Character;
 use super::sessions::Stage;
 use super::store::memory::lock;
 use super::Shared;
-use crate::pb::world::{self as pb, downstream, upstream, world_server::World};
-use crate::protocol::packet_type::PacketType;
+use crate::pb::world::{self as pb, downstream, upstream};
+use crate::protocol::packet_type::{Family, PacketType};
 use crate::protocol::packets::{
-    BillingMessage, ChangeMapReply, ChangeMapReq, InventoryData, MouseCmd, MouseCmdBroadcast,
-    NormalChat, NormalChatBroadcast, Packet, QuestData, SelectCharReply, ShoutChat,
+    ChangeMapReq, MouseCmd, MouseCmdBroadcast, NormalChat, NormalChatBroadcast, Packet, ShoutChat,
     ShoutChatBroadcast, StopMoving, WhisperChat, WhisperChatReply,
 };
-use inner::{dialect, Player, WorldInner};
+use bodies::{each, same};
+use inner::{dialect, Look, Player, WorldInner};
 use saver::Saver;
+
+pub(crate) use service::WorldService;
 
 /// Capacity of each link's downstream queue, in messages.
 pub const LINK_QUEUE_LEN: usize = 4096;
@@ -282,7 +289,17 @@ impl WorldState {
             mp: c.mp,
             on_map: false,
             dirty: false,
+            family: Family::from(join.layout()),
+            look: Look {
+                race: c.race,
+                face: c.face,
+                hair: c.hair,
+                items: c.items,
+                job: c.job,
+                level: c.level,
+            },
         };
+        let family = player.family;
         inner.entities.insert(entity_id, session_id);
         inner.names.insert(c.name.to_lowercase(), session_id);
         inner.players.insert(session_id, player);
@@ -294,17 +311,9 @@ impl WorldState {
                 entity_id: entity_id.into(),
             }),
         );
-        let target = [session_id];
-        inner.broadcast(target, &select_char_reply(c));
-        inner.broadcast(target, &InventoryData::default());
-        inner.broadcast(target, &QuestData::default());
-        inner.broadcast(
-            target,
-            &BillingMessage {
-                function_type: 0x1001,
-                pay_flag: 2,
-            },
-        );
+        for body in bodies::join_burst(c, family) {
+            inner.broadcast([session_id], |_| body.clone());
+        }
         Some(entity_id)
     }
 
@@ -380,19 +389,16 @@ impl WorldState {
                 if ChangeMapReq::decode(body).is_err() {
                     return self.undecodable(t);
                 }
-                let reply = ChangeMapReply {
-                    object_index: entity_id,
-                    hp: player.hp,
-                    mp: player.mp,
-                    world_rate: 100,
-                    town_rate: 100,
-                    ..Default::default()
-                };
+                let (reply, irose_reply) = bodies::change_map_reply(player);
+                let arriving = !player.on_map;
                 if let Some(p) = inner.players.get_mut(&session) {
                     p.on_map = true;
                 }
                 inner.maps.entry(map).or_default().insert(session);
-                inner.broadcast([session], &reply);
+                inner.broadcast([session], each(&reply, &irose_reply));
+                if arriving {
+                    inner.announce_arrival(session);
+                }
             }
             PacketType::PAKCS_NORMAL_CHAT => {
                 let Ok(chat) = NormalChat::decode(body) else {
@@ -403,7 +409,7 @@ impl WorldState {
                     message: chat.message,
                 };
                 let targets = inner.on_map(map);
-                inner.broadcast(targets, &out);
+                inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_SHOUT_CHAT => {
                 let Ok(chat) = ShoutChat::decode(body) else {
@@ -414,7 +420,7 @@ impl WorldState {
                     message: chat.message,
                 };
                 let targets = inner.on_map(map);
-                inner.broadcast(targets, &out);
+                inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_WHISPER_CHAT => {
                 let Ok(chat) = WhisperChat::decode(body) else {
@@ -425,7 +431,7 @@ impl WorldState {
                     message: chat.message,
                 };
                 if let Some(&to) = inner.names.get(&chat.target.to_lowercase()) {
-                    inner.broadcast([to], &out);
+                    inner.broadcast([to], same(&out));
                 }
             }
             PacketType::PAKCS_MOUSE_CMD => {
@@ -444,7 +450,7 @@ impl WorldState {
                     z: 0,
                 };
                 let targets = inner.on_map(map);
-                inner.broadcast(targets, &out);
+                inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_STOP_MOVING => {
                 let Ok(stop) = StopMoving::decode(body) else {
@@ -465,85 +471,5 @@ impl WorldState {
             Some(upstream::Kind::Leave(l)) => self.leave(link, l).await,
             None => log::debug!("world: empty upstream message from link {link}"),
         }
-    }
-}
-
-/// PAKWC_SELECT_CHAR_REPLY for a character entering the world.
-fn select_char_reply(c: &Character) -> SelectCharReply {
-    SelectCharReply {
-        race: c.race,
-        map: c.map,
-        x: c.x,
-        y: c.y,
-        body_face: c.face.into(),
-        body_hair: c.hair.into(),
-        equipped_items: c.items,
-        stone: c.stone,
-        face: c.face,
-        hair: c.hair,
-        job: c.job,
-        str: c.stats.strength,
-        dex: c.stats.dexterity,
-        int: c.stats.intellect,
-        con: c.stats.concentration,
-        charm: c.stats.charm,
-        sense: c.stats.sense,
-        hp: c.hp.into(),
-        mp: c.mp.into(),
-        level: c.level,
-        stamina: 5000,
-        name: c.name.clone(),
-        ..Default::default()
-    }
-}
-
-/// The World gRPC service over a [`WorldState`].
-pub(crate) struct WorldService {
-    /// The world all links share.
-    pub(crate) state: Arc<WorldState>,
-}
-
-#[tonic::async_trait]
-impl World for WorldService {
-    type LinkStream = ReceiverStream<Result<pb::Downstream, Status>>;
-
-    async fn link(
-        &self,
-        request: Request<Streaming<pb::Upstream>>,
-    ) -> Result<Response<Self::LinkStream>, Status> {
-        let mut upstream = request.into_inner();
-        let (tx, rx) = mpsc::channel(LINK_QUEUE_LEN);
-        let state = self.state.clone();
-        let mut closing = state.closing.subscribe();
-        if *closing.borrow() {
-            return Err(Status::unavailable("backend shutting down"));
-        }
-        let link = state.next_link.fetch_add(1, Ordering::Relaxed);
-        lock(&state.inner).links.insert(link, tx);
-        log::info!("world: link {link} opened");
-        let task_state = state.clone();
-        let task = tokio::spawn(async move {
-            let state = task_state;
-            loop {
-                let msg = tokio::select! {
-                    msg = upstream.message() => msg,
-                    _ = closing.wait_for(|&c| c) => break,
-                };
-                match msg {
-                    Ok(Some(msg)) => state.handle(link, msg).await,
-                    Ok(None) => break,
-                    Err(status) => {
-                        log::debug!("world: link {link} failed: {status}");
-                        break;
-                    }
-                }
-            }
-            state.drop_link(link).await;
-        });
-        let mut tasks = lock(&state.link_tasks);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
-        drop(tasks);
-        Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

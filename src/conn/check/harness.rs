@@ -5,13 +5,13 @@
 use std::time::{Duration, Instant};
 
 use crate::conn::calls::{
-    ChannelEntry, CharSummary, DeleteReply, JoinServerReply, Liveness, LoginReply, Outcome, Reply,
-    RpcError, SelectServerReply, ServerEntry, Stage,
+    ChannelEntry, CharSummary, DeleteReply, JoinServerReply, LeaveReason, Liveness, LoginReply,
+    Outcome, Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
-use crate::conn::state::{Action, Ctx, Disposition, Input, Session, UtcTime};
+use crate::conn::state::{Action, Ctx, Disposition, GameEvent, Input, Session, UtcTime};
 use crate::ids::{CharId, RequestId, SessionId, UserId};
 use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
-use crate::protocol::packet_type::{DialectId, Direction, PacketType};
+use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 use crate::protocol::packets::{self, Packet};
 use crate::reactor::ReactorConfig;
 
@@ -46,6 +46,8 @@ pub enum Op {
     Kicked,
     /// The world link drops.
     WorldDown,
+    /// The session's map connection tells this (char) connection.
+    Game(GameEvent),
     /// Time passes, then the timer fires.
     Tick(Duration),
 }
@@ -85,10 +87,33 @@ fn body_of<P: Packet>(p: &P) -> Vec<u8> {
 
 /// A well-formed client packet chosen by `pick`, filled from `a` and `bytes`.
 pub fn client_packet(pick: u32, a: u32, bytes: &[u8]) -> (PacketType, Vec<u8>) {
+    client_packet_in(Family::Osirose, pick, a, bytes)
+}
+
+/// [`client_packet`] in the layouts of `family` (irose: the 32-digit MD5
+/// login and join of docs/protocol.md §10.5).
+pub fn client_packet_in(family: Family, pick: u32, a: u32, bytes: &[u8]) -> (PacketType, Vec<u8>) {
     use packets::*;
     let name = text(bytes);
     let short = text(&bytes[..bytes.len().min(20)]);
     let slot = (a % 6) as u8;
+    match (family, pick % 15) {
+        (Family::Irose, 2) => {
+            let login = irose::LoginReq {
+                password_md5: DIGEST[..32].to_vec(),
+                username: short,
+            };
+            return (LoginReq::TYPE, body_of(&login));
+        }
+        (Family::Irose, 3) => {
+            let join = irose::JoinServerReq {
+                login_token: a,
+                password_md5: DIGEST[..32].to_vec(),
+            };
+            return (JoinServerReq::TYPE, body_of(&join));
+        }
+        _ => {}
+    }
     match pick % 15 {
         0 => (AcceptReq::TYPE, Vec::new()),
         1 => (Alive::TYPE, Vec::new()),
@@ -255,11 +280,17 @@ impl Op {
     /// Builds an op from raw choices: `choice` picks the kind, `a`, `b` and
     /// `bytes` fill it. Every input maps to some op.
     pub fn from_raw(choice: u8, a: u32, b: u32, bytes: &[u8]) -> Op {
+        Op::from_raw_in(Family::Osirose, choice, a, b, bytes)
+    }
+
+    /// [`Op::from_raw`] for a session of `family`: its packets in the
+    /// family's layouts.
+    pub fn from_raw_in(family: Family, choice: u8, a: u32, b: u32, bytes: &[u8]) -> Op {
         let body = bytes[..bytes.len().min(MAX_BODY)].to_vec();
         match choice % 16 {
             // Mostly well-formed packets and answers, to get deep.
             0..=4 => {
-                let (t, body) = client_packet(a, b, bytes);
+                let (t, body) = client_packet_in(family, a, b, bytes);
                 Op::Client(t, body)
             }
             5..=7 => Op::Answer(a, reply(b, a.rotate_left(7), b.rotate_left(13))),
@@ -273,6 +304,12 @@ impl Op {
             12 if a.is_multiple_of(4) => Op::Kicked,
             12 if a % 4 == 1 => Op::WorldDown,
             12 => Op::Tick(Duration::from_millis(u64::from(b % 400_000))),
+            13 if a % 4 == 3 => Op::Game(match b % 4 {
+                0 => GameEvent::Entered,
+                1 => GameEvent::Left(LeaveReason::Logout),
+                2 => GameEvent::Left(LeaveReason::ChangeChar),
+                _ => GameEvent::Left(LeaveReason::Disconnect),
+            }),
             _ => Op::Tick(Duration::from_millis(u64::from(a % 5_000))),
         }
     }
@@ -310,12 +347,17 @@ pub struct Harness {
 impl Harness {
     /// A fresh session at `t0`; `packets_per_sec` 0 disables the rate limit.
     pub fn new(t0: Instant, packets_per_sec: u32) -> Harness {
+        Harness::with_dialect(t0, packets_per_sec, DialectId::Osirose)
+    }
+
+    /// [`Harness::new`] for a client of `dialect`.
+    pub fn with_dialect(t0: Instant, packets_per_sec: u32, dialect: DialectId) -> Harness {
         let servers = match reply(1, 0x31, 1) {
             Ok(Reply::Login(r)) => r.servers,
             _ => Vec::new(),
         };
         Harness {
-            session: Session::new(([127, 0, 0, 1], 5000).into(), t0, 20),
+            session: Session::new(([127, 0, 0, 1], 5000).into(), t0, 20).with_dialect(dialect),
             checker: Checker::new(),
             now: t0,
             servers,
@@ -329,7 +371,13 @@ impl Harness {
         let ctx = test_ctx(&self.servers, self.packets_per_sec);
         let before = Before::of(&self.session, &ctx);
         let pending = self.session.pending_request().map(|p| p.0 .0);
+        let dialect = self.session.dialect().dialect();
         let input = match op {
+            // The reactor delivers only types its dialect has an id for;
+            // any other is an unknown id.
+            Op::Raw(ptype, _) | Op::Client(ptype, _) if dialect.wire_id(*ptype).is_none() => {
+                Input::Unknown { id: 0 }
+            }
             Op::Raw(ptype, body) | Op::Client(ptype, body) => Input::Packet {
                 ptype: *ptype,
                 body: &body[..body.len().min(MAX_BODY)],
@@ -349,6 +397,7 @@ impl Harness {
             },
             Op::Kicked => Input::Kicked,
             Op::WorldDown => Input::WorldDown,
+            Op::Game(event) => Input::Game(*event),
             Op::Tick(d) => {
                 self.now += *d;
                 Input::Tick

@@ -5,7 +5,7 @@
 
 use crate::conn::calls::{Call, CreateRequest, DeleteReply, Outcome, Reply, RpcError};
 use crate::conn::reason::{CloseReason, ProtocolError};
-use crate::protocol::packet_type::PacketType;
+use crate::protocol::packet_type::{Family, PacketType};
 use crate::protocol::packets::{CreateCharReq, DeleteCharReq, Packet, SelectCharReq};
 
 use super::{replies, Action, CharOp, CharSelect, CharSlot, Phase, Turn};
@@ -34,6 +34,9 @@ pub(super) fn on_packet(
             Ok(req) => select(t, c, &req),
             Err(_) => t.fatal(Phase::CharSelect(c), ProtocolError::MalformedBody),
         },
+        // The irose client may send clan commands on its char connection
+        // while it plays; there is no clan service to take them.
+        PacketType::PAKCS_CLAN_COMMAND if t.family() == Family::Irose => Phase::CharSelect(c),
         _ => t.unexpected(Phase::CharSelect(c), ptype),
     }
 }
@@ -116,7 +119,8 @@ pub(super) fn on_reply(
             t.send(replies::delete(remaining, name));
         }
         (CharOp::Select, Ok(Reply::SelectChar(Outcome::Ok))) => {
-            t.send(replies::switch_server(t.ctx, c.session));
+            let family = t.family();
+            t.send(replies::switch_server(t.ctx, c.session, family));
         }
         // Refused: SWITCH_SERVER has no result code.
         (CharOp::Select, Ok(_)) => {

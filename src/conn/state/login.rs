@@ -7,17 +7,18 @@ use crate::conn::calls::{
 };
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::ids::{SessionId, UserId};
-use crate::protocol::packet_type::PacketType;
+use crate::protocol::packet_type::{Family, PacketType};
 use crate::protocol::packets::{
-    ChannelListReq, JoinServerReq, LoginReq, LoginResult, Packet, SrvSelectReq,
+    irose, BodyError, ChannelListReq, JoinServerReq, LoginReq, LoginResult, Packet, SrvSelectReq,
 };
 
 use super::{replies, Action, CharSelect, Phase, Player, Turn};
 
 /// A packet in [`Phase::New`]: a login, or a join with a session.
 pub(super) fn on_new(t: &mut Turn<'_, '_>, ptype: PacketType, body: &[u8]) -> Phase {
+    let family = t.family();
     match ptype {
-        PacketType::PAKCS_LOGIN_REQ => match LoginReq::decode(body) {
+        PacketType::PAKCS_LOGIN_REQ => match decode_login(family, body) {
             Ok(req) => {
                 let kind = req.digest_kind();
                 t.wait(Call::Login {
@@ -30,7 +31,7 @@ pub(super) fn on_new(t: &mut Turn<'_, '_>, ptype: PacketType, body: &[u8]) -> Ph
             }
             Err(_) => t.fatal(Phase::New, ProtocolError::MalformedBody),
         },
-        PacketType::PAKCS_JOIN_SERVER_REQ => match JoinServerReq::decode(body) {
+        PacketType::PAKCS_JOIN_SERVER_REQ => match decode_join(family, body) {
             Ok(req) => {
                 let session = SessionId(req.session_id);
                 let kind = req.digest_kind();
@@ -45,6 +46,23 @@ pub(super) fn on_new(t: &mut Turn<'_, '_>, ptype: PacketType, body: &[u8]) -> Ph
             Err(_) => t.fatal(Phase::New, ProtocolError::MalformedBody),
         },
         _ => t.unexpected(Phase::New, ptype),
+    }
+}
+
+/// LOGIN_REQ in the layout of the client's family (irose: an MD5 digest of
+/// exactly 32 bytes, docs/protocol.md §10.5).
+fn decode_login(family: Family, body: &[u8]) -> Result<LoginReq, BodyError> {
+    match family {
+        Family::Osirose => LoginReq::decode(body),
+        Family::Irose => irose::LoginReq::decode(body).map(LoginReq::from),
+    }
+}
+
+/// JOIN_SERVER_REQ in the layout of the client's family.
+fn decode_join(family: Family, body: &[u8]) -> Result<JoinServerReq, BodyError> {
+    match family {
+        Family::Osirose => JoinServerReq::decode(body),
+        Family::Irose => irose::JoinServerReq::decode(body).map(JoinServerReq::from),
     }
 }
 
@@ -82,7 +100,8 @@ pub(super) fn on_logged_in(
 
 /// The auth service answered the login.
 pub(super) fn on_login_reply(t: &mut Turn<'_, '_>, r: &LoginReply) -> Phase {
-    t.send(replies::login(r.outcome, r.access, &r.servers));
+    let family = t.family();
+    t.send(replies::login(r.outcome, r.access, &r.servers, family));
     match r.outcome {
         Outcome::Ok => Phase::LoggedIn {
             user: r.user,
@@ -115,7 +134,8 @@ pub(super) fn on_select_reply(
             session: issued,
         })) => {
             let session = issued.unwrap_or(session);
-            t.send(replies::srv_select(t.ctx, session));
+            let family = t.family();
+            t.send(replies::srv_select(t.ctx, session, family));
             Phase::Transferring { session }
         }
         result => {
@@ -161,15 +181,22 @@ pub(super) fn on_join_reply(
                 session,
                 char_id,
             };
+            let family = t.family();
             t.wait_for_world(Call::WorldJoin {
                 session,
                 user,
                 char_id,
+                family,
             });
             Phase::WorldJoinPending(player)
         }
         Stage::CharSelect => {
-            t.send(replies::joined(user.0));
+            let family = t.family();
+            t.send(replies::joined(user.0, family));
+            if family == Family::Irose {
+                // Its map connection will tell it about the game.
+                t.out.push(Action::BindCharConn(session));
+            }
             Phase::CharSelect(CharSelect {
                 user,
                 session,

@@ -15,86 +15,26 @@
 
 mod bucket;
 mod char_select;
+mod ctx;
+mod game;
 mod login;
 mod phase;
 mod replies;
 mod world;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::conn::calls::{Call, Liveness, LogoutReason, Reply, RpcError, ServerEntry};
+use crate::conn::calls::{Call, LeaveReason, Liveness, LogoutReason, Reply, RpcError};
 use crate::ids::{RequestId, SessionId};
-use crate::protocol::packet_type::PacketType;
+use crate::protocol::packet_type::{DialectId, Family, PacketType};
 use crate::protocol::packets::ServerPacket;
 
 use super::reason::{ChatRefusal, CloseReason, ProtocolError};
 use bucket::TokenBucket;
+pub use ctx::{Ctx, UtcTime};
+pub use game::{GameConn, GameEvent};
 pub use phase::{CharOp, CharSelect, CharSlot, Phase, Player};
-
-/// Settings and shared data the state machine reads (owned by the reactor).
-#[derive(Debug, Clone)]
-pub struct Ctx<'a> {
-    /// Advertised address of this gateway (SRV_SELECT_REPLY, SWITCH_SERVER).
-    pub public_addr: &'a str,
-    /// Advertised port.
-    pub public_port: u16,
-    /// The server list cached from the auth service.
-    pub servers: &'a [ServerEntry],
-    /// Wrong-state packets tolerated before a disconnect (docs/protocol.md §9 D5).
-    pub wrong_state_budget: u32,
-    /// No valid packet within this long of connecting → close (docs/protocol.md §9 D8).
-    pub handshake_timeout: Duration,
-    /// No packet for this long → close (docs/protocol.md §9 D8).
-    pub idle_timeout: Duration,
-    /// How long to wait for a backend answer before failing the request.
-    pub rpc_deadline: Duration,
-    /// Minimum time between session refreshes on ALIVE (docs/protocol.md §9 D6).
-    pub refresh_interval: Duration,
-    /// Sustained packets per second allowed (0 = unlimited).
-    pub packets_per_sec: u32,
-    /// Burst size of the packet rate limit.
-    pub packet_burst: u32,
-    /// Chat messages per second per player (0 = unlimited; burst twice that).
-    pub chat_per_sec: u32,
-    /// Bytes of text per chat message.
-    pub chat_max_bytes: usize,
-    /// The current UTC time (for SCREEN_SHOT_TIME_REPLY), computed once per pass.
-    pub utc: UtcTime,
-}
-
-/// A broken-down UTC time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct UtcTime {
-    /// Year.
-    pub year: u16,
-    /// Month 1..=12.
-    pub month: u8,
-    /// Day 1..=31.
-    pub day: u8,
-    /// Hour 0..=23.
-    pub hour: u8,
-    /// Minute 0..=59.
-    pub minute: u8,
-    /// Seconds since the Unix epoch, truncated to 32 bits (ACCEPT_REPLY's
-    /// informational `randValue`, as osIROSE sends it).
-    pub unix: u32,
-}
-
-impl UtcTime {
-    /// Converts seconds since the Unix epoch.
-    pub fn from_unix(secs: u64) -> UtcTime {
-        let c = crate::civil::Civil::from_unix(secs);
-        UtcTime {
-            year: u16::try_from(c.year.max(0)).unwrap_or(u16::MAX),
-            month: c.month,
-            day: c.day,
-            hour: c.hour,
-            minute: c.minute,
-            unix: secs as u32,
-        }
-    }
-}
 
 /// What the state machine asks the reactor to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +51,13 @@ pub enum Action {
     BindSession(SessionId),
     /// Stop routing world traffic for this session here.
     UnbindSession(SessionId),
+    /// This is the session's char connection (irose: it stays open while
+    /// the map connection plays).
+    BindCharConn(SessionId),
+    /// It no longer is.
+    UnbindCharConn(SessionId),
+    /// Tell the session's char connection (as an [`Input::Game`]).
+    TellCharConn(SessionId, GameEvent),
     /// Count a protocol error (the packet was ignored unless a Close follows).
     ProtocolError(ProtocolError),
     /// Count a chat message dropped instead of forwarded.
@@ -152,6 +99,8 @@ pub enum Input<'a> {
     Kicked,
     /// The world stream dropped.
     WorldDown,
+    /// The session's map connection tells this char connection.
+    Game(GameEvent),
     /// Time passed: check deadlines.
     Tick,
 }
@@ -170,6 +119,9 @@ pub enum Disposition {
 #[derive(Debug, Clone)]
 struct Common {
     peer: SocketAddr,
+    /// The dialect the client speaks (known before its first packet is
+    /// handled; docs/protocol.md §10.6).
+    dialect: DialectId,
     /// Request the phase waits for (set iff `phase.is_waiting()`; for
     /// WorldJoinPending the world's `Input::Joined`).
     pending: Option<(RequestId, Instant)>,
@@ -181,6 +133,9 @@ struct Common {
     last_refresh: Option<Instant>,
     wrong_state: u32,
     bucket: TokenBucket,
+    /// Char connections of irose sessions: whether the player is in the
+    /// world (then the idle timeout waits, `game.rs`).
+    game: GameConn,
     /// The chat budget (world phase).
     chat: TokenBucket,
 }
@@ -211,6 +166,10 @@ impl Common {
         match phase {
             Phase::InWorld { player, .. } | Phase::WorldJoinPending(player) => {
                 world::leave(self, player.session, out);
+                if matches!(phase, Phase::InWorld { .. }) {
+                    let left = GameEvent::Left(LeaveReason::Disconnect);
+                    game::tell(self, player.session, left, out);
+                }
                 Farewell::Said
             }
             // Closing the character-select connection ends the session, as
@@ -220,6 +179,9 @@ impl Common {
                 let reason = LogoutReason::Disconnect;
                 let session = c.session;
                 self.notify(Call::Logout { session, reason }, out);
+                if self.dialect.family() == Family::Irose {
+                    out.push(Action::UnbindCharConn(session));
+                }
                 Farewell::Said
             }
             // Login connections close by design after a server select; the
@@ -247,6 +209,12 @@ struct Turn<'t, 'c> {
 }
 
 impl Turn<'_, '_> {
+    /// The family of the client's dialect: which replies and farewells it
+    /// gets where irose and osIROSE differ.
+    fn family(&self) -> Family {
+        self.common.dialect.family()
+    }
+
     fn send(&mut self, packet: ServerPacket) {
         self.out.push(Action::Send(packet));
     }
@@ -318,7 +286,10 @@ impl Turn<'_, '_> {
     /// Answers the packets every phase answers itself.
     fn answer_locally(&mut self, phase: &Phase, ptype: PacketType) -> Local {
         match ptype {
-            PacketType::PAKCS_ACCEPT_REQ => self.send(replies::accept(self.ctx.utc)),
+            PacketType::PAKCS_ACCEPT_REQ => {
+                let family = self.family();
+                self.send(replies::accept(self.ctx.utc, family));
+            }
             PacketType::PAKCS_ALIVE => self.on_alive(phase),
             PacketType::PAKCS_SCREEN_SHOT_TIME_REQ => {
                 self.send(replies::screen_shot_time(self.ctx.utc));
@@ -417,11 +388,12 @@ impl Turn<'_, '_> {
     /// the awaited request.
     fn on_tick(&mut self, phase: Phase) -> Phase {
         let now = self.now;
-        match self.common.last_packet {
+        let last_packet = self.common.last_packet;
+        match last_packet {
             None if now >= self.common.connected_at + self.ctx.handshake_timeout => {
                 return self.close(phase, CloseReason::HandshakeTimeout);
             }
-            Some(t) if now >= t + self.ctx.idle_timeout => {
+            Some(t) if now >= t + self.ctx.idle_timeout && !game::keeps_alive(self.common, now) => {
                 return self.close(phase, CloseReason::IdleTimeout);
             }
             _ => {}
@@ -451,6 +423,7 @@ impl Session {
             phase: Phase::New,
             common: Common {
                 peer,
+                dialect: DialectId::Osirose,
                 pending: None,
                 next_request: 0,
                 connected_at: now,
@@ -458,6 +431,7 @@ impl Session {
                 last_refresh: None,
                 wrong_state: 0,
                 bucket: TokenBucket::full(now, burst),
+                game: GameConn::Closed,
                 chat: TokenBucket::brimming(now),
             },
         }
@@ -483,6 +457,23 @@ impl Session {
     /// Replaces the peer address (PROXY protocol).
     pub fn set_peer(&mut self, peer: SocketAddr) {
         self.common.peer = peer;
+    }
+
+    /// The dialect the client speaks (`osirose` until told otherwise).
+    pub fn dialect(&self) -> DialectId {
+        self.common.dialect
+    }
+
+    /// Sets the dialect, once the reactor knows it (at accept, or from the
+    /// first packet), before any packet is handled.
+    pub fn set_dialect(&mut self, dialect: DialectId) {
+        self.common.dialect = dialect;
+    }
+
+    /// [`Session::new`] for a client of `dialect`.
+    pub fn with_dialect(mut self, dialect: DialectId) -> Session {
+        self.common.dialect = dialect;
+        self
     }
 
     /// The earliest time at which [`Input::Tick`] can change something.
@@ -554,8 +545,12 @@ impl Session {
             }
             Input::Unknown { id: _ } => {
                 t.common.last_packet = Some(now);
-                if matches!(self.phase, Phase::InWorld { .. }) {
-                    // After the join unknown ids are ignored, as osIROSE's map does.
+                let char_select = matches!(self.phase, Phase::CharSelect(_));
+                if matches!(self.phase, Phase::InWorld { .. })
+                    || (char_select && t.family() == Family::Irose)
+                {
+                    // After the join unknown ids are ignored, as osIROSE's
+                    // map does (and rose-offline's world and game servers).
                     t.out
                         .push(Action::ProtocolError(ProtocolError::UnknownPacket));
                     return Disposition::Applied;
@@ -585,6 +580,10 @@ impl Session {
                 (closed, Disposition::Applied)
             }
             Input::Tick => (t.on_tick(self.phase.clone()), Disposition::Applied),
+            Input::Game(event) => (
+                game::on_event(&mut t, self.phase.clone(), event),
+                Disposition::Applied,
+            ),
         };
         self.phase = next;
         disposition

@@ -1,10 +1,14 @@
 //! The reply packets the state machine builds, from its own data and the
-//! backends' answers (field layouts: docs/protocol.md §3).
+//! backends' answers (field layouts: docs/protocol.md §3). Where the irose
+//! family needs other values (its seeds, sequence id and pay flags,
+//! docs/protocol.md §10.5), the reply takes the family; its layout is the
+//! writer's business ([`ServerPacket::write`]).
 
 use crate::conn::calls::{CharSummary, Outcome, ServerEntry};
 use crate::ids::SessionId;
+use crate::protocol::packet_type::Family;
 use crate::protocol::packets::{
-    AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, CharInfo, CharListReply,
+    irose, AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, CharInfo, CharListReply,
     CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LoginResult, LogoutReply,
     ScreenShotTimeReply, ServerInfo, ServerPacket, SrvSelectReply, SwitchServer, WhisperChatReply,
 };
@@ -24,11 +28,16 @@ const ECHOED_NAME_MAX: usize = 64;
 const SERVER_NOTICE: &str = "server msg";
 
 /// ACCEPT_REPLY, accepted.
-pub(super) fn accept(utc: UtcTime) -> ServerPacket {
+pub(super) fn accept(utc: UtcTime, family: Family) -> ServerPacket {
+    let rand_value = match family {
+        // Informational only (never a key, docs/protocol.md §1.4).
+        Family::Osirose => utc.unix,
+        // The sequence id rose-offline sends (its use is unknown).
+        Family::Irose => irose::login::PACKET_SEQUENCE,
+    };
     ServerPacket::AcceptReply(AcceptReply {
         result: ACCEPTED,
-        // Informational only (never a key, docs/protocol.md §1.4).
-        rand_value: utc.unix,
+        rand_value,
     })
 }
 
@@ -44,21 +53,31 @@ pub(super) fn screen_shot_time(u: UtcTime) -> ServerPacket {
 }
 
 /// LOGIN_REPLY for a verdict of the auth service; the access level and the
-/// server list only when accepted.
+/// server list only when accepted (and for irose the pay type rose-offline
+/// announces).
 ///
 /// An unknown account is answered as a wrong password, so that the reply
 /// never tells whether an account exists (docs/protocol.md §9 D17; the
 /// metrics still tell them apart).
-pub(super) fn login(outcome: Outcome, access: u32, servers: &[ServerEntry]) -> ServerPacket {
+pub(super) fn login(
+    outcome: Outcome,
+    access: u32,
+    servers: &[ServerEntry],
+    family: Family,
+) -> ServerPacket {
     let accepted = outcome == Outcome::Ok;
     let result = match outcome.code() {
         code if code == LoginResult::UnknownAccount.code() => LoginResult::InvalidPassword.code(),
         code => code,
     };
+    let pay_type = match family {
+        Family::Irose if accepted => irose::login::PAY_FLAGS as u16,
+        _ => 0,
+    };
     ServerPacket::LoginReply(LoginReply {
         result,
         right: if accepted { clamp_u16(access) } else { 0 },
-        pay_type: 0,
+        pay_type,
         servers: if accepted {
             servers.iter().map(server_info).collect()
         } else {
@@ -69,7 +88,7 @@ pub(super) fn login(outcome: Outcome, access: u32, servers: &[ServerEntry]) -> S
 
 /// LOGIN_REPLY, failed (no answer from the auth service).
 pub(super) fn login_failed() -> ServerPacket {
-    login(Outcome::Refused(RESULT_FAILED), 0, &[])
+    login(Outcome::Refused(RESULT_FAILED), 0, &[], Family::Osirose)
 }
 
 /// CHANNEL_LIST_REPLY for one server of the cached list (empty if unknown).
@@ -96,12 +115,17 @@ pub(super) fn channel_list(servers: &[ServerEntry], server_id: u32) -> ServerPac
     })
 }
 
-/// SRV_SELECT_REPLY, OK: the session and where to connect next.
-pub(super) fn srv_select(ctx: &Ctx<'_>, session: SessionId) -> ServerPacket {
+/// SRV_SELECT_REPLY, OK: the session and where to connect next; for irose
+/// also the seed of the char connection's tables (docs/protocol.md §10.2).
+pub(super) fn srv_select(ctx: &Ctx<'_>, session: SessionId, family: Family) -> ServerPacket {
+    let crypt_val = match family {
+        Family::Osirose => 0,
+        Family::Irose => ctx.announced.world.get(),
+    };
     ServerPacket::SrvSelectReply(SrvSelectReply {
         result: 0,
         session_id: session.0,
-        crypt_val: 0,
+        crypt_val,
         ip: ctx.public_addr.to_owned(),
         port: ctx.public_port,
     })
@@ -120,12 +144,17 @@ pub(super) fn srv_select_refused(code: Option<u8>) -> ServerPacket {
 }
 
 /// JOIN_SERVER_REPLY, OK, with the user id (char stage) or the entity id
-/// (map stage).
-pub(super) fn joined(id: u32) -> ServerPacket {
+/// (map stage); irose gets the sequence id and pay flags rose-offline
+/// sends instead (its entity id comes in the zone-join reply).
+pub(super) fn joined(id: u32, family: Family) -> ServerPacket {
+    let (id, pay_flag) = match family {
+        Family::Osirose => (id, 0),
+        Family::Irose => (irose::login::PACKET_SEQUENCE, irose::login::PAY_FLAGS),
+    };
     ServerPacket::JoinServerReply(JoinServerReply {
         result: 0,
         id,
-        pay_flag: 0,
+        pay_flag,
     })
 }
 
@@ -179,12 +208,17 @@ pub(super) fn delete_refused(requested: String) -> ServerPacket {
     delete(None, echoed_name(requested))
 }
 
-/// SWITCH_SERVER: the selected character's session and where the map is.
-pub(super) fn switch_server(ctx: &Ctx<'_>, session: SessionId) -> ServerPacket {
+/// SWITCH_SERVER: the selected character's session and where the map is;
+/// for irose also the seed of the map connection's tables.
+pub(super) fn switch_server(ctx: &Ctx<'_>, session: SessionId, family: Family) -> ServerPacket {
+    let session_seed = match family {
+        Family::Osirose => 0,
+        Family::Irose => ctx.announced.game.get(),
+    };
     ServerPacket::SwitchServer(SwitchServer {
         port: ctx.public_port,
         session_id: session.0,
-        session_seed: 0,
+        session_seed,
         ip: ctx.public_addr.to_owned(),
     })
 }

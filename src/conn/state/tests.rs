@@ -1,8 +1,11 @@
 //! State machine transitions with an injected clock.
 
+use std::time::Duration;
+
 use super::*;
 use crate::conn::calls::{
-    ChannelEntry, CharSummary, JoinServerReply, LoginReply, Outcome, SelectServerReply, Stage,
+    ChannelEntry, CharSummary, JoinServerReply, LoginReply, Outcome, SelectServerReply,
+    ServerEntry, Stage,
 };
 use crate::conn::reason::ChatRefusal;
 use crate::ids::{CharId, UserId};
@@ -860,3 +863,5 @@ fn fatal_packets_in_character_select_end_the_session() {
         assert!(out.is_empty(), "{ptype}: {out:?}");
     }
 }
+
+mod irose;

@@ -1,15 +1,17 @@
-//! The map connection (docs/protocol.md §4 steps 12–15): entering the world,
-//! forwarding map-phase packets to the world service (chat within its
-//! budget), logging out or going back to character select, and leaving.
+//! The map connection (docs/protocol.md §4 steps 12–15,
+//! docs/protocol.md §10.6): entering the world, forwarding map-phase packets
+//! to the world service (by name, in the `osirose` numbering, with the body
+//! in the client's layout; chat within its budget), logging out or going
+//! back to character select, and leaving.
 
 use bytes::Bytes;
 
 use crate::conn::calls::{Call, LeaveReason, LogoutReason};
 use crate::conn::reason::{ChatRefusal, ProtocolError};
 use crate::ids::SessionId;
-use crate::protocol::packet_type::{DialectId, Direction, PacketType};
+use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 
-use super::{replies, Action, Common, Disposition, Phase, Player, Turn};
+use super::{game, replies, Action, Common, Disposition, GameEvent, Phase, Player, Turn};
 
 /// A packet in [`Phase::InWorld`].
 pub(super) fn on_packet(
@@ -28,16 +30,36 @@ pub(super) fn on_packet(
             t.notify(Call::WorldLeave { session, reason });
             let reason = LogoutReason::Logout;
             t.notify(Call::Logout { session, reason });
+            game::tell(
+                t.common,
+                session,
+                GameEvent::Left(LeaveReason::Logout),
+                t.out,
+            );
             Phase::Transferring { session }
         }
         PacketType::PAKCS_CHANGE_CHAR_REQ => {
-            t.send(replies::change_char());
+            // irose: the map connection gets a logout reply, the char
+            // connection the return to character select
+            // (docs/protocol.md §10.6, step 13b).
+            t.send(match t.family() {
+                Family::Osirose => replies::change_char(),
+                Family::Irose => replies::logout(),
+            });
             t.out.push(Action::UnbindSession(session));
             let reason = LeaveReason::ChangeChar;
             t.notify(Call::WorldLeave { session, reason });
+            game::tell(t.common, session, GameEvent::Left(reason), t.out);
             Phase::Transferring { session }
         }
         ptype if is_world_packet(ptype) => {
+            if t.family() == Family::Irose {
+                // The irose client has no keepalive
+                // (docs/protocol.md §10.7): its play keeps the session
+                // alive, refreshed as ALIVE would, at most once per refresh
+                // interval.
+                t.on_alive(&Phase::InWorld { player, entity });
+            }
             if let Some(refusal) = chat_refusal(t, ptype, body) {
                 t.out.push(Action::ChatRefused(refusal));
                 return Phase::InWorld { player, entity };
@@ -70,7 +92,9 @@ pub(super) fn on_joined(
     };
     t.common.pending = None;
     if ok {
-        t.send(replies::joined(entity));
+        let family = t.family();
+        t.send(replies::joined(entity, family));
+        game::tell(t.common, player.session, GameEvent::Entered, t.out);
         return (Phase::InWorld { player, entity }, Disposition::Applied);
     }
     t.send(replies::join_failed());

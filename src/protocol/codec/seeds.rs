@@ -97,6 +97,29 @@ impl PreparedSeeds {
         Ok(PreparedSeeds { sets })
     }
 
+    /// A set of tables built elsewhere (a tool that keeps its own per-seed
+    /// cache), one per distinct seed, at most [`MAX_PREPARED_SEEDS`].
+    pub fn from_tables(
+        sets: impl IntoIterator<Item = (Seed, &'static RoseTables)>,
+    ) -> Result<PreparedSeeds, TooManySeeds> {
+        let mut distinct: Vec<(Seed, &'static RoseTables)> = Vec::new();
+        for (seed, tables) in sets {
+            if !distinct.iter().any(|(s, _)| *s == seed) {
+                distinct.push((seed, tables));
+            }
+        }
+        if distinct.len() > MAX_PREPARED_SEEDS {
+            return Err(TooManySeeds(distinct.len()));
+        }
+        Ok(PreparedSeeds { sets: distinct })
+    }
+
+    /// The empty set (a gateway serving no irose client).
+    pub fn none() -> &'static PreparedSeeds {
+        static NONE: PreparedSeeds = PreparedSeeds { sets: Vec::new() };
+        &NONE
+    }
+
     /// The tables of `seed`, if it was prepared.
     pub fn get(&self, seed: Seed) -> Option<&'static RoseTables> {
         self.sets.iter().find(|(s, _)| *s == seed).map(|&(_, t)| t)

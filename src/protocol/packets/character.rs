@@ -1,7 +1,7 @@
 //! Character list, create, delete and select, and the switch to the map
 //! phase (docs/protocol.md §3.6–§3.9).
 
-use super::{write_counted, BodyError, Packet, Reader, Writer};
+use super::{write_counted, BodyError, Element, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;
 
 /// Builds an EquippedItem word (docs/protocol.md §3.6): bits LSB-first, id
@@ -84,7 +84,7 @@ pub struct CharInfo {
     pub items: [u32; 8],
 }
 
-impl CharInfo {
+impl Element for CharInfo {
     /// Smallest encoded entry (empty name).
     const MIN_SIZE: usize = 51;
 
@@ -115,22 +115,25 @@ impl CharInfo {
     }
 }
 
-/// PAKCC_CHAR_LIST_REPLY: characters with a u8 count (at most 255 are
-/// encoded).
+/// PAKCC_CHAR_LIST_REPLY with characters of the family's layout `C`: a u8
+/// count, then the characters (at most 255 are encoded).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CharListReply {
+pub struct CharListReplyOf<C> {
     /// The account's characters, in slot order.
-    pub characters: Vec<CharInfo>,
+    pub characters: Vec<C>,
 }
 
-impl Packet for CharListReply {
+/// PAKCC_CHAR_LIST_REPLY in the osIROSE layout.
+pub type CharListReply = CharListReplyOf<CharInfo>;
+
+impl<C: Element> Packet for CharListReplyOf<C> {
     const TYPE: PacketType = PacketType::PAKCC_CHAR_LIST_REPLY;
 
     fn decode(body: &[u8]) -> Result<Self, BodyError> {
         let mut r = Reader::new(body);
         let count = usize::from(r.u8()?);
-        Ok(CharListReply {
-            characters: r.counted(count, CharInfo::MIN_SIZE, CharInfo::decode)?,
+        Ok(CharListReplyOf {
+            characters: r.counted(count, C::MIN_SIZE, C::decode)?,
         })
     }
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::{write_counted, BodyError, Packet, Reader, Writer};
+use super::{write_counted, BodyError, Element, Packet, Reader, Writer};
 use crate::protocol::packet_type::PacketType;
 
 /// Which of the two accepted password digests a client sent
@@ -57,7 +57,7 @@ fn all_hex(b: &[u8]) -> bool {
 }
 
 /// Formats a digest without its content.
-struct Redacted(usize);
+pub(super) struct Redacted(pub(super) usize);
 
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -191,7 +191,9 @@ impl ServerInfo {
     pub const TEST: u8 = b'@';
     /// `test` of a normal server (' ').
     pub const NORMAL: u8 = b' ';
+}
 
+impl Element for ServerInfo {
     fn decode(r: &mut Reader<'_>) -> Result<ServerInfo, BodyError> {
         Ok(ServerInfo {
             test: r.u8()?,
@@ -207,12 +209,13 @@ impl ServerInfo {
     }
 }
 
-/// PAKLC_LOGIN_REPLY: result · right · pay type · servers until the end.
+/// PAKLC_LOGIN_REPLY with servers of the family's layout `S`: result ·
+/// right · pay type · servers until the end.
 ///
 /// `servers` is a `T[*]` field: decoding reads entries until the body ends
 /// and a partial last entry is an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoginReply {
+pub struct LoginReplyOf<S> {
     /// A [`LoginResult`] code.
     pub result: u8,
     /// Account access level (0 on failure).
@@ -220,19 +223,22 @@ pub struct LoginReply {
     /// Pay type; osIROSE always 0.
     pub pay_type: u16,
     /// Character servers; only sent on OK.
-    pub servers: Vec<ServerInfo>,
+    pub servers: Vec<S>,
 }
 
-impl Packet for LoginReply {
+/// PAKLC_LOGIN_REPLY in the osIROSE layout (servers with a test byte).
+pub type LoginReply = LoginReplyOf<ServerInfo>;
+
+impl<S: Element> Packet for LoginReplyOf<S> {
     const TYPE: PacketType = PacketType::PAKLC_LOGIN_REPLY;
 
     fn decode(body: &[u8]) -> Result<Self, BodyError> {
         let mut r = Reader::new(body);
-        Ok(LoginReply {
+        Ok(LoginReplyOf {
             result: r.u8()?,
             right: r.u16()?,
             pay_type: r.u16()?,
-            servers: r.until_end(ServerInfo::decode)?,
+            servers: r.until_end(S::decode)?,
         })
     }
 

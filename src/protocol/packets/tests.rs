@@ -9,7 +9,7 @@ use super::*;
 use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{Dialect, DialectId};
 
-fn hex(s: &str) -> Vec<u8> {
+pub(super) fn hex(s: &str) -> Vec<u8> {
     s.split_whitespace()
         .map(|b| u8::from_str_radix(b, 16).expect("test hex"))
         .collect()
@@ -261,9 +261,9 @@ fn p9_char_list_reply() {
     );
 }
 
-#[test]
-fn p10_create_char() {
-    let req = CreateCharReq {
+/// P10's character creation (the same request in the irose dialect).
+pub(super) fn raven_create() -> CreateCharReq {
+    CreateCharReq {
         race: 0,
         stone: 1,
         hair: 2,
@@ -271,7 +271,12 @@ fn p10_create_char() {
         weapon: 0,
         zone: 1,
         name: "Raven".into(),
-    };
+    }
+}
+
+#[test]
+fn p10_create_char() {
+    let req = raven_create();
     check_vector(
         &req,
         "13 00 18 05 00 00 00 01 02 03 00 01 00 52 61 76 65 6e 00",
@@ -1248,6 +1253,7 @@ fn decode_with_every_decoder(body: &[u8]) {
         ($($t:ty),* $(,)?) => { $( let _ = <$t as Packet>::decode(body); )* };
     }
     crate::with_every_packet!(all);
+    crate::with_every_irose_packet!(all);
 }
 
 /// Bodies that reach the deeper branches: hex prefixes (digests), small

@@ -4,13 +4,17 @@
 //! login, server select, the character phase (creating the character if the
 //! account has none), the map phase, entering the map — then says something
 //! in normal chat, prints what it hears for a while, and logs out. Useful as
-//! a smoke test of a deployment and as a second player in a demo.
+//! a smoke test of a deployment and as a second player in a demo. With
+//! `--packet-ids irose` it speaks as the irose 129en client does
+//! (`irose.rs`).
+
+mod irose;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use packet_service::client::{sha256_hex, Client, ClientError};
+use packet_service::client::{sha256_hex, Client, ClientError, Received};
 use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::*;
 use packet_service::protocol::CodecKind;
@@ -77,7 +81,7 @@ fn parse() -> Result<Option<Options>, String> {
     o.optopt(
         "",
         "packet-ids",
-        "osirose or osirose-2021 (default osirose)",
+        "osirose, osirose-2021 or irose (default osirose)",
         "NAME",
     );
     o.optopt("u", "user", "account name (default admin)", "NAME");
@@ -120,7 +124,7 @@ fn parse() -> Result<Option<Options>, String> {
         CodecKind::from_name(&codec).ok_or_else(|| format!("--codec {codec}: rose or plain"))?;
     let ids = m.opt_str("packet-ids").unwrap_or_else(|| "osirose".into());
     let dialect = DialectId::from_name(&ids)
-        .ok_or_else(|| format!("--packet-ids {ids}: osirose or osirose-2021"))?;
+        .ok_or_else(|| format!("--packet-ids {ids}: osirose, osirose-2021 or irose"))?;
     let listen: f64 = match m.opt_str("listen") {
         Some(s) => s.parse().map_err(|_| format!("--listen {s}: seconds"))?,
         None => 2.0,
@@ -163,23 +167,8 @@ fn run(o: &Options) -> Result<(), Failure> {
         username: o.user.clone(),
     })?;
     check("login", results::LOGIN, reply.result)?;
-    let server = reply.servers.first().map(|s| s.id).unwrap_or(1);
-    println!(
-        "logged in as {} (servers: {:?})",
-        o.user,
-        reply.servers.iter().map(|s| &s.name).collect::<Vec<_>>()
-    );
-    let channels: ChannelListReply = login.request(&ChannelListReq { server_id: server })?;
-    let channel = channels.channels.first().map(|c| c.id).unwrap_or(1);
-    let select: SrvSelectReply = login.request(&SrvSelectReq {
-        server_id: server,
-        channel_id: channel,
-    })?;
-    check("server select", results::SRV_SELECT, select.result)?;
-    println!(
-        "server {server} channel {channel}: session {} at {}:{}",
-        select.session_id, select.ip, select.port
-    );
+    let servers = reply.servers.iter().map(|s| (s.name.as_str(), s.id));
+    let select = select_server(&mut login, o, servers.collect())?;
     drop(login);
 
     // Character connection (stays open while playing).
@@ -190,42 +179,7 @@ fn run(o: &Options) -> Result<(), Failure> {
     };
     let joined: JoinServerReply = chars.request(&join)?;
     check("char-phase join", results::JOIN, joined.result)?;
-    let mut list: CharListReply = chars.request(&CharListReq)?;
-    let slot = match list
-        .characters
-        .iter()
-        .position(|c| c.name.eq_ignore_ascii_case(&o.character))
-    {
-        Some(slot) => slot,
-        None => {
-            let created: CreateCharReply = chars.request(&CreateCharReq {
-                race: 0,
-                stone: 1,
-                hair: 1,
-                face: 1,
-                weapon: 0,
-                zone: 1,
-                name: o.character.clone(),
-            })?;
-            check("create character", results::CREATE_CHAR, created.result)?;
-            println!("created character {}", o.character);
-            list = chars.request(&CharListReq)?;
-            list.characters
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(&o.character))
-                .ok_or_else(|| Failure::Missing(o.character.clone()))?
-        }
-    };
-    let switch: SwitchServer = chars.request(&SelectCharReq {
-        slot: u8::try_from(slot).unwrap_or(u8::MAX),
-        run_mode: 0,
-        ride_mode: 0,
-        name: o.character.clone(),
-    })?;
-    println!(
-        "selected {} (slot {slot}); map server {}:{}",
-        o.character, switch.ip, switch.port
-    );
+    select_character::<CharInfo>(&mut chars, o)?;
 
     // Map connection.
     let mut map = connect(o)?;
@@ -243,6 +197,102 @@ fn run(o: &Options) -> Result<(), Failure> {
         "in the world as entity {entity} on map {} at ({}, {})",
         me.map, me.x, me.y
     );
+    play(&mut map, o, print_packet)?;
+    drop(chars);
+    Ok(())
+}
+
+/// After the login: the first server's channel list and the server select.
+/// `servers` are the login reply's (name, id).
+fn select_server(
+    login: &mut Client,
+    o: &Options,
+    servers: Vec<(&str, u32)>,
+) -> Result<SrvSelectReply, Failure> {
+    let server = servers.first().map(|s| s.1).unwrap_or(1);
+    let names: Vec<&str> = servers.iter().map(|s| s.0).collect();
+    println!("logged in as {} (servers: {names:?})", o.user);
+    let channels: ChannelListReply = login.request(&ChannelListReq { server_id: server })?;
+    let channel = channels.channels.first().map(|c| c.id).unwrap_or(1);
+    let select: SrvSelectReply = login.request(&SrvSelectReq {
+        server_id: server,
+        channel_id: channel,
+    })?;
+    check("server select", results::SRV_SELECT, select.result)?;
+    println!(
+        "server {server} channel {channel}: session {} at {}:{}",
+        select.session_id, select.ip, select.port
+    );
+    Ok(select)
+}
+
+/// A character of a list, in either family's layout.
+trait Listed: Element {
+    fn name(&self) -> &str;
+}
+
+impl Listed for CharInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Listed for packet_service::protocol::packets::irose::CharInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The slot of `--char` in the list, creating the character if it is
+/// missing.
+fn pick_character<C: Listed>(chars: &mut Client, o: &Options) -> Result<usize, Failure>
+where
+    CharListReplyOf<C>: Packet,
+{
+    let find = |list: &CharListReplyOf<C>| {
+        (list.characters.iter()).position(|c| c.name().eq_ignore_ascii_case(&o.character))
+    };
+    let list: CharListReplyOf<C> = chars.request(&CharListReq)?;
+    if let Some(slot) = find(&list) {
+        return Ok(slot);
+    }
+    let created: CreateCharReply = chars.request(&CreateCharReq {
+        race: 0,
+        stone: 1,
+        hair: 1,
+        face: 1,
+        weapon: 0,
+        zone: 1,
+        name: o.character.clone(),
+    })?;
+    check("create character", results::CREATE_CHAR, created.result)?;
+    println!("created character {}", o.character);
+    let list: CharListReplyOf<C> = chars.request(&CharListReq)?;
+    find(&list).ok_or_else(|| Failure::Missing(o.character.clone()))
+}
+
+/// Picks (or creates) `--char` and selects it: where the map is.
+fn select_character<C: Listed>(chars: &mut Client, o: &Options) -> Result<SwitchServer, Failure>
+where
+    CharListReplyOf<C>: Packet,
+{
+    let slot = pick_character::<C>(chars, o)?;
+    let switch: SwitchServer = chars.request(&SelectCharReq {
+        slot: u8::try_from(slot).unwrap_or(u8::MAX),
+        run_mode: 0,
+        ride_mode: 0,
+        name: o.character.clone(),
+    })?;
+    println!(
+        "selected {} (slot {slot}); map server {}:{}",
+        o.character, switch.ip, switch.port
+    );
+    Ok(switch)
+}
+
+/// In the world: says `--say`, prints what arrives for `--listen` (with
+/// `print`), logs out.
+fn play(map: &mut Client, o: &Options, print: fn(&Received)) -> Result<(), Failure> {
     for text in &o.say {
         map.send(&NormalChat {
             message: text.clone(),
@@ -252,7 +302,7 @@ fn run(o: &Options) -> Result<(), Failure> {
     let until = Instant::now() + o.listen;
     while Instant::now() < until {
         match map.recv() {
-            Ok(r) => print_packet(&r),
+            Ok(r) => print(&r),
             Err(ClientError::Timeout) => break,
             Err(e) => return Err(e.into()),
         }
@@ -260,11 +310,10 @@ fn run(o: &Options) -> Result<(), Failure> {
     map.send(&LogoutReq)?;
     let bye: LogoutReply = map.recv_until(64)?;
     println!("logged out (wait {} s)", bye.wait_time);
-    drop(chars);
     Ok(())
 }
 
-fn print_packet(r: &packet_service::client::Received) {
+fn print_packet(r: &Received) {
     match r.ptype {
         Some(PacketType::PAKWC_NORMAL_CHAT) => {
             if let Ok(c) = r.decode::<NormalChatBroadcast>() {
@@ -294,7 +343,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&options) {
+    let walk = match options.dialect {
+        DialectId::Irose => irose::run,
+        DialectId::Osirose | DialectId::Osirose2021 => run,
+    };
+    match walk(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rose-client: {e}");

@@ -58,3 +58,36 @@ fn a_refused_login_names_its_result() {
     );
     gw.stop().expect("gateway stops");
 }
+
+#[test]
+fn walks_the_irose_flow_on_an_auto_gateway() {
+    let mut config = Config::for_tests();
+    config.metrics_enabled = false;
+    config.packet_ids = packet_service::conn::wire::PacketIds::Auto;
+    config.accounts = vec![("admin".into(), "admin".into())];
+    let gw = Server::build(config).expect("gateway starts").spawn();
+    let addr = gw.addr().to_string();
+    let out = client(&[
+        "--addr",
+        &addr,
+        "--packet-ids",
+        "irose",
+        "--say",
+        "hello",
+        "--listen",
+        "0.5",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", stderr(&out));
+    for line in [
+        "char connection seed 0x12345678",
+        "map connection seed 0x87654321",
+        "created character Hero",
+        "in the world as entity",
+        "heard entity",
+        "logged out (wait 0 s)",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    gw.stop().expect("gateway stops");
+}

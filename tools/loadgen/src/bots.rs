@@ -1,10 +1,15 @@
-//! Bots that play the login sequence of docs/protocol.md §4 against one
-//! gateway port, each a small state machine driven by [`Net`] events.
+//! Bots that play the login sequence of docs/protocol.md §4 (or, with the
+//! irose dialect, docs/protocol.md §10.6) against one gateway port, each a small state
+//! machine driven by [`Net`] events.
 //!
 //! login connection: ACCEPT → LOGIN_REQ → SRV_SELECT_REQ → (close)
 //! char connection:  ACCEPT → JOIN_SERVER_REQ → CHAR_LIST_REQ
 //!                   [→ CREATE_CHAR_REQ → CHAR_LIST_REQ] → SELECT_CHAR_REQ
 //! map connection:   ACCEPT → JOIN_SERVER_REQ → CHANGE_MAP_REQ → chat
+//!
+//! irose bots open their char and map connections with the join (no
+//! ACCEPT), on the tables of the seeds the gateway announced, and learn
+//! their entity id from the zone-join reply.
 //!
 //! [`Goal::CharList`] ends at the first CHAR_LIST_REPLY (and closes the
 //! char connection); [`Goal::Map`] goes on to the map and stays there with
@@ -18,15 +23,18 @@ use std::time::{Duration, Instant};
 
 use packet_service::protocol::packet_type::{DialectId, PacketType};
 use packet_service::protocol::packets::{
-    AcceptReq, Alive, ChangeMapReq, CharListReply, CharListReq, CreateCharReply, CreateCharReq,
-    JoinServerReply, JoinServerReq, LoginReply, LoginReq, NormalChat, NormalChatBroadcast, Packet,
-    SelectCharReq, SrvSelectReply, SrvSelectReq, SwitchServer,
+    AcceptReq, Alive, ChangeMapReq, CharListReq, CreateCharReply, CreateCharReq, JoinServerReply,
+    NormalChat, NormalChatBroadcast, Packet, SelectCharReq, SrvSelectReply, SrvSelectReq,
+    SwitchServer,
 };
 use packet_service::protocol::{CodecKind, HEADER_LEN};
 
 use crate::net::{CloseCause, ConnId, Net, NetEvent};
 use crate::stats::Latency;
-use crate::wire::{sha256_hex, Wire};
+use crate::wire::{Wire, WireError};
+pub use step::Step;
+
+mod step;
 
 /// Tag kind of bot connections (high half of a [`Net`] tag).
 pub const TAG_BOT: usize = 2 << 32;
@@ -41,79 +49,12 @@ pub enum Goal {
     Map,
 }
 
-/// Where a bot is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Connecting for the login phase.
-    LoginConnect,
-    /// ACCEPT_REQ sent on the login connection.
-    LoginAccept,
-    /// LOGIN_REQ sent.
-    Login,
-    /// SRV_SELECT_REQ sent.
-    SrvSelect,
-    /// Connecting for the char phase.
-    CharConnect,
-    /// ACCEPT_REQ sent on the char connection.
-    CharAccept,
-    /// JOIN_SERVER_REQ sent on the char connection.
-    CharJoin,
-    /// CHAR_LIST_REQ sent.
-    CharList,
-    /// CREATE_CHAR_REQ sent.
-    CreateChar,
-    /// CHAR_LIST_REQ sent after creating.
-    CharListAgain,
-    /// SELECT_CHAR_REQ sent.
-    SelectChar,
-    /// Connecting for the map phase.
-    MapConnect,
-    /// ACCEPT_REQ sent on the map connection.
-    MapAccept,
-    /// JOIN_SERVER_REQ sent on the map connection.
-    MapJoin,
-    /// CHANGE_MAP_REQ sent.
-    ChangeMap,
-    /// On the map (goal [`Goal::Map`] reached).
-    InMap,
-    /// Goal [`Goal::CharList`] reached.
-    Done,
-    /// Gave up; counted in [`Bots::failures`].
-    Failed,
-}
-
-impl Step {
-    fn name(self) -> &'static str {
-        match self {
-            Step::LoginConnect => "login_connect",
-            Step::LoginAccept => "login_accept",
-            Step::Login => "login",
-            Step::SrvSelect => "srv_select",
-            Step::CharConnect => "char_connect",
-            Step::CharAccept => "char_accept",
-            Step::CharJoin => "char_join",
-            Step::CharList => "char_list",
-            Step::CreateChar => "create_char",
-            Step::CharListAgain => "char_list_again",
-            Step::SelectChar => "select_char",
-            Step::MapConnect => "map_connect",
-            Step::MapAccept => "map_accept",
-            Step::MapJoin => "map_join",
-            Step::ChangeMap => "change_map",
-            Step::InMap => "in_map",
-            Step::Done => "done",
-            Step::Failed => "failed",
-        }
-    }
-
-    fn settled(self) -> bool {
-        matches!(self, Step::InMap | Step::Done | Step::Failed)
-    }
-}
-
 struct Bot {
     username: String,
     digest: Vec<u8>,
+    /// The wires of its char and map connections (irose: the announced
+    /// seeds' tables).
+    wires: [Wire; 2],
     step: Step,
     login: Option<ConnId>,
     chr: Option<ConnId>,
@@ -237,10 +178,11 @@ impl Bots {
     /// index.
     pub fn spawn_as(&mut self, net: &mut Net, now: Instant, username: String) -> usize {
         let idx = self.bots.len();
-        let digest = sha256_hex(&username);
+        let digest = self.wire.digest(&username);
         self.bots.push(Bot {
             username,
             digest,
+            wires: [self.wire; 2],
             step: Step::LoginConnect,
             login: None,
             chr: None,
@@ -272,11 +214,20 @@ impl Bots {
         if b.step == Step::Failed {
             return 0;
         }
-        let ids: Vec<ConnId> = [b.login, b.chr, b.map].into_iter().flatten().collect();
-        for &id in &ids {
-            self.send(net, idx, id, &Alive);
+        let roles = [
+            (b.login, Role::Login),
+            (b.chr, Role::Char),
+            (b.map, Role::Map),
+        ];
+        let open: Vec<Role> = roles
+            .iter()
+            .filter(|(id, _)| id.is_some())
+            .map(|r| r.1)
+            .collect();
+        for &role in &open {
+            self.send_on(net, idx, role, &Alive);
         }
-        ids.len()
+        open.len()
     }
 
     fn fail(&mut self, net: &mut Net, idx: usize, why: String) {
@@ -299,10 +250,34 @@ impl Bots {
         *self.failures.entry(why).or_default() += 1;
     }
 
-    fn send<P: Packet>(&mut self, net: &mut Net, idx: usize, id: ConnId, p: &P) {
-        match self.wire.frame(p) {
-            Ok(bytes) => net.send(id, &bytes),
-            Err(e) => self.fail(net, idx, format!("encode_{}: {e}", P::TYPE.name())),
+    /// The wire of bot `idx`'s connection in `role`.
+    fn wire_of(&self, idx: usize, role: Role) -> Wire {
+        match role {
+            Role::Login => self.wire,
+            Role::Char => self.bots[idx].wires[0],
+            Role::Map => self.bots[idx].wires[1],
+        }
+    }
+
+    /// Sends what `frame` sealed, or fails the bot.
+    fn send_frame(
+        &mut self,
+        net: &mut Net,
+        idx: usize,
+        role: Role,
+        what: PacketType,
+        frame: Result<Vec<u8>, WireError>,
+    ) {
+        let b = &self.bots[idx];
+        let id = match role {
+            Role::Login => b.login,
+            Role::Char => b.chr,
+            Role::Map => b.map,
+        };
+        match (frame, id) {
+            (Ok(bytes), Some(id)) => net.send(id, &bytes),
+            (Ok(_), None) => {}
+            (Err(e), _) => self.fail(net, idx, format!("encode_{}: {e}", what.name())),
         }
     }
 
@@ -311,14 +286,14 @@ impl Bots {
         let Some(bot) = self.bots.get(idx) else {
             return false;
         };
-        let (Step::InMap, Some(id)) = (bot.step, bot.map) else {
+        let (Step::InMap, Some(_)) = (bot.step, bot.map) else {
             return false;
         };
         let nanos = now.duration_since(self.epoch).as_nanos();
         let msg = NormalChat {
             message: format!("lg {nanos}"),
         };
-        self.send(net, idx, id, &msg);
+        self.send_on(net, idx, Role::Map, &msg);
         true
     }
 
@@ -366,12 +341,17 @@ impl Bots {
                 let Some(role) = self.role(idx, id) else {
                     return;
                 };
+                if !self.wire_of(idx, role).accepts_first(role == Role::Login) {
+                    // irose char and map connections start with the join.
+                    self.join(net, idx, role);
+                    return;
+                }
                 self.bots[idx].step = match role {
                     Role::Login => Step::LoginAccept,
                     Role::Char => Step::CharAccept,
                     Role::Map => Step::MapAccept,
                 };
-                self.send(net, idx, id, &AcceptReq);
+                self.send_on(net, idx, role, &AcceptReq);
             }
             NetEvent::Input(id) => {
                 let idx = net.tag(id) & TAG_MASK;
@@ -379,8 +359,9 @@ impl Bots {
                     return;
                 };
                 let mut scratch = std::mem::take(&mut self.scratch);
+                let wire = self.wire_of(idx, role);
                 loop {
-                    let frame = match self.wire.next_packet(net.input(id), &mut scratch) {
+                    let frame = match wire.next_packet(net.input(id), &mut scratch) {
                         Ok(Some(f)) => f,
                         Ok(None) => break,
                         Err(e) => {
@@ -445,19 +426,15 @@ impl Bots {
         match (step, role, ptype) {
             (Step::LoginAccept, Role::Login, T::PAKSS_ACCEPT_REPLY) => {
                 let b = &self.bots[idx];
-                let req = LoginReq {
-                    digest: b.digest.clone(),
-                    username: b.username.clone(),
-                };
+                let req = self.wire.login(&b.digest, &b.username);
                 self.bots[idx].step = Step::Login;
-                self.send_on(net, idx, Role::Login, &req);
+                self.send_frame(net, idx, Role::Login, T::PAKCS_LOGIN_REQ, req);
             }
             (Step::Login, Role::Login, T::PAKLC_LOGIN_REPLY) => {
-                let r = LoginReply::decode(body).map_err(decode_err)?;
-                if r.result != 0 {
-                    return Err(format!("login_result_{}", r.result));
+                let (result, server_id) = self.wire.login_reply(body).map_err(decode_err)?;
+                if result != 0 {
+                    return Err(format!("login_result_{result}"));
                 }
-                let server_id = r.servers.first().map_or(1, |s| s.id);
                 self.bots[idx].step = Step::SrvSelect;
                 self.send_on(
                     net,
@@ -476,6 +453,7 @@ impl Bots {
                 }
                 let bot = &mut self.bots[idx];
                 bot.session = r.session_id;
+                bot.wires[0] = self.wire.next(r.crypt_val);
                 if let Some(id) = bot.login.take() {
                     net.close(id);
                 }
@@ -486,19 +464,7 @@ impl Bots {
                 }
             }
             (Step::CharAccept, Role::Char, T::PAKSS_ACCEPT_REPLY)
-            | (Step::MapAccept, Role::Map, T::PAKSS_ACCEPT_REPLY) => {
-                let b = &self.bots[idx];
-                let req = JoinServerReq {
-                    session_id: b.session,
-                    digest: b.digest.clone(),
-                };
-                self.bots[idx].step = if role == Role::Char {
-                    Step::CharJoin
-                } else {
-                    Step::MapJoin
-                };
-                self.send_on(net, idx, role, &req);
-            }
+            | (Step::MapAccept, Role::Map, T::PAKSS_ACCEPT_REPLY) => self.join(net, idx, role),
             (Step::CharJoin, Role::Char, T::PAKSC_JOIN_SERVER_REPLY) => {
                 let r = JoinServerReply::decode(body).map_err(decode_err)?;
                 if r.result != 0 {
@@ -508,7 +474,7 @@ impl Bots {
                 self.send_on(net, idx, Role::Char, &CharListReq);
             }
             (Step::CharList | Step::CharListAgain, Role::Char, T::PAKCC_CHAR_LIST_REPLY) => {
-                let r = CharListReply::decode(body).map_err(decode_err)?;
+                let first = self.wire.first_character(body).map_err(decode_err)?;
                 if self.opts.goal == Goal::CharList {
                     self.bots[idx].step = Step::Done;
                     if let Some(id) = self.bots[idx].chr.take() {
@@ -517,13 +483,13 @@ impl Bots {
                     self.complete(idx, now);
                     return Ok(());
                 }
-                match r.characters.first() {
-                    Some(c) => {
+                match first {
+                    Some(name) => {
                         let req = SelectCharReq {
                             slot: 0,
                             run_mode: 0,
                             ride_mode: 0,
-                            name: c.name.clone(),
+                            name,
                         };
                         self.bots[idx].step = Step::SelectChar;
                         self.send_on(net, idx, Role::Char, &req);
@@ -557,6 +523,7 @@ impl Bots {
             (Step::SelectChar, Role::Char, T::PAKCC_SWITCH_SERVER) => {
                 let r = SwitchServer::decode(body).map_err(decode_err)?;
                 self.bots[idx].session = r.session_id;
+                self.bots[idx].wires[1] = self.wire.next(r.session_seed);
                 self.bots[idx].step = Step::MapConnect;
                 match net.connect(self.opts.addr, self.tag | idx) {
                     Ok(id) => self.bots[idx].map = Some(id),
@@ -581,6 +548,9 @@ impl Bots {
                 );
             }
             (Step::ChangeMap, Role::Map, T::PAKWC_CHANGE_MAP_REPLY) => {
+                if let Some(entity) = self.wire.zone_entity(body).map_err(decode_err)? {
+                    self.bots[idx].entity = entity;
+                }
                 self.bots[idx].step = Step::InMap;
                 self.complete(idx, now);
             }
@@ -605,15 +575,20 @@ impl Bots {
     }
 
     fn send_on<P: Packet>(&mut self, net: &mut Net, idx: usize, role: Role, p: &P) {
+        let frame = self.wire_of(idx, role).frame(p);
+        self.send_frame(net, idx, role, P::TYPE, frame);
+    }
+
+    /// JOIN_SERVER_REQ on the char or map connection.
+    fn join(&mut self, net: &mut Net, idx: usize, role: Role) {
         let b = &self.bots[idx];
-        let id = match role {
-            Role::Login => b.login,
-            Role::Char => b.chr,
-            Role::Map => b.map,
+        let req = self.wire_of(idx, role).join(b.session, &b.digest);
+        self.bots[idx].step = if role == Role::Char {
+            Step::CharJoin
+        } else {
+            Step::MapJoin
         };
-        if let Some(id) = id {
-            self.send(net, idx, id, p);
-        }
+        self.send_frame(net, idx, role, PacketType::PAKCS_JOIN_SERVER_REQ, req);
     }
 }
 

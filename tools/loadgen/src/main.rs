@@ -72,7 +72,7 @@ fn options() -> Options {
     o.optopt(
         "",
         "packet-ids",
-        "gateway packet ids: osirose (default) or osirose-2021",
+        "gateway packet ids: osirose (default), osirose-2021 or irose (bots of the irose client)",
         "IDS",
     );
     o.optopt(

@@ -231,6 +231,8 @@ fn packet(targets: Vec<u32>, (ty, payload): (u32, Vec<u8>)) -> Downstream {
             targets,
             r#type: ty,
             payload,
+            // The osIROSE layout (the mock world serves osIROSE bots).
+            ..Broadcast::default()
         })),
     }
 }

@@ -1,8 +1,11 @@
-//! What the bots say: ROSE packets in either codec (through the gateway's own
-//! protocol library), the STRESS echo packet, and Redis inline `PING`.
+//! What the bots say: ROSE packets in either codec and either family
+//! (through the gateway's own protocol library: osIROSE, or irose with the
+//! tables of the connection the bot opens, docs/protocol.md §10.2), the
+//! STRESS echo packet, and Redis inline `PING`.
 
-use packet_service::protocol::packet_type::{Dialect, DialectId, PacketType, STRESS_ID};
-use packet_service::protocol::packets::{self, Packet};
+use packet_service::client::{irose_codec, md5_hex};
+use packet_service::protocol::packet_type::{Dialect, DialectId, Family, PacketType, STRESS_ID};
+use packet_service::protocol::packets::{self, irose, BodyError, Packet};
 use packet_service::protocol::{Codec, CodecKind, Direction, FrameError, HEADER_LEN};
 
 /// The plain-codec STRESS packet of docs/protocol.md §9 D3.
@@ -51,10 +54,15 @@ impl std::fmt::Debug for Wire {
 }
 
 impl Wire {
-    /// A client speaking `codec` with the `dialect` numbering.
+    /// A client speaking `codec` with the `dialect` numbering (irose: on
+    /// the login connection's default tables).
     pub fn new(codec: CodecKind, dialect: DialectId) -> Wire {
+        let codec = match dialect.family() {
+            Family::Osirose => Codec::new(codec),
+            Family::Irose => irose_codec(codec, None),
+        };
         Wire {
-            codec: Codec::new(codec),
+            codec,
             dialect: dialect.dialect(),
         }
     }
@@ -62,6 +70,103 @@ impl Wire {
     /// The codec.
     pub fn codec(&self) -> CodecKind {
         self.codec.kind()
+    }
+
+    /// The wire of the connection the gateway announced `seed` for: irose
+    /// uses that seed's tables; osIROSE ignores seeds.
+    pub fn next(&self, seed: u32) -> Wire {
+        match self.dialect.family() {
+            Family::Osirose => *self,
+            Family::Irose => Wire {
+                codec: irose_codec(self.codec.kind(), Some(seed)),
+                dialect: self.dialect,
+            },
+        }
+    }
+
+    /// Whether a connection of this wire starts with ACCEPT_REQ: always
+    /// for osIROSE; for irose only the login connection (the char and map
+    /// connections start with their join).
+    pub fn accepts_first(&self, login: bool) -> bool {
+        login || self.dialect.family() == Family::Osirose
+    }
+
+    /// The password digest of this family: SHA-256 hex (osIROSE), MD5 hex
+    /// (irose).
+    pub fn digest(&self, password: &str) -> Vec<u8> {
+        match self.dialect.family() {
+            Family::Osirose => sha256_hex(password),
+            Family::Irose => md5_hex(password),
+        }
+    }
+
+    /// LOGIN_REQ in this family's layout.
+    pub fn login(&self, digest: &[u8], username: &str) -> Result<Vec<u8>, WireError> {
+        let neutral = packets::LoginReq {
+            digest: digest.to_vec(),
+            username: username.to_owned(),
+        };
+        match self.dialect.family() {
+            Family::Osirose => self.frame(&neutral),
+            Family::Irose => self.frame(&irose::LoginReq {
+                password_md5: neutral.digest,
+                username: neutral.username,
+            }),
+        }
+    }
+
+    /// JOIN_SERVER_REQ in this family's layout.
+    pub fn join(&self, session_id: u32, digest: &[u8]) -> Result<Vec<u8>, WireError> {
+        match self.dialect.family() {
+            Family::Osirose => self.frame(&packets::JoinServerReq {
+                session_id,
+                digest: digest.to_vec(),
+            }),
+            Family::Irose => self.frame(&irose::JoinServerReq {
+                login_token: session_id,
+                password_md5: digest.to_vec(),
+            }),
+        }
+    }
+
+    /// LOGIN_REPLY's result and first server id (1 when none is listed).
+    pub fn login_reply(&self, body: &[u8]) -> Result<(u8, u32), BodyError> {
+        let first = |id: Option<u32>| id.unwrap_or(1);
+        Ok(match self.dialect.family() {
+            Family::Osirose => {
+                let r = packets::LoginReply::decode(body)?;
+                (r.result, first(r.servers.first().map(|s| s.id)))
+            }
+            Family::Irose => {
+                let r = irose::LoginReply::decode(body)?;
+                (r.result, first(r.servers.first().map(|s| s.id)))
+            }
+        })
+    }
+
+    /// The name of the first character of a CHAR_LIST_REPLY, if any.
+    pub fn first_character(&self, body: &[u8]) -> Result<Option<String>, BodyError> {
+        Ok(match self.dialect.family() {
+            Family::Osirose => packets::CharListReply::decode(body)?
+                .characters
+                .into_iter()
+                .next()
+                .map(|c| c.name),
+            Family::Irose => irose::CharListReply::decode(body)?
+                .characters
+                .into_iter()
+                .next()
+                .map(|c| c.name),
+        })
+    }
+
+    /// The player's entity id from the zone-join reply (irose; osIROSE
+    /// gives it in the map join reply already).
+    pub fn zone_entity(&self, body: &[u8]) -> Result<Option<u16>, BodyError> {
+        match self.dialect.family() {
+            Family::Osirose => Ok(None),
+            Family::Irose => Ok(Some(irose::ChangeMapReply::decode(body)?.entity_id)),
+        }
     }
 
     /// A typed client packet, sealed for the wire.

@@ -13,6 +13,7 @@ use loadgen::mock::MockBackend;
 use loadgen::net::Net;
 use loadgen::results::RunResult;
 use packet_service::config::Config;
+use packet_service::conn::wire::PacketIds;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
@@ -22,8 +23,15 @@ use packet_service::server::{Server, ServerHandle};
 /// chat faster than players may).
 #[track_caller]
 fn gateway(codec: CodecKind) -> ServerHandle {
+    gateway_for(codec, PacketIds::One(DialectId::Osirose))
+}
+
+/// [`gateway`] with these packet ids.
+#[track_caller]
+fn gateway_for(codec: CodecKind, ids: PacketIds) -> ServerHandle {
     let mut config = Config::for_tests();
     config.codec = codec;
+    config.packet_ids = ids;
     config.max_packets_per_sec = 0;
     config.max_connections_per_ip = 0;
     config.chat_per_sec = 0;
@@ -157,5 +165,32 @@ fn bots_reach_the_map_through_the_mock_backend() {
     assert!(bots.failures.is_empty(), "{:?}", bots.failures);
     assert_eq!(bots.in_map().len(), 4);
     bots.close_all(&mut net);
+    gw.stop().expect("gateway stops");
+}
+
+/// irose bots (the 129en client's flow, on the tables of the announced
+/// seeds) log in and chat on the map of a gateway serving both families.
+#[test]
+fn fanout_with_irose_bots_on_an_auto_gateway() {
+    let gw = gateway_for(CodecKind::Rose, PacketIds::Auto);
+    let r = fanout::run(&FanoutOpts {
+        addr: gw.addr(),
+        codec: CodecKind::Rose,
+        dialect: DialectId::Irose,
+        bots: 8,
+        concurrency: 4,
+        chatters: 2,
+        rate: 20.0,
+        duration: Duration::from_millis(500),
+        setup_timeout: Duration::from_secs(20),
+        server_pid: None,
+        progress: false,
+    })
+    .expect("fanout runs");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(figure(&r, "bots_on_map"), 8.0);
+    let sent = figure(&r, "messages_sent");
+    assert!(sent > 0.0);
+    assert_eq!(figure(&r, "deliveries_received"), sent * 8.0);
     gw.stop().expect("gateway stops");
 }

@@ -3,12 +3,12 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use packet_service::protocol::packet_type::Dialect;
-use packet_service::protocol::Codec;
+use packet_service::protocol::DialectId;
 
 use crate::compare::hex;
 use crate::decode::decode_connection;
 use crate::reassembly::{Connection, EventKind, Side};
+use crate::wires::ConnWire;
 
 /// Body bytes shown per packet.
 pub const BODY_PREVIEW: usize = 16;
@@ -46,17 +46,15 @@ fn arrow(side: Side) -> &'static str {
     }
 }
 
-/// Writes the listing of `conns`.
-pub fn dump<W: Write>(
-    out: &mut W,
-    conns: &[Connection],
-    codec: Codec,
-    dialect: &Dialect,
-) -> io::Result<()> {
-    for (n, conn) in conns.iter().enumerate() {
+/// Writes the listing of `conns`, each decoded as `wires` says (see
+/// [`crate::wires::guess`]). A connection whose wire was chosen from its
+/// first packet names its dialect and the seed of its tables.
+pub fn dump<W: Write>(out: &mut W, conns: &[Connection], wires: &[ConnWire]) -> io::Result<()> {
+    for (n, (conn, cw)) in conns.iter().zip(wires).enumerate() {
+        let dialect = cw.wire.dialect.dialect();
         writeln!(
             out,
-            "connection {}: client {} -> server {}, start {}, client {} bytes, server {} bytes{}",
+            "connection {}: client {} -> server {}, start {}, client {} bytes, server {} bytes{}{}",
             n + 1,
             conn.client,
             conn.server,
@@ -67,9 +65,10 @@ pub fn dump<W: Write>(
                 " (capture starts mid-stream)"
             } else {
                 ""
-            }
+            },
+            tables(cw)
         )?;
-        let decoded = decode_connection(conn, codec);
+        let decoded = decode_connection(conn, cw.wire.codec);
         let mut closes = conn
             .events
             .iter()
@@ -125,6 +124,16 @@ pub fn dump<W: Write>(
         }
     }
     Ok(())
+}
+
+/// `, irose on the tables of seed 0x12345678` for a connection whose first
+/// packet chose its wire; nothing for one fixed dialect.
+fn tables(cw: &ConnWire) -> String {
+    match (cw.wire.dialect, cw.seed) {
+        (DialectId::Irose, Some(seed)) => format!(", irose on the tables of seed {seed:#010x}"),
+        (DialectId::Irose, None) => ", irose on the default tables".to_string(),
+        _ => String::new(),
+    }
 }
 
 fn write_close<W: Write>(

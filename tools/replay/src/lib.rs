@@ -8,7 +8,9 @@
 //!    Linux cooked v1/v2, BSD NULL/LOOP, raw IP), IPv4/IPv6 → TCP segments.
 //! 2. [`reassembly`]: TCP segments → per-connection in-order byte streams of
 //!    both directions, with the timestamp and capture index of each delivery.
-//! 3. [`decode`]: byte streams → frames, decrypted with the project's codec.
+//! 3. [`decode`]: byte streams → frames, decrypted with the project's codec;
+//!    [`wires`]: which codec and dialect each connection speaks (irose:
+//!    the tables of the seeds the capture announced).
 //! 4. [`dump`]: the `--dump` listing.
 //! 5. [`live`]: replay of every connection's client side against a live
 //!    server on one merged timeline, with session ids mapped captured → live.
@@ -24,4 +26,5 @@ pub mod dump;
 pub mod live;
 pub mod reassembly;
 pub mod synth;
+pub mod wires;
 pub mod wireshark;

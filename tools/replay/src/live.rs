@@ -20,6 +20,12 @@
 //! `PAKSC_JOIN_SERVER_REPLY`) are mapped captured → live as the replies
 //! arrive, and client `JOIN_SERVER_REQ`s are rewritten and resealed;
 //! every other client packet is sent byte-identical to the capture.
+//!
+//! irose connections use the tables of the seed the capture announced for
+//! them (`wires.rs`). The live server may announce other seeds: they are
+//! mapped captured → live from the same two replies, a connection is opened
+//! with the live seed's tables, and, when the seeds differ, every one of its
+//! client packets is resealed with them.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -28,12 +34,16 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use packet_service::client::irose_codec;
+use packet_service::conn::wire::PacketIds;
 use packet_service::protocol::packet_type::Dialect;
-use packet_service::protocol::{Codec, DialectId};
+use packet_service::protocol::packets::{Packet, SrvSelectReply, SwitchServer};
+use packet_service::protocol::{Codec, CodecKind, PacketType, HEADER_LEN};
 
 use crate::compare::{compare, rewrite_session_id, session_ids, IdKind, Verdict};
 use crate::decode::{packet_type, Frame, StreamDecoder};
 use crate::reassembly::{Connection, EventKind, Side};
+use crate::wires::{guess, ConnWire};
 
 /// How fast to replay.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -50,9 +60,9 @@ pub struct Options {
     /// Where the live server listens (loopback in tests).
     pub target: SocketAddr,
     /// The codec both the capture and the server speak.
-    pub codec: Codec,
-    /// The packet id numbering.
-    pub dialect: DialectId,
+    pub codec: CodecKind,
+    /// The packet id numbering, as the server's `--packet-ids`.
+    pub ids: PacketIds,
     /// Pacing.
     pub pacing: Pacing,
     /// Cap on concurrently open connections (`--connections`).
@@ -172,11 +182,13 @@ impl Script {
     }
 }
 
-/// Builds the scripts and the merged timeline of all connections.
-fn plan(conns: &[Connection], codec: Codec) -> (Vec<Script>, Vec<Step>) {
+/// Builds the scripts and the merged timeline of all connections, each
+/// decoded as `wires` says.
+fn plan(conns: &[Connection], wires: &[ConnWire]) -> (Vec<Script>, Vec<Step>) {
     let mut scripts = Vec::with_capacity(conns.len());
     let mut steps = Vec::new();
-    for (n, conn) in conns.iter().enumerate() {
+    for (n, (conn, cw)) in conns.iter().zip(wires).enumerate() {
+        let codec = cw.wire.codec;
         let mut client = StreamDecoder::new(codec, Side::Client);
         let mut server = StreamDecoder::new(codec, Side::Server);
         let mut script = Script {
@@ -257,17 +269,22 @@ struct LiveConn {
     notes: Vec<String>,
     /// Order in which connections were opened (for --connections eviction).
     opened_seq: usize,
+    /// The codec it speaks live (the captured one, or the live seed's).
+    codec: Option<Codec>,
 }
 
 struct Runner<'a> {
     opts: &'a Options,
-    dialect: &'static Dialect,
+    /// What each captured connection speaks.
+    wires: Vec<ConnWire>,
     scripts: Vec<Script>,
     live: Vec<LiveConn>,
     rx: Receiver<Msg>,
     tx: Sender<Msg>,
     /// Captured session id → live session id.
     sessions: HashMap<u32, u32>,
+    /// Captured irose seed → the seed the live server announced instead.
+    seeds: HashMap<u32, u32>,
     opened: usize,
     progress: &'a mut dyn FnMut(&Progress),
     last_progress: Instant,
@@ -275,7 +292,8 @@ struct Runner<'a> {
 
 /// Replays the client side of `conns` against `opts.target` and compares.
 pub fn replay(conns: &[Connection], opts: &Options, progress: &mut dyn FnMut(&Progress)) -> Report {
-    let (scripts, steps) = plan(conns, opts.codec);
+    let wires = guess(conns, opts.ids, opts.codec);
+    let (scripts, steps) = plan(conns, &wires);
     let (tx, rx) = channel();
     let live = conns
         .iter()
@@ -296,16 +314,18 @@ pub fn replay(conns: &[Connection], opts: &Options, progress: &mut dyn FnMut(&Pr
                 Vec::new()
             },
             opened_seq: 0,
+            codec: None,
         })
         .collect();
     let mut runner = Runner {
         opts,
-        dialect: opts.dialect.dialect(),
+        wires,
         scripts,
         live,
         rx,
         tx,
         sessions: HashMap::new(),
+        seeds: HashMap::new(),
         opened: 0,
         progress,
         last_progress: Instant::now(),
@@ -440,7 +460,7 @@ impl Runner<'_> {
             }
         };
         let tx = self.tx.clone();
-        let codec = self.opts.codec;
+        let codec = self.live_codec(c);
         let handle = std::thread::spawn(move || read_loop(c, reader, codec, tx));
         self.opened += 1;
         let l = &mut self.live[c];
@@ -448,6 +468,26 @@ impl Runner<'_> {
         l.reader = Some(handle);
         l.state = State::Open;
         l.opened_seq = self.opened;
+        l.codec = Some(codec);
+    }
+
+    /// The dialect connection `c` speaks.
+    fn dialect(&self, c: usize) -> &'static Dialect {
+        self.wires[c].wire.dialect.dialect()
+    }
+
+    /// The codec to open connection `c` with: the captured one, or the
+    /// tables of the seed the live server announced instead of the
+    /// captured one.
+    fn live_codec(&self, c: usize) -> Codec {
+        let cw = self.wires[c];
+        match cw.seed {
+            Some(seed) => {
+                let live = self.seeds.get(&seed).copied().unwrap_or(seed);
+                irose_codec(self.opts.codec, Some(live))
+            }
+            None => cw.wire.codec,
+        }
     }
 
     /// With `max` connections open, waits for one to be done, else closes
@@ -489,23 +529,26 @@ impl Runner<'_> {
     fn send(&mut self, c: usize, frames: &[Frame]) {
         let mut out = Vec::new();
         let mut rewritten = 0;
+        let captured = self.wires[c].wire.codec;
+        let codec = self.live[c].codec.unwrap_or(captured);
+        // Other tables live than captured: every packet is sealed again.
+        let reseal = codec != captured;
         for f in frames {
             let t = f
                 .command
-                .and_then(|cmd| packet_type(self.dialect, Side::Client, cmd));
+                .and_then(|cmd| packet_type(self.dialect(c), Side::Client, cmd));
             let mut sent_as = None;
             if let (Some(t), Ok(plain)) = (t, &f.plain) {
                 let mut p = plain.clone();
                 let sessions = &self.sessions;
-                if rewrite_session_id(t, &mut p, |old| sessions.get(&old).copied())
-                    && self
-                        .opts
-                        .codec
+                let changed = rewrite_session_id(t, &mut p, |old| sessions.get(&old).copied());
+                if (changed || reseal)
+                    && codec
                         .seal(crate::decode::direction(Side::Client), &mut p)
                         .is_ok()
                 {
                     sent_as = Some(p);
-                    rewritten += 1;
+                    rewritten += usize::from(changed);
                 }
             }
             out.extend_from_slice(sent_as.as_deref().unwrap_or(&f.wire));
@@ -572,15 +615,21 @@ impl Runner<'_> {
 
     fn on_frame(&mut self, c: usize, f: Frame) {
         let k = self.live[c].received.len();
+        let dialect = self.dialect(c);
         if let (Some(exp), Ok(got)) = (self.scripts[c].expected.get(k), &f.plain) {
             let types = (
                 exp.command
-                    .and_then(|x| packet_type(self.dialect, Side::Server, x)),
+                    .and_then(|x| packet_type(dialect, Side::Server, x)),
                 f.command
-                    .and_then(|x| packet_type(self.dialect, Side::Server, x)),
+                    .and_then(|x| packet_type(dialect, Side::Server, x)),
             );
             if let ((Some(te), Some(tg)), Ok(ep)) = (types, &exp.plain) {
                 if te == tg {
+                    if let (Some(old), Some(new)) =
+                        (announced_seed(te, ep), announced_seed(tg, got))
+                    {
+                        self.seeds.insert(old, new);
+                    }
                     if let (Some((kind, old)), Some((_, new))) =
                         (session_ids(te, ep), session_ids(tg, got))
                     {
@@ -617,15 +666,14 @@ impl Runner<'_> {
     }
 
     fn finish(self, conns: &[Connection]) -> Report {
-        let dialect = self.dialect;
         let connections = self
             .live
             .into_iter()
             .zip(self.scripts)
-            .zip(conns)
-            .map(|((l, s), conn)| ConnectionReport {
+            .zip(conns.iter().zip(&self.wires))
+            .map(|((l, s), (conn, cw))| ConnectionReport {
                 client: conn.client,
-                verdict: compare(dialect, &s.expected, &l.received),
+                verdict: compare(cw.wire.dialect.dialect(), &s.expected, &l.received),
                 sent: l.sent,
                 rewritten: l.rewritten,
                 received: l.received.len(),
@@ -636,6 +684,18 @@ impl Runner<'_> {
             .collect();
         Report { connections }
     }
+}
+
+/// The irose seed a server-select reply or switch-server packet announces
+/// for the next connection (0: none).
+fn announced_seed(t: PacketType, p: &[u8]) -> Option<u32> {
+    let body = p.get(HEADER_LEN..)?;
+    let seed = match t {
+        PacketType::PAKLC_SRV_SELECT_REPLY => SrvSelectReply::decode(body).ok()?.crypt_val,
+        PacketType::PAKCC_SWITCH_SERVER => SwitchServer::decode(body).ok()?.session_seed,
+        _ => return None,
+    };
+    (seed != 0).then_some(seed)
 }
 
 /// Reads one connection's server packets until EOF or error.
@@ -711,7 +771,9 @@ mod tests {
             seg(6, a, s, 7, "FA", b""),
         ];
         let conns = reassemble(&segments, 29000);
-        let (scripts, steps) = plan(&conns, codec);
+        let osirose = packet_service::protocol::DialectId::Osirose;
+        let wires = guess(&conns, PacketIds::One(osirose), CodecKind::Plain);
+        let (scripts, steps) = plan(&conns, &wires);
         let order: Vec<(u64, usize, &str)> = steps
             .iter()
             .map(|s| {

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use getopts::Options as Getopts;
-use packet_service::protocol::{Codec, CodecKind, DialectId};
+use packet_service::conn::wire::PacketIds;
+use packet_service::protocol::CodecKind;
 use packet_service_replay::capture::read_file;
 use packet_service_replay::dump::dump;
 use packet_service_replay::live::{replay, Options, Pacing, Progress};
@@ -50,7 +51,7 @@ fn options() -> Getopts {
     o.optopt(
         "",
         "packet-ids",
-        "osirose or osirose-2021 (default osirose)",
+        "osirose, osirose-2021, irose or auto (default osirose), as the gateway's",
         "IDS",
     );
     o.optflag("t", "topspeed", "replay as fast as the replies allow");
@@ -150,10 +151,11 @@ fn run(m: &getopts::Matches) -> Result<ExitCode, String> {
         None => CodecKind::Rose,
         Some(n) => CodecKind::from_name(&n).ok_or(format!("unknown codec {n:?} (rose, plain)"))?,
     };
-    let dialect = match m.opt_str("packet-ids") {
-        None => DialectId::Osirose,
-        Some(n) => DialectId::from_name(&n)
-            .ok_or(format!("unknown packet ids {n:?} (osirose, osirose-2021)"))?,
+    let ids = match m.opt_str("packet-ids") {
+        None => PacketIds::One(packet_service::protocol::DialectId::Osirose),
+        Some(n) => PacketIds::from_name(&n).ok_or(format!(
+            "unknown packet ids {n:?} (osirose, osirose-2021, irose, auto)"
+        ))?,
     };
     let speed: Option<f64> = match parse(m, "speed")? {
         Some(s) => Some(s),
@@ -191,12 +193,11 @@ fn run(m: &getopts::Matches) -> Result<ExitCode, String> {
     if let Some(n) = limit {
         conns.truncate(n);
     }
-    let codec = Codec::new(codec);
-
     if m.opt_present("dump") {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        dump(&mut out, &conns, codec, dialect.dialect())
+        let wires = packet_service_replay::wires::guess(&conns, ids, codec);
+        dump(&mut out, &conns, &wires)
             .and_then(|()| out.flush())
             .map_err(|e| format!("writing the dump: {e}"))?;
         if conns.is_empty() {
@@ -219,7 +220,7 @@ fn run(m: &getopts::Matches) -> Result<ExitCode, String> {
     let opts = Options {
         target,
         codec,
-        dialect,
+        ids,
         pacing,
         max_open,
         timeout: Duration::from_secs_f64(timeout),

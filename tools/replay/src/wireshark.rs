@@ -44,10 +44,10 @@ pub const DEFAULT_PORT: u16 = 29000;
 /// Every dialect. The match is exhaustive: a new dialect does not compile
 /// until it is listed here, so the dissector cannot miss one.
 pub fn dialects() -> Vec<DialectId> {
-    let all = [DialectId::Osirose, DialectId::Osirose2021];
+    let all = [DialectId::Osirose, DialectId::Osirose2021, DialectId::Irose];
     for d in all {
         match d {
-            DialectId::Osirose | DialectId::Osirose2021 => {}
+            DialectId::Osirose | DialectId::Osirose2021 | DialectId::Irose => {}
         }
     }
     all.to_vec()

@@ -522,24 +522,148 @@ pub const ADMIN_DIGEST: &[u8; 64] =
 
 /// A typed packet as a plaintext packet in the default numbering.
 pub fn typed<P: packet_service::protocol::packets::Packet>(p: &P) -> Vec<u8> {
+    typed_in(DialectId::Osirose, p)
+}
+
+/// A typed packet as a plaintext packet in `dialect`'s numbering.
+pub fn typed_in<P: packet_service::protocol::packets::Packet>(
+    dialect: DialectId,
+    p: &P,
+) -> Vec<u8> {
     let mut out = vec![0u8; packet_service::protocol::MAX_PACKET_SIZE];
-    let n =
-        packet_service::protocol::packets::write_packet(DialectId::Osirose.dialect(), p, &mut out)
-            .expect("encode");
+    let n = packet_service::protocol::packets::write_packet(dialect.dialect(), p, &mut out)
+        .expect("encode");
     out.truncate(n);
     out
 }
 
 /// Decodes the body of a plaintext packet as `P`.
 pub fn body_as<P: packet_service::protocol::packets::Packet>(plain: &[u8]) -> P {
+    body_in(DialectId::Osirose, plain)
+}
+
+/// Decodes the body of a plaintext packet of `dialect` as `P`.
+pub fn body_in<P: packet_service::protocol::packets::Packet>(
+    dialect: DialectId,
+    plain: &[u8],
+) -> P {
     let command = u16::from_le_bytes([plain[2], plain[3]]);
     assert_eq!(
         Some(command),
-        DialectId::Osirose.dialect().wire_id(P::TYPE),
+        dialect.dialect().wire_id(P::TYPE),
         "expected {}",
         P::TYPE
     );
     P::decode(&plain[HEADER_LEN..]).expect("decode")
+}
+
+/// The irose session of docs/protocol.md §10.6 against a real gateway
+/// serving irose, as the 129en client plays it: the login connection on
+/// the default tables, the char and map connections on the tables of the
+/// seeds the gateway announces (the char connection open while the map
+/// one plays), the MD5 digest of admin's password, the irose layouts.
+pub fn record_irose_gateway_session(gateway: SocketAddr) -> Vec<(usize, Record)> {
+    use packet_service::client::{irose_codec, md5_hex};
+    use packet_service::protocol::packets::irose::*;
+    let irose = DialectId::Irose;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kind = CodecKind::Rose;
+    let open = |seed, conn| Client::connect(gateway, irose_codec(kind, seed), log.clone(), conn);
+
+    let mut login = open(None, 0);
+    login.send(&typed_in(irose, &AcceptReq));
+    assert_eq!(body_in::<AcceptReply>(irose, &login.recv()).status, 2);
+    login.send(&typed_in(
+        irose,
+        &LoginReq {
+            password_md5: md5_hex("admin"),
+            username: "admin".into(),
+        },
+    ));
+    let reply: LoginReply = body_in(irose, &login.recv());
+    assert_eq!(reply.result, 0, "admin logs in");
+    let server_id = reply.servers.first().expect("a server").id;
+    login.send(&typed_in(irose, &ChannelListReq { server_id }));
+    let channels: ChannelListReply = body_in(irose, &login.recv());
+    let channel_id = channels.channels.first().expect("a channel").id;
+    login.send(&typed_in(
+        irose,
+        &SrvSelectReq {
+            server_id,
+            channel_id,
+        },
+    ));
+    let select: SrvSelectReply = body_in(irose, &login.recv());
+    login.close();
+
+    let join = |token| JoinServerReq {
+        login_token: token,
+        password_md5: md5_hex("admin"),
+    };
+    let mut char_conn = open(Some(select.crypt_val), 1);
+    char_conn.send(&typed_in(irose, &join(select.session_id)));
+    assert_eq!(
+        body_in::<JoinServerReply>(irose, &char_conn.recv()).result,
+        0
+    );
+    char_conn.send(&typed_in(irose, &CharListReq));
+    char_conn.recv();
+    char_conn.send(&typed_in(
+        irose,
+        &CreateCharReq {
+            race: 1,
+            stone: 1,
+            hair: 2,
+            face: 3,
+            weapon: 0,
+            zone: 1,
+            name: "Irene".into(),
+        },
+    ));
+    assert_eq!(
+        body_in::<CreateCharReply>(irose, &char_conn.recv()).result,
+        0
+    );
+    char_conn.send(&typed_in(irose, &CharListReq));
+    char_conn.recv();
+    char_conn.send(&typed_in(
+        irose,
+        &SelectCharReq {
+            slot: 0,
+            run_mode: 0,
+            ride_mode: 0,
+            name: "Irene".into(),
+        },
+    ));
+    let switch: SwitchServer = body_in(irose, &char_conn.recv());
+
+    let mut map = open(Some(switch.session_seed), 2);
+    map.send(&typed_in(irose, &join(switch.session_id)));
+    assert_eq!(body_in::<JoinServerReply>(irose, &map.recv()).result, 0);
+    for _ in 0..3 {
+        map.recv(); // character, inventory, quests
+    }
+    map.send(&typed_in(
+        irose,
+        &ChangeMapReq {
+            weight_rate: 0,
+            z: 0,
+        },
+    ));
+    map.recv();
+    map.send(&typed_in(
+        irose,
+        &NormalChat {
+            message: "hello".into(),
+        },
+    ));
+    map.recv();
+    map.send(&typed_in(irose, &LogoutReq));
+    map.recv();
+    map.close();
+    char_conn.close();
+    let log = log.lock().expect("log").clone();
+    log
 }
 
 /// Plays the whole session of docs/protocol.md §4 against a real gateway with
@@ -669,10 +793,19 @@ impl Drop for TempCapture {
 
 /// A real packet-service gateway on 127.0.0.1:0 with the demo account.
 pub fn gateway(codec: CodecKind) -> packet_service::server::ServerHandle {
+    gateway_with(codec, |_| {})
+}
+
+/// [`gateway`] with more settings.
+pub fn gateway_with(
+    codec: CodecKind,
+    more: impl FnOnce(&mut packet_service::config::Config),
+) -> packet_service::server::ServerHandle {
     let mut config = packet_service::config::Config::for_tests();
     config.codec = codec;
     config.metrics_enabled = false;
     config.accounts = vec![("admin".into(), "admin".into())];
+    more(&mut config);
     packet_service::server::Server::build(config)
         .expect("gateway starts")
         .spawn()

@@ -1,0 +1,65 @@
+//! The World gRPC service: one `Link` stream per gateway, whose upstream
+//! messages are handled by the shared [`WorldState`] and whose downstream
+//! is the link's bounded queue.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::super::store::memory::lock;
+use super::{WorldState, LINK_QUEUE_LEN};
+use crate::pb::world::{self as pb, world_server::World};
+
+/// The World gRPC service over a [`WorldState`].
+pub(crate) struct WorldService {
+    /// The world all links share.
+    pub(crate) state: Arc<WorldState>,
+}
+
+#[tonic::async_trait]
+impl World for WorldService {
+    type LinkStream = ReceiverStream<Result<pb::Downstream, Status>>;
+
+    async fn link(
+        &self,
+        request: Request<Streaming<pb::Upstream>>,
+    ) -> Result<Response<Self::LinkStream>, Status> {
+        let mut upstream = request.into_inner();
+        let (tx, rx) = mpsc::channel(LINK_QUEUE_LEN);
+        let state = self.state.clone();
+        let mut closing = state.closing.subscribe();
+        if *closing.borrow() {
+            return Err(Status::unavailable("backend shutting down"));
+        }
+        let link = state.next_link.fetch_add(1, Ordering::Relaxed);
+        lock(&state.inner).links.insert(link, tx);
+        log::info!("world: link {link} opened");
+        let task_state = state.clone();
+        let task = tokio::spawn(async move {
+            let state = task_state;
+            loop {
+                let msg = tokio::select! {
+                    msg = upstream.message() => msg,
+                    _ = closing.wait_for(|&c| c) => break,
+                };
+                match msg {
+                    Ok(Some(msg)) => state.handle(link, msg).await,
+                    Ok(None) => break,
+                    Err(status) => {
+                        log::debug!("world: link {link} failed: {status}");
+                        break;
+                    }
+                }
+            }
+            state.drop_link(link).await;
+        });
+        let mut tasks = lock(&state.link_tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        drop(tasks);
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
