@@ -136,14 +136,18 @@ fn back_to_character_select_on_the_char_connection() {
     let mut config = test_config(CodecKind::Rose);
     config.packet_ids = irose_ids();
     config.auto_create_accounts = true;
-    config.idle_timeout = Duration::from_millis(600);
+    // Long enough that a loaded machine does not idle out the steps of
+    // the flow itself; the loop below stays silent on the char connection
+    // for twice as long.
+    let idle = Duration::from_secs(2);
+    config.idle_timeout = idle;
     let gw = start(config);
     let addr = gw.addr();
     let mut p = enter_world(addr, CodecKind::Rose, "ireturner", "Raven");
     // The char connection stays silent past its idle timeout while the map
     // connection plays.
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..8 {
+        std::thread::sleep(idle / 4);
         say(&mut p.map, "still here");
         let _: NormalChatBroadcast = recv_skipping(&mut p.map, PacketType::PAKWC_NORMAL_CHAT)
             .decode()
