@@ -69,7 +69,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut reloader = Reloader::new(current, server.reactor_reload(), server.local_addr().port());
+    let mut reloader = Reloader::new(current, server.reactor_reload(), server.local_addr().port())
+        .with_accounts(server.accounts_reload());
     if let Err(e) =
         packet_service::signals::install(signals, server.shutdown_trigger(), move || {
             reloader.reload()
@@ -87,7 +88,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `packet-service backend`: serves until SIGINT/SIGTERM.
+/// `packet-service backend`: serves until SIGINT/SIGTERM; SIGHUP reloads.
 fn backend(config: &Config) -> ExitCode {
     let signals = match packet_service::signals::take() {
         Ok(signals) => signals,
@@ -105,24 +106,26 @@ fn backend(config: &Config) -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         config.summary()
     );
+    let running = match standalone::start(config) {
+        Ok(running) => running,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (tx, stop) = std::sync::mpsc::channel();
-    let reload = || log::warn!("reload requested: the standalone backend needs a restart");
+    let mut reloader = Reloader::backend(config.clone(), running.accounts_reload());
     if let Err(e) = packet_service::signals::install(
         signals,
         packet_service::signals::ChannelStop::new(tx),
-        reload,
+        move || reloader.reload(),
     ) {
         error!("cannot install the signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    let ready = |addr| packet_service::systemd::ready(&format!("backend serving on {addr}"));
-    match standalone::run(config, stop, ready) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    packet_service::systemd::ready(&format!("backend serving on {}", running.addr()));
+    running.serve(stop);
+    ExitCode::SUCCESS
 }
 
 /// `packet-service accounts …`: one command, its result on stdout, an

@@ -140,6 +140,7 @@ pub struct Server {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
+    accounts_reload: Option<crate::backend::reload::AccountsReload>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     grace: Duration,
@@ -236,6 +237,7 @@ impl Server {
             ));
         }
         let backend_addr = backend.as_ref().map(|b| b.addr());
+        let accounts_reload = backend.as_ref().map(|b| b.accounts_reload());
         let endpoints = config.endpoints(backend_addr);
 
         let (metrics_addr, metrics_stop) = if config.metrics_enabled {
@@ -321,6 +323,7 @@ impl Server {
             addr: bound,
             metrics_addr,
             backend_addr,
+            accounts_reload,
             health,
             metrics,
             grace: config.shutdown_grace,
@@ -355,6 +358,12 @@ impl Server {
     /// A handle that delivers reloaded settings to the reactor.
     pub fn reactor_reload(&self) -> ReactorReload {
         self.reload.clone()
+    }
+
+    /// Where a reload asks the embedded backend (if it runs) to read the
+    /// accounts file again.
+    pub fn accounts_reload(&self) -> Option<crate::backend::reload::AccountsReload> {
+        self.accounts_reload.clone()
     }
 
     /// Runs the reactor on this thread until shutdown, then stops the rest.

@@ -3,7 +3,10 @@
 
 mod util;
 
+use packet_service::protocol::packet_type::PacketType;
+use packet_service::protocol::packets::{NormalChat, NormalChatBroadcast};
 use packet_service::protocol::CodecKind;
+use util::flow::{enter_world, recv_skipping, Player};
 use util::process::Process;
 use util::Client;
 
@@ -102,6 +105,135 @@ fn sighup_names_restart_only_changes_and_never_stops_the_service() {
     assert_eq!(after.accept().result, 2);
 
     let status = gw.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// The result code of a login on a connection of its own.
+fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> u8 {
+    Client::connect(addr, CodecKind::Rose)
+        .login(user, password)
+        .result
+}
+
+/// Chat goes out and comes back: the map connection is served.
+fn served(player: &mut Player, message: &str) {
+    player.map.send(&NormalChat {
+        message: message.into(),
+    });
+    let chat: NormalChatBroadcast = recv_skipping(&mut player.map, PacketType::PAKWC_NORMAL_CHAT)
+        .decode()
+        .expect("decodes");
+    assert_eq!(
+        (chat.char_id, chat.message.as_str()),
+        (player.entity, message)
+    );
+}
+
+#[test]
+fn sighup_rereads_the_accounts_file_while_a_player_stays_in_the_world() {
+    const OK: u8 = 0;
+    const INVALID_PASSWORD: u8 = 3;
+    let accounts = ConfigFile::new("accounts", "alice pw\nbob Old0pw\ndave Dave0pw\n");
+    let gw = Process::start(
+        &[
+            "--no-metrics",
+            "--database",
+            "memory",
+            "--accounts-file",
+            accounts.path(),
+        ],
+        &[],
+    );
+    let addr = gw.addr();
+    let mut alice = enter_world(addr, CodecKind::Rose, "alice", "Alice");
+    assert_eq!(login(addr, "carol", "Carol0pw"), INVALID_PASSWORD);
+
+    // A new account, a changed password and level; dave's line goes, his
+    // account stays.
+    accounts.write("alice pw\nbob New0pw 2\ncarol Carol0pw\n");
+    gw.signal(libc::SIGHUP);
+    gw.wait_for_line(&format!(
+        "accounts file {} reloaded: 1 added (carol), 1 password changed (bob), \
+         1 access changed (bob), 1 no longer listed, kept (dave), 1 unchanged",
+        accounts.path()
+    ));
+    served(&mut alice, "still here");
+    assert_eq!(login(addr, "carol", "Carol0pw"), OK);
+    assert_eq!(login(addr, "bob", "Old0pw"), INVALID_PASSWORD);
+    assert_eq!(login(addr, "bob", "New0pw"), OK);
+    assert_eq!(login(addr, "dave", "Dave0pw"), OK);
+
+    // A broken line refuses the whole file: nothing of it applies.
+    accounts.write("alice pw\nbob Newer0pw\ncarol\n");
+    gw.signal(libc::SIGHUP);
+    let refused = gw.wait_for_line("accounts reload refused, keeping the current accounts: ");
+    assert!(
+        refused.contains(&format!("{}:3: ", accounts.path())),
+        "names the file and line: {refused}"
+    );
+    served(&mut alice, "and still");
+    assert_eq!(login(addr, "bob", "Newer0pw"), INVALID_PASSWORD);
+    assert_eq!(login(addr, "bob", "New0pw"), OK);
+    assert_eq!(login(addr, "carol", "Carol0pw"), OK);
+
+    let lines = gw.lines();
+    for secret in ["Old0pw", "New0pw", "Newer0pw", "Carol0pw", "Dave0pw"] {
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "a password in the log:\n{}",
+            lines.join("\n")
+        );
+    }
+    drop(alice);
+    let status = gw.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn the_standalone_backend_rereads_its_accounts_file_on_sighup() {
+    let accounts = ConfigFile::new("backend-accounts", "alice Alice0pw\n");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listen = free.local_addr().expect("addr").to_string();
+    drop(free);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_packet-service"));
+    command
+        .args([
+            "backend",
+            "--backend-listen",
+            &listen,
+            "--database",
+            "memory",
+        ])
+        .args(["--accounts-file", accounts.path()])
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let backend = Process::collect(command);
+    backend.wait_for_line("backend serving auth, character and world on");
+    let url = format!("http://{listen}");
+    let gw = Process::start(
+        &[
+            "--no-metrics",
+            "--auth-url",
+            &url,
+            "--character-url",
+            &url,
+            "--world-url",
+            &url,
+        ],
+        &[],
+    );
+    let addr = gw.addr();
+    assert_eq!(login(addr, "bob", "Bob0pw"), 3, "INVALID_PASSWORD");
+
+    accounts.write("alice Alice0pw\nbob Bob0pw\n");
+    backend.signal(libc::SIGHUP);
+    backend.wait_for_line("reloaded: 1 added (bob), 0 password changed");
+    assert_eq!(login(addr, "bob", "Bob0pw"), 0, "OK");
+    assert_eq!(login(addr, "alice", "Alice0pw"), 0, "OK");
+
+    let status = backend.stop();
     assert!(status.success(), "exit status {status:?}");
 }
 

@@ -18,6 +18,7 @@ mod character;
 pub mod characters;
 mod health;
 pub mod names;
+pub mod reload;
 pub mod sessions;
 pub mod standalone;
 pub mod store;
@@ -34,7 +35,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
 use crate::pb;
-use accounts::{AccountSeed, AccountStore, SeedPassword, DEFAULT_ACCESS};
+use accounts::{AccountSeed, SeedPassword};
 use store::{DatabaseUrl, Seed, Sessions, Store, StoreError, StoreOptions};
 
 /// Settings of the embedded backend.
@@ -160,33 +161,36 @@ pub(crate) fn database_failed(what: &str, e: StoreError) -> tonic::Status {
 /// file), checked as one list: valid names, no name twice (ignoring case).
 /// Errors name the entry, or the file and line.
 pub fn seeds(config: &BackendConfig) -> Result<Vec<Seed>, BackendError> {
-    // An empty memory store accepting them all is exactly the check.
-    let mut check = AccountStore::new();
-    let mut seeds = Vec::new();
-    for (username, password) in &config.accounts {
-        let password = SeedPassword::Plaintext(password.clone());
-        check
-            .add(username, &password, DEFAULT_ACCESS)
-            .map_err(|source| BackendError::SeedAccount {
-                username: username.clone(),
-                source,
-            })?;
-        seeds.push(Seed {
+    seeds_and_lines(config).map(|(seeds, _)| seeds)
+}
+
+/// [`seeds`], and the accounts file's lines among them.
+fn seeds_and_lines(config: &BackendConfig) -> Result<(Vec<Seed>, Vec<AccountSeed>), BackendError> {
+    let lines = reload::checked_file(&config.accounts, config.accounts_file.as_deref())?;
+    let mut seeds: Vec<Seed> = config
+        .accounts
+        .iter()
+        .map(|(username, password)| Seed {
             username: username.clone(),
-            password,
+            password: SeedPassword::Plaintext(password.clone()),
             access: None,
-        });
-    }
-    if let Some(path) = &config.accounts_file {
-        let lines: Vec<AccountSeed> = accounts::read_accounts_file(path)?;
-        check.add_seeds(path, &lines)?;
-        seeds.extend(lines.into_iter().map(|l| Seed {
+        })
+        .collect();
+    seeds.extend(seed_list(&lines));
+    Ok((seeds, lines))
+}
+
+/// The seeds of accounts-file lines (a line without an access level
+/// leaves an existing account's level as it is).
+pub(crate) fn seed_list(lines: &[AccountSeed]) -> Vec<Seed> {
+    lines
+        .iter()
+        .map(|l| Seed {
             access: l.access_given.then_some(l.access),
-            username: l.username,
-            password: l.password,
-        }));
-    }
-    Ok(seeds)
+            username: l.username.clone(),
+            password: l.password.clone(),
+        })
+        .collect()
 }
 
 /// A running embedded backend. Dropping it without [`shutdown`](Self::shutdown)
@@ -202,6 +206,8 @@ pub struct EmbeddedBackend {
     saves: JoinHandle<()>,
     saver: JoinHandle<()>,
     saver_stop: watch::Sender<bool>,
+    accounts_reload: reload::AccountsReload,
+    accounts_task: JoinHandle<()>,
 }
 
 /// How often the backend pings each gateway's connection, and how long it
@@ -220,7 +226,7 @@ impl EmbeddedBackend {
         config: BackendConfig,
         listen: SocketAddr,
     ) -> Result<EmbeddedBackend, BackendError> {
-        let seeds = seeds(&config)?;
+        let (seeds, lines) = seeds_and_lines(&config)?;
         let opened = store::open(
             &config.database,
             StoreOptions {
@@ -248,6 +254,11 @@ impl EmbeddedBackend {
             "embedded backend listening on {addr} (database {}, {accounts} accounts)",
             config.database
         );
+        let reloading = reload::Reloading {
+            store: Arc::clone(&opened.store),
+            fixed: config.accounts.clone(),
+            applied: reload::applied(&lines),
+        };
         let shared = Arc::new(Shared {
             config,
             store: opened.store,
@@ -296,6 +307,7 @@ impl EmbeddedBackend {
         // and their players queued.
         let (saver_stop, saver_stopped) = watch::channel(false);
         let saver = tokio::spawn(world.saver().run(saver_stopped));
+        let (accounts_reload, accounts_task) = reload::spawn(reloading, stopped.clone());
         Ok(EmbeddedBackend {
             addr,
             health,
@@ -306,6 +318,8 @@ impl EmbeddedBackend {
             saves,
             saver,
             saver_stop,
+            accounts_reload,
+            accounts_task,
         })
     }
 
@@ -318,6 +332,11 @@ impl EmbeddedBackend {
     /// (the metrics).
     pub fn world(&self) -> Arc<world::WorldState> {
         Arc::clone(&self.world)
+    }
+
+    /// Where a reload asks for the accounts file to be read again.
+    pub fn accounts_reload(&self) -> reload::AccountsReload {
+        self.accounts_reload.clone()
     }
 
     /// The address the services are served on.
@@ -347,6 +366,7 @@ impl EmbeddedBackend {
             server.abort();
         }
         let _ = self.purge.await;
+        let _ = self.accounts_task.await;
         log::info!("embedded backend on {} stopped", self.addr);
     }
 }

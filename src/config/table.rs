@@ -422,7 +422,8 @@ settings! {
         reload: restart,
     }
     /// File of accounts seeding the embedded auth service. Read by the
-    /// backend, not here.
+    /// backend, not here: at start, and again on every reload (the
+    /// backend applies the lines that changed, `src/backend/reload.rs`).
     accounts_file: Option<PathBuf> {
         flag: "accounts-file", env: "ACCOUNTS_FILE", hint: "PATH",
         form: optional, rule: FilePath, default: None,
@@ -431,7 +432,7 @@ settings! {
             or_unset(c.accounts_file.as_ref().map(|p| p.display()), "-")
         }),
         debug: plain,
-        reload: restart,
+        reload: live,
     }
     /// Accounts seeding the embedded auth service: `ACCOUNTS` entries first,
     /// then each `--account`. User names are unique (a later entry for the
