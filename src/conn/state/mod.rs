@@ -523,25 +523,23 @@ impl Session {
             now,
             out,
         };
+        // Every frame takes a token, whether its id is known or not (an
+        // ignored unknown id is no way around the rate limit).
+        let frame = matches!(input, Input::Packet { .. } | Input::Unknown { .. });
+        if frame && !t.common.bucket.take(now, ctx.packets_per_sec, ctx.packet_burst) {
+            self.phase = t.close(self.phase.clone(), CloseReason::RateLimited);
+            return Disposition::Applied;
+        }
         // Handlers take the phase by value and return the next one; the
         // clone copies a few ids (in character select, the short list).
         let (next, disposition) = match input {
             Input::Packet { ptype, body } => {
-                if !t
-                    .common
-                    .bucket
-                    .take(now, ctx.packets_per_sec, ctx.packet_burst)
-                {
-                    let closed = t.close(self.phase.clone(), CloseReason::RateLimited);
-                    (closed, Disposition::Applied)
-                } else {
-                    t.common.last_packet = Some(now);
-                    if t.answer_locally(&self.phase, ptype) == Local::Answered {
-                        return Disposition::Applied;
-                    }
-                    let next = t.on_packet(self.phase.clone(), ptype, body);
-                    (next, Disposition::Applied)
+                t.common.last_packet = Some(now);
+                if t.answer_locally(&self.phase, ptype) == Local::Answered {
+                    return Disposition::Applied;
                 }
+                let next = t.on_packet(self.phase.clone(), ptype, body);
+                (next, Disposition::Applied)
             }
             Input::Unknown { id: _ } => {
                 t.common.last_packet = Some(now);

@@ -703,6 +703,26 @@ fn packet_rate_limit() {
 }
 
 #[test]
+fn unknown_ids_take_from_the_packet_rate_limit_too() {
+    // In the world unknown ids are ignored, not closed: without the bucket
+    // a client could send them at line rate.
+    let mut h = Harness::new();
+    h.in_world();
+    let servers = h.servers.clone();
+    let mut c = ctx(&servers);
+    c.packets_per_sec = 10;
+    c.packet_burst = 5;
+    let mut out = Vec::new();
+    let now = h.at(10.0);
+    for _ in 0..5 {
+        h.s.handle(&c, Input::Unknown { id: 0x7FE }, now, &mut out);
+    }
+    assert!(closed(&out).is_none(), "the burst is allowed: {out:?}");
+    h.s.handle(&c, Input::Unknown { id: 0x7FE }, now, &mut out);
+    assert_eq!(closed(&out), Some(CloseReason::RateLimited));
+}
+
+#[test]
 fn utc_time_conversion() {
     assert_eq!(
         UtcTime::from_unix(1_700_000_000),
