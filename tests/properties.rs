@@ -283,4 +283,69 @@ proptest! {
             prop_assert_eq!(&again[..h.data_len], &buf[..h.data_len]);
         }
     }
+
+    /// A PROXY header from a trusted balancer is peer bytes all the same:
+    /// whatever follows either signature, parsing never panics, a parsed
+    /// header never claims more bytes than it was given, and a prefix of a
+    /// parsed header is incomplete or invalid, never another header.
+    #[test]
+    fn arbitrary_proxy_headers_parse_within_their_bytes(
+        prefix in 0usize..3,
+        rest in vec(any::<u8>(), 0..300),
+    ) {
+        use packet_service::conn::proxy::{parse, ProxyHeader};
+        let signature: &[u8] = match prefix {
+            0 => b"\r\n\r\n\0\r\nQUIT\n",
+            1 => b"PROXY ",
+            _ => b"",
+        };
+        let mut bytes = signature.to_vec();
+        bytes.extend_from_slice(&rest);
+        if let ProxyHeader::Parsed { len, .. } = parse(&bytes) {
+            prop_assert!(len <= bytes.len(), "{} of {}", len, bytes.len());
+            prop_assert!(len > 0);
+            for cut in 0..len {
+                prop_assert!(
+                    !matches!(parse(&bytes[..cut]), ProxyHeader::Parsed { .. }),
+                    "a {}-byte prefix of a {}-byte header parsed", cut, len
+                );
+            }
+        }
+    }
+
+    /// Version 2 headers as balancers build them, with arbitrary TLV bytes
+    /// after the addresses: parsed to the source they name, whole.
+    #[test]
+    fn built_proxy_v2_headers_parse_to_their_source(
+        port in 1u16..,
+        ip in any::<[u8; 4]>(),
+        tlvs in vec(any::<u8>(), 0..64),
+        trailing in vec(any::<u8>(), 0..32),
+    ) {
+        use packet_service::conn::proxy::{parse, ProxyHeader};
+        let src = std::net::SocketAddr::from((ip, port));
+        let dst = std::net::SocketAddr::from(([127, 0, 0, 1], 29000));
+        let mut header = ppp::v2::Builder::with_addresses(
+            ppp::v2::Version::Two | ppp::v2::Command::Proxy,
+            ppp::v2::Protocol::Stream,
+            (src, dst),
+        )
+        .build()
+        .expect("builds");
+        // Unparsed TLV bytes extend the declared length.
+        let declared = u16::from_be_bytes([header[14], header[15]]) as usize + tlvs.len();
+        header[14..16].copy_from_slice(&(declared as u16).to_be_bytes());
+        header.extend_from_slice(&tlvs);
+        let len = header.len();
+        header.extend_from_slice(&trailing);
+        match parse(&header) {
+            ProxyHeader::Parsed { len: parsed, source } => {
+                prop_assert_eq!(parsed, len);
+                prop_assert_eq!(source, Some(src));
+            }
+            // TLV bytes that are not well-formed TLVs may be refused.
+            ProxyHeader::Invalid => prop_assert!(!tlvs.is_empty(), "a plain header refused"),
+            ProxyHeader::Incomplete => prop_assert!(false, "whole header incomplete"),
+        }
+    }
 }
