@@ -82,6 +82,7 @@ fn dashboard_queries_existing_series() {
     // Families without children are not exported: give each one a child.
     let rpc = RpcMetrics::new(&m, RPC_METHODS);
     rpc.observe("auth", "Login", 0.001, Some("unavailable"));
+    rpc.set_endpoints_up("auth", 1);
     let mut c = counters(&m);
     c.observe_processing(1);
     c.publish();
@@ -111,6 +112,34 @@ fn dashboard_queries_existing_series() {
         }
     }
     assert!(checked > 30, "only {checked} series references found");
+}
+
+/// The other way round: every series of the `series!` table has a panel
+/// on the Grafana dashboard, so a new series is not forgotten there.
+#[test]
+fn every_series_is_on_the_dashboard() {
+    let dashboard = include_str!("../../deploy/grafana-dashboard.json");
+    let source = include_str!("mod.rs");
+    let table = source
+        .split_once("\nseries! {\n")
+        .and_then(|(_, rest)| rest.split_once("\n}\n"))
+        .map(|(table, _)| table)
+        .expect("the series! table");
+    let names: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split_once(" = \"")?.1.split_once('"'))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(names.len() > 25, "only {} series in the table", names.len());
+    let is_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    for name in names {
+        let full = format!("{NAMESPACE}_{name}");
+        let queried = dashboard.match_indices(&full).any(|(at, _)| {
+            let rest = &dashboard[at + full.len()..];
+            !rest.starts_with(is_name) || rest.starts_with("_bucket") || rest.starts_with("_sum")
+        });
+        assert!(queried, "no dashboard panel queries {full}");
+    }
 }
 
 #[test]
