@@ -52,13 +52,14 @@ pub(super) fn write(
         ServerPacket::LoginReply(r) => write_packet(dialect, &LoginReply::from(r), out),
         ServerPacket::CharListReply(r) => write_packet(dialect, &CharListReply::from(r), out),
         ServerPacket::ChangeMapReply(r) => write_packet(dialect, &ChangeMapReply::from(r), out),
-        ServerPacket::RemoveObject(r) => write_packet(dialect, &RemoveEntities::from(r), out),
         ServerPacket::SelectCharReply(r) => {
             write_packet(dialect, &SelectCharReply::from(&**r), out)
         }
         ServerPacket::InventoryData(r) => write_packet(dialect, &InventoryData::from(&**r), out),
         // osIROSE's quest data is opaque: it has no irose counterpart.
         ServerPacket::QuestData(_) => Err(EncodeError::NoLayout(p.packet_type())),
+        // Among these, a removal of one entity: osIROSE's layout (one u16)
+        // is 0x794's with one id, so it is written with no list to allocate.
         same => same.write_as_is(dialect, out),
     }
 }
