@@ -526,7 +526,12 @@ impl Session {
         // Every frame takes a token, whether its id is known or not (an
         // ignored unknown id is no way around the rate limit).
         let frame = matches!(input, Input::Packet { .. } | Input::Unknown { .. });
-        if frame && !t.common.bucket.take(now, ctx.packets_per_sec, ctx.packet_burst) {
+        if frame
+            && !t
+                .common
+                .bucket
+                .take(now, ctx.packets_per_sec, ctx.packet_burst)
+        {
             self.phase = t.close(self.phase.clone(), CloseReason::RateLimited);
             return Disposition::Applied;
         }

@@ -669,37 +669,31 @@ fn alive_refreshes_at_most_once_a_minute() {
     assert_eq!(closed(&out), Some(CloseReason::SessionExpired));
 }
 
-#[test]
-fn packet_rate_limit() {
-    let mut h = Harness::new();
+/// Feeds `input` six times at one instant with a burst of five: the burst
+/// is allowed, the sixth closes the connection.
+fn burst_then_rate_limited(h: &mut Harness, input: Input<'_>, at: f64) {
     let servers = h.servers.clone();
     let mut c = ctx(&servers);
     c.packets_per_sec = 10;
     c.packet_burst = 5;
     let mut out = Vec::new();
-    let now = h.at(1.0);
+    let now = h.at(at);
     for _ in 0..5 {
-        h.s.handle(
-            &c,
-            Input::Packet {
-                ptype: PacketType::PAKCS_ALIVE,
-                body: &[],
-            },
-            now,
-            &mut out,
-        );
+        h.s.handle(&c, input, now, &mut out);
     }
-    assert!(closed(&out).is_none(), "the burst is allowed");
-    h.s.handle(
-        &c,
-        Input::Packet {
-            ptype: PacketType::PAKCS_ALIVE,
-            body: &[],
-        },
-        now,
-        &mut out,
-    );
+    assert!(closed(&out).is_none(), "the burst is allowed: {out:?}");
+    h.s.handle(&c, input, now, &mut out);
     assert_eq!(closed(&out), Some(CloseReason::RateLimited));
+}
+
+#[test]
+fn packet_rate_limit() {
+    let mut h = Harness::new();
+    let alive = Input::Packet {
+        ptype: PacketType::PAKCS_ALIVE,
+        body: &[],
+    };
+    burst_then_rate_limited(&mut h, alive, 1.0);
 }
 
 #[test]
@@ -708,18 +702,7 @@ fn unknown_ids_take_from_the_packet_rate_limit_too() {
     // a client could send them at line rate.
     let mut h = Harness::new();
     h.in_world();
-    let servers = h.servers.clone();
-    let mut c = ctx(&servers);
-    c.packets_per_sec = 10;
-    c.packet_burst = 5;
-    let mut out = Vec::new();
-    let now = h.at(10.0);
-    for _ in 0..5 {
-        h.s.handle(&c, Input::Unknown { id: 0x7FE }, now, &mut out);
-    }
-    assert!(closed(&out).is_none(), "the burst is allowed: {out:?}");
-    h.s.handle(&c, Input::Unknown { id: 0x7FE }, now, &mut out);
-    assert_eq!(closed(&out), Some(CloseReason::RateLimited));
+    burst_then_rate_limited(&mut h, Input::Unknown { id: 0x7FE }, 10.0);
 }
 
 #[test]
