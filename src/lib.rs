@@ -101,4 +101,8 @@ pub mod pb {
     pub mod world {
         tonic::include_proto!("rose.world.v1");
     }
+    /// `rose.admin.v1`
+    pub mod admin {
+        tonic::include_proto!("rose.admin.v1");
+    }
 }

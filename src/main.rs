@@ -1,14 +1,14 @@
 //! The packet-service binary: configuration, the socket systemd passed
 //! (if any), logging, signals, then the reactor on the main thread — or,
 //! for `packet-service backend`, the embedded backend alone, and for
-//! `packet-service accounts`, one operator command. Everything else lives
-//! in the library.
+//! `packet-service accounts` and `packet-service admin`, one operator
+//! command. Everything else lives in the library.
 
 use std::process::ExitCode;
 
 use log::{error, info};
-use packet_service::backend::{admin, standalone};
-use packet_service::config::{AccountsCommand, Command, Config};
+use packet_service::backend::{accounts_cmd, admin_cli, standalone};
+use packet_service::config::{AccountsCommand, AdminCommand, Command, Config};
 use packet_service::reload::Reloader;
 use packet_service::server::Server;
 
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Ok(Command::Run(config)) => config,
         Ok(Command::Backend(config)) => return backend(&config),
         Ok(Command::Accounts(cmd)) => return accounts(&cmd),
+        Ok(Command::Admin(cmd)) => return admin(&cmd),
         Ok(Command::Help(text)) | Ok(Command::Version(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -135,13 +136,28 @@ fn accounts(cmd: &AccountsCommand) -> ExitCode {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).map(|_| line)
     };
-    match admin::run_blocking(cmd, password) {
+    match accounts_cmd::run_blocking(cmd, password) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("packet-service accounts: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `packet-service admin …`: one call, its answer on stdout, an error on
+/// stderr with its exit status.
+fn admin(cmd: &AdminCommand) -> ExitCode {
+    match admin_cli::run_blocking(cmd) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("packet-service admin: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -141,6 +141,7 @@ pub struct Server {
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
     accounts_reload: Option<crate::backend::reload::AccountsReload>,
+    admin_addr: Option<SocketAddr>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     grace: Duration,
@@ -231,6 +232,7 @@ impl Server {
             None => None,
         };
         if let Some(backend) = &backend {
+            backend.count_admin_actions(metrics.admin_actions.clone());
             runtime.spawn(export_world_drops(
                 Arc::downgrade(&backend.world()),
                 metrics.world_dropped.clone(),
@@ -238,7 +240,17 @@ impl Server {
         }
         let backend_addr = backend.as_ref().map(|b| b.addr());
         let accounts_reload = backend.as_ref().map(|b| b.accounts_reload());
-        let endpoints = config.endpoints(backend_addr);
+        let admin_addr = backend.as_ref().map(|b| b.admin_addr());
+        // Bound before the world link opens: the link names the gateway by
+        // the port it serves.
+        let addr = SocketAddr::new(config.listen_addr, config.service_port);
+        let (listener, origin) = listener::client(activated, addr, config.reuse_port)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let mut endpoints = config.endpoints(backend_addr);
+        endpoints.gateway = config.gateway_name(bound.port());
 
         let (metrics_addr, metrics_stop) = if config.metrics_enabled {
             let addr = SocketAddr::new(config.metrics_addr, config.metrics_port);
@@ -273,12 +285,6 @@ impl Server {
             observer,
         )?;
 
-        let addr = SocketAddr::new(config.listen_addr, config.service_port);
-        let (listener, origin) = listener::client(activated, addr, config.reuse_port)
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
         metrics.buffer_pool_size.set(config.buffer_pool_size as i64);
         let counters = ReactorCounters::new(
             &metrics,
@@ -324,6 +330,7 @@ impl Server {
             metrics_addr,
             backend_addr,
             accounts_reload,
+            admin_addr,
             health,
             metrics,
             grace: config.shutdown_grace,
@@ -343,6 +350,11 @@ impl Server {
     /// The embedded backend's address, if it runs.
     pub fn backend_addr(&self) -> Option<SocketAddr> {
         self.backend_addr
+    }
+
+    /// The admin service's address, if the embedded backend runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The metrics registry (readable after the server stopped).
@@ -417,6 +429,7 @@ impl Server {
             addr: self.addr,
             metrics_addr: self.metrics_addr,
             backend_addr: self.backend_addr,
+            admin_addr: self.admin_addr,
             trigger: self.trigger.clone(),
             metrics: Arc::clone(&self.metrics),
             thread: None,
@@ -437,6 +450,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     backend_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     trigger: ShutdownTrigger,
     metrics: Arc<Metrics>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
@@ -456,6 +470,11 @@ impl ServerHandle {
     /// The embedded backend, if it runs.
     pub fn backend_addr(&self) -> Option<SocketAddr> {
         self.backend_addr
+    }
+
+    /// The embedded backend's admin service, if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// A trigger for a graceful shutdown.

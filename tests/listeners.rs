@@ -68,6 +68,7 @@ fn activated(fd: RawFd, args: &[&str]) -> Process {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#, binary])
         .args(args)
+        .args(["--admin-listen", "127.0.0.1:0"])
         .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

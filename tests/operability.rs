@@ -216,6 +216,8 @@ fn the_binary_notifies_systemd_and_stops_on_sigterm() {
             "--port",
             "0",
             "--no-metrics",
+            "--admin-listen",
+            "127.0.0.1:0",
             "--database",
             "memory",
             "--log-level",

@@ -100,7 +100,7 @@ impl BackendProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_packet-service"))
             .args(["backend", "--backend-listen", &addr.to_string()])
             .args(["--database", database, "--auto-create-accounts"])
-            .args(["--log-level", "warn"])
+            .args(["--log-level", "warn", "--admin-listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -1,147 +1,443 @@
-//! `packet-service accounts …`: the operator commands on the backend's
-//! database, with their exit statuses (0 done, 1 refused, 3 the database
-//! failed; usage errors, 2, are the command line's). They work on SQLite
-//! and PostgreSQL while the service runs; `memory` has nothing to manage.
+//! The admin service (`proto/admin.proto`): what an operator asks of a
+//! running backend — the players online, a kick, an announcement, a ban —
+//! served on its own listener (`--admin-listen`, loopback by default) next
+//! to the embedded backend's services, in the gateway's process and in
+//! `packet-service backend` alike.
+//!
+//! With a token file (`--admin-token-file`) every call must carry
+//! `authorization: Bearer <token>`; the token is compared in constant time
+//! and a call without it, or with another, fails with UNAUTHENTICATED. An
+//! address off loopback without a token file refuses to start. Every call is
+//! counted by kind and result (`admin_actions_total`) when the process has a
+//! metrics registry.
+//!
+//! A ban sets the account's access level to 0 (docs/database.md: the
+//! next login is refused with NO_RIGHT_TO_CONNECT), kicks its players and
+//! ends their sessions.
 
-use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::UNIX_EPOCH;
 
-use super::accounts::{
-    parse_password, valid_username, AccountError, SeedPassword, MAX_USERNAME_LEN,
-};
-use super::store::{self, DatabaseUrl, StoreError, StoreOptions};
-use crate::config::{AccountAction, AccountsCommand, Config};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
 
-/// Why an operator command did not do what it was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// The request cannot be done: no such account, name taken, bad value.
-    #[error("{0}")]
-    Refused(String),
-    /// The database could not be opened or failed.
-    #[error("{0}")]
-    Database(#[from] StoreError),
+use super::world::admin::{Online, Target};
+use super::world::WorldState;
+use super::{database_failed, BackendConfig, BackendError, Shared};
+use crate::pb::admin::{self as pb, admin_server::Admin};
+
+/// Longest announcement, in bytes.
+pub const MAX_ANNOUNCE_BYTES: usize = 200;
+/// Longest sender name of an announcement, in bytes.
+pub const MAX_FROM_BYTES: usize = 32;
+/// Longest token read from a token file, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+/// The sender of an announcement that names none.
+const DEFAULT_FROM: &str = "server";
+/// The reason of a kick that gives none.
+const DEFAULT_REASON: &str = "kicked by an operator";
+
+/// What a call asked for: the `kind` label of `admin_actions_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    List,
+    Kick,
+    Announce,
+    Ban,
 }
 
-impl AdminError {
-    /// The process exit status for this error.
-    pub fn exit_code(&self) -> u8 {
+impl Kind {
+    fn label(self) -> &'static str {
         match self {
-            AdminError::Refused(_) => 1,
-            AdminError::Database(_) => 3,
+            Kind::List => "list",
+            Kind::Kick => "kick",
+            Kind::Announce => "announce",
+            Kind::Ban => "ban",
         }
     }
 }
 
-/// [`run`] on a runtime of its own (the binary has none).
-pub fn run_blocking(
-    cmd: &AccountsCommand,
-    password: impl FnOnce() -> std::io::Result<String>,
-) -> Result<String, AdminError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AdminError::Database(StoreError::Runtime(format!("runtime: {e}"))))?;
-    runtime.block_on(run(cmd, password))
+/// How a call ended: the `result` label of `admin_actions_total`, from its
+/// status.
+fn result_label(status: Option<&Status>) -> &'static str {
+    match status.map(Status::code) {
+        None => "done",
+        Some(tonic::Code::NotFound) => "not_found",
+        Some(tonic::Code::InvalidArgument) => "invalid",
+        Some(tonic::Code::Unauthenticated) => "unauthenticated",
+        Some(_) => "failed",
+    }
 }
 
-/// Runs `cmd`; what to print on success. `password` supplies the password
-/// of `add` and `passwd` (the first line of stdin, for the binary).
-pub async fn run(
-    cmd: &AccountsCommand,
-    password: impl FnOnce() -> std::io::Result<String>,
-) -> Result<String, AdminError> {
-    if cmd.database == DatabaseUrl::Memory {
-        return Err(AdminError::Refused(
-            "the memory database keeps no accounts: give --database sqlite:PATH or postgres://…"
-                .into(),
+/// Reads a token file: its first line without surrounding whitespace,
+/// non-empty and at most [`MAX_TOKEN_BYTES`]. The error says why, never the
+/// token.
+pub fn read_token_file(path: &Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let token = line.trim_ascii();
+    if token.is_empty() {
+        return Err("the first line is empty".into());
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(format!("the token is longer than {MAX_TOKEN_BYTES} bytes"));
+    }
+    Ok(token.to_vec())
+}
+
+/// Whether `a` and `b` are equal, in time that depends on their lengths
+/// only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The admin gRPC service over the world and the store.
+pub(crate) struct AdminService {
+    world: Arc<WorldState>,
+    shared: Arc<Shared>,
+    /// The token calls must present; `None`: any call is let in.
+    token: Option<Vec<u8>>,
+    /// Where actions are counted, once the process has given it.
+    counter: Arc<OnceLock<prometheus::IntCounterVec>>,
+}
+
+impl AdminService {
+    /// Lets the call in if it carries the token.
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        match given {
+            Some(given) if constant_time_eq(given, token) => Ok(()),
+            _ => Err(Status::unauthenticated("admin token missing or wrong")),
+        }
+    }
+
+    /// Counts and logs how a call ended.
+    fn done<T>(&self, kind: Kind, result: Result<T, Status>) -> Result<T, Status> {
+        let label = result_label(result.as_ref().err());
+        if let Some(counter) = self.counter.get() {
+            counter.with_label_values(&[kind.label(), label]).inc();
+        }
+        match &result {
+            Ok(_) => log::info!("admin: {} done", kind.label()),
+            Err(s) => log::warn!("admin: {} refused ({label}): {}", kind.label(), s.message()),
+        }
+        result
+    }
+
+    /// The account named `name` (either case): its id and stored name.
+    async fn account(&self, name: &str) -> Result<Option<(u32, String)>, Status> {
+        let accounts = self
+            .shared
+            .store
+            .accounts()
+            .await
+            .map_err(|e| database_failed("admin: accounts", e))?;
+        Ok(accounts
+            .into_iter()
+            .find(|a| a.username.eq_ignore_ascii_case(name))
+            .map(|a| (a.user_id, a.username)))
+    }
+
+    async fn list(&self) -> Result<pb::ListPlayersReply, Status> {
+        let online = self.world.online();
+        let accounts = self
+            .shared
+            .store
+            .accounts()
+            .await
+            .map_err(|e| database_failed("admin: accounts", e))?;
+        let account = |user_id: u32| {
+            accounts
+                .iter()
+                .find(|a| a.user_id == user_id)
+                .map_or_else(|| format!("user {user_id}"), |a| a.username.clone())
+        };
+        let players = online
+            .into_iter()
+            .map(|p| pb::PlayerInfo {
+                account: account(p.user_id),
+                user_id: p.user_id,
+                character: p.name,
+                map: p.map.into(),
+                x: p.x,
+                y: p.y,
+                gateway: p.gateway,
+                joined_at: p
+                    .joined
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                entity_id: p.entity_id.into(),
+                session_id: p.session_id,
+            })
+            .collect();
+        Ok(pb::ListPlayersReply { players })
+    }
+
+    async fn kick(&self, req: pb::KickRequest) -> Result<pb::KickReply, Status> {
+        let name = req.name.trim();
+        if name.is_empty() {
+            return Err(Status::invalid_argument("no name given"));
+        }
+        let reason = match req.reason.trim() {
+            "" => DEFAULT_REASON,
+            r => r,
+        };
+        let mut kicked = self.world.kick(Target::Character(name), reason).await;
+        if kicked.is_empty() {
+            if let Some((user_id, _)) = self.account(name).await? {
+                kicked = self.world.kick(Target::User(user_id), reason).await;
+            }
+        }
+        if kicked.is_empty() {
+            return Err(Status::not_found(format!(
+                "nobody named {name:?} is in the world"
+            )));
+        }
+        Ok(pb::KickReply {
+            kicked: names(kicked),
+        })
+    }
+
+    fn announce(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceReply, Status> {
+        let text = req.text.trim();
+        let printable = |s: &str| !s.chars().any(char::is_control);
+        if text.is_empty() || text.len() > MAX_ANNOUNCE_BYTES || !printable(text) {
+            return Err(Status::invalid_argument(format!(
+                "an announcement is 1..={MAX_ANNOUNCE_BYTES} bytes without control characters"
+            )));
+        }
+        let from = match req.from.trim() {
+            "" => DEFAULT_FROM,
+            f if f.len() <= MAX_FROM_BYTES && printable(f) => f,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "the sender is at most {MAX_FROM_BYTES} bytes without control characters"
+                )))
+            }
+        };
+        let map = match req.map {
+            0 => None,
+            m => Some(u16::try_from(m).map_err(|_| Status::invalid_argument("no such map"))?),
+        };
+        let reached = self.world.announce(text, from, map);
+        Ok(pb::AnnounceReply {
+            reached: u32::try_from(reached).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn ban(&self, req: pb::BanRequest) -> Result<pb::BanReply, Status> {
+        let name = req.account.trim();
+        let Some((user_id, username)) = self.account(name).await? else {
+            return Err(Status::not_found(format!("no account named {name:?}")));
+        };
+        let banned = self
+            .shared
+            .store
+            .set_access(&username, 0)
+            .await
+            .map_err(|e| database_failed("admin: ban", e))?;
+        if !banned {
+            return Err(Status::not_found(format!("no account named {name:?}")));
+        }
+        log::info!("admin: account {username:?} (user {user_id}) banned");
+        let kicked = self.world.kick(Target::User(user_id), "banned").await;
+        for p in &kicked {
+            if let Err(e) = self.shared.sessions.remove(p.session_id).await {
+                log::error!("admin: session of banned user {user_id} not removed: {e}");
+            }
+        }
+        Ok(pb::BanReply {
+            kicked: names(kicked),
+        })
+    }
+}
+
+/// The character names of kicked players.
+fn names(kicked: Vec<Online>) -> Vec<String> {
+    kicked.into_iter().map(|p| p.name).collect()
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn list_players(
+        &self,
+        request: Request<pb::ListPlayersRequest>,
+    ) -> Result<Response<pb::ListPlayersReply>, Status> {
+        let result = match self.check(&request) {
+            Ok(()) => self.list().await,
+            Err(s) => Err(s),
+        };
+        self.done(Kind::List, result).map(Response::new)
+    }
+
+    async fn kick(
+        &self,
+        request: Request<pb::KickRequest>,
+    ) -> Result<Response<pb::KickReply>, Status> {
+        let result = match self.check(&request) {
+            Ok(()) => AdminService::kick(self, request.into_inner()).await,
+            Err(s) => Err(s),
+        };
+        self.done(Kind::Kick, result).map(Response::new)
+    }
+
+    async fn announce(
+        &self,
+        request: Request<pb::AnnounceRequest>,
+    ) -> Result<Response<pb::AnnounceReply>, Status> {
+        let result = self
+            .check(&request)
+            .and_then(|()| AdminService::announce(self, request.into_inner()));
+        self.done(Kind::Announce, result).map(Response::new)
+    }
+
+    async fn ban(
+        &self,
+        request: Request<pb::BanRequest>,
+    ) -> Result<Response<pb::BanReply>, Status> {
+        let result = match self.check(&request) {
+            Ok(()) => AdminService::ban(self, request.into_inner()).await,
+            Err(s) => Err(s),
+        };
+        self.done(Kind::Ban, result).map(Response::new)
+    }
+}
+
+/// The admin service, serving.
+pub(crate) struct AdminServer {
+    /// The bound address.
+    pub(crate) addr: SocketAddr,
+    /// The server task, ending once `stopped` says so.
+    pub(crate) task: JoinHandle<()>,
+    /// Where actions are counted.
+    pub(crate) counter: Arc<OnceLock<prometheus::IntCounterVec>>,
+}
+
+/// The token the configuration asks for, checked against the address:
+/// off loopback a token file is required.
+fn token_of(config: &BackendConfig) -> Result<Option<Vec<u8>>, BackendError> {
+    let addr = config.admin_listen;
+    match &config.admin_token_file {
+        None if addr.ip().is_loopback() => Ok(None),
+        None => Err(BackendError::AdminExposed { addr }),
+        Some(path) => read_token_file(path)
+            .map(Some)
+            .map_err(|reason| BackendError::AdminToken {
+                path: PathBuf::from(path),
+                reason,
+            }),
+    }
+}
+
+/// Binds `config.admin_listen` and serves the admin service until
+/// `stopped` turns true.
+pub(crate) async fn serve(
+    config: &BackendConfig,
+    world: Arc<WorldState>,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<AdminServer, BackendError> {
+    let token = token_of(config)?;
+    let listen = config.admin_listen;
+    let bind_failed = |source| BackendError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(bind_failed)?;
+    let addr = listener.local_addr().map_err(bind_failed)?;
+    let counter = Arc::new(OnceLock::new());
+    let service = AdminService {
+        world,
+        shared,
+        token,
+        counter: Arc::clone(&counter),
+    };
+    let tokened = if service.token.is_some() {
+        "token required"
+    } else {
+        "no token"
+    };
+    let router = tonic::transport::Server::builder()
+        .add_service(pb::admin_server::AdminServer::new(service));
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let task = tokio::spawn(async move {
+        let signal = async move {
+            let _ = stopped.wait_for(|&s| s).await;
+        };
+        if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await {
+            log::error!("admin service failed: {e}");
+        }
+    });
+    log::info!("admin service on {addr} ({tokened})");
+    Ok(AdminServer {
+        addr,
+        task,
+        counter,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn token_files_give_their_first_line() {
+        let dir = std::env::temp_dir().join(format!("ps-admin-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("token");
+        std::fs::write(&file, "  s3cret \nignored\n").expect("write");
+        assert_eq!(read_token_file(&file).as_deref(), Ok(&b"s3cret"[..]));
+        std::fs::write(&file, "\nlater").expect("write");
+        assert!(read_token_file(&file).is_err());
+        assert!(read_token_file(&dir.join("missing")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn off_loopback_needs_a_token_file() {
+        let mut config = BackendConfig {
+            admin_listen: "0.0.0.0:29200".parse().expect("addr"),
+            ..BackendConfig::default()
+        };
+        assert!(matches!(
+            token_of(&config),
+            Err(BackendError::AdminExposed { .. })
         ));
+        config.admin_listen = "127.0.0.1:0".parse().expect("addr");
+        assert!(matches!(token_of(&config), Ok(None)));
     }
-    let read_password = |password: Box<dyn FnOnce() -> std::io::Result<String>>| {
-        let line =
-            password().map_err(|e| AdminError::Refused(format!("reading the password: {e}")))?;
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            return Err(AdminError::Refused("no password on stdin".into()));
-        }
-        parse_password(line).map_err(|e| AdminError::Refused(e.to_owned()))
-    };
-    let name_ok = |name: &str| {
-        if valid_username(name) {
-            Ok(())
-        } else {
-            Err(AdminError::Refused(format!(
-                "invalid account name {name:?} (1..={MAX_USERNAME_LEN} bytes, no spaces)"
-            )))
-        }
-    };
-    // Check what can be checked before touching the database.
-    let secret: Option<SeedPassword> = match &cmd.action {
-        AccountAction::Add { username, .. } | AccountAction::Passwd { username } => {
-            name_ok(username)?;
-            Some(read_password(Box::new(password))?)
-        }
-        _ => None,
-    };
-    let defaults = Config::defaults();
-    let opened = store::open(
-        &cmd.database,
-        StoreOptions {
-            max_chars_per_account: defaults.max_chars_per_account,
-            session_ttl: defaults.session_ttl,
-        },
-    )
-    .await?;
-    let s = &opened.store;
-    let missing = |name: &str| AdminError::Refused(format!("no account named {name:?}"));
-    match (&cmd.action, secret) {
-        (AccountAction::Add { username, access }, Some(password)) => {
-            match s.add_account(username, &password, *access).await? {
-                Ok(id) => Ok(format!(
-                    "added {username:?} as user {id} (access {access})\n"
-                )),
-                Err(AccountError::Duplicate) => Err(AdminError::Refused(format!(
-                    "an account named {username:?} exists already"
-                ))),
-                Err(e) => Err(AdminError::Refused(format!("{username:?}: {e}"))),
-            }
-        }
-        (AccountAction::Passwd { username }, Some(password)) => {
-            if s.set_password(username, &password).await? {
-                Ok(format!("password of {username:?} replaced\n"))
-            } else {
-                Err(missing(username))
-            }
-        }
-        (AccountAction::SetAccess { username, access }, _) => {
-            if s.set_access(username, *access).await? {
-                Ok(format!("{username:?} has access {access}\n"))
-            } else {
-                Err(missing(username))
-            }
-        }
-        (AccountAction::Delete { username }, _) => {
-            if s.delete_account(username).await? {
-                Ok(format!("deleted {username:?} and its characters\n"))
-            } else {
-                Err(missing(username))
-            }
-        }
-        (AccountAction::List, _) => {
-            let mut out = format!(
-                "{:>8}  {:<20}  {:>6}  {:>10}\n",
-                "id", "name", "access", "characters"
-            );
-            for a in s.accounts().await? {
-                let _ = writeln!(
-                    out,
-                    "{:>8}  {:<20}  {:>6}  {:>10}",
-                    a.user_id, a.username, a.access, a.characters
-                );
-            }
-            Ok(out)
-        }
-        (AccountAction::Add { .. } | AccountAction::Passwd { .. }, None) => {
-            Err(AdminError::Refused("no password".into()))
-        }
+
+    #[test]
+    fn results_are_labelled_by_status() {
+        assert_eq!(result_label(None), "done");
+        assert_eq!(result_label(Some(&Status::not_found("x"))), "not_found");
+        assert_eq!(
+            result_label(Some(&Status::unauthenticated("x"))),
+            "unauthenticated"
+        );
+        assert_eq!(result_label(Some(&Status::internal("x"))), "failed");
     }
 }

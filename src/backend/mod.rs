@@ -12,7 +12,9 @@
 //! lock is held across an `.await`.
 
 pub mod accounts;
+pub mod accounts_cmd;
 pub mod admin;
+pub mod admin_cli;
 mod auth;
 mod character;
 pub mod characters;
@@ -60,16 +62,24 @@ pub struct BackendConfig {
     pub limits: throttle::AuthLimitsConfig,
     /// How often the world saves the characters in play that moved.
     pub save_interval: Duration,
+    /// Where the admin service listens ([`admin`]).
+    pub admin_listen: SocketAddr,
+    /// The file holding the token admin calls must present; required when
+    /// `admin_listen` is not loopback.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for BackendConfig {
     /// The defaults of the settings table
     /// ([`Config::defaults`](crate::config::Config::defaults)), so that each
     /// is written once — except the database, `memory` here: a library
-    /// default never creates files (the binary's default is the row's).
+    /// default never creates files (the binary's default is the row's) —
+    /// and the admin service's port, ephemeral here: a library default
+    /// never claims a fixed port.
     fn default() -> Self {
         BackendConfig {
             database: DatabaseUrl::Memory,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..crate::config::Config::defaults().backend_config()
         }
     }
@@ -115,6 +125,20 @@ pub enum BackendError {
     /// The database could not be opened or used.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The admin service would listen off loopback without a token.
+    #[error("the admin service on {addr} is not on loopback: give --admin-token-file / ADMIN_TOKEN_FILE, or --admin-listen 127.0.0.1:PORT")]
+    AdminExposed {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The admin token file is unusable.
+    #[error("admin token file {}: {reason}", .path.display())]
+    AdminToken {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The id of the one server in the list.
@@ -202,6 +226,7 @@ pub struct EmbeddedBackend {
     stop: watch::Sender<bool>,
     world: Arc<world::WorldState>,
     server: JoinHandle<()>,
+    admin: admin::AdminServer,
     purge: JoinHandle<()>,
     saves: JoinHandle<()>,
     saver: JoinHandle<()>,
@@ -297,6 +322,13 @@ impl EmbeddedBackend {
                 log::error!("embedded backend server failed: {e}");
             }
         });
+        let admin = admin::serve(
+            &shared.config,
+            world.clone(),
+            shared.clone(),
+            stopped.clone(),
+        )
+        .await?;
         let purge = tokio::spawn(purge_sessions(shared, ttl, stopped.clone()));
         let saves = tokio::spawn(save_periodically(
             world.clone(),
@@ -314,6 +346,7 @@ impl EmbeddedBackend {
             stop,
             world,
             server,
+            admin,
             purge,
             saves,
             saver,
@@ -344,6 +377,17 @@ impl EmbeddedBackend {
         self.addr
     }
 
+    /// The address the admin service is served on.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.addr
+    }
+
+    /// Counts the admin service's calls in `counter` (labels `kind`,
+    /// `result`) from now on; the first counter given stays.
+    pub fn count_admin_actions(&self, counter: prometheus::IntCounterVec) {
+        let _ = self.admin.counter.set(counter);
+    }
+
     /// Stops serving: says NOT_SERVING to health watchers, refuses new
     /// calls, ends every world link, saves every character that was in
     /// play, and waits (up to a few seconds) for open connections to finish.
@@ -358,12 +402,12 @@ impl EmbeddedBackend {
             log::error!("embedded backend: the character saver failed");
         }
         let mut server = self.server;
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
-            .await
-            .is_err()
-        {
+        let mut admin = self.admin.task;
+        let both = async { tokio::join!(&mut server, &mut admin) };
+        if tokio::time::timeout(SHUTDOWN_GRACE, both).await.is_err() {
             log::warn!("embedded backend: connections still open after the grace period");
             server.abort();
+            admin.abort();
         }
         let _ = self.purge.await;
         let _ = self.accounts_task.await;

@@ -1,9 +1,13 @@
 //! The subcommands: `packet-service backend [options]` (the embedded
-//! backend alone, every setting as for the gateway) and `packet-service
-//! accounts VERB …` (operator commands on the database), each with its own
-//! `--help`. Anything else on the command line is the gateway's.
+//! backend alone, every setting as for the gateway), `packet-service
+//! accounts VERB …` (operator commands on the database) and `packet-service
+//! admin VERB …` (calls of a running backend's admin service), each with its
+//! own `--help`. Anything else on the command line is the gateway's.
 
-use super::rules::{Database, UInt};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::rules::{Database, FilePath, Sock, UInt};
 use super::{Command, Config, ConfigError, SETTINGS};
 use crate::backend::store::DatabaseUrl;
 
@@ -63,6 +67,64 @@ run while the service runs. Passwords are read from the first line of stdin;
 
 Exit status: 0 done, 1 refused (no such account, name taken, bad value),
 2 usage error, 3 the database failed.
+";
+
+/// What `packet-service admin` asks the admin service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    /// `players`: everyone in the world.
+    Players,
+    /// `kick NAME [--reason TEXT]`: closes a character's (or an account's)
+    /// players.
+    Kick {
+        /// A character or account name.
+        name: String,
+        /// Why (for the gateways' logs); empty: the default.
+        reason: String,
+    },
+    /// `announce TEXT… [--map N]`: a server message to everyone or one map.
+    Announce {
+        /// The words of the message, joined by spaces.
+        text: String,
+        /// Only this map; `None`: everyone.
+        map: Option<u16>,
+    },
+    /// `ban ACCOUNT`: refuses the account's logins and kicks it.
+    Ban {
+        /// The account name.
+        account: String,
+    },
+}
+
+/// `packet-service admin …`: the action and the service it calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCommand {
+    /// The admin service (`--admin-listen` / `ADMIN_LISTEN`; an unspecified
+    /// address is reached on loopback).
+    pub addr: SocketAddr,
+    /// The token file (`--admin-token-file` / `ADMIN_TOKEN_FILE`).
+    pub token_file: Option<PathBuf>,
+    /// What to do.
+    pub action: AdminAction,
+}
+
+const ADMIN_USAGE: &str = "\
+Usage: packet-service admin VERB [ARGS] [--admin-listen ADDR] [--admin-token-file PATH]
+
+Calls the admin service of a running backend (the gateway's embedded one or
+`packet-service backend`) at --admin-listen / ADMIN_LISTEN (default
+127.0.0.1:29200), with the token in --admin-token-file / ADMIN_TOKEN_FILE
+when the service requires one.
+
+  players                   everyone in the world: account, character, map,
+                            position, gateway, connected since (UTC)
+  kick NAME [--reason TEXT] close a character's connection (or every one of
+                            an account); the others on its map see it leave
+  announce TEXT [--map N]   a server message to every player, or one map's
+  ban ACCOUNT               refuse the account's next logins, kick it
+
+Exit status: 0 done, 1 refused (nobody by that name, bad text), 2 usage
+error, 3 the service could not be reached or failed, 4 the token was refused.
 ";
 
 /// Highest access level accepted.
@@ -147,6 +209,78 @@ pub(super) fn accounts(
     Ok(Command::Accounts(AccountsCommand { database, action }))
 }
 
+/// `packet-service admin …`.
+pub(super) fn admin(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Command, ConfigError> {
+    let row = |field: &str| {
+        SETTINGS
+            .iter()
+            .find(|r| r.field == field)
+            .ok_or_else(|| ConfigError::Usage(format!("no {field} setting")))
+    };
+    let (listen, token) = (row("admin_listen")?, row("admin_token_file")?);
+    let mut opts = getopts::Options::new();
+    opts.optflag("h", "help", "print this help and exit");
+    opts.optopt("", listen.long, "the admin service", listen.hint);
+    opts.optopt("", token.long, "the token file", token.hint);
+    opts.optopt("", "reason", "why a player is kicked", "TEXT");
+    opts.optopt("", "map", "the map of an announcement", "N");
+    let m = opts
+        .parse(args)
+        .map_err(|fail| ConfigError::Usage(fail.to_string()))?;
+    if m.opt_present("help") || m.free.is_empty() {
+        return Ok(Command::Help(ADMIN_USAGE.to_owned()));
+    }
+    let sources = super::parse::Sources::new(Some(&m), env);
+    let addr = sources.value(listen, &Sock)?;
+    let token_file = sources.optional(token, &FilePath)?;
+    let map = match m.opt_str("map") {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| ConfigError::Usage(format!("--map {raw:?}: expected 1..=65535")))?,
+        ),
+    };
+    let reason = m.opt_str("reason");
+    let words: Vec<&str> = m.free.iter().map(String::as_str).collect();
+    let misplaced = |flag: &str| ConfigError::Usage(format!("--{flag} does not go with this verb"));
+    let action = match words.as_slice() {
+        ["players"] => AdminAction::Players,
+        ["kick", name] => AdminAction::Kick {
+            name: (*name).to_owned(),
+            reason: reason.clone().unwrap_or_default(),
+        },
+        ["announce", text @ ..] if !text.is_empty() => AdminAction::Announce {
+            text: text.join(" "),
+            map,
+        },
+        ["ban", account] => AdminAction::Ban {
+            account: (*account).to_owned(),
+        },
+        _ => {
+            return Err(ConfigError::Usage(format!(
+                "admin: unknown or incomplete command {:?}",
+                words.join(" ")
+            )))
+        }
+    };
+    if reason.is_some() && !matches!(action, AdminAction::Kick { .. }) {
+        return Err(misplaced("reason"));
+    }
+    if map.is_some() && !matches!(action, AdminAction::Announce { .. }) {
+        return Err(misplaced("map"));
+    }
+    Ok(Command::Admin(AdminCommand {
+        addr,
+        token_file,
+        action,
+    }))
+}
+
 impl UInt<u32> {
     /// An access level, or the error line naming what is accepted.
     fn parse_access(&self, raw: &str) -> Result<u32, ConfigError> {
@@ -224,6 +358,71 @@ mod tests {
             assert!(parse(bad, &[]).is_err(), "{bad:?}");
         }
         assert!(matches!(parse(&["accounts"], &[]), Ok(Command::Help(_))));
+    }
+
+    fn admin(list: &[&str], env: &[(&str, &str)]) -> AdminCommand {
+        match parse(list, env) {
+            Ok(Command::Admin(cmd)) => cmd,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn admin_verbs() {
+        let players = admin(&["admin", "players"], &[]);
+        assert_eq!(players.action, AdminAction::Players);
+        assert_eq!(players.addr, "127.0.0.1:29200".parse().expect("addr"));
+        assert_eq!(players.token_file, None);
+        let kick = admin(
+            &[
+                "admin",
+                "kick",
+                "Bob",
+                "--reason",
+                "spam",
+                "--admin-listen",
+                "127.0.0.1:9",
+            ],
+            &[("ADMIN_TOKEN_FILE", "/etc/token")],
+        );
+        assert_eq!(
+            kick.action,
+            AdminAction::Kick {
+                name: "Bob".into(),
+                reason: "spam".into()
+            }
+        );
+        assert_eq!(kick.addr, "127.0.0.1:9".parse().expect("addr"));
+        assert_eq!(kick.token_file, Some(PathBuf::from("/etc/token")));
+        assert_eq!(
+            admin(
+                &["admin", "announce", "restart", "in", "5", "--map", "2"],
+                &[]
+            )
+            .action,
+            AdminAction::Announce {
+                text: "restart in 5".into(),
+                map: Some(2)
+            }
+        );
+        assert_eq!(
+            admin(&["admin", "ban", "eve"], &[]).action,
+            AdminAction::Ban {
+                account: "eve".into()
+            }
+        );
+        for bad in [
+            &["admin", "kick"][..],
+            &["admin", "announce"],
+            &["admin", "frobnicate"],
+            &["admin", "ban", "eve", "--map", "1"],
+            &["admin", "players", "--reason", "x"],
+            &["admin", "announce", "hi", "--map", "0"],
+            &["admin", "players", "--admin-listen", "nowhere"],
+        ] {
+            assert!(parse(bad, &[]).is_err(), "{bad:?}");
+        }
+        assert!(matches!(parse(&["admin"], &[]), Ok(Command::Help(_))));
     }
 
     #[test]

@@ -33,7 +33,7 @@
 //! | `rules.rs` | the kinds of value: checking, `--help` and error wording |
 //! | `file.rs` | the optional `--config-file`, re-read on SIGHUP |
 //! | `parse.rs` | the sources and their precedence, `--help`/`--version` |
-//! | `commands.rs` | the `backend` and `accounts` subcommands |
+//! | `commands.rs` | the `backend`, `accounts` and `admin` subcommands |
 //! | `text.rs` | `--help`, the summary line, masked `Debug` |
 //! | `parts.rs` | the reactor's and the embedded backend's settings, the endpoints |
 //! | `advice.rs` | valid but doubtful combinations, warned about at start |
@@ -54,7 +54,7 @@ mod text;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-pub use commands::{AccountAction, AccountsCommand};
+pub use commands::{AccountAction, AccountsCommand, AdminAction, AdminCommand};
 pub use declare::{Form, Reload, Setting};
 pub use reload::{Change, Reloaded};
 pub use table::{Config, SETTINGS};
@@ -72,6 +72,8 @@ pub enum Command {
     Backend(Config),
     /// `packet-service accounts …`: an operator command on the database.
     Accounts(AccountsCommand),
+    /// `packet-service admin …`: a call of a running backend's admin service.
+    Admin(AdminCommand),
     /// Print this help text to stdout and exit 0.
     Help(String),
     /// Print this version line to stdout and exit 0.
@@ -126,8 +128,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Defaults suitable for tests: client listener and metrics endpoint on
-    /// 127.0.0.1 with ephemeral ports, the `memory` database (a test that
+    /// Defaults suitable for tests: client listener, metrics endpoint and
+    /// admin service on 127.0.0.1 with ephemeral ports, the `memory` database (a test that
     /// wants persistence names its own file), everything else default.
     pub fn for_tests() -> Config {
         Config {
@@ -135,6 +137,7 @@ impl Config {
             service_port: 0,
             metrics_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             metrics_port: 0,
+            admin_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             database: crate::backend::store::DatabaseUrl::Memory,
             ..Config::defaults()
         }

@@ -23,6 +23,7 @@ impl Config {
                 }
                 "backend" => return super::commands::backend(rest, env),
                 "accounts" => return super::commands::accounts(rest, env),
+                "admin" => return super::commands::admin(rest, env),
                 _ => {}
             }
         }

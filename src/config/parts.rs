@@ -68,6 +68,8 @@ impl Config {
             server_name: self.server_name.clone(),
             database: self.database.clone(),
             save_interval: self.save_interval,
+            admin_listen: self.admin_listen,
+            admin_token_file: self.admin_token_file.clone(),
             limits: crate::backend::throttle::AuthLimitsConfig {
                 failures_per_account: self.auth_failures_per_account,
                 failures_per_source: self.auth_failures_per_source,
@@ -104,6 +106,21 @@ impl Config {
             auth: or_embedded(&self.auth_url),
             character: or_embedded(&self.character_url),
             world: self.world_url.clone().unwrap_or_else(|| embedded.clone()),
+            gateway: String::new(),
         }
+    }
+
+    /// The name the gateway gives itself on its world link: the address it
+    /// advertises (`bound_port` unless `public_port` is set), the host and
+    /// the process id, e.g. `203.0.113.7:29000 gw1/4242`.
+    pub fn gateway_name(&self, bound_port: u16) -> String {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!(
+            "{}:{} {}/{}",
+            self.public_addr,
+            self.public_port.unwrap_or(bound_port),
+            host.trim(),
+            std::process::id()
+        )
     }
 }

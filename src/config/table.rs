@@ -421,6 +421,29 @@ settings! {
         debug: plain,
         reload: restart,
     }
+    /// Where the admin service (`proto/admin.proto`) of the embedded
+    /// backend listens; loopback by default, port 0 picks an ephemeral
+    /// port. Any other address needs `admin_token_file` (checked when the
+    /// backend starts). `packet-service admin` connects here.
+    admin_listen: SocketAddr {
+        flag: "admin-listen", env: "ADMIN_LISTEN", hint: "ADDR",
+        form: value, rule: Sock, default: Some("127.0.0.1:29200"),
+        help: "admin service address (embedded backend); off loopback it needs --admin-token-file",
+        summary: embedded("admin", |c| c.admin_listen),
+        debug: plain,
+        reload: restart,
+    }
+    /// File whose first line is the token every admin call must present;
+    /// `None`: no token (allowed on loopback only). Read by the backend at
+    /// start and by `packet-service admin`, never logged.
+    admin_token_file: Option<PathBuf> {
+        flag: "admin-token-file", env: "ADMIN_TOKEN_FILE", hint: "PATH",
+        form: optional, rule: FilePath, default: None,
+        help: "file holding the admin token (first line); required when --admin-listen is not loopback",
+        summary: embedded("admin_token", |c| if c.admin_token_file.is_some() { "file" } else { "none" }),
+        debug: plain,
+        reload: restart,
+    }
     /// File of accounts seeding the embedded auth service. Read by the
     /// backend, not here: at start, and again on every reload (the
     /// backend applies the lines that changed, `src/backend/reload.rs`).

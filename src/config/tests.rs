@@ -229,6 +229,8 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("character-url", "CHARACTER_URL", "ftp://x"),
     ("world-url", "WORLD_URL", "http://"),
     ("backend-listen", "BACKEND_LISTEN", "127.0.0.1"),
+    ("admin-listen", "ADMIN_LISTEN", "localhost:29200"),
+    ("admin-token-file", "ADMIN_TOKEN_FILE", "a\0b"),
     ("accounts-file", "ACCOUNTS_FILE", "a\0b"),
     ("account", "ACCOUNTS", "alice"),
     ("auto-create-accounts", "AUTO_CREATE_ACCOUNTS", "2"),

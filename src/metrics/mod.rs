@@ -158,6 +158,8 @@ series! {
         "Chat messages dropped by the chat budget instead of forwarded to the world, by reason.";
     world_oversized: IntCounter = "world_oversized_total" []
         "Packets from the world service too large for the protocol, dropped.";
+    admin_actions: IntCounterVec = "admin_actions_total" ["kind", "result"]
+        "Calls of the embedded backend's admin service, by kind (list, kick, announce, ban) and result (done, not_found, invalid, unauthenticated, failed).";
     world_dropped: IntCounter = "world_messages_dropped_total" []
         "Messages the embedded world service dropped because a gateway link's queue was full or closed.";
     buffer_pool_available: IntGauge = "buffer_pool_available" []

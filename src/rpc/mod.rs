@@ -78,6 +78,9 @@ pub struct Endpoints {
     pub character: Vec<String>,
     /// World service URL: one world per realm.
     pub world: String,
+    /// The name this gateway gives itself on its world link (the admin
+    /// list shows it); empty: none.
+    pub gateway: String,
 }
 
 /// Observer of RPC outcomes (metrics); the default does nothing.
@@ -237,6 +240,7 @@ pub fn start(
     ));
     rt.spawn(world_link(
         world_channel,
+        gateway_metadata(&endpoints.gateway),
         ends.world,
         completer.clone(),
         failed,
@@ -492,11 +496,25 @@ async fn refresh_servers(clients: Clients, done: Completer) {
     }
 }
 
+/// The metadata key of the gateway's name on its World `Link` stream
+/// (proto/README.md, the World service).
+pub const GATEWAY_METADATA: &str = "x-gateway";
+
+/// The gateway's name as link metadata; `None` when empty or not
+/// printable ASCII.
+fn gateway_metadata(name: &str) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    if name.is_empty() {
+        return None;
+    }
+    name.parse().ok()
+}
+
 /// Keeps one world stream up. While it is down, joins are refused at once
 /// and other upstream messages are dropped (the players they belong to
 /// were told the link went down and were closed).
 async fn world_link(
     channel: Channel,
+    gateway: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     mut up: mpsc::Receiver<Job>,
     done: Completer,
     failed: Failed,
@@ -506,7 +524,10 @@ async fn world_link(
     loop {
         let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
         let mut client = WorldClient::new(channel.clone());
-        let stream = tokio_stream::wrappers::ReceiverStream::new(link_rx);
+        let mut stream = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(link_rx));
+        if let Some(name) = &gateway {
+            stream.metadata_mut().insert(GATEWAY_METADATA, name.clone());
+        }
         let started = std::time::Instant::now();
         let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
         let error = match &connect {

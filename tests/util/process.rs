@@ -19,8 +19,8 @@ pub struct Process {
 
 impl Process {
     /// Starts the binary with `args` after loopback, ephemeral-port defaults
-    /// (those of `--listen`, `--port`, `--metrics-listen` and
-    /// `--metrics-port` that `args` does not give), with `env` added to the
+    /// (those of `--listen`, `--port`, `--metrics-listen`,
+    /// `--metrics-port` and `--admin-listen` that `args` does not give), with `env` added to the
     /// environment.
     #[track_caller]
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
@@ -35,6 +35,7 @@ impl Process {
         for (flag, value) in [("--listen", "127.0.0.1"), ("--port", "0")]
             .into_iter()
             .chain([("--metrics-listen", "127.0.0.1"), ("--metrics-port", "0")])
+            .chain([("--admin-listen", "127.0.0.1:0")])
         {
             if !args.contains(&flag) {
                 command.args([flag, value]);
@@ -53,15 +54,15 @@ impl Process {
     }
 
     /// The standalone backend (`packet-service backend`) on `listen`,
-    /// accounts created on first login, its state in `database`; returns
-    /// once it serves.
+    /// accounts created on first login, its state in `database`, its admin
+    /// service on an ephemeral loopback port; returns once it serves.
     #[track_caller]
     pub fn backend(listen: SocketAddr, database: &str) -> Process {
         let mut command = Command::new(env!("CARGO_BIN_EXE_packet-service"));
         command
             .args(["backend", "--backend-listen", &listen.to_string()])
             .args(["--database", database, "--auto-create-accounts"])
-            .args(["--log-level", "info"])
+            .args(["--log-level", "info", "--admin-listen", "127.0.0.1:0"])
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

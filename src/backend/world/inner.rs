@@ -5,7 +5,7 @@
 //! [`SUMMARY_INTERVAL`], never a line per message.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -59,6 +59,8 @@ pub(super) struct Player {
     pub(super) family: Family,
     /// How others see it (irose spawn packets).
     pub(super) look: Look,
+    /// When it joined (the admin list).
+    pub(super) joined: SystemTime,
 }
 
 /// What other players see of a player.
@@ -94,6 +96,8 @@ impl Player {
 #[derive(Default)]
 pub(super) struct WorldInner {
     pub(super) links: HashMap<u64, mpsc::Sender<Result<pb::Downstream, Status>>>,
+    /// The names the gateways of `links` gave (`admin.rs`).
+    pub(super) gateways: super::admin::GatewayNames,
     pub(super) players: HashMap<u32, Player>,
     pub(super) entities: HashMap<u16, u32>,
     pub(super) names: HashMap<String, u32>,
@@ -282,6 +286,7 @@ mod tests {
             dirty: false,
             family: Family::Osirose,
             look: Look::default(),
+            joined: SystemTime::UNIX_EPOCH,
         }
     }
 

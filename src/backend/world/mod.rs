@@ -35,6 +35,7 @@
 //! ([`LINK_QUEUE_LEN`]); when a link's queue is full the message is dropped
 //! for that link and counted, so one slow gateway never blocks the world.
 
+pub(crate) mod admin;
 mod bodies;
 mod inner;
 pub(crate) mod saver;
@@ -143,7 +144,10 @@ impl WorldState {
     /// has ended.
     pub(crate) async fn close_all_links(&self) {
         self.closing.send_replace(true);
-        lock(&self.inner).links.clear();
+        let mut inner = lock(&self.inner);
+        inner.links.clear();
+        inner.gateways.clear();
+        drop(inner);
         let tasks = std::mem::take(&mut *lock(&self.link_tasks));
         for task in tasks {
             let _ = task.await;
@@ -298,6 +302,7 @@ impl WorldState {
                 job: c.job,
                 level: c.level,
             },
+            joined: std::time::SystemTime::now(),
         };
         let family = player.family;
         inner.entities.insert(entity_id, session_id);
@@ -340,6 +345,7 @@ impl WorldState {
         let removed: Vec<Player> = {
             let mut inner = lock(&self.inner);
             inner.links.remove(&link);
+            inner.gateways.remove(&link);
             let sessions: Vec<u32> = inner
                 .players
                 .values()

@@ -27,6 +27,12 @@ impl World for WorldService {
         &self,
         request: Request<Streaming<pb::Upstream>>,
     ) -> Result<Response<Self::LinkStream>, Status> {
+        let gateway = super::admin::gateway_name(
+            request
+                .metadata()
+                .get(crate::rpc::GATEWAY_METADATA)
+                .map(|v| v.as_bytes()),
+        );
         let mut upstream = request.into_inner();
         let (tx, rx) = mpsc::channel(LINK_QUEUE_LEN);
         let state = self.state.clone();
@@ -35,8 +41,16 @@ impl World for WorldService {
             return Err(Status::unavailable("backend shutting down"));
         }
         let link = state.next_link.fetch_add(1, Ordering::Relaxed);
-        lock(&state.inner).links.insert(link, tx);
-        log::info!("world: link {link} opened");
+        let mut inner = lock(&state.inner);
+        inner.links.insert(link, tx);
+        if let Some(name) = &gateway {
+            inner.gateways.insert(link, name.clone());
+        }
+        drop(inner);
+        log::info!(
+            "world: link {link} opened by {}",
+            gateway.as_deref().unwrap_or("an unnamed gateway")
+        );
         let task_state = state.clone();
         let task = tokio::spawn(async move {
             let state = task_state;
