@@ -129,8 +129,9 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults suitable for tests: client listener, metrics endpoint and
-    /// admin service on 127.0.0.1 with ephemeral ports, the `memory` database (a test that
-    /// wants persistence names its own file), everything else default.
+    /// admin service on 127.0.0.1 with ephemeral ports, the `memory`
+    /// database (a test that wants persistence names its own file),
+    /// everything else default.
     pub fn for_tests() -> Config {
         Config {
             listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -144,10 +144,11 @@ impl WorldState {
     /// has ended.
     pub(crate) async fn close_all_links(&self) {
         self.closing.send_replace(true);
-        let mut inner = lock(&self.inner);
-        inner.links.clear();
-        inner.gateways.clear();
-        drop(inner);
+        {
+            let mut inner = lock(&self.inner);
+            inner.links.clear();
+            inner.gateways.clear();
+        }
         let tasks = std::mem::take(&mut *lock(&self.link_tasks));
         for task in tasks {
             let _ = task.await;
