@@ -76,6 +76,16 @@ fn metric(gw: &ServerHandle, series: &str) -> f64 {
     util::metric(&gw.metrics().encode(), series)
 }
 
+/// Checks `admin_actions_total` for each `(kind, result, count)`.
+#[track_caller]
+fn assert_actions(gw: &ServerHandle, expected: &[(&str, &str, f64)]) {
+    for (kind, result, n) in expected {
+        let series =
+            format!("packet_service_admin_actions_total{{kind=\"{kind}\",result=\"{result}\"}}");
+        assert_eq!(metric(gw, &series), *n, "{series}");
+    }
+}
+
 /// Reads what the gateway still sends until it closes the connection;
 /// fails if it stays open past the deadline.
 #[track_caller]
@@ -171,17 +181,16 @@ fn an_operator_lists_kicks_announces_and_bans() {
     assert!(admin_ok(addr, None, &["players"]).ends_with("0 players\n"));
 
     // Every call was counted by kind and result.
-    for (kind, result, n) in [
-        ("list", "done", 2.0),
-        ("announce", "done", 2.0),
-        ("kick", "done", 1.0),
-        ("kick", "not_found", 1.0),
-        ("ban", "done", 1.0),
-    ] {
-        let series =
-            format!("packet_service_admin_actions_total{{kind=\"{kind}\",result=\"{result}\"}}");
-        assert_eq!(metric(&gw, &series), n, "{series}");
-    }
+    assert_actions(
+        &gw,
+        &[
+            ("list", "done", 2.0),
+            ("announce", "done", 2.0),
+            ("kick", "done", 1.0),
+            ("kick", "not_found", 1.0),
+            ("ban", "done", 1.0),
+        ],
+    );
 }
 
 #[test]
@@ -218,15 +227,14 @@ fn the_admin_port_refuses_a_wrong_token() {
             .expect_err("a wrong token is refused")
     });
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
-    for (kind, result, n) in [
-        ("list", "unauthenticated", 2.0),
-        ("announce", "unauthenticated", 1.0),
-        ("list", "done", 1.0),
-    ] {
-        let series =
-            format!("packet_service_admin_actions_total{{kind=\"{kind}\",result=\"{result}\"}}");
-        assert_eq!(metric(&gw, &series), n, "{series}");
-    }
+    assert_actions(
+        &gw,
+        &[
+            ("list", "unauthenticated", 2.0),
+            ("announce", "unauthenticated", 1.0),
+            ("list", "done", 1.0),
+        ],
+    );
 }
 
 #[test]

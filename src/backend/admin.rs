@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use super::store::AccountInfo;
 use super::world::admin::{Online, Target};
 use super::world::WorldState;
 use super::{database_failed, BackendConfig, BackendError, Shared};
@@ -137,15 +138,20 @@ impl AdminService {
         result
     }
 
-    /// The account named `name` (either case): its id and stored name.
-    async fn account(&self, name: &str) -> Result<Option<(u32, String)>, Status> {
-        let accounts = self
-            .shared
+    /// Every account.
+    async fn accounts(&self) -> Result<Vec<AccountInfo>, Status> {
+        self.shared
             .store
             .accounts()
             .await
-            .map_err(|e| database_failed("admin: accounts", e))?;
-        Ok(accounts
+            .map_err(|e| database_failed("admin: accounts", e))
+    }
+
+    /// The account named `name` (either case): its id and stored name.
+    async fn account(&self, name: &str) -> Result<Option<(u32, String)>, Status> {
+        Ok(self
+            .accounts()
+            .await?
             .into_iter()
             .find(|a| a.username.eq_ignore_ascii_case(name))
             .map(|a| (a.user_id, a.username)))
@@ -153,12 +159,7 @@ impl AdminService {
 
     async fn list(&self) -> Result<pb::ListPlayersReply, Status> {
         let online = self.world.online();
-        let accounts = self
-            .shared
-            .store
-            .accounts()
-            .await
-            .map_err(|e| database_failed("admin: accounts", e))?;
+        let accounts = self.accounts().await?;
         let account = |user_id: u32| {
             accounts
                 .iter()
@@ -270,49 +271,57 @@ fn names(kicked: Vec<Online>) -> Vec<String> {
     kicked.into_iter().map(|p| p.name).collect()
 }
 
+impl AdminService {
+    /// Lets `request` in if it carries the token, runs `call` on its body
+    /// and counts how it ended.
+    async fn serve_call<T, R, F>(
+        &self,
+        kind: Kind,
+        request: Request<T>,
+        call: impl FnOnce(T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        F: std::future::Future<Output = Result<R, Status>>,
+    {
+        let result = match self.check(&request) {
+            Ok(()) => call(request.into_inner()).await,
+            Err(s) => Err(s),
+        };
+        self.done(kind, result).map(Response::new)
+    }
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn list_players(
         &self,
         request: Request<pb::ListPlayersRequest>,
     ) -> Result<Response<pb::ListPlayersReply>, Status> {
-        let result = match self.check(&request) {
-            Ok(()) => self.list().await,
-            Err(s) => Err(s),
-        };
-        self.done(Kind::List, result).map(Response::new)
+        self.serve_call(Kind::List, request, |_| self.list()).await
     }
 
     async fn kick(
         &self,
         request: Request<pb::KickRequest>,
     ) -> Result<Response<pb::KickReply>, Status> {
-        let result = match self.check(&request) {
-            Ok(()) => AdminService::kick(self, request.into_inner()).await,
-            Err(s) => Err(s),
-        };
-        self.done(Kind::Kick, result).map(Response::new)
+        self.serve_call(Kind::Kick, request, |r| AdminService::kick(self, r))
+            .await
     }
 
     async fn announce(
         &self,
         request: Request<pb::AnnounceRequest>,
     ) -> Result<Response<pb::AnnounceReply>, Status> {
-        let result = self
-            .check(&request)
-            .and_then(|()| AdminService::announce(self, request.into_inner()));
-        self.done(Kind::Announce, result).map(Response::new)
+        let call = |r| std::future::ready(AdminService::announce(self, r));
+        self.serve_call(Kind::Announce, request, call).await
     }
 
     async fn ban(
         &self,
         request: Request<pb::BanRequest>,
     ) -> Result<Response<pb::BanReply>, Status> {
-        let result = match self.check(&request) {
-            Ok(()) => AdminService::ban(self, request.into_inner()).await,
-            Err(s) => Err(s),
-        };
-        self.done(Kind::Ban, result).map(Response::new)
+        self.serve_call(Kind::Ban, request, |r| AdminService::ban(self, r))
+            .await
     }
 }
 

@@ -437,6 +437,21 @@ pub fn refusal(value: i32) -> Option<AuthRefusal> {
     }
 }
 
+/// The metadata key of the gateway's name on its World `Link` stream
+/// (proto/README.md, the World service).
+pub const GATEWAY_METADATA: &str = "x-gateway";
+
+/// The gateway's name as link metadata; `None` when empty or not
+/// printable ASCII.
+pub(super) fn gateway_metadata(
+    name: &str,
+) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    if name.is_empty() {
+        return None;
+    }
+    name.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,7 @@ use convert::Request;
 use failures::FailureLog;
 use types::{Completion, Job};
 
+pub use convert::GATEWAY_METADATA;
 pub use types::Completion as RpcCompletion;
 
 /// Upstream world messages buffered while the link is up.
@@ -240,7 +241,7 @@ pub fn start(
     ));
     rt.spawn(world_link(
         world_channel,
-        gateway_metadata(&endpoints.gateway),
+        convert::gateway_metadata(&endpoints.gateway),
         ends.world,
         completer.clone(),
         failed,
@@ -494,19 +495,6 @@ async fn refresh_servers(clients: Clients, done: Completer) {
         }
         tokio::time::sleep(SERVER_LIST_INTERVAL).await;
     }
-}
-
-/// The metadata key of the gateway's name on its World `Link` stream
-/// (proto/README.md, the World service).
-pub const GATEWAY_METADATA: &str = "x-gateway";
-
-/// The gateway's name as link metadata; `None` when empty or not
-/// printable ASCII.
-fn gateway_metadata(name: &str) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
-    if name.is_empty() {
-        return None;
-    }
-    name.parse().ok()
 }
 
 /// Keeps one world stream up. While it is down, joins are refused at once
