@@ -86,8 +86,9 @@ trap cleanup EXIT INT TERM
 
 # The gateway's flags; the reuse-port pair gets the same ones. Every client
 # is on loopback and chatters talk faster than players may: the per-address
-# limit and the chat budget are off for the benchmark.
-GW_FLAGS=(--listen 127.0.0.1 --codec plain
+# limit and the chat budget are off for the benchmark. Several gateways run at
+# once, each with its embedded backend: their admin services take ephemeral ports.
+GW_FLAGS=(--listen 127.0.0.1 --codec plain --admin-listen 127.0.0.1:0
     --max-packets-per-sec 0 --max-connections 19000 --buffer-pool-size 8192
     --max-connections-per-ip 0 --chat-per-sec 0
     --auto-create-accounts --no-metrics --log-level warn --database memory)
@@ -168,7 +169,7 @@ login_on() {
     esac
     "$BIN/packet-service" --listen 127.0.0.1 --port "$DB_PORT" --codec plain \
         --max-packets-per-sec 0 --auto-create-accounts --no-metrics --log-level warn \
-        --database "$url" >"$logs/gateway-$engine.log" 2>&1 &
+        --admin-listen 127.0.0.1:0 --database "$url" >"$logs/gateway-$engine.log" 2>&1 &
     db_pid=$!
     wait_port "$DB_PORT"
     run login -a "127.0.0.1:$DB_PORT" --server-pid "$db_pid" --bots "$LOGINS" \
