@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use super::names::MAX_NAME_LEN;
 use super::store::AccountInfo;
 use super::world::admin::{Online, Target};
 use super::world::WorldState;
@@ -188,13 +189,15 @@ impl AdminService {
     }
 
     async fn kick(&self, req: pb::KickRequest) -> Result<pb::KickReply, Status> {
-        let name = req.name.trim();
-        if name.is_empty() {
-            return Err(Status::invalid_argument("no name given"));
-        }
+        let name = checked_name(&req.name)?;
         let reason = match req.reason.trim() {
             "" => DEFAULT_REASON,
-            r => r,
+            r if r.len() <= MAX_ANNOUNCE_BYTES && printable(r) => r,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "a reason is at most {MAX_ANNOUNCE_BYTES} bytes without control characters"
+                )))
+            }
         };
         let mut kicked = self.world.kick(Target::Character(name), reason).await;
         if kicked.is_empty() {
@@ -214,7 +217,6 @@ impl AdminService {
 
     fn announce(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceReply, Status> {
         let text = req.text.trim();
-        let printable = |s: &str| !s.chars().any(char::is_control);
         if text.is_empty() || text.len() > MAX_ANNOUNCE_BYTES || !printable(text) {
             return Err(Status::invalid_argument(format!(
                 "an announcement is 1..={MAX_ANNOUNCE_BYTES} bytes without control characters"
@@ -240,7 +242,7 @@ impl AdminService {
     }
 
     async fn ban(&self, req: pb::BanRequest) -> Result<pb::BanReply, Status> {
-        let name = req.account.trim();
+        let name = checked_name(&req.account)?;
         let Some((user_id, username)) = self.account(name).await? else {
             return Err(Status::not_found(format!("no account named {name:?}")));
         };
@@ -264,6 +266,23 @@ impl AdminService {
             kicked: names(kicked),
         })
     }
+}
+
+/// Whether `s` has no control characters.
+fn printable(s: &str) -> bool {
+    !s.chars().any(char::is_control)
+}
+
+/// A name to look up: trimmed, 1..=[`MAX_NAME_LEN`] bytes (account and
+/// character names share that bound), without control characters.
+fn checked_name(raw: &str) -> Result<&str, Status> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !printable(name) {
+        return Err(Status::invalid_argument(format!(
+            "a name is 1..={MAX_NAME_LEN} bytes without control characters"
+        )));
+    }
+    Ok(name)
 }
 
 /// The character names of kicked players.
@@ -437,6 +456,14 @@ mod tests {
         ));
         config.admin_listen = "127.0.0.1:0".parse().expect("addr");
         assert!(matches!(token_of(&config), Ok(None)));
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        assert_eq!(checked_name(" Bob ").ok(), Some("Bob"));
+        for bad in ["", "  ", "a\nb", &"x".repeat(MAX_NAME_LEN + 1)] {
+            assert!(checked_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
