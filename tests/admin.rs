@@ -2,7 +2,8 @@
 //! `packet-service admin` binary against a gateway with its embedded
 //! backend — the list shows both players, a kick closes one (`kicked`) and
 //! the other sees it removed, an announcement reaches both, a ban refuses
-//! the next login, a wrong token is refused — and against a standalone
+//! the next login, a wrong token is refused, irose players are reached in
+//! their own ids and layouts — and against a standalone
 //! backend shared by two gateways, where a kick and an announcement reach
 //! a player on the other gateway.
 
@@ -14,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use packet_service::backend::admin_cli::with_token;
+use packet_service::conn::wire::PacketIds;
 use packet_service::pb::admin::{admin_client::AdminClient, ListPlayersRequest};
 use packet_service::protocol::packet_type::PacketType;
 use packet_service::protocol::packets::{AnnounceChat, LoginReply, LoginResult, RemoveObject};
@@ -194,6 +196,30 @@ fn an_operator_lists_kicks_announces_and_bans() {
 }
 
 #[test]
+fn announcements_and_kicks_reach_both_client_families() {
+    let mut config = test_config(CodecKind::Rose);
+    config.auto_create_accounts = true;
+    config.packet_ids = PacketIds::Auto;
+    let gw = start(config);
+    let addr = gw.admin_addr().expect("admin serves");
+    let mut oscar = enter_world(gw.addr(), CodecKind::Rose, "oscar", "Oscar");
+    let mut irene = util::irose::enter_world(gw.addr(), CodecKind::Rose, "irene", "Irene");
+    assert_eq!(
+        admin_ok(addr, None, &["announce", "to", "all"]),
+        "announced to 2 players\n"
+    );
+    assert_eq!(announcement(&mut oscar).message, "to all");
+    let heard = recv_skipping(&mut irene.map, PacketType::PAKSW_ANNOUNCE_CHAT);
+    assert_eq!(heard.id, 0x702, "the irose id of the announcement");
+    let heard: AnnounceChat = heard.decode().expect("irose announcement decodes");
+    assert_eq!(heard.message, "to all");
+    // Irene kicked: Oscar, an osIROSE client, sees her removed.
+    assert_eq!(admin_ok(addr, None, &["kick", "irene"]), "kicked Irene\n");
+    read_until_closed(&mut irene.map);
+    assert_eq!(removed(&mut oscar), irene.entity);
+}
+
+#[test]
 fn the_admin_port_refuses_a_wrong_token() {
     let right = token_file("the-right-token");
     let mut config = test_config(CodecKind::Rose);
@@ -248,6 +274,27 @@ fn an_admin_port_off_loopback_needs_a_token_file() {
     assert!(err.contains("not on loopback"), "{err}");
     assert!(err.contains("--admin-token-file"), "{err}");
     assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
+fn the_standalone_backend_refuses_an_exposed_admin_port_in_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_packet-service"))
+        .args(["backend", "--backend-listen", "127.0.0.1:0"])
+        .args(["--database", "memory", "--admin-listen", "0.0.0.0:0"])
+        .env_remove("ADMIN_TOKEN_FILE")
+        .env_remove("CONFIG_FILE")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the backend");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refusals: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not on loopback"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{stderr}");
+    assert!(refusals[0].contains("--admin-token-file"), "{stderr}");
 }
 
 /// A gateway whose three services are the standalone backend at `backend`.

@@ -356,7 +356,7 @@ pub(crate) struct AdminServer {
 
 /// The token the configuration asks for, checked against the address:
 /// off loopback a token file is required.
-fn token_of(config: &BackendConfig) -> Result<Option<Vec<u8>>, BackendError> {
+pub(crate) fn token_of(config: &BackendConfig) -> Result<Option<Vec<u8>>, BackendError> {
     let addr = config.admin_listen;
     match &config.admin_token_file {
         None if addr.ip().is_loopback() => Ok(None),
@@ -370,16 +370,16 @@ fn token_of(config: &BackendConfig) -> Result<Option<Vec<u8>>, BackendError> {
     }
 }
 
-/// Binds `config.admin_listen` and serves the admin service until
-/// `stopped` turns true.
+/// Binds `listen` and serves the admin service, letting in the calls that
+/// carry `token` (any call without one: [`token_of`] allows that on
+/// loopback only), until `stopped` turns true.
 pub(crate) async fn serve(
-    config: &BackendConfig,
+    listen: SocketAddr,
+    token: Option<Vec<u8>>,
     world: Arc<WorldState>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<AdminServer, BackendError> {
-    let token = token_of(config)?;
-    let listen = config.admin_listen;
     let bind_failed = |source| BackendError::Bind {
         addr: listen,
         source,

@@ -252,6 +252,8 @@ impl EmbeddedBackend {
         listen: SocketAddr,
     ) -> Result<EmbeddedBackend, BackendError> {
         let (seeds, lines) = seeds_and_lines(&config)?;
+        // Refused before anything is opened or bound.
+        let admin_token = admin::token_of(&config)?;
         let opened = store::open(
             &config.database,
             StoreOptions {
@@ -323,7 +325,8 @@ impl EmbeddedBackend {
             }
         });
         let admin = admin::serve(
-            &shared.config,
+            shared.config.admin_listen,
+            admin_token,
             world.clone(),
             shared.clone(),
             stopped.clone(),
