@@ -53,7 +53,7 @@
 //! | [`listener`] | the client listener: passed by systemd, or bound (with `SO_REUSEPORT` when asked) |
 //! | [`reactor`] | the event loop: `admission`, `input`, `actions`, `output`, `timers`, `close`, `limit_log`; the seam [`reactor::net`]; for tests, `reactor::probe` and `reactor::sim` |
 //! | [`rpc`] | the bridge to the runtime, tonic clients, the world link, [`rpc::types`], [`rpc::convert`], rate-limited failure warnings |
-//! | [`backend`] | the embedded auth, character and world services, their database (`store`: memory, SQLite, PostgreSQL), the account commands |
+//! | [`backend`] | the embedded auth, character and world services, their database (`store`: memory, SQLite, PostgreSQL), the account commands, the admin service and `packet-service admin` |
 //! | [`metrics`] | Prometheus series (one table), reactor counters, RPC metrics, health, `/metrics` and `/healthz` |
 //! | [`systemd`] | readiness and watchdog notifications |
 //! | [`server`] | start-up and shutdown of the whole |

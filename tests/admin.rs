@@ -264,6 +264,22 @@ fn the_admin_port_refuses_a_wrong_token() {
 }
 
 #[test]
+fn a_service_that_is_not_there_exits_3() {
+    let nobody = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr")
+    };
+    let ran = admin(nobody, None, &["players"]);
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("cannot reach the admin service"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.is_empty());
+}
+
+#[test]
 fn an_admin_port_off_loopback_needs_a_token_file() {
     let mut config = test_config(CodecKind::Rose);
     config.admin_listen = "0.0.0.0:0".parse().expect("addr");

@@ -95,8 +95,19 @@ pub async fn run(cmd: &AdminCommand) -> Result<String, AdminCliError> {
             AdminCliError::Token(format!("admin token file {}: {reason}", path.display()))
         })?),
     };
-    let unreachable = |e: &dyn std::fmt::Display| {
-        AdminCliError::Failed(format!("cannot reach the admin service at {addr}: {e}"))
+    let unreachable = |e: &dyn std::error::Error| {
+        // The error and its causes, each said once.
+        let mut parts = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(inner) = source {
+            let part = inner.to_string();
+            if parts.last() != Some(&part) {
+                parts.push(part);
+            }
+            source = inner.source();
+        }
+        let why = parts.join(": ");
+        AdminCliError::Failed(format!("cannot reach the admin service at {addr}: {why}"))
     };
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| unreachable(&e))?

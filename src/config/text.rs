@@ -23,7 +23,8 @@ impl Config {
             "\nBoolean variables take 1, true, yes or on, and 0, false, no or off.\n\
              Backend services without a URL are served by the embedded backend.\n\
              Subcommands: `packet-service backend --help` (the embedded backend alone),\n\
-             `packet-service accounts --help` (account commands on the database).\n",
+             `packet-service accounts --help` (account commands on the database),\n\
+             `packet-service admin --help` (players, kick, announce, ban on a running backend).\n",
         );
         text
     }
