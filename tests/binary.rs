@@ -205,6 +205,7 @@ fn the_standalone_backend_rereads_its_accounts_file_on_sighup() {
             "memory",
         ])
         .args(["--accounts-file", accounts.path()])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .env_remove("NOTIFY_SOCKET")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
