@@ -53,12 +53,28 @@ enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    const ALL: [Kind; 4] = [Kind::List, Kind::Kick, Kind::Announce, Kind::Ban];
+
     fn label(self) -> &'static str {
         match self {
             Kind::List => "list",
             Kind::Kick => "kick",
             Kind::Announce => "announce",
             Kind::Ban => "ban",
+        }
+    }
+}
+
+/// Every `result` label of `admin_actions_total`.
+const RESULTS: [&str; 5] = ["done", "not_found", "invalid", "unauthenticated", "failed"];
+
+/// Creates every `(kind, result)` series of `counter` at 0, so that rates
+/// and alerts work before the first call.
+pub(crate) fn every_label(counter: &prometheus::IntCounterVec) {
+    for kind in Kind::ALL {
+        for result in RESULTS {
+            counter.with_label_values(&[kind.label(), result]);
         }
     }
 }
@@ -468,6 +484,14 @@ mod tests {
 
     #[test]
     fn results_are_labelled_by_status() {
+        for status in [
+            Status::not_found("x"),
+            Status::invalid_argument("x"),
+            Status::unauthenticated("x"),
+            Status::internal("x"),
+        ] {
+            assert!(RESULTS.contains(&result_label(Some(&status))));
+        }
         assert_eq!(result_label(None), "done");
         assert_eq!(result_label(Some(&Status::not_found("x"))), "not_found");
         assert_eq!(

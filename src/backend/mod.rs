@@ -386,8 +386,10 @@ impl EmbeddedBackend {
     }
 
     /// Counts the admin service's calls in `counter` (labels `kind`,
-    /// `result`) from now on; the first counter given stays.
+    /// `result`; every pair created at 0) from now on; the first counter
+    /// given stays.
     pub fn count_admin_actions(&self, counter: prometheus::IntCounterVec) {
+        admin::every_label(&counter);
         let _ = self.admin.counter.set(counter);
     }
 

@@ -83,6 +83,7 @@ fn dashboard_queries_existing_series() {
     let rpc = RpcMetrics::new(&m, RPC_METHODS);
     rpc.observe("auth", "Login", 0.001, Some("unavailable"));
     rpc.set_endpoints_up("auth", 1);
+    m.admin_actions.with_label_values(&["list", "done"]).inc();
     let mut c = counters(&m);
     c.observe_processing(1);
     c.publish();
