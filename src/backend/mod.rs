@@ -59,6 +59,9 @@ pub struct BackendConfig {
     pub limits: throttle::AuthLimitsConfig,
     /// How often the world saves the characters in play that moved.
     pub save_interval: Duration,
+    /// The world's grid: who sees whom (`WORLD_CELL_SIZE`,
+    /// `WORLD_VIEW_CELLS`).
+    pub view: world::ViewConfig,
 }
 
 impl Default for BackendConfig {

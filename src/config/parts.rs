@@ -68,6 +68,10 @@ impl Config {
             server_name: self.server_name.clone(),
             database: self.database.clone(),
             save_interval: self.save_interval,
+            view: crate::backend::world::ViewConfig {
+                cell_size: self.world_cell_size,
+                radius_cells: self.world_view_cells,
+            },
             limits: crate::backend::throttle::AuthLimitsConfig {
                 failures_per_account: self.auth_failures_per_account,
                 failures_per_source: self.auth_failures_per_source,
