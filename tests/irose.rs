@@ -116,7 +116,10 @@ fn two_irose_players_chat_and_see_each_other_move() {
         let moved: MouseCmdBroadcast = recv_skipping(c, PacketType::PAKWC_MOUSE_CMD)
             .decode()
             .expect("move");
-        assert_eq!((moved.id, moved.x, moved.y), (b.entity, 520_210.0, 520_220.0));
+        assert_eq!(
+            (moved.id, moved.x, moved.y),
+            (b.entity, 520_210.0, 520_220.0)
+        );
     }
     // Bobby logs out: Alice sees him go.
     b.map.send(&LogoutReq);

@@ -40,8 +40,10 @@ impl WorldSeries {
     /// labels are the maps in play.
     pub fn export(&mut self, world: &WorldState) {
         let now = world.stats();
-        self.dropped.inc_by(now.dropped.saturating_sub(self.seen.dropped));
-        self.spawns.inc_by(now.spawns.saturating_sub(self.seen.spawns));
+        self.dropped
+            .inc_by(now.dropped.saturating_sub(self.seen.dropped));
+        self.spawns
+            .inc_by(now.spawns.saturating_sub(self.seen.spawns));
         self.removals
             .inc_by(now.removals.saturating_sub(self.seen.removals));
         self.seen = now;

@@ -69,7 +69,8 @@ impl Grid {
 
     /// Whether players in cells `a` and `b` see each other.
     pub(super) fn sees(&self, a: Cell, b: Cell) -> bool {
-        a.0.abs_diff(b.0) <= self.radius.unsigned_abs() && a.1.abs_diff(b.1) <= self.radius.unsigned_abs()
+        a.0.abs_diff(b.0) <= self.radius.unsigned_abs()
+            && a.1.abs_diff(b.1) <= self.radius.unsigned_abs()
     }
 
     pub(super) fn insert(&mut self, map: u16, cell: Cell, session: u32) {
@@ -106,7 +107,11 @@ impl WorldInner {
     /// player standing there included.
     pub(super) fn in_view(&self, map: u16, x: f32, y: f32) -> Vec<u32> {
         let cell = self.grid.cell_of(x, y);
-        self.grid.around(map, cell).into_iter().map(|(_, s)| s).collect()
+        self.grid
+            .around(map, cell)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
     }
 
     /// Puts a player that came onto its map in the grid: the players in
@@ -261,7 +266,10 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, [10, 11]);
         assert!(g.sees((0, 0), (2, -2)) && !g.sees((0, 0), (3, 0)));
-        assert_eq!(g.around(1, (i32::MAX, i32::MAX)), [((i32::MAX, i32::MAX), 14)]);
+        assert_eq!(
+            g.around(1, (i32::MAX, i32::MAX)),
+            [((i32::MAX, i32::MAX), 14)]
+        );
         g.remove(1, (0, 0), 10);
         assert_eq!(g.len(), 4);
     }
