@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 
 use super::bodies::{self, each};
 use super::inner::{Player, WorldInner};
+use crate::protocol::packets::Packet;
 
 /// A cell of a map's grid: (x, y) in cells.
 pub(super) type Cell = (i32, i32);
@@ -95,6 +96,15 @@ impl Grid {
         found
     }
 
+    /// The players in view of `cell` that are not in view of `other`.
+    pub(super) fn seen_only_from(&self, map: u16, cell: Cell, other: Cell) -> Vec<u32> {
+        self.around(map, cell)
+            .into_iter()
+            .filter(|&(c, _)| !self.sees(other, c))
+            .map(|(_, s)| s)
+            .collect()
+    }
+
     /// Players in the grid, for checks.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
@@ -121,12 +131,7 @@ impl WorldInner {
             return;
         };
         let (map, cell) = (p.map, self.grid.cell_of(p.x, p.y));
-        let others: Vec<u32> = self
-            .grid
-            .around(map, cell)
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
+        let others = self.in_view(map, p.x, p.y);
         self.grid.insert(map, cell, session);
         self.show(session, &others);
     }
@@ -171,20 +176,8 @@ impl WorldInner {
             return;
         }
         self.grid.remove(map, old, session);
-        let gone: Vec<u32> = self
-            .grid
-            .around(map, old)
-            .into_iter()
-            .filter(|&(c, _)| !self.grid.sees(new, c))
-            .map(|(_, s)| s)
-            .collect();
-        let came: Vec<u32> = self
-            .grid
-            .around(map, new)
-            .into_iter()
-            .filter(|&(c, _)| !self.grid.sees(old, c))
-            .map(|(_, s)| s)
-            .collect();
+        let gone = self.grid.seen_only_from(map, old, new);
+        let came = self.grid.seen_only_from(map, new, old);
         self.grid.insert(map, new, session);
         self.hide(session, &gone);
         self.show(session, &came);
@@ -192,45 +185,36 @@ impl WorldInner {
 
     /// `session` and each of `others` are shown one another.
     fn show(&mut self, session: u32, others: &[u32]) {
-        if others.is_empty() {
-            return;
-        }
-        let Some(p) = self.players.get(&session) else {
-            return;
-        };
-        let (osirose, irose) = bodies::spawn_of(p);
-        self.broadcast(others.iter().copied(), each(&osirose, &irose));
-        let theirs: Vec<_> = others
-            .iter()
-            .filter_map(|s| self.players.get(s))
-            .map(bodies::spawn_of)
-            .collect();
-        for (osirose, irose) in &theirs {
-            self.broadcast([session], each(osirose, irose));
-        }
-        self.spawns += (others.len() + theirs.len()) as u64;
+        self.spawns += self.exchange(session, others, bodies::spawn_of);
     }
 
     /// `session` and each of `others` stop seeing one another.
     fn hide(&mut self, session: u32, others: &[u32]) {
-        if others.is_empty() {
-            return;
-        }
-        let Some(entity) = self.players.get(&session).map(|p| p.entity_id) else {
-            return;
+        self.removals += self.exchange(session, others, |p| bodies::removal(p.entity_id));
+    }
+
+    /// Sends `others` what `about` says of `session` (one broadcast) and
+    /// `session` what it says of each of them; how many packets that is.
+    fn exchange<O: Packet, I: Packet>(
+        &mut self,
+        session: u32,
+        others: &[u32],
+        about: impl Fn(&Player) -> (O, I),
+    ) -> u64 {
+        let Some(p) = self.players.get(&session).filter(|_| !others.is_empty()) else {
+            return 0;
         };
-        let (osirose, irose) = bodies::removal(entity);
+        let (osirose, irose) = about(p);
         self.broadcast(others.iter().copied(), each(&osirose, &irose));
-        let theirs: Vec<u16> = others
+        let theirs: Vec<(O, I)> = others
             .iter()
             .filter_map(|s| self.players.get(s))
-            .map(|p| p.entity_id)
+            .map(&about)
             .collect();
-        for &id in &theirs {
-            let (osirose, irose) = bodies::removal(id);
-            self.broadcast([session], each(&osirose, &irose));
+        for (osirose, irose) in &theirs {
+            self.broadcast([session], each(osirose, irose));
         }
-        self.removals += (others.len() + theirs.len()) as u64;
+        (others.len() + theirs.len()) as u64
     }
 }
 
