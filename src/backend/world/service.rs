@@ -64,9 +64,12 @@ impl World for WorldService {
                     Ok(Some(msg)) => {
                         state.handle(link, msg).await;
                         if let Some(tx) = pace.upgrade().filter(|tx| tx.capacity() < PACE_FREE) {
-                            let room = tx.reserve_many(PACE_FREE);
-                            if tokio::time::timeout(PACE_WAIT, room).await.is_err() {
-                                log::debug!("world: link {link} still full after {PACE_WAIT:?}");
+                            let room = tokio::time::timeout(PACE_WAIT, tx.reserve_many(PACE_FREE));
+                            tokio::select! {
+                                waited = room => if waited.is_err() {
+                                    log::debug!("world: link {link} still full after {PACE_WAIT:?}");
+                                },
+                                _ = closing.wait_for(|&c| c) => break,
                             }
                         }
                     }
