@@ -261,12 +261,13 @@ impl WorldInner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::bodies::same;
     use super::*;
     use crate::protocol::packets::RemoveObject;
 
-    fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
+    /// A player of session `session_id` at (0, 0) on map 1, not on it yet.
+    pub(in crate::backend::world) fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
         Player {
             session_id,
             link,

@@ -257,4 +257,50 @@ mod tests {
         g.remove(1, (0, 0), 10);
         assert_eq!(g.len(), 4);
     }
+
+    #[test]
+    fn crossing_cells_removes_and_spawns_both_ways() {
+        use crate::pb::world::{self as pb, downstream};
+        let mut inner = WorldInner::new(ViewConfig {
+            cell_size: 1000,
+            radius_cells: 2,
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        inner.links.insert(1, tx);
+        for (s, x) in [(1, 0.0), (2, 500.0), (3, 10_000.0)] {
+            let mut p = super::super::inner::tests::player(s, 1, 10 + s as u16);
+            (p.x, p.on_map) = (x, true);
+            inner.players.insert(s, p);
+            inner.maps.entry(1).or_default().insert(s);
+            inner.enter_view(s);
+        }
+        assert_eq!(
+            (inner.spawns, inner.removals),
+            (2, 0),
+            "1 and 2 see each other"
+        );
+        while rx.try_recv().is_ok() {}
+
+        inner.relocate(2, 9_000.0, 0.0);
+        assert_eq!((inner.spawns, inner.removals), (4, 2));
+        let mut sent = Vec::new();
+        while let Ok(Ok(pb::Downstream {
+            kind: Some(downstream::Kind::Packet(b)),
+        })) = rx.try_recv()
+        {
+            sent.push((b.targets, b.payload.len()));
+        }
+        // 1 loses 2 and 2 loses 1 (REMOVE_OBJECT: 2 bytes), then 3 is
+        // shown 2 and 2 is shown 3 (PLAYER_CHAR).
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        assert_eq!((&sent[0].0, sent[0].1), (&vec![1], 2));
+        assert_eq!((&sent[1].0, sent[1].1), (&vec![2], 2));
+        assert_eq!(sent[2].0, [3]);
+        assert_eq!(sent[3].0, [2]);
+        let mut seen = inner.in_view(1, 9_000.0, 0.0);
+        seen.sort_unstable();
+        assert_eq!(seen, [2, 3]);
+        assert_eq!(inner.in_view(1, 0.0, 0.0), [1]);
+        assert_eq!(inner.players[&2].x, 9_000.0);
+    }
 }
