@@ -18,7 +18,7 @@ BENCH_REDIS_PORT ?= 29501
 # The two gateways sharing one port (--reuse-port), measured against one.
 BENCH_REUSE_PORT ?= 29503
 # Which scenarios run (a subset for a quick look: BENCH_SCENARIOS="echo reuseport").
-BENCH_SCENARIOS ?= echo redis reuseport idle login fanout isolation
+BENCH_SCENARIOS ?= echo redis reuseport idle login fanout walk isolation
 BENCH_CONNS ?= 50
 BENCH_SECS ?= 10
 BENCH_IDLE ?= 15000
@@ -27,6 +27,8 @@ BENCH_FANOUT ?= 1000
 BENCH_LOGIN_CONCURRENCY ?= 50
 BENCH_CHATTERS ?= 60
 BENCH_CHAT_RATE ?= 10
+BENCH_WALK ?= 1000
+BENCH_WALK_RATE ?= 1
 BENCH_BIN_DIR := $(or $(CARGO_TARGET_DIR),target)/release
 
 .PHONY: bench bench-deps
@@ -50,4 +52,5 @@ bench: bench-deps
 	BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_IDLE=$(BENCH_IDLE) \
 	BENCH_LOGINS=$(BENCH_LOGINS) BENCH_LOGIN_CONCURRENCY=$(BENCH_LOGIN_CONCURRENCY) BENCH_FANOUT=$(BENCH_FANOUT) \
 	BENCH_CHATTERS=$(BENCH_CHATTERS) BENCH_CHAT_RATE=$(BENCH_CHAT_RATE) \
+	BENCH_WALK=$(BENCH_WALK) BENCH_WALK_RATE=$(BENCH_WALK_RATE) \
 	bash tools/loadgen/bench.sh

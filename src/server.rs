@@ -233,9 +233,9 @@ impl Server {
         };
         if let Some(backend) = &backend {
             backend.count_admin_actions(metrics.admin_actions.clone());
-            runtime.spawn(export_world_drops(
+            runtime.spawn(export_world(
                 Arc::downgrade(&backend.world()),
-                metrics.world_dropped.clone(),
+                crate::metrics::WorldSeries::new(&metrics),
             ));
         }
         let backend_addr = backend.as_ref().map(|b| b.addr());
@@ -516,21 +516,18 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Adds the embedded world's dropped messages to their counter every
-/// second, until the world is gone.
-async fn export_world_drops(
+/// Exports the embedded world's counters to their series every second,
+/// until the world is gone.
+async fn export_world(
     world: std::sync::Weak<crate::backend::world::WorldState>,
-    counter: prometheus::IntCounter,
+    mut series: crate::metrics::WorldSeries,
 ) {
-    let mut seen = 0;
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         every.tick().await;
         let Some(world) = world.upgrade() else {
             return;
         };
-        let dropped = world.stats().dropped;
-        counter.inc_by(dropped.saturating_sub(seen));
-        seen = dropped;
+        series.export(&world);
     }
 }

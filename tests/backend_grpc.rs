@@ -582,9 +582,18 @@ async fn ready_player(ch: &Channel, user: &str, pw: &str, char_name: &str) -> Re
 
 impl Link {
     /// The next message, which must be a broadcast of `P`; returns the
-    /// sorted targets and the decoded packet.
+    /// sorted targets and the decoded packet. Spawns (PLAYER_CHAR, sent as
+    /// players come into view; tests/world.rs checks them) are skipped.
     async fn expect<P: Packet>(&mut self) -> (Vec<u32>, P) {
-        match self.next().await {
+        let spawn = DialectId::Osirose
+            .dialect()
+            .wire_id(PacketType::PAKWC_PLAYER_CHAR)
+            .map(u32::from);
+        let mut next = self.next().await;
+        while matches!(&next, downstream::Kind::Packet(b) if Some(b.r#type) == spawn) {
+            next = self.next().await;
+        }
+        match next {
             downstream::Kind::Packet(b) => {
                 let want = DialectId::Osirose.dialect().wire_id(P::TYPE).unwrap();
                 assert_eq!(b.r#type, u32::from(want), "expected {}", P::TYPE);

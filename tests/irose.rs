@@ -105,17 +105,21 @@ fn two_irose_players_chat_and_see_each_other_move() {
             .expect("chat");
         assert_eq!((chat.char_id, chat.message.as_str()), (a.entity, "hi bob"));
     }
+    // A step that stays in Alice's view (docs/protocol.md §3.16).
     b.map.send(&MouseCmd {
         target_id: 0,
-        x: 5210.0,
-        y: 5220.0,
+        x: 520_210.0,
+        y: 520_220.0,
         z: 0,
     });
     for c in [&mut a.map, &mut b.map] {
         let moved: MouseCmdBroadcast = recv_skipping(c, PacketType::PAKWC_MOUSE_CMD)
             .decode()
             .expect("move");
-        assert_eq!((moved.id, moved.x, moved.y), (b.entity, 5210.0, 5220.0));
+        assert_eq!(
+            (moved.id, moved.x, moved.y),
+            (b.entity, 520_210.0, 520_220.0)
+        );
     }
     // Bobby logs out: Alice sees him go.
     b.map.send(&LogoutReq);

@@ -273,6 +273,9 @@ fn a_second_join_of_a_session_kicks_the_older_connection() {
     let gw = start(config);
     let mut neighbour = enter_world(gw.addr(), codec, "alice", "Alice");
     let mut first = enter_world(gw.addr(), codec, "bobby", "Bobby");
+    // They stand together: each was shown the other (tests/world.rs).
+    let _: PlayerChar = first.map.recv_as();
+    let _: PlayerChar = neighbour.map.recv_as();
     let kicked_before = util::scrape(
         &gw,
         "packet_service_connections_closed_total{reason=\"kicked\"}",

@@ -67,6 +67,9 @@ pub struct BackendConfig {
     /// The file holding the token admin calls must present; required when
     /// `admin_listen` is not loopback.
     pub admin_token_file: Option<PathBuf>,
+    /// The world's grid: who sees whom (`WORLD_CELL_SIZE`,
+    /// `WORLD_VIEW_CELLS`).
+    pub view: world::ViewConfig,
 }
 
 impl Default for BackendConfig {

@@ -70,6 +70,10 @@ impl Config {
             save_interval: self.save_interval,
             admin_listen: self.admin_listen,
             admin_token_file: self.admin_token_file.clone(),
+            view: crate::backend::world::ViewConfig {
+                cell_size: self.world_cell_size,
+                radius_cells: self.world_view_cells,
+            },
             limits: crate::backend::throttle::AuthLimitsConfig {
                 failures_per_account: self.auth_failures_per_account,
                 failures_per_source: self.auth_failures_per_source,

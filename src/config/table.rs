@@ -560,6 +560,26 @@ settings! {
         debug: plain,
         reload: restart,
     }
+    /// Side of a cell of the embedded world's grid, in map units
+    /// (centimetres): players are placed in the cell of their position.
+    world_cell_size: u32 {
+        flag: "world-cell-size", env: "WORLD_CELL_SIZE", hint: "UNITS",
+        form: value, rule: UInt { min: 100, max: 1_000_000 }, default: Some("1000"),
+        help: "side of a world grid cell, in map units (embedded world)",
+        summary: embedded("world_cell_size", |c| c.world_cell_size),
+        debug: plain,
+        reload: restart,
+    }
+    /// How many cells away, in x and in y, a player of the embedded world
+    /// still sees another (spawns, movement, normal chat).
+    world_view_cells: u32 {
+        flag: "world-view-cells", env: "WORLD_VIEW_CELLS", hint: "N",
+        form: value, rule: UInt { min: 1, max: 64 }, default: Some("10"),
+        help: "view radius in world grid cells (embedded world)",
+        summary: embedded("world_view_cells", |c| c.world_view_cells),
+        debug: plain,
+        reload: restart,
+    }
     /// Server name shown in the server list, without NUL.
     server_name: String {
         flag: "server-name", env: "SERVER_NAME", hint: "NAME",

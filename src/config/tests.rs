@@ -250,6 +250,8 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("max-chars", "MAX_CHARS_PER_ACCOUNT", "33"),
     ("database", "DATABASE_URL", "mysql://db/ps"),
     ("save-interval", "SAVE_INTERVAL_SECS", "0.5"),
+    ("world-cell-size", "WORLD_CELL_SIZE", "99"),
+    ("world-view-cells", "WORLD_VIEW_CELLS", "65"),
     (
         "server-name",
         "SERVER_NAME",

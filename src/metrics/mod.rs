@@ -15,6 +15,8 @@
 //!   noise.
 //! - [`Metrics`] (here) owns the [`Registry`] and every collector;
 //!   [`serve`] (`http.rs`) encodes it for `GET /metrics`.
+//! - [`WorldSeries`] (`world.rs`) copies the embedded world's own counters
+//!   into their series once a second.
 //! - [`Health`] (`health.rs`) is written by the reactor and by start-up and
 //!   shutdown code, and read by `GET /healthz`.
 //!
@@ -39,6 +41,7 @@ mod health;
 mod http;
 mod reactor;
 mod rpc;
+mod world;
 
 use std::sync::Arc;
 
@@ -52,6 +55,7 @@ pub use health::{Health, Unhealthy, DEFAULT_STALE_AFTER};
 pub use http::{serve, MAX_HTTP_CONNECTIONS};
 pub use reactor::{ReactorCounters, UNKNOWN_TYPE};
 pub use rpc::{RpcMetrics, RPC_METHODS};
+pub use world::WorldSeries;
 
 /// Namespace (prefix) of every series defined here.
 pub const NAMESPACE: &str = "packet_service";
@@ -162,6 +166,10 @@ series! {
         "Calls of the embedded backend's admin service, by kind (list, kick, announce, ban) and result (done, not_found, invalid, unauthenticated, failed).";
     world_dropped: IntCounter = "world_messages_dropped_total" []
         "Messages the embedded world service dropped because a gateway link's queue was full or closed.";
+    world_players: IntGaugeVec = "world_players" ["map"]
+        "Players on each map of the embedded world (on the map: sent CHANGE_MAP_REQ); maps without players have no series.";
+    world_visibility: IntCounterVec = "world_visibility_packets_total" ["kind"]
+        "Spawn (PLAYER_CHAR) and removal (REMOVE_OBJECT) packets the embedded world sent, one per player told, by kind (spawn, remove).";
     buffer_pool_available: IntGauge = "buffer_pool_available" []
         "Pooled I/O buffers not lent to a connection.";
     buffer_pool_size: IntGauge = "buffer_pool_size" []

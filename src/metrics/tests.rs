@@ -87,6 +87,8 @@ fn dashboard_queries_existing_series() {
     let mut c = counters(&m);
     c.observe_processing(1);
     c.publish();
+    m.world_players.with_label_values(&["1"]).set(1);
+    m.world_visibility.with_label_values(&["spawn"]).inc();
     let exported: Vec<String> = m
         .encode()
         .lines()

@@ -24,7 +24,8 @@
 //! time), [`login`] (login, channel list, server select, join),
 //! [`character`] (list, create, delete, select, switch server), [`record`]
 //! (the selected character), [`map`] (the rest of the join burst),
-//! [`chat`] and [`movement`]. Every struct is re-exported here.
+//! [`chat`], [`movement`] and [`spawn`] (players coming into view). Every
+//! struct is re-exported here.
 //! The irose dialect's own layouts are in [`irose`]
 //! (docs/protocol.md §10.5); [`ServerPacket::write`] picks the layout by the
 //! dialect's family.
@@ -58,6 +59,7 @@ pub mod login;
 pub mod map;
 pub mod movement;
 pub mod record;
+pub mod spawn;
 
 #[cfg(test)]
 mod tests;
@@ -69,6 +71,7 @@ pub use login::*;
 pub use map::*;
 pub use movement::*;
 pub use record::*;
+pub use spawn::*;
 
 use super::codec::{write_plain_header, HEADER_LEN, MAX_PACKET_SIZE};
 use super::packet_type::{Dialect, Family, PacketType};

@@ -17,7 +17,7 @@
 #   BENCH_REDIS_PORT  redis port                    (29501)
 #   BENCH_REUSE_PORT  port of the two reuse-port gateways (29503)
 #   BENCH_SCENARIOS   which to run, space-separated (all: echo redis reuseport
-#                     idle login fanout isolation)
+#                     idle login fanout walk isolation)
 #   BENCH_CONNS       echo connections              (50)
 #   BENCH_SECS        seconds per measured phase    (10)
 #   BENCH_IDLE        idle connections              (15000)
@@ -26,6 +26,8 @@
 #   BENCH_FANOUT      fanout bots                   (1000)
 #   BENCH_CHATTERS    fanout chatters               (60: 600,000 deliveries/s offered)
 #   BENCH_CHAT_RATE   messages/s per chatter        (10)
+#   BENCH_WALK        walk bots                     (1000)
+#   BENCH_WALK_RATE   moves/s per walk bot          (1)
 #   BENCH_DB_PORT     port of the gateways of the per-engine login runs (29502)
 #   BENCH_DB_SECS     seconds of each per-engine login run   (30)
 #   BENCH_ENGINES     engines of the per-engine login runs   (sqlite postgres)
@@ -43,7 +45,7 @@ OUT=${BENCH_DIR:-bench/results}
 PORT=${BENCH_PORT:-29500}
 REDIS_PORT=${BENCH_REDIS_PORT:-29501}
 REUSE_PORT=${BENCH_REUSE_PORT:-29503}
-SCENARIOS=${BENCH_SCENARIOS:-echo redis reuseport idle login fanout isolation}
+SCENARIOS=${BENCH_SCENARIOS:-echo redis reuseport idle login fanout walk isolation}
 CONNS=${BENCH_CONNS:-50}
 SECS=${BENCH_SECS:-10}
 IDLE=${BENCH_IDLE:-15000}
@@ -52,6 +54,8 @@ LOGIN_CONC=${BENCH_LOGIN_CONCURRENCY:-50}
 FANOUT=${BENCH_FANOUT:-1000}
 CHATTERS=${BENCH_CHATTERS:-60}
 CHAT_RATE=${BENCH_CHAT_RATE:-10}
+WALK=${BENCH_WALK:-1000}
+WALK_RATE=${BENCH_WALK_RATE:-1}
 DB_PORT=${BENCH_DB_PORT:-29502}
 DB_SECS=${BENCH_DB_SECS:-30}
 ENGINES=${BENCH_ENGINES:-sqlite postgres}
@@ -184,6 +188,7 @@ if want login; then
     done
 fi
 want fanout && run fanout -a "$GW" --server-pid "$gw_pid" -b "$FANOUT" -k "$CHATTERS" -r "$CHAT_RATE" -d "$SECS"
+want walk && run walk -a "$GW" --server-pid "$gw_pid" -b "$WALK" -r "$WALK_RATE" -d "$SECS"
 want isolation && run isolation --gateway-bin "$BIN/packet-service" -d "$SECS"
 
 echo

@@ -1,14 +1,13 @@
 //! What the world sends, in each family's layout: packet bodies with their
 //! `osirose` id (the packet's name on the stream), the join burst, the
-//! zone-join reply, and the player spawn and removal packets irose clients
-//! need to see each other (docs/protocol.md §10.5). osIROSE clients get
-//! what they always got: no spawn packets.
+//! zone-join reply, and the player spawn and removal packets clients need
+//! to see each other (docs/protocol.md §3.16, §10.5.15).
 
 use crate::protocol::codec::{HEADER_LEN, MAX_PACKET_SIZE};
 use crate::protocol::packet_type::{DialectId, Family};
 use crate::protocol::packets::{
-    irose, BillingMessage, ChangeMapReply, InventoryData, Packet, QuestData, RemoveObject,
-    SelectCharReply, Writer,
+    irose, BillingMessage, ChangeMapReply, InventoryData, Packet, PlayerChar, QuestData,
+    RemoveObject, SelectCharReply, Writer,
 };
 
 use super::super::characters::Character;
@@ -19,8 +18,6 @@ use super::inner::{Look, Player};
 pub(super) enum Body {
     /// The body (no header) and its `osirose` id.
     Packet(u32, Vec<u8>),
-    /// This family does not get the packet.
-    Skipped,
     /// The packet has no `osirose` id or does not fit in a packet: not
     /// sent, counted.
     Oversized,
@@ -64,14 +61,6 @@ pub(super) fn each<'a, O: Packet, I: Packet>(
     move |family| match family {
         Family::Osirose => body_of(osirose),
         Family::Irose => body_of(irose),
-    }
-}
-
-/// A packet only irose clients get.
-pub(super) fn irose_only<I: Packet>(p: &I) -> impl Fn(Family) -> Body + '_ {
-    move |family| match family {
-        Family::Osirose => Body::Skipped,
-        Family::Irose => body_of(p),
     }
 }
 
@@ -144,8 +133,9 @@ pub(super) fn change_map_reply(p: &Player) -> (ChangeMapReply, irose::ChangeMapR
     (reply, irose)
 }
 
-/// What irose clients are shown of a player that comes into view.
-pub(super) fn spawn_of(p: &Player) -> irose::PlayerSpawn {
+/// What clients are shown of a player that comes into view, in both
+/// layouts: standing at its position.
+pub(super) fn spawn_of(p: &Player) -> (PlayerChar, irose::PlayerSpawn) {
     let Look {
         race,
         face,
@@ -154,13 +144,33 @@ pub(super) fn spawn_of(p: &Player) -> irose::PlayerSpawn {
         job,
         level,
     } = p.look;
-    irose::PlayerSpawn {
+    let level = u8::try_from(level).unwrap_or(u8::MAX);
+    let hp = i32::from(p.hp);
+    let osirose = PlayerChar {
+        id: p.entity_id,
+        x: p.x,
+        y: p.y,
+        dest_x: p.x,
+        dest_y: p.y,
+        move_mode: RUN,
+        hp,
+        race,
+        run_speed: MOVE_SPEED,
+        face: face.into(),
+        hair: hair.into(),
+        inventory: items,
+        job,
+        level,
+        name: p.name.clone(),
+        ..PlayerChar::default()
+    };
+    let irose = irose::PlayerSpawn {
         header: irose::EntityHeader {
             entity_id: p.entity_id,
             x: p.x,
             y: p.y,
             move_mode: RUN,
-            hp: i32::from(p.hp),
+            hp,
             ..irose::EntityHeader::default()
         },
         gender: race,
@@ -169,10 +179,11 @@ pub(super) fn spawn_of(p: &Player) -> irose::PlayerSpawn {
         hair: hair.into(),
         equipment: items,
         job,
-        level: u8::try_from(level).unwrap_or(u8::MAX),
+        level,
         name: p.name.clone(),
         ..irose::PlayerSpawn::default()
-    }
+    };
+    (osirose, irose)
 }
 
 /// The removal of a player from view, in both layouts.

@@ -1,5 +1,6 @@
 //! The world's players, maps and links, and how a packet reaches the
-//! players it is for: one message per link holding that link's targets,
+//! players it is for (who sees whom is `view.rs`): one message per link
+//! holding that link's targets,
 //! dropped (and counted) when the link's bounded queue is full. Drops and
 //! packets too large to encode are logged as a summary at most once per
 //! [`SUMMARY_INTERVAL`], never a line per message.
@@ -10,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use super::bodies::{self, each, irose_only, Body};
+use super::bodies::Body;
+use super::view::{Grid, ViewConfig};
 use crate::backend::store::CharState;
 use crate::pb::world::{self as pb, downstream};
 use crate::protocol::packet_type::{Dialect, DialectId, Family};
@@ -42,16 +44,17 @@ pub(super) struct Player {
     pub(super) name: String,
     /// Current map.
     pub(super) map: u16,
-    /// Position.
+    /// Position; on the map it changes only through
+    /// [`WorldInner::relocate`], which keeps the grid in step.
     pub(super) x: f32,
-    /// Position.
+    /// Position (as `x`).
     pub(super) y: f32,
     /// Hit points.
     pub(super) hp: u16,
     /// Mana points.
     pub(super) mp: u16,
     /// Whether it sent CHANGE_MAP_REQ; invariant: true iff its session id is
-    /// in `maps[map]`.
+    /// in `maps[map]` and in the grid.
     pub(super) on_map: bool,
     /// Whether its state changed since it was last queued for saving.
     pub(super) dirty: bool,
@@ -92,8 +95,8 @@ impl Player {
 /// Players, maps and links.
 ///
 /// Invariants: `entities`, `names` and the `maps` sets index exactly the
-/// players of `players` (see [`Player`]); every player's link is in `links`.
-#[derive(Default)]
+/// players of `players` (see [`Player`]), the grid exactly the on-map
+/// ones; every player's link is in `links`.
 pub(super) struct WorldInner {
     pub(super) links: HashMap<u64, mpsc::Sender<Result<pb::Downstream, Status>>>,
     /// The names the gateways of `links` gave (`admin.rs`).
@@ -102,16 +105,47 @@ pub(super) struct WorldInner {
     pub(super) entities: HashMap<u16, u32>,
     pub(super) names: HashMap<String, u32>,
     pub(super) maps: HashMap<u16, BTreeSet<u32>>,
+    /// The on-map players by cell (`view.rs`).
+    pub(super) grid: Grid,
     /// Where the search for a free entity id starts.
     pub(super) next_entity: u16,
     pub(super) dropped: u64,
     /// Packets too large to encode, not sent.
     pub(super) oversized: u64,
+    /// Spawn packets sent (one per player shown another).
+    pub(super) spawns: u64,
+    /// Removal packets sent (one per player told another is gone).
+    pub(super) removals: u64,
     /// `(dropped, oversized)` at the last summary line, and its time.
     summarised: (u64, u64, Option<Instant>),
 }
 
+impl Default for WorldInner {
+    fn default() -> WorldInner {
+        WorldInner::new(ViewConfig::default())
+    }
+}
+
 impl WorldInner {
+    /// An empty world whose grid has `view`'s geometry.
+    pub(super) fn new(view: ViewConfig) -> WorldInner {
+        WorldInner {
+            links: HashMap::new(),
+            gateways: Default::default(),
+            players: HashMap::new(),
+            entities: HashMap::new(),
+            names: HashMap::new(),
+            maps: HashMap::new(),
+            grid: Grid::new(view),
+            next_entity: 0,
+            dropped: 0,
+            oversized: 0,
+            spawns: 0,
+            removals: 0,
+            summarised: (0, 0, None),
+        }
+    }
+
     /// Queues `msg` on `link` without waiting; a full or closed queue drops it.
     pub(super) fn send(&mut self, link: u64, msg: downstream::Kind) {
         let Some(tx) = self.links.get(&link) else {
@@ -147,8 +181,8 @@ impl WorldInner {
 
     /// Sends one packet to `targets`: one Broadcast per link and family
     /// holding that link's targets of that family, the body in the
-    /// family's layout (`body`, computed once per family; a family it gives
-    /// no body gets nothing, a body too large to encode is counted).
+    /// family's layout (`body`, computed once per family; a body too large
+    /// to encode is not sent, and counted).
     pub(super) fn broadcast(
         &mut self,
         targets: impl IntoIterator<Item = u32>,
@@ -219,42 +253,11 @@ impl WorldInner {
                 self.maps.remove(&player.map);
             }
         }
+        self.leave_grid(&player);
         Some(player)
     }
 
-    /// Tells the on-map players of a removed player's map that it is gone.
-    pub(super) fn announce_removal(&mut self, player: &Player) {
-        let others = self.on_map(player.map);
-        let (osirose, irose) = bodies::removal(player.entity_id);
-        self.broadcast(others, each(&osirose, &irose));
-    }
-
-    /// A player came onto its map: irose clients there see it, and an irose
-    /// newcomer sees who is there (osIROSE clients are sent no spawns).
-    pub(super) fn announce_arrival(&mut self, session: u32) {
-        let Some(newcomer) = self.players.get(&session) else {
-            return;
-        };
-        let (map, family, spawn) = (newcomer.map, newcomer.family, bodies::spawn_of(newcomer));
-        let others: Vec<u32> = self
-            .on_map(map)
-            .into_iter()
-            .filter(|&s| s != session)
-            .collect();
-        self.broadcast(others.iter().copied(), irose_only(&spawn));
-        if family == Family::Irose {
-            let spawns: Vec<_> = others
-                .iter()
-                .filter_map(|s| self.players.get(s))
-                .map(bodies::spawn_of)
-                .collect();
-            for spawn in &spawns {
-                self.broadcast([session], irose_only(spawn));
-            }
-        }
-    }
-
-    /// Removes a player and tells the other on-map players of its map.
+    /// Removes a player and tells the players that saw it.
     pub(super) fn remove_player(&mut self, session_id: u32) -> Option<Player> {
         let player = self.detach(session_id)?;
         self.announce_removal(&player);
@@ -263,12 +266,13 @@ impl WorldInner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::bodies::same;
     use super::*;
     use crate::protocol::packets::RemoveObject;
 
-    fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
+    /// A player of session `session_id` at (0, 0) on map 1, not on it yet.
+    pub(in crate::backend::world) fn player(session_id: u32, link: u64, entity_id: u16) -> Player {
         Player {
             session_id,
             link,
@@ -346,6 +350,12 @@ mod tests {
         inner.players.get_mut(&3).unwrap().map = 2;
         inner.maps.entry(1).or_default().extend([1, 2]);
         inner.maps.entry(2).or_default().insert(3);
+        // All on their maps, at one spot.
+        for (s, map) in [(1, 1), (2, 1), (3, 2)] {
+            inner.players.get_mut(&s).unwrap().on_map = true;
+            let cell = inner.grid.cell_of(0.0, 0.0);
+            inner.grid.insert(map, cell, s);
+        }
         let gone = inner.remove_player(1).unwrap();
         assert_eq!(gone.entity_id, 11);
         assert!(!inner.entities.contains_key(&11));

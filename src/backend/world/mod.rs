@@ -11,25 +11,32 @@
 //! gets what it is sent in its own client's layout (`bodies.rs`), and a
 //! broadcast is encoded once per family among its targets.
 //!
-//! Handled client packets: CHANGE_MAP_REQ (reply to the sender; the player is
-//! then *on the map* and receives map traffic; irose players on the map are
-//! shown it with a spawn packet, and an irose newcomer is shown everyone
-//! there), NORMAL_CHAT and SHOUT_CHAT
-//! (to every on-map player of the sender's map, sender included), WHISPER_CHAT
-//! (to the player with that character name on any map; unknown names are
-//! dropped silently), MOUSE_CMD (broadcast to the map, mover included; the
-//! position is updated) and STOP_MOVING (position updated silently). Other
-//! types are ignored; bodies that do not decode are ignored and counted.
+//! Who sees whom is a grid of cells per map ([`view`]): a player that sends
+//! CHANGE_MAP_REQ is *on the map*, placed at the cell of its position, and
+//! exchanges spawn packets (PLAYER_CHAR, in each family's layout) with every
+//! on-map player in view; moving across cells spawns and removes
+//! (REMOVE_OBJECT) as players come into and go out of view.
+//!
+//! Handled client packets: CHANGE_MAP_REQ (reply to the sender, then the
+//! spawns), NORMAL_CHAT (to the on-map players in view of the sender,
+//! sender included), SHOUT_CHAT (to every on-map player of the sender's
+//! map), WHISPER_CHAT (to the player with that character name on any map;
+//! unknown names are dropped silently), MOUSE_CMD (the position becomes
+//! the target, then broadcast to the players in view there, mover
+//! included) and STOP_MOVING (position updated, spawns and removals but no
+//! broadcast). Other types are ignored; bodies that do not decode are
+//! ignored and counted.
 //!
 //! `Leave` (from the connection that joined: same link and `join_id`)
-//! removes the player and tells the others on its map
-//! (REMOVE_OBJECT, in each family's layout) and queues its map, position, hit and mana points for
-//! saving ([`saver`]); with reason CHANGE_CHAR the session goes back to stage
-//! CHAR_SELECT. Players that moved are also queued every
+//! removes the player and tells the players that saw it (REMOVE_OBJECT, in
+//! each family's layout) and queues its map, position, hit and mana points
+//! for saving ([`saver`]); with reason CHANGE_CHAR the session goes back to
+//! stage CHAR_SELECT. Players that moved are also queued every
 //! `SAVE_INTERVAL_SECS`, and a join enters where the character was saved.
-//! When a link's stream ends or fails, every player of that link is removed the same way. Several gateways may link at once: each link only
-//! speaks for its own sessions, and a broadcast is split into one message per
-//! link holding that link's targets.
+//! When a link's stream ends or fails, every player of that link is removed
+//! the same way. Several gateways may link at once: each link only speaks
+//! for its own sessions, and a broadcast is split into one message per link
+//! holding that link's targets.
 //!
 //! Downstream messages go through a bounded queue per link
 //! ([`LINK_QUEUE_LEN`]); when a link's queue is full the message is dropped
@@ -40,6 +47,7 @@ mod bodies;
 mod inner;
 pub(crate) mod saver;
 mod service;
+mod view;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +70,7 @@ use inner::{dialect, Look, Player, WorldInner};
 use saver::Saver;
 
 pub(crate) use service::WorldService;
+pub use view::ViewConfig;
 
 /// Capacity of each link's downstream queue, in messages.
 pub const LINK_QUEUE_LEN: usize = 4096;
@@ -77,6 +86,10 @@ pub struct WorldStats {
     pub undecodable: u64,
     /// Downstream messages dropped because a link's queue was full or closed.
     pub dropped: u64,
+    /// Spawn packets sent: one per player shown another coming into view.
+    pub spawns: u64,
+    /// Removal packets sent: one per player told another left its view.
+    pub removals: u64,
 }
 /// The world's state, shared by every link.
 pub struct WorldState {
@@ -97,8 +110,9 @@ impl WorldState {
     pub(crate) fn new(shared: Arc<Shared>) -> WorldState {
         WorldState {
             saver: Arc::new(Saver::new(shared.store.clone())),
+            inner: Mutex::new(WorldInner::new(shared.config.view)),
             shared,
-            inner: Mutex::new(WorldInner::default()),
+
             next_link: AtomicU64::new(1),
             undecodable: AtomicU64::new(0),
             closing: watch::channel(false).0,
@@ -114,7 +128,17 @@ impl WorldState {
             links: inner.links.len(),
             undecodable: self.undecodable.load(Ordering::Relaxed),
             dropped: inner.dropped,
+            spawns: inner.spawns,
+            removals: inner.removals,
         }
+    }
+
+    /// The number of on-map players of each map that has any, by map id.
+    pub fn players_per_map(&self) -> Vec<(u16, usize)> {
+        let inner = lock(&self.inner);
+        let mut maps: Vec<_> = inner.maps.iter().map(|(&m, s)| (m, s.len())).collect();
+        maps.sort_unstable();
+        maps
     }
 
     /// The saver, whose task the backend runs.
@@ -390,6 +414,7 @@ impl WorldState {
             return;
         };
         let (entity_id, map, name) = (player.entity_id, player.map, player.name.clone());
+        let (x, y) = (player.x, player.y);
         let body = packet.payload.as_slice();
         match t {
             PacketType::PAKCS_CHANGE_MAP_REQ => {
@@ -404,7 +429,7 @@ impl WorldState {
                 inner.maps.entry(map).or_default().insert(session);
                 inner.broadcast([session], each(&reply, &irose_reply));
                 if arriving {
-                    inner.announce_arrival(session);
+                    inner.enter_view(session);
                 }
             }
             PacketType::PAKCS_NORMAL_CHAT => {
@@ -415,7 +440,7 @@ impl WorldState {
                     char_id: entity_id,
                     message: chat.message,
                 };
-                let targets = inner.on_map(map);
+                let targets = inner.in_view(map, x, y);
                 inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_SHOUT_CHAT => {
@@ -445,9 +470,7 @@ impl WorldState {
                 let Ok(cmd) = MouseCmd::decode(body) else {
                     return self.undecodable(t);
                 };
-                if let Some(p) = inner.players.get_mut(&session) {
-                    (p.x, p.y, p.dirty) = (cmd.x, cmd.y, true);
-                }
+                inner.relocate(session, cmd.x, cmd.y);
                 let out = MouseCmdBroadcast {
                     id: entity_id,
                     target_id: cmd.target_id,
@@ -456,16 +479,14 @@ impl WorldState {
                     y: cmd.y,
                     z: 0,
                 };
-                let targets = inner.on_map(map);
+                let targets = inner.in_view(map, cmd.x, cmd.y);
                 inner.broadcast(targets, same(&out));
             }
             PacketType::PAKCS_STOP_MOVING => {
                 let Ok(stop) = StopMoving::decode(body) else {
                     return self.undecodable(t);
                 };
-                if let Some(p) = inner.players.get_mut(&session) {
-                    (p.x, p.y, p.dirty) = (stop.x, stop.y, true);
-                }
+                inner.relocate(session, stop.x, stop.y);
             }
             other => log::trace!("world: {other} not handled"),
         }

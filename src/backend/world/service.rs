@@ -1,9 +1,16 @@
 //! The World gRPC service: one `Link` stream per gateway, whose upstream
 //! messages are handled by the shared [`WorldState`] and whose downstream
 //! is the link's bounded queue.
+//!
+//! A link reads its gateway's next message only once its own queue is at
+//! most half full (waiting at most [`PACE_WAIT`]): what one gateway's
+//! players cause — a crowd arriving in one spot sends each newcomer a spawn
+//! per player in view — is paced by how fast that gateway takes it, instead
+//! of overflowing the queue. Broadcasts from other links never wait.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -12,6 +19,12 @@ use tonic::{Request, Response, Status, Streaming};
 use super::super::store::memory::lock;
 use super::{WorldState, LINK_QUEUE_LEN};
 use crate::pb::world::{self as pb, world_server::World};
+
+/// Free room a link's queue must have before the link reads on.
+const PACE_FREE: usize = LINK_QUEUE_LEN / 2;
+/// Longest wait for that room; past it the link reads on, and what does
+/// not fit is dropped and counted.
+pub const PACE_WAIT: Duration = Duration::from_secs(1);
 
 /// The World gRPC service over a [`WorldState`].
 pub(crate) struct WorldService {
@@ -41,6 +54,8 @@ impl World for WorldService {
             return Err(Status::unavailable("backend shutting down"));
         }
         let link = state.next_link.fetch_add(1, Ordering::Relaxed);
+        // Weak: the link's queue closes when the world drops it.
+        let pace = tx.downgrade();
         let mut inner = lock(&state.inner);
         inner.links.insert(link, tx);
         if let Some(name) = &gateway {
@@ -60,7 +75,18 @@ impl World for WorldService {
                     _ = closing.wait_for(|&c| c) => break,
                 };
                 match msg {
-                    Ok(Some(msg)) => state.handle(link, msg).await,
+                    Ok(Some(msg)) => {
+                        state.handle(link, msg).await;
+                        if let Some(tx) = pace.upgrade().filter(|tx| tx.capacity() < PACE_FREE) {
+                            let room = tokio::time::timeout(PACE_WAIT, tx.reserve_many(PACE_FREE));
+                            tokio::select! {
+                                waited = room => if waited.is_err() {
+                                    log::debug!("world: link {link} still full after {PACE_WAIT:?}");
+                                },
+                                _ = closing.wait_for(|&c| c) => break,
+                            }
+                        }
+                    }
                     Ok(None) => break,
                     Err(status) => {
                         log::debug!("world: link {link} failed: {status}");

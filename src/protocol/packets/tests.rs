@@ -429,6 +429,42 @@ fn p16_logout_reply() {
     );
 }
 
+/// P17: what the embedded world shows of a player standing at its
+/// position (docs/protocol.md §3.16).
+#[test]
+fn p17_player_char() {
+    let raven = PlayerChar {
+        id: 5,
+        x: 520000.0,
+        y: 520000.0,
+        dest_x: 520000.0,
+        dest_y: 520000.0,
+        move_mode: 1,
+        hp: 81,
+        run_speed: 425,
+        face: 1,
+        hair: 1,
+        inventory: [0, 0x1D, 0, 0, 0, 0, 0x0020_0001, 0],
+        level: 10,
+        name: "Raven".into(),
+        ..PlayerChar::default()
+    };
+    check_vector(
+        &raven,
+        "81 00 58 05 00 00 05 00 00 e8 fd 48 00 e8 fd 48 00 e8 fd 48 00 e8 fd 48 \
+         00 00 00 00 01 51 00 00 00 00 00 00 00 00 00 00 00 00 a9 01 00 00 00 01 \
+         00 00 00 01 00 00 00 00 00 00 00 1d 00 00 00 00 00 00 00 00 00 00 00 00 \
+         00 00 00 00 00 00 00 01 00 20 00 00 00 00 00 00 00 00 00 00 00 00 00 0a \
+         00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 \
+         00 00 52 61 76 65 6e 00 00",
+        0x556,
+        Tail::Ignored,
+    );
+    // The names start at offset 122, after the 116-byte fixed part.
+    let bytes = packet_to_vec(osirose(), &raven).expect("encode");
+    assert_eq!(&bytes[122..], b"Raven\0\0");
+}
+
 // ---- docs/protocol.md §9 D4: password digests ----
 
 fn login_body(parts: &[&[u8]]) -> Vec<u8> {

@@ -109,6 +109,8 @@ pub struct Bots {
     pub delivered_total: u64,
     /// Delivery latency (send timestamp in the text → receipt).
     pub delivery: Latency,
+    /// Other packets received on the map while recording, by type (walk).
+    pub received: BTreeMap<PacketType, u64>,
     recording: bool,
     epoch: Instant,
     /// Tag kind of this fleet's connections (high half of a [`Net`] tag).
@@ -131,6 +133,7 @@ impl Bots {
             delivered: 0,
             delivered_total: 0,
             delivery: Latency::new(),
+            received: BTreeMap::new(),
             recording: false,
             epoch: Instant::now(),
             tag: TAG_BOT,
@@ -295,6 +298,18 @@ impl Bots {
         };
         self.send_on(net, idx, Role::Map, &msg);
         true
+    }
+
+    /// Sends `p` on the map connection of bot `idx`, if it is on the map.
+    pub fn send_map<P: Packet>(&mut self, net: &mut Net, idx: usize, p: &P) -> bool {
+        let on_map = self
+            .bots
+            .get(idx)
+            .is_some_and(|b| b.step == Step::InMap && b.map.is_some());
+        if on_map {
+            self.send_on(net, idx, Role::Map, p);
+        }
+        on_map
     }
 
     /// Closes every connection of every bot.
@@ -568,6 +583,9 @@ impl Bots {
                         self.delivery.record(now.saturating_duration_since(sent_at));
                     }
                 }
+            }
+            (Step::InMap, Role::Map, t) if self.recording => {
+                *self.received.entry(t).or_default() += 1;
             }
             _ => {} // not waited for: join burst, spawns, other traffic
         }

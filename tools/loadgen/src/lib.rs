@@ -26,6 +26,7 @@
 //! | [`gateway`] | a gateway started by the loadgen (child process or thread) |
 //! | [`isolation`] | echo p99 alone vs while logins wait on a slow backend |
 //! | [`soak`] | many connections, mixed traffic, minutes: RSS, fds and buffer pool over time |
+//! | [`walk`] | M bots moving: all in one cell, then walking a large map; cost per delivery, players in view |
 //! | [`report`] | figures vs baselines and targets; the latency SVG |
 //! | [`verdict`] | whether a run measured anything (else a non-zero exit) |
 //!
@@ -45,4 +46,5 @@ pub mod results;
 pub mod soak;
 pub mod stats;
 pub mod verdict;
+pub mod walk;
 pub mod wire;

@@ -19,6 +19,7 @@ use loadgen::results::{ResultsFile, RunResult};
 use loadgen::soak::{self, SoakOpts};
 use loadgen::stats::listen_overflows;
 use loadgen::verdict::nothing_measured;
+use loadgen::walk::{self, WalkOpts};
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
 
@@ -34,6 +35,8 @@ Scenarios (every target must be a loopback address; each run is bounded):
   idle       N connections held after one round trip; server RSS per connection
   fanout     M bots on one map, K of them chatting at R messages/s each
   isolation  echo p99 alone vs with C logins in flight on a 50 ms mock backend
+  walk       M bots moving R times/s: all in one cell, then walking across a
+             map of side S; deliveries/s, server CPU per delivery, in view
   soak       N connections held for minutes with mixed traffic (idle ALIVE,
              echo, login churn, chat on one map): RSS, fds, buffer pool over
              time and a verdict, flat or not (exit status 1 if not)
@@ -99,7 +102,7 @@ fn options() -> Options {
         "echo/redis: unmeasured seconds first (1)",
         "SECS",
     );
-    o.optopt("b", "bots", "login: B (20000); fanout: M (1000)", "N");
+    o.optopt("b", "bots", "login: B (20000); fanout, walk: M (1000)", "N");
     o.optopt(
         "",
         "run-id",
@@ -141,9 +144,16 @@ fn options() -> Options {
     o.optopt(
         "r",
         "rate",
-        "fanout: messages per second per chatter (10)",
+        "fanout: messages per second per chatter (10); walk: moves per second per bot (1)",
         "R",
     );
+    o.optopt(
+        "",
+        "map-size",
+        "walk: side of the walked square, map units (150000)",
+        "S",
+    );
+    o.optopt("", "step", "walk: length of one step, map units (300)", "D");
     o.optopt(
         "",
         "gateway-bin",
@@ -446,6 +456,20 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
             concurrency: positive(m, "concurrency", 200, 5_000)?,
             chatters: positive(m, "chatters", 50, 100_000)?,
             rate: num(m, "rate", 10.0)?,
+            duration: secs(m, "duration", 10.0)?,
+            setup_timeout: secs(m, "setup-timeout", 60.0)?,
+            server_pid: pid,
+            progress,
+        })?,
+        "walk" => walk::run(&WalkOpts {
+            addr: addr(m, "127.0.0.1:29000")?,
+            codec: codec(m)?,
+            dialect: dialect(m)?,
+            bots: positive(m, "bots", 1_000, 100_000)?,
+            concurrency: positive(m, "concurrency", 200, 5_000)?,
+            rate: num(m, "rate", 1.0)?,
+            map_size: num(m, "map-size", 150_000.0)?,
+            step: num(m, "step", 300.0)?,
             duration: secs(m, "duration", 10.0)?,
             setup_timeout: secs(m, "setup-timeout", 60.0)?,
             server_pid: pid,

@@ -213,6 +213,35 @@ pub fn lines(file: &ResultsFile) -> Vec<Line> {
         None,
         Target::AtLeast(0.0),
     ));
+    // Walking a large map against the same bots all in one cell.
+    out.extend(line(
+        "walk CPU per move, walking vs one cell",
+        fig(file, "walk", "walking_server_cpu_us_per_move"),
+        "µs",
+        fig(file, "walk", "one_cell_server_cpu_us_per_move"),
+        Target::RatioAtMost(1.0),
+    ));
+    out.extend(line(
+        "walk CPU per delivery, walking vs one cell",
+        fig(file, "walk", "walking_server_cpu_us_per_delivery"),
+        "µs",
+        fig(file, "walk", "one_cell_server_cpu_us_per_delivery"),
+        Target::RatioAtMost(f64::INFINITY),
+    ));
+    out.extend(line(
+        "walk players in view, walking vs one cell",
+        fig(file, "walk", "walking_in_view"),
+        "players",
+        fig(file, "walk", "one_cell_in_view"),
+        Target::RatioAtMost(f64::INFINITY),
+    ));
+    out.extend(line(
+        "walk deliveries, walking vs one cell",
+        fig(file, "walk", "walking_deliveries_per_sec"),
+        "deliveries/s",
+        fig(file, "walk", "one_cell_deliveries_per_sec"),
+        Target::RatioAtMost(f64::INFINITY),
+    ));
     out.extend(line(
         "isolation echo p99 loaded vs unloaded",
         fig(file, "isolation", "echo_p99_loaded_us"),

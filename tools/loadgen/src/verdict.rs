@@ -74,6 +74,31 @@ pub const RULES: &[Rule] = &[
         ],
     },
     Rule {
+        scenario: "walk",
+        needs: &[
+            (
+                Need::Figure("bots_on_map_at_end"),
+                "every bot lost its connection",
+            ),
+            (
+                Need::Figure("one_cell_moves_sent"),
+                "no move was sent in one cell",
+            ),
+            (
+                Need::Figure("one_cell_deliveries"),
+                "no move was delivered in one cell",
+            ),
+            (
+                Need::Figure("walking_moves_sent"),
+                "no move was sent walking",
+            ),
+            (
+                Need::Figure("walking_deliveries"),
+                "no move was delivered walking",
+            ),
+        ],
+    },
+    Rule {
         scenario: "isolation",
         needs: &[
             (
@@ -161,7 +186,15 @@ mod tests {
 
     #[test]
     fn every_scenario_has_one_rule() {
-        for s in ["echo", "redis", "login", "idle", "fanout", "isolation"] {
+        for s in [
+            "echo",
+            "redis",
+            "login",
+            "idle",
+            "fanout",
+            "isolation",
+            "walk",
+        ] {
             assert_eq!(RULES.iter().filter(|r| r.scenario == s).count(), 1, "{s}");
         }
     }
