@@ -12,6 +12,7 @@ use loadgen::login::{self, LoginOpts};
 use loadgen::mock::MockBackend;
 use loadgen::net::Net;
 use loadgen::results::RunResult;
+use loadgen::saturate::SatOpts;
 use packet_service::config::Config;
 use packet_service::conn::wire::PacketIds;
 use packet_service::protocol::packet_type::DialectId;
@@ -116,11 +117,17 @@ fn fanout_reaches_every_bot(
         bots,
         concurrency: bots / 2,
         chatters,
-        rate: 20.0,
-        duration: Duration::from_millis(500),
         setup_timeout: Duration::from_secs(20),
-        server_pid: None,
-        progress: false,
+        // One step of 500 ms at 20 lines per second per chatter.
+        sat: SatOpts {
+            start: 20.0 * (chatters * bots) as f64,
+            factor: 2.0,
+            max_steps: 1,
+            step: Duration::from_millis(500),
+            max_p99: Duration::from_secs(10),
+            server_pid: None,
+            progress: false,
+        },
     })
     .expect("fanout runs");
     assert!(r.failures.is_empty(), "{:?}", r.failures);
