@@ -38,6 +38,11 @@ const LABELLED: &[(&str, &str, &str)] = &[
     ("chat_refused_total", "reason", "chat_refused"),
 ];
 
+/// The failure key of the embedded world's queue drops: recorded as a
+/// figure, not a failure, because a fan-out stepped past saturation must
+/// overflow some queue, and its steps already count the lost deliveries.
+pub const WORLD_DROPPED: &str = "gateway_world_dropped";
+
 /// Unlabelled counters that are a limit at work.
 const PLAIN: &[(&str, &str)] = &[
     ("world_messages_dropped_total", "world_dropped"),

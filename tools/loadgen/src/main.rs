@@ -565,7 +565,11 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
     }
     if let (Some(addr), Some(before)) = (metrics, limits_before) {
         for (key, n) in limits::grown(&before, &limits::read(addr)?) {
-            *result.failures.entry(key).or_default() += n;
+            if key == limits::WORLD_DROPPED {
+                result.figure(&key, n as f64);
+            } else {
+                *result.failures.entry(key).or_default() += n;
+            }
         }
     }
     Ok(Some(result))
