@@ -25,8 +25,8 @@
 #   BENCH_LOGIN_CONCURRENCY  login flows in flight  (50)
 #   BENCH_FANOUT      fanout bots = Redis subscribers        (1000)
 #   BENCH_CHATTERS    fanout chatters = Redis publishers     (50)
-#   BENCH_FANOUT_START  offered deliveries/s of the first step (150000)
-#   BENCH_FANOUT_STEP   seconds per step; each offers 1.3x the last (3)
+#   BENCH_FANOUT_START  offered deliveries/s of the first step (50000)
+#   BENCH_FANOUT_STEP   seconds per step; each offers 1.4x the last (3)
 #   BENCH_STORM       reconnect storm players (10000, or what the open-files
 #                     limit allows: the result says which)
 #   BENCH_STORM_ENGINES  engines of the storm runs   (memory sqlite postgres)
@@ -65,7 +65,7 @@ LOGINS=${BENCH_LOGINS:-20000}
 LOGIN_CONC=${BENCH_LOGIN_CONCURRENCY:-50}
 FANOUT=${BENCH_FANOUT:-1000}
 CHATTERS=${BENCH_CHATTERS:-50}
-FANOUT_START=${BENCH_FANOUT_START:-150000}
+FANOUT_START=${BENCH_FANOUT_START:-50000}
 FANOUT_STEP=${BENCH_FANOUT_STEP:-3}
 STORM=${BENCH_STORM:-10000}
 STORM_ENGINES=${BENCH_STORM_ENGINES:-memory sqlite postgres}
@@ -260,9 +260,9 @@ fi
 if want fanout; then
     # The same subscribers, publishers and steps on both.
     run fanout -a "$GW" --server-pid "$gw_pid" --metrics-addr "$GM" -b "$FANOUT" -k "$CHATTERS" \
-        --start-rate "$FANOUT_START" -d "$FANOUT_STEP"
+        --start-rate "$FANOUT_START" --step-factor 1.4 -d "$FANOUT_STEP"
     run pubsub -a "$RD" --server-pid "$redis_pid" -b "$FANOUT" -k "$CHATTERS" \
-        --start-rate "$FANOUT_START" -d "$FANOUT_STEP"
+        --start-rate "$FANOUT_START" --step-factor 1.4 -d "$FANOUT_STEP"
 fi
 if want storm; then
     for engine in $STORM_ENGINES; do

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use packet_service::conn::reason::CloseReason;
+
 use crate::soak::{metric, metric_by_label, scrape};
 
 /// Prefix of the gateway's metric names.
@@ -18,17 +20,17 @@ pub const PREFIX: &str = "gateway_";
 
 /// Close reasons that are the gateway's limits (not the peer's doing nor
 /// the end of a session).
-const LIMIT_CLOSES: &[&str] = &[
-    "wrong_state_budget",
-    "handshake_timeout",
-    "idle_timeout",
-    "rate_limited",
-    "output_limit",
-    "pool_exhausted",
-    "per_ip_limit",
-    "frame_timeout",
-    "pool_pressure",
-    "backend_unavailable",
+const LIMIT_CLOSES: &[CloseReason] = &[
+    CloseReason::WrongStateBudget,
+    CloseReason::HandshakeTimeout,
+    CloseReason::IdleTimeout,
+    CloseReason::RateLimited,
+    CloseReason::OutputLimit,
+    CloseReason::PoolExhausted,
+    CloseReason::PerIpLimit,
+    CloseReason::FrameTimeout,
+    CloseReason::PoolPressure,
+    CloseReason::BackendUnavailable,
 ];
 
 /// Labelled counters every series of which is a limit at work.
@@ -53,7 +55,7 @@ const PLAIN: &[(&str, &str)] = &[
 pub fn counters(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for (label, v) in metric_by_label(text, &format!("{NS}connections_closed_total"), "reason") {
-        if LIMIT_CLOSES.contains(&label.as_str()) {
+        if LIMIT_CLOSES.iter().any(|r| r.as_str() == label) {
             out.insert(format!("{PREFIX}closed_{label}"), v);
         }
     }
