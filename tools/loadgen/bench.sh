@@ -221,11 +221,12 @@ login_on() {
 # The reconnect storm on one engine: the players are created, the gateway
 # restarted on the same database, then all log in at once. The storm's
 # logins wait for the password hashes longer than the default 3 s backend
-# deadline and queue more calls than the default 4096: both are raised (a
+# deadline and queue more calls than the default 4096: both are raised
+# (60 s, 20,000; the players wait up to 90 s for their flow; a
 # refused call would fail the run). The memory engine keeps no account
 # across a restart: its storm creates them.
 STORM_FLAGS=(--max-connections 19500 --buffer-pool-size 20000 --rpc-queue 20000
-    --rpc-deadline 30000)
+    --rpc-deadline 60000)
 storm_on() {
     local engine=$1 url prefix log="$logs/gateway-storm-$1.log"
     url=$(db_url "$engine" storm) || return 1
@@ -247,7 +248,7 @@ storm_on() {
     fi
     db_gateway "$log" "$url" "${STORM_FLAGS[@]}"
     run storm -a "127.0.0.1:$DB_PORT" --server-pid "$db_pid" --metrics-addr "$DM" \
-        --prefix "$prefix" --bots "$STORM" --run-id "storm-$engine"
+        --prefix "$prefix" --bots "$STORM" --flow-timeout 90 --run-id "storm-$engine"
     stop_pids "$db_pid"
     db_pid=""
 }
