@@ -261,9 +261,9 @@ fi
 if want fanout; then
     # The same subscribers, publishers and steps on both.
     run fanout -a "$GW" --server-pid "$gw_pid" --metrics-addr "$GM" -b "$FANOUT" -k "$CHATTERS" \
-        --start-rate "$FANOUT_START" --step-factor 1.4 -d "$FANOUT_STEP"
+        --start-rate "$FANOUT_START" --step-factor 1.4 --steps 20 -d "$FANOUT_STEP"
     run pubsub -a "$RD" --server-pid "$redis_pid" -b "$FANOUT" -k "$CHATTERS" \
-        --start-rate "$FANOUT_START" --step-factor 1.4 -d "$FANOUT_STEP"
+        --start-rate "$FANOUT_START" --step-factor 1.4 --steps 20 -d "$FANOUT_STEP"
 fi
 if want storm; then
     for engine in $STORM_ENGINES; do
