@@ -153,26 +153,26 @@ fn options() -> Options {
     o.optopt(
         "k",
         "chatters",
-        "fanout: K bots that chat; pubsub: K publishers (50)",
+        "fanout: K chatters; pubsub: K publishers (50)",
         "K",
     );
     o.optopt(
         "",
         "start-rate",
-        "fanout/pubsub: offered deliveries/s of the first step (150000)",
+        "fanout/pubsub: first step's deliveries/s (150000)",
         "N",
     );
     o.optopt(
         "",
         "step-factor",
-        "fanout/pubsub: each step offers this many times the last (1.3)",
+        "fanout/pubsub: growth per step (1.3)",
         "X",
     );
     o.optopt("", "steps", "fanout/pubsub: steps at most (14)", "N");
     o.optopt(
         "",
         "max-p99-ms",
-        "fanout/pubsub: delivery p99 a sustained step stays within (50)",
+        "fanout/pubsub: delivery p99 bound of a step (50)",
         "MS",
     );
     o.optopt(
@@ -221,14 +221,10 @@ fn options() -> Options {
     o.optopt(
         "",
         "prefix",
-        "storm: username prefix shared by --prepare and the storm (≤ 10 chars)",
+        "storm: username prefix of --prepare and the storm",
         "TEXT",
     );
-    o.optflag(
-        "",
-        "prepare",
-        "storm: create the accounts and characters (C in flight), unmeasured",
-    );
+    o.optflag("", "prepare", "storm: create the players first, unmeasured");
     o.optopt(
         "",
         "metrics-addr",
