@@ -238,6 +238,16 @@ pub struct EmbeddedBackend {
     accounts_task: JoinHandle<()>,
 }
 
+/// HTTP/2 connection window of the backend's server, which also sizes h2's
+/// budget for small DATA frames received and not yet read (half the
+/// window): every unary call is one such frame, and past the budget h2
+/// ends the whole connection (GOAWAY `ENHANCE_YOUR_CALM`,
+/// "too_many_data_frames"), failing every call on it. At the 1 MiB default
+/// a reconnect storm (thousands of logins queued for the password hashes)
+/// tripped it; 16 MiB covers the gateway's whole job queue
+/// (`RPC_QUEUE_SIZE` calls of a few hundred bytes).
+const CONNECTION_WINDOW: u32 = 16 << 20;
+
 /// How often the backend pings each gateway's connection, and how long it
 /// waits for the answer before it drops the connection (and so the
 /// gateway's world link and players).
@@ -304,6 +314,7 @@ impl EmbeddedBackend {
             // out, its world link ends and its players leave the world.
             .http2_keepalive_interval(Some(GATEWAY_PING))
             .http2_keepalive_timeout(Some(GATEWAY_PING))
+            .initial_connection_window_size(Some(CONNECTION_WINDOW))
             .add_service(health_service)
             .add_service(pb::auth::auth_server::AuthServer::new(auth::AuthService {
                 limits: std::sync::Mutex::new(throttle::AuthLimits::new(shared.config.limits)),

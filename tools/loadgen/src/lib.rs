@@ -21,9 +21,13 @@
 //! | [`bots`] | the login → char → map sequence as per-bot state machines |
 //! | [`login`] | B login flows, C in flight |
 //! | [`idle`] | N idle connections, server RSS per connection |
-//! | [`fanout`] | M bots on one map, K chatting: deliveries/s, delivery latency |
+//! | [`fanout`] | M bots on one map, K chatting, stepped to saturation |
+//! | [`pubsub`] | the same on Redis: M SUBSCRIBE and K PUBLISH clients |
+//! | [`saturate`] | the stepper both use: highest sustained deliveries/s, CPU, p99 |
 //! | [`mock`] | auth/character/world with a fixed latency (tonic on loopback) |
 //! | [`gateway`] | a gateway started by the loadgen (child process or thread) |
+//! | [`storm`] | N existing players log in at once after a restart, to the map |
+//! | [`limits`] | the gateway's limit counters (/metrics) before and after a run |
 //! | [`isolation`] | echo p99 alone vs while logins wait on a slow backend |
 //! | [`soak`] | many connections, mixed traffic, minutes: RSS, fds and buffer pool over time |
 //! | [`walk`] | M bots moving: all in one cell, then walking a large map; cost per delivery, players in view |
@@ -38,13 +42,17 @@ pub mod fanout;
 pub mod gateway;
 pub mod idle;
 pub mod isolation;
+pub mod limits;
 pub mod login;
 pub mod mock;
 pub mod net;
+pub mod pubsub;
 pub mod report;
 pub mod results;
+pub mod saturate;
 pub mod soak;
 pub mod stats;
+pub mod storm;
 pub mod verdict;
 pub mod walk;
 pub mod wire;

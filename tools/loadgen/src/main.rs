@@ -12,13 +12,17 @@ use loadgen::echo::{self, EchoOpts, EchoProto};
 use loadgen::fanout::{self, FanoutOpts};
 use loadgen::idle::{self, IdleOpts, IdleTarget};
 use loadgen::isolation::{self, IsolationOpts};
+use loadgen::limits;
 use loadgen::login::{self, LoginOpts};
 use loadgen::net::raise_nofile_limit;
+use loadgen::pubsub::{self, PubsubOpts};
 use loadgen::report;
 use loadgen::results::{ResultsFile, RunResult};
+use loadgen::saturate::SatOpts;
 use loadgen::soak::{self, SoakOpts};
 use loadgen::stats::listen_overflows;
-use loadgen::verdict::nothing_measured;
+use loadgen::storm::{self, StormOpts};
+use loadgen::verdict::{limits_hit, nothing_measured};
 use loadgen::walk::{self, WalkOpts};
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
@@ -33,10 +37,14 @@ Scenarios (every target must be a loopback address; each run is bounded):
   redis      the same loop speaking inline PING to Redis (the baseline)
   login      B bots: login, server select, join, character list
   idle       N connections held after one round trip; server RSS per connection
-  fanout     M bots on one map, K of them chatting at R messages/s each
+  fanout     M bots on one map, K of them chatting, the offered deliveries/s
+             stepped up until p99 passes --max-p99-ms or deliveries fall behind
+  pubsub     the same steps on Redis: M SUBSCRIBE clients, K PUBLISH clients
   isolation  echo p99 alone vs with C logins in flight on a 50 ms mock backend
   walk       M bots moving R times/s: all in one cell, then walking across a
              map of side S; deliveries/s, server CPU per delivery, in view
+  storm      B players with existing accounts log in at once, to the map
+             (--prepare first creates them; restart the gateway between)
   soak       N connections held for minutes with mixed traffic (idle ALIVE,
              echo, login churn, chat on one map): RSS, fds, buffer pool over
              time and a verdict, flat or not (exit status 1 if not)
@@ -93,7 +101,7 @@ fn options() -> Options {
     o.optopt(
         "d",
         "duration",
-        "measured seconds (echo 10, login max 30, fanout 10, isolation 10 per phase)",
+        "measured seconds (echo 10, login max 30, fanout/pubsub 3 per step, isolation 10 per phase)",
         "SECS",
     );
     o.optopt(
@@ -102,11 +110,16 @@ fn options() -> Options {
         "echo/redis: unmeasured seconds first (1)",
         "SECS",
     );
-    o.optopt("b", "bots", "login: B (20000); fanout, walk: M (1000)", "N");
+    o.optopt(
+        "b",
+        "bots",
+        "login: B (20000); fanout, walk: M (1000); storm: players (10000)",
+        "N",
+    );
     o.optopt(
         "",
         "run-id",
-        "login: id of the run in the results file (login; e.g. login-sqlite)",
+        "login/storm: id of the run in the results file (e.g. login-sqlite, storm-sqlite)",
         "ID",
     );
     o.optopt(
@@ -118,7 +131,7 @@ fn options() -> Options {
     o.optopt(
         "",
         "flow-timeout",
-        "login: seconds allowed for one flow (10)",
+        "login: seconds allowed for one flow (10; storm 30)",
         "SECS",
     );
     o.optopt("", "target", "idle: gateway (default) or redis", "WHAT");
@@ -140,7 +153,31 @@ fn options() -> Options {
         "idle/fanout: seconds allowed to connect or join (60)",
         "SECS",
     );
-    o.optopt("k", "chatters", "fanout: K bots that chat (50)", "K");
+    o.optopt(
+        "k",
+        "chatters",
+        "fanout: K chatters; pubsub: K publishers (50)",
+        "K",
+    );
+    o.optopt(
+        "",
+        "start-rate",
+        "fanout/pubsub: first step's deliveries/s (150000)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "step-factor",
+        "fanout/pubsub: growth per step (1.3)",
+        "X",
+    );
+    o.optopt("", "steps", "fanout/pubsub: steps at most (14)", "N");
+    o.optopt(
+        "",
+        "max-p99-ms",
+        "fanout/pubsub: delivery p99 bound of a step (50)",
+        "MS",
+    );
     o.optopt(
         "r",
         "rate",
@@ -193,8 +230,16 @@ fn options() -> Options {
     o.optopt("", "svg", "report: write the latency chart here", "PATH");
     o.optopt(
         "",
+        "prefix",
+        "storm: username prefix of --prepare and the storm",
+        "TEXT",
+    );
+    o.optflag("", "prepare", "storm: create the players first, unmeasured");
+    o.optopt(
+        "",
         "metrics-addr",
-        "soak: the gateway's metrics endpoint (loopback)",
+        "the gateway's metrics endpoint (loopback): soak samples it; other \
+         scenarios fail when the gateway's limits closed or refused clients",
         "HOST:PORT",
     );
     o.optopt("", "interval", "soak: seconds between samples (10)", "SECS");
@@ -318,23 +363,38 @@ fn server_pid(m: &Matches) -> Result<Option<u32>, String> {
     }
 }
 
+/// The steps of the fanout and pubsub scenarios.
+fn sat_opts(m: &Matches, server_pid: Option<u32>, progress: bool) -> Result<SatOpts, String> {
+    Ok(SatOpts {
+        start: num(m, "start-rate", 150_000.0)?,
+        factor: num::<f64>(m, "step-factor", 1.3)?.max(1.01),
+        max_steps: positive(m, "steps", 14, 100)?,
+        step: secs(m, "duration", 3.0)?,
+        max_p99: Duration::from_millis(num(m, "max-p99-ms", 50)?),
+        server_pid,
+        progress,
+    })
+}
+
 /// The soak scenario: its own JSON document (samples and verdict) and an
 /// exit status that says whether the server stayed flat.
-fn run_soak(m: &Matches) -> Result<bool, String> {
-    let metrics = match m.opt_str("metrics-addr") {
-        None => None,
-        Some(text) => {
-            let a = text
-                .to_socket_addrs()
-                .map_err(|e| format!("--metrics-addr {text}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("--metrics-addr {text}: no address"))?;
-            if !a.ip().is_loopback() {
-                return Err(format!("--metrics-addr {a}: only loopback is allowed"));
-            }
-            Some(a)
-        }
+fn metrics_addr(m: &Matches) -> Result<Option<SocketAddr>, String> {
+    let Some(text) = m.opt_str("metrics-addr") else {
+        return Ok(None);
     };
+    let a = text
+        .to_socket_addrs()
+        .map_err(|e| format!("--metrics-addr {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--metrics-addr {text}: no address"))?;
+    if !a.ip().is_loopback() {
+        return Err(format!("--metrics-addr {a}: only loopback is allowed"));
+    }
+    Ok(Some(a))
+}
+
+fn run_soak(m: &Matches) -> Result<bool, String> {
+    let metrics = metrics_addr(m)?;
     let interval = secs(m, "interval", 10.0)?.max(Duration::from_millis(500));
     let opts = SoakOpts {
         addr: addr(m, "127.0.0.1:29000")?,
@@ -392,6 +452,8 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
     };
     raise_nofile_limit();
     let overflows_before = listen_overflows();
+    let metrics = metrics_addr(m)?;
+    let limits_before = metrics.map(limits::read).transpose()?;
     let mut result = match scenario {
         "echo" | "redis" => {
             let proto = if scenario == "redis" {
@@ -455,10 +517,27 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
             bots: positive(m, "bots", 1_000, 100_000)?,
             concurrency: positive(m, "concurrency", 200, 5_000)?,
             chatters: positive(m, "chatters", 50, 100_000)?,
-            rate: num(m, "rate", 10.0)?,
-            duration: secs(m, "duration", 10.0)?,
             setup_timeout: secs(m, "setup-timeout", 60.0)?,
+            sat: sat_opts(m, pid, progress)?,
+        })?,
+        "pubsub" => pubsub::run(&PubsubOpts {
+            addr: addr(m, "127.0.0.1:6379")?,
+            subscribers: positive(m, "bots", 1_000, 100_000)?,
+            publishers: positive(m, "chatters", 50, 100_000)?,
+            setup_timeout: secs(m, "setup-timeout", 60.0)?,
+            sat: sat_opts(m, pid, progress)?,
+        })?,
+        "storm" => storm::run(&StormOpts {
+            addr: addr(m, "127.0.0.1:29000")?,
+            codec: codec(m)?,
+            dialect: dialect(m)?,
+            players: positive(m, "bots", 10_000, 1_000_000)?,
+            prefix: m.opt_str("prefix").unwrap_or_else(|| "storm".into()),
+            prepare: m.opt_present("prepare"),
+            concurrency: positive(m, "concurrency", 200, 5_000)?,
+            flow_timeout: secs(m, "flow-timeout", 30.0)?,
             server_pid: pid,
+            run_id: m.opt_str("run-id").unwrap_or_else(|| "storm".to_owned()),
             progress,
         })?,
         "walk" => walk::run(&WalkOpts {
@@ -504,6 +583,15 @@ fn run_scenario(scenario: &str, m: &Matches) -> Result<Option<RunResult>, String
     if let (Some(a), Some(b)) = (overflows_before, listen_overflows()) {
         result.figure("kernel_listen_overflows", b.saturating_sub(a) as f64);
     }
+    if let (Some(addr), Some(before)) = (metrics, limits_before) {
+        for (key, n) in limits::grown(&before, &limits::read(addr)?) {
+            if key == limits::WORLD_DROPPED {
+                result.figure(&key, n as f64);
+            } else {
+                *result.failures.entry(key).or_default() += n;
+            }
+        }
+    }
     Ok(Some(result))
 }
 
@@ -546,7 +634,7 @@ fn main() -> ExitCode {
     match run_scenario(&scenario, &m) {
         Ok(Some(result)) => {
             result.print();
-            if let Some(why) = nothing_measured(&result) {
+            if let Some(why) = nothing_measured(&result).or_else(|| limits_hit(&result)) {
                 eprintln!("loadgen {scenario}: {why}");
                 return ExitCode::FAILURE;
             }

@@ -71,6 +71,10 @@ pub const RULES: &[Rule] = &[
                 Need::Figure("deliveries_received"),
                 "no chat line was delivered",
             ),
+            (
+                Need::Figure("deliveries_per_sec"),
+                "not even the first step was sustained",
+            ),
         ],
     },
     Rule {
@@ -99,6 +103,24 @@ pub const RULES: &[Rule] = &[
         ],
     },
     Rule {
+        scenario: "pubsub",
+        needs: &[
+            (
+                Need::Figure("subscribers_at_end"),
+                "every subscriber lost its connection",
+            ),
+            (Need::Figure("messages_sent"), "no message was published"),
+            (
+                Need::Figure("deliveries_per_sec"),
+                "not even the first step was sustained",
+            ),
+        ],
+    },
+    Rule {
+        scenario: "storm",
+        needs: &[(Need::Figure("in_world"), "no player reached the world")],
+    },
+    Rule {
         scenario: "isolation",
         needs: &[
             (
@@ -110,6 +132,25 @@ pub const RULES: &[Rule] = &[
         ],
     },
 ];
+
+/// `None` if the gateway's own limits left the run alone; else one line
+/// naming the limit counters that grew ([`crate::limits`]): the clients
+/// measured a throttle, so the run fails instead of printing a ratio.
+pub fn limits_hit(r: &RunResult) -> Option<String> {
+    let hit: Vec<String> = r
+        .failures
+        .iter()
+        .filter(|(k, _)| k.starts_with(crate::limits::PREFIX))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    (!hit.is_empty()).then(|| {
+        format!(
+            "the gateway's own limits closed or refused clients: {} \
+             (configure the gateway for the benchmark)",
+            hit.join(" ")
+        )
+    })
+}
 
 fn met(r: &RunResult, need: Need) -> bool {
     match need {
@@ -185,6 +226,16 @@ mod tests {
     }
 
     #[test]
+    fn a_run_the_gateway_throttled_fails() {
+        let mut r = echo(4.0, 1.0, 10);
+        r.failures.insert("closed_peer_closed_at_login".into(), 1);
+        assert_eq!(limits_hit(&r), None);
+        r.failures.insert("gateway_closed_per_ip_limit".into(), 3);
+        let why = limits_hit(&r).expect("judged");
+        assert!(why.contains("gateway_closed_per_ip_limit=3"), "{why}");
+    }
+
+    #[test]
     fn every_scenario_has_one_rule() {
         for s in [
             "echo",
@@ -194,6 +245,8 @@ mod tests {
             "fanout",
             "isolation",
             "walk",
+            "storm",
+            "pubsub",
         ] {
             assert_eq!(RULES.iter().filter(|r| r.scenario == s).count(), 1, "{s}");
         }
