@@ -242,18 +242,21 @@ storm_on() {
         return 0
     fi
     prefix="s${engine:0:1}$(date +%s | tail -c 6)"
-    if [ "$engine" != memory ]; then
-        db_gateway "$log" "$url" "${STORM_FLAGS[@]}"
-        echo
-        echo "--- loadgen storm --prepare ($engine)"
-        if ! "$LG" storm --prepare -a "127.0.0.1:$DB_PORT" --server-pid "$db_pid" \
-            --metrics-addr "$DM" --prefix "$prefix" --bots "$STORM" --run-id "storm-$engine"; then
-            echo "storm-$engine: the players could not be created" >&2
-            failed=$((failed + 1))
-        fi
-        stop_pids "$db_pid"
-    fi
+    # The players are created and left spread over the map; a database
+    # engine's gateway is then restarted (memory would forget them: its
+    # storm meets the same process).
     db_gateway "$log" "$url" "${STORM_FLAGS[@]}"
+    echo
+    echo "--- loadgen storm --prepare ($engine)"
+    if ! "$LG" storm --prepare -a "127.0.0.1:$DB_PORT" --server-pid "$db_pid" \
+        --metrics-addr "$DM" --prefix "$prefix" --bots "$STORM" --run-id "storm-$engine"; then
+        echo "storm-$engine: the players could not be created" >&2
+        failed=$((failed + 1))
+    fi
+    if [ "$engine" != memory ]; then
+        stop_pids "$db_pid"
+        db_gateway "$log" "$url" "${STORM_FLAGS[@]}"
+    fi
     run storm -a "127.0.0.1:$DB_PORT" --server-pid "$db_pid" --metrics-addr "$DM" \
         --prefix "$prefix" --bots "$STORM" --flow-timeout 90 --run-id "storm-$engine"
     stop_pids "$db_pid"

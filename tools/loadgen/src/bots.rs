@@ -312,15 +312,22 @@ impl Bots {
         on_map
     }
 
-    /// Closes every connection of every bot.
-    pub fn close_all(&mut self, net: &mut Net) {
-        for bot in &mut self.bots {
+    /// Closes every connection of bot `idx` (the gateway ends its session).
+    pub fn close(&mut self, net: &mut Net, idx: usize) {
+        if let Some(bot) = self.bots.get_mut(idx) {
             for id in [bot.login.take(), bot.chr.take(), bot.map.take()]
                 .into_iter()
                 .flatten()
             {
                 net.close(id);
             }
+        }
+    }
+
+    /// Closes every connection of every bot.
+    pub fn close_all(&mut self, net: &mut Net) {
+        for idx in 0..self.bots.len() {
+            self.close(net, idx);
         }
     }
 

@@ -6,7 +6,11 @@
 //!
 //! `--prepare` first creates the accounts and characters (closed loop, C in
 //! flight; unmeasured), so that the gateway can be restarted between the
-//! two runs and the storm meets a cold server. Each player holds two
+//! two runs and the storm meets a cold server. Each prepared player walks to
+//! its own spot of a square of [`SPREAD`] map units around the spawn point
+//! and leaves, so that the world saves it there: after a restart players
+//! enter where they were, spread over the map, each in view of about a
+//! hundred others, not all of them on one spot. Each player holds two
 //! connections on the map (char and map), on both sides: the player count
 //! is capped by the open-files limits of this process and of the server,
 //! and the result says so.
@@ -47,6 +51,24 @@ pub struct StormOpts {
     pub run_id: String,
     /// Progress line on stderr.
     pub progress: bool,
+}
+
+/// Side of the square the prepared players are spread over, in map units
+/// (2 km: a zone of the classic maps).
+pub const SPREAD: f32 = 200_000.0;
+/// The spawn point of a new character (the square's centre).
+const SPAWN: (f32, f32) = (520_000.0, 520_000.0);
+
+/// Where prepared player `idx` of `players` stands: the points of an even
+/// grid over the [`SPREAD`] square, one per player.
+pub fn spot(idx: usize, players: usize) -> (f32, f32) {
+    let side = (players as f64).sqrt().ceil().max(1.0) as usize;
+    let step = SPREAD / side as f32;
+    let (col, row) = (idx % side, idx / side);
+    (
+        SPAWN.0 - SPREAD / 2.0 + step * (col as f32 + 0.5),
+        SPAWN.1 - SPREAD / 2.0 + step * (row as f32 + 0.5),
+    )
 }
 
 /// Descriptors one player holds on each side while on the map.
@@ -117,6 +139,7 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
     let hard_stop =
         start + opts.flow_timeout + Duration::from_secs(if opts.prepare { 600 } else { 1 });
     let mut next_check = start;
+    let (mut moved, mut leaving) = (vec![false; players], Vec::new());
     let mut last_in = start;
     let mut last = (start, 0u64);
     loop {
@@ -136,12 +159,26 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
             next_check = now + Duration::from_millis(100);
         }
         net.flush(&mut events);
+        for idx in leaving.drain(..) {
+            bots.close(&mut net, idx);
+        }
         net.poll(Some(Duration::from_millis(10)), &mut events)
             .map_err(|e| format!("poll: {e}"))?;
         let before = bots.completed;
         let now = Instant::now();
         for ev in events.drain(..) {
             bots.on_event(&mut net, ev, now);
+        }
+        if opts.prepare {
+            // On the map: walk to its spot, and leave once the move is
+            // written (a close drops what is not), to be saved there.
+            for idx in bots.in_map() {
+                let (x, y) = spot(idx, players);
+                if !moved[idx] && bots.send_map(&mut net, idx, &crate::walk::mouse(x, y)) {
+                    moved[idx] = true;
+                    leaving.push(idx);
+                }
+            }
         }
         if bots.completed > before {
             last_in = now;
@@ -190,6 +227,19 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spots_are_distinct_and_inside_the_square() {
+        let n = 9_700;
+        let spots: std::collections::BTreeSet<(i64, i64)> = (0..n)
+            .map(|i| {
+                let (x, y) = spot(i, n);
+                assert!((x - SPAWN.0).abs() < SPREAD / 2.0 && (y - SPAWN.1).abs() < SPREAD / 2.0);
+                (x as i64, y as i64)
+            })
+            .collect();
+        assert_eq!(spots.len(), n);
+    }
 
     #[test]
     fn the_tighter_open_files_limit_caps_the_players() {

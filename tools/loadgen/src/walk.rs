@@ -213,7 +213,8 @@ impl Walker {
     }
 }
 
-fn mouse(x: f32, y: f32) -> MouseCmd {
+/// A MOUSE_CMD to (x, y) on the ground.
+pub fn mouse(x: f32, y: f32) -> MouseCmd {
     MouseCmd {
         target_id: 0,
         x,
