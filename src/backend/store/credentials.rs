@@ -164,20 +164,28 @@ impl Credentials {
     }
 
     /// Runs `work` on a hashing thread under a permit (so no job ever
-    /// waits in the channel: the waiting is async, for a permit).
+    /// waits in the channel: the waiting is async, for a permit). The job
+    /// holds the permit until its work ends, so a cancelled call does not
+    /// free it while its hash still runs.
     async fn on_pool<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, String> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _permit = self
+        if self.capacity == 0 {
+            // No thread started: waiting for a permit would wait forever.
+            return Err(StoreError::Hash("no hashing thread".into()));
+        }
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| StoreError::Hash(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             // The caller may have gone (its call was cancelled): nothing to do.
             let _ = tx.send(work(memory));
+            drop(permit);
         });
         lock(&self.jobs)
             .send(job)
