@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 use super::accounts::{LoginCheck, PasswordDigest};
 use super::sessions::{JoinError, Stage};
+use super::store::memory::lock;
 use super::throttle::{account_key, source_key, AuthLimits, CreateGate, Gate};
 use super::{database_failed, names, Shared, CHANNEL_ID, SERVER_ID};
 use crate::pb::auth::{self as pb, auth_server::Auth};
@@ -43,7 +44,7 @@ pub(crate) struct AuthService {
 impl AuthService {
     fn limits(&self) -> MutexGuard<'_, AuthLimits> {
         // The tables stay consistent even if a holder panicked.
-        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.limits)
     }
 }
 

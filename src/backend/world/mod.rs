@@ -413,7 +413,7 @@ impl WorldState {
         let Some(player) = inner.players.get(&session).filter(|p| p.link == link) else {
             return;
         };
-        let (entity_id, map, name) = (player.entity_id, player.map, player.name.clone());
+        let (entity_id, map) = (player.entity_id, player.map);
         let (x, y) = (player.x, player.y);
         let body = packet.payload.as_slice();
         match t {
@@ -447,6 +447,10 @@ impl WorldState {
                 let Ok(chat) = ShoutChat::decode(body) else {
                     return self.undecodable(t);
                 };
+                // The name is copied for the chat that carries it only.
+                let Some(name) = inner.players.get(&session).map(|p| p.name.clone()) else {
+                    return;
+                };
                 let out = ShoutChatBroadcast {
                     sender: name,
                     message: chat.message,
@@ -457,6 +461,10 @@ impl WorldState {
             PacketType::PAKCS_WHISPER_CHAT => {
                 let Ok(chat) = WhisperChat::decode(body) else {
                     return self.undecodable(t);
+                };
+                // The name is copied for the chat that carries it only.
+                let Some(name) = inner.players.get(&session).map(|p| p.name.clone()) else {
+                    return;
                 };
                 let out = WhisperChatReply {
                     sender: name,
