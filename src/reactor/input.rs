@@ -10,7 +10,7 @@ use log::{debug, trace};
 
 use super::net::Net;
 use super::probe::Probe;
-use super::{push_once, Env, Reactor, BUFFER_BUDGET, READS_PER_PASS};
+use super::{output_budget, push_once, Env, Reactor, READS_PER_PASS};
 use crate::conn::reason::{CloseReason, ProtocolError};
 use crate::conn::state::{Action, Input};
 use crate::conn::wire::Wire;
@@ -175,6 +175,8 @@ impl<P: Probe> Env<P> {
                     First::Stop => return false,
                 },
             };
+            // The input buffer is held: the output budget counts it.
+            let budget = output_budget(conn);
             let Some(buf) = conn.input.as_mut() else {
                 return true;
             };
@@ -193,8 +195,6 @@ impl<P: Probe> Env<P> {
             self.step(conn.conn_ref, &mut conn.session, input, now, &mut actions);
             if actions.first() == Some(&Action::Echo) {
                 let codec = wire.codec;
-                // The input buffer is held: the budget counts it.
-                let budget = BUFFER_BUDGET - 1;
                 let echoed = conn
                     .output
                     .encode(&self.pool, packet.len(), budget, |space| {
@@ -251,8 +251,10 @@ impl<P: Probe> Env<P> {
             // decode nothing more (bytes wait here, then in the kernel).
             return Frame::Stop;
         }
-        let alive = wire.dialect.dialect().wire_id(PacketType::PAKCS_ALIVE);
-        if conn.session.phase().is_waiting() && Some(header.command) != alive {
+        // The ALIVE id is looked up only while a call is pending, not per frame.
+        if conn.session.phase().is_waiting()
+            && Some(header.command) != wire.dialect.dialect().wire_id(PacketType::PAKCS_ALIVE)
+        {
             // Backpressure: the packet waits in the buffer (and then in
             // the kernel) until the backend answers.
             return Frame::Stop;
