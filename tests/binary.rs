@@ -4,7 +4,7 @@
 mod util;
 
 use packet_service::protocol::packet_type::PacketType;
-use packet_service::protocol::packets::{NormalChat, NormalChatBroadcast};
+use packet_service::protocol::packets::{LoginResult, NormalChat, NormalChatBroadcast};
 use packet_service::protocol::CodecKind;
 use util::flow::{enter_world, recv_skipping, Player};
 use util::process::Process;
@@ -131,8 +131,8 @@ fn served(player: &mut Player, message: &str) {
 
 #[test]
 fn sighup_rereads_the_accounts_file_while_a_player_stays_in_the_world() {
-    const OK: u8 = 0;
-    const INVALID_PASSWORD: u8 = 3;
+    const OK: u8 = LoginResult::Ok as u8;
+    const INVALID_PASSWORD: u8 = LoginResult::InvalidPassword as u8;
     let accounts = ConfigFile::new("accounts", "alice pw\nbob Old0pw\ndave Dave0pw\n");
     let gw = Process::start(
         &[
@@ -226,13 +226,16 @@ fn the_standalone_backend_rereads_its_accounts_file_on_sighup() {
         &[],
     );
     let addr = gw.addr();
-    assert_eq!(login(addr, "bob", "Bob0pw"), 3, "INVALID_PASSWORD");
+    assert_eq!(
+        login(addr, "bob", "Bob0pw"),
+        LoginResult::InvalidPassword as u8
+    );
 
     accounts.write("alice Alice0pw\nbob Bob0pw\n");
     backend.signal(libc::SIGHUP);
     backend.wait_for_line("reloaded: 1 added (bob), 0 password changed");
-    assert_eq!(login(addr, "bob", "Bob0pw"), 0, "OK");
-    assert_eq!(login(addr, "alice", "Alice0pw"), 0, "OK");
+    assert_eq!(login(addr, "bob", "Bob0pw"), LoginResult::Ok as u8);
+    assert_eq!(login(addr, "alice", "Alice0pw"), LoginResult::Ok as u8);
 
     let status = backend.stop();
     assert!(status.success(), "exit status {status:?}");
