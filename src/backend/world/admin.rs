@@ -21,7 +21,6 @@ use super::bodies::same;
 use super::inner::{Player, WorldInner};
 use super::WorldState;
 use crate::backend::store::memory::lock;
-use crate::pb::world::{self as pb, downstream};
 use crate::protocol::packets::AnnounceChat;
 
 /// Longest gateway name kept, in bytes; a longer one is cut.
@@ -139,11 +138,7 @@ impl WorldState {
                 let Some(p) = inner.remove_player(session) else {
                     continue;
                 };
-                let kick = pb::Kick {
-                    session_id: p.session_id,
-                    reason: reason.to_owned(),
-                };
-                inner.send(p.link, downstream::Kind::Kick(kick));
+                inner.kick(&p, reason);
                 kicked.push(seen);
                 removed.push(p);
             }

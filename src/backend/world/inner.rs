@@ -146,6 +146,15 @@ impl WorldInner {
         }
     }
 
+    /// Tells `player`'s gateway to close its connection (`kicked`).
+    pub(super) fn kick(&mut self, player: &Player, reason: &str) {
+        let kick = pb::Kick {
+            session_id: player.session_id,
+            reason: reason.to_owned(),
+        };
+        self.send(player.link, downstream::Kind::Kick(kick));
+    }
+
     /// Queues `msg` on `link` without waiting; a full or closed queue drops it.
     pub(super) fn send(&mut self, link: u64, msg: downstream::Kind) {
         let Some(tx) = self.links.get(&link) else {

@@ -75,6 +75,15 @@ pub use view::ViewConfig;
 /// Capacity of each link's downstream queue, in messages.
 pub const LINK_QUEUE_LEN: usize = 4096;
 
+/// The `Joined` of a join the world refused.
+fn failed_join(session_id: u32) -> downstream::Kind {
+    downstream::Kind::Joined(pb::Joined {
+        session_id,
+        result: pb::JoinResult::Failed.into(),
+        entity_id: 0,
+    })
+}
+
 /// Counters of the world, for tests and logs.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorldStats {
@@ -237,12 +246,7 @@ impl WorldState {
         let session_id = join.session_id;
         let Some(mut c) = self.joinable(&join).await else {
             log::debug!("world: join of session for user {} refused", join.user_id);
-            let failed = pb::Joined {
-                session_id,
-                result: pb::JoinResult::Failed.into(),
-                entity_id: 0,
-            };
-            lock(&self.inner).send(link, downstream::Kind::Joined(failed));
+            lock(&self.inner).send(link, failed_join(session_id));
             return;
         };
         let mut removed = Vec::new();
@@ -277,13 +281,7 @@ impl WorldState {
         for old in [Some(session_id), stale_by_name].into_iter().flatten() {
             if let Some(p) = inner.remove_player(old) {
                 if p.link != link || p.session_id != session_id {
-                    inner.send(
-                        p.link,
-                        downstream::Kind::Kick(pb::Kick {
-                            session_id: p.session_id,
-                            reason: "joined again elsewhere".into(),
-                        }),
-                    );
+                    inner.kick(&p, "joined again elsewhere");
                 }
                 if p.char_id == c.char_id {
                     p.state().apply(c);
@@ -293,14 +291,7 @@ impl WorldState {
         }
         let Some(entity_id) = inner.allocate_entity() else {
             log::warn!("world: no entity id left");
-            inner.send(
-                link,
-                downstream::Kind::Joined(pb::Joined {
-                    session_id,
-                    result: pb::JoinResult::Failed.into(),
-                    entity_id: 0,
-                }),
-            );
+            inner.send(link, failed_join(session_id));
             return None;
         };
         let player = Player {
