@@ -33,25 +33,17 @@ use super::BackendError;
 /// clone; a stopped backend ignores it).
 #[derive(Clone)]
 pub struct AccountsReload {
-    tx: Arc<watch::Sender<Request>>,
+    /// The newest file asked for (`send_replace` notifies even when it is
+    /// the same path again).
+    tx: Arc<watch::Sender<Option<PathBuf>>>,
 }
 
 impl AccountsReload {
     /// Reads `path` (the `ACCOUNTS_FILE` now in force; `None`: no file)
     /// and applies it, in the background; the outcome is logged.
     pub fn request(&self, path: Option<PathBuf>) {
-        self.tx.send_modify(|r| {
-            r.generation = r.generation.wrapping_add(1);
-            r.path = path;
-        });
+        self.tx.send_replace(path);
     }
-}
-
-/// The newest reload asked for.
-#[derive(Clone, Default)]
-struct Request {
-    generation: u64,
-    path: Option<PathBuf>,
 }
 
 /// The file's lines as last applied, by lowercased name.
@@ -80,14 +72,14 @@ pub(crate) fn spawn(
     mut reloading: Reloading,
     mut stopped: watch::Receiver<bool>,
 ) -> (AccountsReload, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = watch::channel(Request::default());
+    let (tx, mut rx) = watch::channel(None::<PathBuf>);
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return },
                 _ = stopped.wait_for(|&s| s) => return,
             }
-            let path = rx.borrow_and_update().path.clone();
+            let path = rx.borrow_and_update().clone();
             reloading.reload(path).await;
         }
     });
