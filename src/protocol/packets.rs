@@ -367,6 +367,11 @@ pub fn packet_to_vec<P: Packet>(dialect: &Dialect, p: &P) -> Result<Vec<u8>, Enc
     Ok(out)
 }
 
+/// `v` as a u16 field, saturated at `u16::MAX` when it does not fit.
+pub(crate) fn clamp_u16<T: TryInto<u16>>(v: T) -> u16 {
+    v.try_into().unwrap_or(u16::MAX)
+}
+
 /// Decodes `N` back-to-back elements (a `T[N]` field) into an array.
 fn read_array<'a, T: Copy + Default, const N: usize>(
     r: &mut Reader<'a>,

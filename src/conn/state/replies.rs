@@ -8,9 +8,10 @@ use crate::conn::calls::{CharSummary, Outcome, ServerEntry};
 use crate::ids::SessionId;
 use crate::protocol::packet_type::Family;
 use crate::protocol::packets::{
-    irose, AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, CharInfo, CharListReply,
-    CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LoginResult, LogoutReply,
-    ScreenShotTimeReply, ServerInfo, ServerPacket, SrvSelectReply, SwitchServer, WhisperChatReply,
+    clamp_u16, irose, AcceptReply, ChanCharReply, ChannelInfo, ChannelListReply, CharInfo,
+    CharListReply, CreateCharReply, DeleteCharReply, JoinServerReply, LoginReply, LoginResult,
+    LogoutReply, ScreenShotTimeReply, ServerInfo, ServerPacket, SrvSelectReply, SwitchServer,
+    WhisperChatReply,
 };
 
 use super::{Ctx, UtcTime};
@@ -255,10 +256,6 @@ fn echoed_name(mut name: String) -> String {
     }
     name.truncate(end);
     name
-}
-
-fn clamp_u16(v: u32) -> u16 {
-    u16::try_from(v).unwrap_or(u16::MAX)
 }
 
 fn server_info(s: &ServerEntry) -> ServerInfo {

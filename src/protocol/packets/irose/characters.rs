@@ -4,7 +4,7 @@
 //! and hair are u16s padded to four bytes.
 
 use super::super::character::{equipped_item_parts, slot};
-use super::super::{read_array, BodyError, CharListReplyOf, Element, Reader, Writer};
+use super::super::{clamp_u16, read_array, BodyError, CharListReplyOf, Element, Reader, Writer};
 
 /// Equipment slots of [`CharInfo::equipment`], in wire order.
 pub mod equipment_slot {
@@ -160,9 +160,4 @@ impl From<&super::super::CharListReply> for CharListReply {
             characters: r.characters.iter().map(CharInfo::from).collect(),
         }
     }
-}
-
-/// `v` cut to the u16 range.
-pub(super) fn clamp_u16<T: TryInto<u16>>(v: T) -> u16 {
-    v.try_into().unwrap_or(u16::MAX)
 }

@@ -3,8 +3,8 @@
 //! items, the quest data (1024 bytes) and the 0x753 reply with its u32
 //! fields.
 
+use super::super::clamp_u16;
 use super::super::{read_array, BodyError, Inventory, Item, Packet, Reader, Writer};
-use super::characters::clamp_u16;
 use crate::protocol::packet_type::PacketType;
 
 /// 0x715 to the map connection: the selected character (763 bytes + name
