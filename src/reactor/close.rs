@@ -145,17 +145,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             if now >= *deadline {
                 return false;
             }
-            let mut sink = [0u8; 4096];
-            for _ in 0..16 {
-                match socket.read(&mut sink) {
-                    Ok(0) => return false,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return false,
-                }
-            }
-            true
+            // Kept until the client's EOF or an error; reads are bounded.
+            matches!(drain(socket), Drained::Empty | Drained::Budget)
         });
     }
 }
@@ -170,16 +161,36 @@ impl<P> Env<P> {
     }
 }
 
+/// How [`drain`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Drained {
+    /// Nothing more to read now.
+    Empty,
+    /// The read budget was used up; more may be waiting.
+    Budget,
+    /// The client's EOF, or an error: the socket is done.
+    Ended,
+}
+
+/// Reads and drops what the client sent, at most 16 reads of 4 KiB.
+fn drain(socket: &mut impl Read) -> Drained {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match socket.read(&mut sink) {
+            Ok(0) => return Drained::Ended,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::Empty,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Drained::Ended,
+        }
+    }
+    Drained::Budget
+}
+
 /// Reads and drops what the client sent but was not decoded (bounded).
 /// Closing a socket with unread input makes the kernel send a reset, which
 /// can destroy replies still in flight to the client; an empty receive
 /// queue gives a clean FIN after the last reply.
 fn discard_unread(socket: &mut impl Read) {
-    let mut sink = [0u8; 4096];
-    for _ in 0..16 {
-        match socket.read(&mut sink) {
-            Ok(n) if n > 0 => {}
-            _ => return,
-        }
-    }
+    drain(socket);
 }
