@@ -11,18 +11,16 @@
 //!
 //! Binding goes through `socket2` because the standard library and mio
 //! cannot set a socket option between `socket()` and `bind()`, which is
-//! where `SO_REUSEPORT` must be set. Everything else is what
-//! `mio::net::TcpListener::bind` does: `SO_REUSEADDR`, close-on-exec, the
-//! standard library's backlog, non-blocking.
+//! where `SO_REUSEPORT` must be set, nor choose the backlog (the standard
+//! library's is 128: a restart storm of thousands of reconnecting players
+//! overflows it and every dropped SYN costs its client a retransmission of
+//! a second or more). Everything else is what `mio::net::TcpListener::bind`
+//! does: `SO_REUSEADDR`, close-on-exec, non-blocking.
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
-
-/// The listen backlog, the one `mio::net::TcpListener::bind` and the
-/// standard library use.
-const BACKLOG: i32 = 128;
 
 /// How the client listener came to be (for the start-up log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,19 +110,39 @@ fn listening_tcp(fd: RawFd, socket: Socket) -> Result<std::net::TcpListener, Act
     Ok(socket.into())
 }
 
-/// Binds a non-blocking TCP listener on `addr`; with `reuse_port`, with
-/// `SO_REUSEPORT` set, so that every process binding the same address
-/// with it shares the port (the kernel spreads new connections over them).
-pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+/// How the client listener is bound (when systemd did not pass it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    /// With `SO_REUSEPORT`, so that every process binding the same address
+    /// with it shares the port (the kernel spreads new connections over
+    /// them).
+    pub reuse_port: bool,
+    /// The accept queue's length (`listen(2)`; the kernel caps it at
+    /// `net.core.somaxconn`).
+    pub backlog: u32,
+}
+
+/// Binds a non-blocking TCP listener on `addr` as `binding` says.
+pub fn bind(addr: SocketAddr, binding: Binding) -> std::io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    if reuse_port {
+    if binding.reuse_port {
         socket.set_reuse_port(true)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
+    socket.listen(i32::try_from(binding.backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// `net.core.somaxconn`, the kernel's cap on every listen backlog, if it
+/// can be read.
+pub fn somaxconn() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The client listener: the activated one if systemd passed it, else one
@@ -132,12 +150,12 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::Tcp
 pub fn client(
     activated: Option<std::net::TcpListener>,
     addr: SocketAddr,
-    reuse_port: bool,
+    binding: Binding,
 ) -> std::io::Result<(mio::net::TcpListener, Origin)> {
     let (listener, origin) = match activated {
         Some(listener) => (listener, Origin::Activated),
-        None if reuse_port => (bind(addr, true)?, Origin::SharedPort),
-        None => (bind(addr, false)?, Origin::Bound),
+        None if binding.reuse_port => (bind(addr, binding)?, Origin::SharedPort),
+        None => (bind(addr, binding)?, Origin::Bound),
     };
     Ok((mio::net::TcpListener::from_std(listener), origin))
 }
@@ -151,28 +169,65 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], 0))
     }
 
+    fn binding(reuse_port: bool) -> Binding {
+        Binding {
+            reuse_port,
+            backlog: 128,
+        }
+    }
+
+    /// Connections the kernel completes while nobody accepts: a burst of
+    /// 300 fits a backlog of 512, where the standard library's 128 would
+    /// make the 130th connect wait for a SYN retransmission and time out.
+    #[test]
+    fn the_backlog_holds_a_burst_of_connections_nobody_has_accepted_yet() {
+        let burst = 300;
+        let backlog = 512;
+        assert!(
+            somaxconn().is_none_or(|cap| cap >= burst),
+            "net.core.somaxconn is below {burst}: this test cannot tell"
+        );
+        let listener = bind(
+            loopback(),
+            Binding {
+                reuse_port: false,
+                backlog,
+            },
+        )
+        .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let clients: Vec<_> = (0..burst)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+                    .unwrap_or_else(|e| panic!("connect {i} of {burst}: {e}"))
+            })
+            .collect();
+        assert_eq!(clients.len(), burst as usize);
+        drop(listener);
+    }
+
     #[test]
     fn reuse_port_lets_two_listeners_share_a_port() {
-        let first = bind(loopback(), true).expect("first bind");
+        let first = bind(loopback(), binding(true)).expect("first bind");
         let addr = first.local_addr().expect("addr");
-        let second = bind(addr, true).expect("a second listener with SO_REUSEPORT");
+        let second = bind(addr, binding(true)).expect("a second listener with SO_REUSEPORT");
         assert_eq!(second.local_addr().expect("addr"), addr);
         assert!(
-            bind(addr, false).is_err(),
+            bind(addr, binding(false)).is_err(),
             "without SO_REUSEPORT the port stays taken"
         );
     }
 
     #[test]
     fn a_plain_bind_keeps_the_port_to_itself() {
-        let first = bind(loopback(), false).expect("bind");
+        let first = bind(loopback(), binding(false)).expect("bind");
         let addr = first.local_addr().expect("addr");
-        assert!(bind(addr, true).is_err());
+        assert!(bind(addr, binding(true)).is_err());
     }
 
     #[test]
     fn only_a_listening_tcp_socket_is_taken() {
-        let listener = bind(loopback(), false).expect("bind");
+        let listener = bind(loopback(), binding(false)).expect("bind");
         let fd = listener.as_raw_fd();
         let taken = listening_tcp(fd, Socket::from(listener)).expect("a listener is taken");
         assert!(taken.local_addr().is_ok());

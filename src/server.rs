@@ -244,7 +244,11 @@ impl Server {
         // Bound before the world link opens: the link names the gateway by
         // the port it serves.
         let addr = SocketAddr::new(config.listen_addr, config.service_port);
-        let (listener, origin) = listener::client(activated, addr, config.reuse_port)
+        let binding = listener::Binding {
+            reuse_port: config.reuse_port,
+            backlog: config.listen_backlog,
+        };
+        let (listener, origin) = listener::client(activated, addr, binding)
             .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
@@ -313,6 +317,9 @@ impl Server {
             config.packet_ids.name(),
             origin.describe()
         );
+        if origin != listener::Origin::Activated {
+            warn_capped_backlog(config.listen_backlog, listener::somaxconn());
+        }
         Ok(Server {
             reactor,
             runtime,
@@ -529,5 +536,17 @@ async fn export_world(
             return;
         };
         series.export(&world);
+    }
+}
+
+/// Says so when the kernel shortens the listener's backlog: a restart
+/// storm then overflows it, and its dropped SYNs cost clients seconds.
+fn warn_capped_backlog(backlog: u32, somaxconn: Option<u32>) {
+    if let Some(cap) = somaxconn.filter(|&cap| cap < backlog) {
+        warn!(
+            "listen backlog {backlog} is capped at {cap} by net.core.somaxconn; \
+             raise it (sysctl net.core.somaxconn={backlog}) so that a reconnect \
+             storm is not dropped"
+        );
     }
 }

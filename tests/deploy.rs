@@ -312,4 +312,10 @@ fn the_other_units_are_the_single_units_twins() {
         "one socket, the default port"
     );
     assert!(socket.contains("Service=packet-service.service"));
+    // A passed socket keeps the unit's backlog: the same as a bound one's.
+    let backlog = packet_service::config::Config::defaults().listen_backlog;
+    assert!(
+        socket.lines().any(|l| l == format!("Backlog={backlog}")),
+        "the socket unit's Backlog= is LISTEN_BACKLOG's default ({backlog})"
+    );
 }

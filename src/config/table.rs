@@ -64,6 +64,20 @@ settings! {
         debug: plain,
         reload: restart,
     }
+    /// Length of the client listener's accept queue: connections the
+    /// kernel completes before the reactor accepts them. After a restart
+    /// every player reconnects at once; a queue shorter than that burst
+    /// drops SYNs, and each dropped client waits a retransmission (1 s,
+    /// then 3 s, 7 s...). The kernel caps it at `net.core.somaxconn`. A
+    /// socket passed by systemd keeps the unit's `Backlog=`.
+    listen_backlog: u32 {
+        flag: "listen-backlog", env: "LISTEN_BACKLOG", hint: "N",
+        form: value, rule: UInt { min: 1, max: 65535 }, default: Some("4096"),
+        help: "accept queue of the client listener (the kernel caps it at net.core.somaxconn)",
+        summary: always("backlog", |c| c.listen_backlog),
+        debug: plain,
+        reload: restart,
+    }
     /// Address advertised to clients in SRV_SELECT_REPLY and SWITCH_SERVER;
     /// never unspecified or broadcast.
     public_addr: Ipv4Addr {

@@ -206,6 +206,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("listen", "LISTEN_ADDR", "0.0.0.0:80"),
     ("port", "SERVICE_PORT", "65536"),
     ("reuse-port", "REUSE_PORT", "sometimes"),
+    ("listen-backlog", "LISTEN_BACKLOG", "0"),
     ("metrics-listen", "METRICS_ADDR", "localhost"),
     ("metrics-port", "PACKET_METRICS_PORT", "-1"),
     ("no-metrics", "METRICS_ENABLED", "maybe"),
