@@ -227,10 +227,12 @@ impl LoginCheck {
 /// Accounts by case-insensitive name.
 ///
 /// Invariant: keys of `by_name` are the lowercased usernames of their
-/// accounts; user ids are unique and below `next_id`.
+/// accounts; user ids are unique and below `next_id`; `by_id` maps the user
+/// id of every account to its key in `by_name`, and nothing else.
 #[derive(Debug)]
 pub struct AccountStore {
     by_name: HashMap<String, Account>,
+    by_id: HashMap<u32, String>,
     next_id: u32,
 }
 
@@ -245,6 +247,7 @@ impl AccountStore {
     pub fn new() -> AccountStore {
         AccountStore {
             by_name: HashMap::new(),
+            by_id: HashMap::new(),
             next_id: 1,
         }
     }
@@ -264,6 +267,13 @@ impl AccountStore {
         self.by_name.get(&username.to_lowercase())
     }
 
+    /// Looks an account up by user id.
+    pub fn by_id(&self, user_id: u32) -> Option<&Account> {
+        self.by_id
+            .get(&user_id)
+            .and_then(|key| self.by_name.get(key))
+    }
+
     /// Adds an account; returns its user id.
     pub fn add(
         &mut self,
@@ -281,6 +291,7 @@ impl AccountStore {
         let user_id = self.next_id;
         self.next_id = self.next_id.checked_add(1).ok_or(AccountError::Exhausted)?;
         let (sha256, md5) = password.digests();
+        self.by_id.insert(user_id, key.clone());
         self.by_name.insert(
             key,
             Account {
@@ -296,9 +307,7 @@ impl AccountStore {
 
     /// Whether `digest` is the stored digest of its kind of account `user_id`.
     pub fn verify(&self, user_id: u32, digest: &PasswordDigest) -> bool {
-        self.by_name
-            .values()
-            .find(|a| a.user_id == user_id)
+        self.by_id(user_id)
             .and_then(|a| a.digest(digest.kind))
             .is_some_and(|stored| stored.ct_matches(digest))
     }
@@ -325,9 +334,9 @@ impl AccountStore {
 
     /// Removes an account; its user id, if it existed.
     pub fn remove(&mut self, username: &str) -> Option<u32> {
-        self.by_name
-            .remove(&username.to_lowercase())
-            .map(|a| a.user_id)
+        let account = self.by_name.remove(&username.to_lowercase())?;
+        self.by_id.remove(&account.user_id);
+        Some(account.user_id)
     }
 
     /// (user id, name, access) of every account, by user id.
