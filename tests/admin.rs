@@ -18,10 +18,12 @@ use packet_service::backend::admin_cli::with_token;
 use packet_service::conn::wire::PacketIds;
 use packet_service::pb::admin::{admin_client::AdminClient, ListPlayersRequest};
 use packet_service::protocol::packet_type::PacketType;
-use packet_service::protocol::packets::{AnnounceChat, LoginReply, LoginResult, RemoveObject};
+use packet_service::protocol::packets::{
+    Alive, AnnounceChat, LoginReply, LoginResult, RemoveObject,
+};
 use packet_service::protocol::CodecKind;
 use packet_service::server::ServerHandle;
-use util::flow::{enter_world, recv_skipping, Player};
+use util::flow::{enter_world, join, list, login_phase, recv_skipping, Player};
 use util::process::Process;
 use util::{start, test_config, Client};
 
@@ -192,6 +194,52 @@ fn an_operator_lists_kicks_announces_and_bans() {
             ("kick", "not_found", 1.0),
             ("ban", "done", 1.0),
         ],
+    );
+}
+
+/// A ban ends the account's session at character select too: no world
+/// player to kick, so the gateway learns at the connection's next session
+/// refresh (answered expired) and closes it as `session_expired`. A client
+/// sends ALIVE every few seconds and a refresh goes at most once per refresh
+/// interval (60 s), so the close comes at most that long after the ban;
+/// here the first ALIVE after the ban is the connection's first refresh.
+#[test]
+fn a_ban_closes_a_connection_at_character_select() {
+    let mut config = test_config(CodecKind::Rose);
+    config.auto_create_accounts = true;
+    let gw = start(config);
+    let addr = gw.admin_addr().expect("the embedded backend serves admin");
+    let at_select = |user: &str| {
+        let session = login_phase(gw.addr(), CodecKind::Rose, user, "pw");
+        let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+        assert_eq!(join(&mut c, session, "pw").result, 0, "{user} joins");
+        assert!(list(&mut c).characters.is_empty());
+        c
+    };
+    let mut carol = at_select("carol");
+    let mut dave = at_select("dave");
+
+    assert_eq!(
+        admin_ok(addr, None, &["ban", "carol"]),
+        "banned \"carol\" (not in the world)\n"
+    );
+    carol.send(&Alive);
+    read_until_closed(&mut carol);
+    util::wait_until("the close counted as an expired session", || {
+        metric(
+            &gw,
+            "packet_service_connections_closed_total{reason=\"session_expired\"}",
+        ) == 1.0
+    });
+    // The account not banned refreshes the same way and stays.
+    dave.send(&Alive);
+    assert!(list(&mut dave).characters.is_empty(), "dave still served");
+    assert_eq!(
+        metric(
+            &gw,
+            "packet_service_connections_closed_total{reason=\"session_expired\"}",
+        ),
+        1.0
     );
 }
 

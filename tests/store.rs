@@ -435,6 +435,16 @@ async fn sessions_follow_the_stages(o: &Opened) {
     assert_eq!(s.remove(id).await.unwrap(), Some(1));
     assert_eq!(s.remove(id).await.unwrap(), None);
     assert_eq!(s.get(id).await.unwrap(), Err(SessionError::Unknown));
+    // An account's session ends by its user id too (a ban), whatever its
+    // stage; the other account's stays.
+    let a = s.create(1, 2, &sha("pw")).await.unwrap();
+    let b = s.create(2, 1, &sha("pw")).await.unwrap();
+    s.select_server(a).await.unwrap().unwrap();
+    assert_eq!(s.remove_account(1).await.unwrap(), Some(a));
+    assert_eq!(s.remove_account(1).await.unwrap(), None);
+    assert_eq!(s.get(a).await.unwrap(), Err(SessionError::Unknown));
+    assert!(!s.refresh(a).await.unwrap(), "its refresh is refused");
+    assert!(s.refresh(b).await.unwrap());
 }
 
 async fn sessions_expire_and_are_replaced(o: &Opened) {

@@ -13,7 +13,10 @@
 //!
 //! A ban sets the account's access level to 0 (docs/database.md: the
 //! next login is refused with NO_RIGHT_TO_CONNECT), kicks its players and
-//! ends their sessions.
+//! ends the account's session, whatever its stage: a gateway holding a
+//! connection of it at character select closes that connection at its next
+//! session refresh (answered expired; at most one refresh interval, 60 s,
+//! after the last).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -270,10 +273,11 @@ impl AdminService {
         }
         log::info!("admin: account {username:?} (user {user_id}) banned");
         let kicked = self.world.kick(Target::User(user_id), "banned").await;
-        for p in &kicked {
-            if let Err(e) = self.shared.sessions.remove(p.session_id).await {
-                log::error!("admin: session of banned user {user_id} not removed: {e}");
-            }
+        // The account's one session goes, whatever its stage: a connection
+        // at character select (no world player to kick) is closed by its
+        // gateway at its next refresh, answered expired.
+        if let Err(e) = self.shared.sessions.remove_account(user_id).await {
+            log::error!("admin: session of banned user {user_id} not removed: {e}");
         }
         Ok(pb::BanReply {
             kicked: names(kicked),

@@ -260,6 +260,10 @@ impl Sessions for MemorySessions {
         Ok(lock(&self.inner).remove(id).map(|s| s.user_id))
     }
 
+    async fn remove_account(&self, user_id: u32) -> Result<Option<u32>, StoreError> {
+        Ok(lock(&self.inner).remove_account(user_id))
+    }
+
     async fn purge_expired(&self, grace: Duration) -> Result<usize, StoreError> {
         Ok(lock(&self.inner).purge_expired(Instant::now(), grace))
     }

@@ -297,6 +297,11 @@ pub trait Sessions: Send + Sync + 'static {
     /// Ends a session; the account it belonged to, if it existed.
     async fn remove(&self, id: u32) -> Result<Option<u32>, StoreError>;
 
+    /// Ends the session of account `user_id` (one per account), whatever its
+    /// stage; its id, if it had one. A gateway holding it learns at its next
+    /// refresh, answered expired.
+    async fn remove_account(&self, user_id: u32) -> Result<Option<u32>, StoreError>;
+
     /// Removes sessions expired for at least `grace`; how many.
     async fn purge_expired(&self, grace: Duration) -> Result<usize, StoreError>;
 }
