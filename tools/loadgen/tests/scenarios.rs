@@ -73,7 +73,23 @@ fn echo_every_request_gets_its_reply() {
         assert_eq!(figure(&r, "unanswered"), 0.0);
         let rtt = &r.latency["rtt"];
         assert!(rtt.count > 0 && rtt.count <= replies as u64, "{rtt:?}");
-        assert!(figure(&r, "server_cpu_s") >= 0.0);
+        // The gateway runs in this process: serving the replies took CPU
+        // time, and the utilisation is that time over the measured window,
+        // within a core per CPU of the machine.
+        let cpu = figure(&r, "server_cpu_s");
+        assert!(cpu > 0.0, "{codec:?}: no CPU time measured: {r:?}");
+        let util = figure(&r, "server_cpu_util");
+        let expected = cpu / figure(&r, "measured_s");
+        // (each figure is rounded to two decimals)
+        assert!(
+            (util - expected).abs() <= 0.05 * expected.max(1.0),
+            "{codec:?}: {util} vs {expected}"
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(
+            util <= cores as f64 + 0.1,
+            "{codec:?}: {util} of {cores} cores"
+        );
         gw.stop().expect("gateway stops");
     }
 }
@@ -273,6 +289,12 @@ fn pubsub_every_message_reaches_every_subscriber() {
     let sent = figure(&r, "messages_sent");
     assert!(sent > 0.0);
     assert_eq!(figure(&r, "deliveries_expected"), sent * 20.0);
+    assert_eq!(
+        figure(&r, "deliveries_received"),
+        sent * 20.0,
+        "every message reached every subscriber: {:?}",
+        r.notes
+    );
     assert!(figure(&r, "deliveries_per_sec") > 0.0, "{:?}", r.notes);
     assert!(r.get("server_cpu_s_per_million").is_some());
 }
