@@ -121,6 +121,21 @@ fn codec_and_frame() -> impl Strategy<Value = (bool, bool, Frame)> {
     (any::<bool>(), any::<bool>()).prop_flat_map(|(rose, c2s)| (Just(rose), Just(c2s), frame(rose)))
 }
 
+/// A connection's first irose packet, to be sealed under one of the three
+/// tables (the login table: 0x703, empty; a seeded one: 0x70B, 42 bytes)
+/// with any atv, eav and padding; its codec and frame.
+fn first_irose_frame() -> impl Strategy<Value = (Codec, Frame)> {
+    (0usize..3, 0u16..0x800, 0u8..16, 0u8..8).prop_map(|(which, atv, eav, ev)| {
+        let (command, len) = if which == 0 { (0x703, 0) } else { (0x70B, 36) };
+        let f = Frame {
+            command,
+            body: vec![0x33; len],
+            params: RoseParams { atv, eav, ev },
+        };
+        (irose_codec(which), f)
+    })
+}
+
 /// Up to three byte changes: (where, the new byte).
 fn mutations() -> impl Strategy<Value = Vec<(prop::sample::Index, u8)>> {
     vec((any::<prop::sample::Index>(), any::<u8>()), 0..4)
@@ -338,19 +353,12 @@ proptest! {
     /// the irose dialect) under `irose` and `auto`; no prefix is refused.
     #[test]
     fn a_first_packet_picks_its_table(
-        which in 0usize..3,
+        (codec, f) in first_irose_frame(),
         auto: bool,
-        atv in 0u16..0x800,
-        eav in 0u8..16,
-        ev in 0u8..8,
         cut in 0usize..64,
     ) {
         let ids = if auto { PacketIds::Auto } else { PacketIds::One(DialectId::Irose) };
         let first = FirstPacket::new(ids, CodecKind::Rose, prepared());
-        let codec = irose_codec(which);
-        // 0x703 on the login table, 0x70B (42 bytes) on a seeded one.
-        let (command, len) = if which == 0 { (0x703, 0) } else { (0x70B, 36) };
-        let f = Frame { command, body: vec![0x33; len], params: RoseParams { atv, eav, ev } };
         let wire = f.seal(codec, Direction::ClientToServer);
         let cut = cut.min(wire.len() - 1);
         prop_assert_eq!(first.decode(&mut wire[..cut].to_vec()), Ok(None), "prefix {}", cut);
@@ -373,17 +381,12 @@ proptest! {
     /// random bytes rarely do. An unchanged, uncut packet always decides.
     #[test]
     fn mutated_first_packets_decide_consistently(
-        which in 0usize..3,
+        (codec, f) in first_irose_frame(),
         auto: bool,
-        atv in 0u16..0x800,
-        eav in 0u8..16,
-        ev in 0u8..8,
         changes in mutations(),
         cut in proptest::option::of(any::<prop::sample::Index>()),
     ) {
-        let (command, len) = if which == 0 { (0x703, 0) } else { (0x70B, 36) };
-        let f = Frame { command, body: vec![0x33; len], params: RoseParams { atv, eav, ev } };
-        let mut wire = f.seal(irose_codec(which), Direction::ClientToServer);
+        let mut wire = f.seal(codec, Direction::ClientToServer);
         let intact = changes.is_empty() && cut.is_none();
         mutate(&mut wire, &changes, cut);
         let decided = first_bytes_decide_consistently(auto, &wire)?;

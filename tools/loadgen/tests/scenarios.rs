@@ -3,8 +3,11 @@
 //! chat line delivered to everyone). These check the load generator and
 //! the gateway's correctness under a little load, never a time.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{gateway, gateway_for};
 use loadgen::bots::{run_prefix, BotOpts, Bots, Goal};
 use loadgen::echo::{self, EchoOpts, EchoProto};
 use loadgen::fanout::{self, FanoutOpts};
@@ -14,36 +17,10 @@ use loadgen::net::Net;
 use loadgen::pubsub::{self, PubsubOpts};
 use loadgen::results::RunResult;
 use loadgen::saturate::SatOpts;
-use packet_service::config::Config;
 use packet_service::conn::wire::PacketIds;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
-
-/// A gateway with the embedded backend, auto-created accounts and no
-/// packet-rate, per-address or chat limit (the bots are all on loopback and
-/// chat faster than players may).
-#[track_caller]
-fn gateway(codec: CodecKind) -> ServerHandle {
-    gateway_for(codec, PacketIds::One(DialectId::Osirose))
-}
-
-/// [`gateway`] with these packet ids.
-#[track_caller]
-fn gateway_for(codec: CodecKind, ids: PacketIds) -> ServerHandle {
-    let mut config = Config::for_tests();
-    config.codec = codec;
-    config.packet_ids = ids;
-    config.max_packets_per_sec = 0;
-    config.max_connections_per_ip = 0;
-    config.chat_per_sec = 0;
-    config.auto_create_accounts = true;
-    // Every bot comes from one address: no creation limit here.
-    config.autocreate_per_source = 100_000;
-    config.autocreate_per_min = 1_000_000;
-    config.metrics_enabled = false;
-    Server::build(config).expect("gateway starts").spawn()
-}
 
 #[track_caller]
 fn figure(r: &RunResult, k: &str) -> f64 {
@@ -167,9 +144,7 @@ fn fanout_every_line_reaches_every_bot_on_the_map() {
 #[test]
 fn bots_reach_the_map_through_the_mock_backend() {
     let backend = MockBackend::start(Duration::from_millis(1)).expect("mock starts");
-    let mut config = Config::for_tests();
-    config.codec = CodecKind::Plain;
-    config.metrics_enabled = false;
+    let mut config = loadgen::gateway::unlimited(CodecKind::Plain);
     config.auth_url = Some(vec![backend.url()]);
     config.character_url = Some(vec![backend.url()]);
     config.world_url = Some(backend.url());
