@@ -207,10 +207,11 @@ fn an_operator_lists_kicks_announces_and_bans() {
 
 /// A ban ends the account's session at character select too: no world
 /// player to kick, so the gateway learns at the connection's next session
-/// refresh (answered expired) and closes it as `session_expired`. A client
-/// sends ALIVE every few seconds and a refresh goes at most once per refresh
-/// interval (60 s), so the close comes at most that long after the ban;
-/// here the first ALIVE after the ban is the connection's first refresh.
+/// refresh (answered expired) and closes it as `session_expired`. A refresh
+/// goes with the first ALIVE at least a refresh interval (60 s) after the
+/// last, so the close comes at most that plus one ALIVE period after the
+/// ban; here the first ALIVE after the ban is the connection's first
+/// refresh.
 #[test]
 fn a_ban_closes_a_connection_at_character_select() {
     let (gw, addr) = admin_gateway(PacketIds::One(DialectId::Osirose));

@@ -15,8 +15,8 @@
 //! next login is refused with NO_RIGHT_TO_CONNECT), kicks its players and
 //! ends the account's session, whatever its stage: a gateway holding a
 //! connection of it at character select closes that connection at its next
-//! session refresh (answered expired; at most one refresh interval, 60 s,
-//! after the last).
+//! session refresh (answered expired): its first ALIVE at least a minute
+//! after its last refresh (docs/protocol.md §9 D6).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
