@@ -17,11 +17,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use packet_service::backend::admin_cli::with_token;
 use packet_service::conn::wire::PacketIds;
 use packet_service::pb::admin::{admin_client::AdminClient, ListPlayersRequest};
-use packet_service::protocol::packet_type::PacketType;
-use packet_service::protocol::packets::{AnnounceChat, LoginReply, LoginResult, RemoveObject};
+use packet_service::protocol::packet_type::{DialectId, PacketType};
+use packet_service::protocol::packets::{
+    Alive, AnnounceChat, LoginReply, LoginResult, RemoveObject,
+};
 use packet_service::protocol::CodecKind;
 use packet_service::server::ServerHandle;
-use util::flow::{enter_world, recv_skipping, Player};
+use util::flow::{enter_world, join, list, login_phase, recv_skipping, Player};
 use util::process::Process;
 use util::{start, test_config, Client};
 
@@ -118,12 +120,20 @@ fn removed(p: &mut Player) -> u16 {
     r.id
 }
 
-#[test]
-fn an_operator_lists_kicks_announces_and_bans() {
+/// A gateway with the embedded backend, accounts created at first login,
+/// these packet ids; and its admin address.
+fn admin_gateway(ids: PacketIds) -> (ServerHandle, SocketAddr) {
     let mut config = test_config(CodecKind::Rose);
     config.auto_create_accounts = true;
+    config.packet_ids = ids;
     let gw = start(config);
     let addr = gw.admin_addr().expect("the embedded backend serves admin");
+    (gw, addr)
+}
+
+#[test]
+fn an_operator_lists_kicks_announces_and_bans() {
+    let (gw, addr) = admin_gateway(PacketIds::One(DialectId::Osirose));
     assert!(addr.ip().is_loopback());
     let mut alice = enter_world(gw.addr(), CodecKind::Rose, "alice", "Alice");
     let mut bobby = enter_world(gw.addr(), CodecKind::Rose, "bobby", "Bobby");
@@ -195,13 +205,53 @@ fn an_operator_lists_kicks_announces_and_bans() {
     );
 }
 
+/// A ban ends the account's session at character select too: no world
+/// player to kick, so the gateway learns at the connection's next session
+/// refresh (answered expired) and closes it as `session_expired`. A refresh
+/// goes with the first ALIVE at least a refresh interval (60 s) after the
+/// last, so the close comes at most that plus one ALIVE period after the
+/// ban; here the first ALIVE after the ban is the connection's first
+/// refresh.
+#[test]
+fn a_ban_closes_a_connection_at_character_select() {
+    let (gw, addr) = admin_gateway(PacketIds::One(DialectId::Osirose));
+    let at_select = |user: &str| {
+        let session = login_phase(gw.addr(), CodecKind::Rose, user, "pw");
+        let mut c = Client::connect(gw.addr(), CodecKind::Rose);
+        assert_eq!(join(&mut c, session, "pw").result, 0, "{user} joins");
+        assert!(list(&mut c).characters.is_empty());
+        c
+    };
+    let mut carol = at_select("carol");
+    let mut dave = at_select("dave");
+
+    assert_eq!(
+        admin_ok(addr, None, &["ban", "carol"]),
+        "banned \"carol\" (not in the world)\n"
+    );
+    carol.send(&Alive);
+    read_until_closed(&mut carol);
+    util::wait_until("the close counted as an expired session", || {
+        metric(
+            &gw,
+            "packet_service_connections_closed_total{reason=\"session_expired\"}",
+        ) == 1.0
+    });
+    // The account not banned refreshes the same way and stays.
+    dave.send(&Alive);
+    assert!(list(&mut dave).characters.is_empty(), "dave still served");
+    assert_eq!(
+        metric(
+            &gw,
+            "packet_service_connections_closed_total{reason=\"session_expired\"}",
+        ),
+        1.0
+    );
+}
+
 #[test]
 fn announcements_and_kicks_reach_both_client_families() {
-    let mut config = test_config(CodecKind::Rose);
-    config.auto_create_accounts = true;
-    config.packet_ids = PacketIds::Auto;
-    let gw = start(config);
-    let addr = gw.admin_addr().expect("admin serves");
+    let (gw, addr) = admin_gateway(PacketIds::Auto);
     let mut oscar = enter_world(gw.addr(), CodecKind::Rose, "oscar", "Oscar");
     let mut irene = util::irose::enter_world(gw.addr(), CodecKind::Rose, "irene", "Irene");
     assert_eq!(
@@ -265,10 +315,7 @@ fn the_admin_port_refuses_a_wrong_token() {
 
 #[test]
 fn a_service_that_is_not_there_exits_3() {
-    let nobody = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().expect("addr")
-    };
+    let nobody = util::free_addr();
     let ran = admin(nobody, None, &["players"]);
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     assert!(
@@ -325,10 +372,7 @@ fn gateway_of(backend: SocketAddr) -> ServerHandle {
 
 #[test]
 fn kicks_and_announcements_reach_players_on_every_gateway_of_the_world() {
-    let listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().expect("addr")
-    };
+    let listen = util::free_addr();
     let backend = Process::backend(listen, "memory");
     let addr = backend.addr_after("admin service on ", "(");
     let (gw1, gw2) = (gateway_of(listen), gateway_of(listen));

@@ -91,15 +91,24 @@ async fn join(a: &mut AuthClient<Channel>, session_id: u32, pw: &str) -> auth::J
 }
 
 async fn select_server(a: &mut AuthClient<Channel>, session_id: u32, channel_id: u32) -> i32 {
+    select_on(a, session_id, 1, channel_id).await.result
+}
+
+/// A server select of `server_id` and `channel_id`: the whole reply.
+async fn select_on(
+    a: &mut AuthClient<Channel>,
+    session_id: u32,
+    server_id: u32,
+    channel_id: u32,
+) -> auth::SelectServerReply {
     a.select_server(auth::SelectServerRequest {
         session_id,
-        server_id: 1,
+        server_id,
         channel_id,
     })
     .await
     .unwrap()
     .into_inner()
-    .result
 }
 
 async fn create(c: &mut CharacterClient<Channel>, user_id: u32, name: &str) -> ch::CreateReply {
@@ -333,29 +342,13 @@ async fn backend_sessions_select_join_refresh_logout() {
         select_server(&mut a, s, 2).await,
         auth::SelectServerResult::InvalidChannel as i32
     );
-    let bad_server = a
-        .select_server(auth::SelectServerRequest {
-            session_id: s,
-            server_id: 9,
-            channel_id: 1,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let bad_server = select_on(&mut a, s, 9, 1).await;
     assert_eq!(bad_server.result, auth::SelectServerResult::Failed as i32);
     assert_eq!(
         select_server(&mut a, s.wrapping_add(1), 1).await,
         auth::SelectServerResult::Failed as i32
     );
-    let selected = a
-        .select_server(auth::SelectServerRequest {
-            session_id: s,
-            server_id: 1,
-            channel_id: 1,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let selected = select_on(&mut a, s, 1, 1).await;
     assert_eq!(
         (selected.result, selected.session_id),
         (auth::SelectServerResult::Ok as i32, s)

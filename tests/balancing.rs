@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use packet_service::backend::{BackendConfig, EmbeddedBackend};
 use packet_service::config::Config;
-use packet_service::protocol::packets::{LoginReply, LoginReq};
 use packet_service::protocol::CodecKind;
 use packet_service::server::ServerHandle;
 use util::backends::{Knobs, TestBackend};
-use util::{scrape, start, test_config, Client};
+use util::{scrape, start, test_config};
 
 fn up(gw: &ServerHandle, service: &str) -> f64 {
     scrape(
@@ -38,12 +37,7 @@ fn balanced_gateway(urls: Vec<String>, world: String) -> ServerHandle {
 
 /// One login on a new connection; its result code.
 fn login(gw: &ServerHandle, user: &str, password: &str) -> u8 {
-    let mut c = Client::connect(gw.addr(), CodecKind::Plain);
-    c.send(&LoginReq {
-        digest: util::sha256_hex(password),
-        username: user.into(),
-    });
-    c.recv_as::<LoginReply>().result
+    util::login_result(gw.addr(), CodecKind::Plain, user, password)
 }
 
 fn logins(knobs: &Knobs) -> u64 {
@@ -195,12 +189,6 @@ fn a_backend_that_stops_leaves_the_balance_first() {
     }
 }
 
-/// A loopback address whose port is free now (a backend restarted there).
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
 /// One series of a gateway process's metrics.
 fn scrape_process(gw: &util::process::Process, series: &str) -> f64 {
     let (status, body) = util::http_get(gw.metrics_addr(), "/metrics");
@@ -217,7 +205,7 @@ fn a_standalone_backend_dies_mid_flow_and_the_flow_goes_on() {
     let Some(db) = util::db::TestDb::postgres_blocking() else {
         return;
     };
-    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let (a_addr, b_addr) = (util::free_addr(), util::free_addr());
     let _a = Process::backend(a_addr, &db.url_text());
     let mut b = Process::backend(b_addr, &db.url_text());
     let urls = format!("http://{a_addr},http://{b_addr}");

@@ -110,9 +110,7 @@ fn sighup_names_restart_only_changes_and_never_stops_the_service() {
 
 /// The result code of a login on a connection of its own.
 fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> u8 {
-    Client::connect(addr, CodecKind::Rose)
-        .login(user, password)
-        .result
+    util::login_result(addr, CodecKind::Rose, user, password)
 }
 
 /// Chat goes out and comes back: the map connection is served.
@@ -192,39 +190,12 @@ fn sighup_rereads_the_accounts_file_while_a_player_stays_in_the_world() {
 #[test]
 fn the_standalone_backend_rereads_its_accounts_file_on_sighup() {
     let accounts = ConfigFile::new("backend-accounts", "alice Alice0pw\n");
-    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let listen = free.local_addr().expect("addr").to_string();
-    drop(free);
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_packet-service"));
-    command
-        .args([
-            "backend",
-            "--backend-listen",
-            &listen,
-            "--database",
-            "memory",
-        ])
-        .args(["--accounts-file", accounts.path()])
-        .args(["--admin-listen", "127.0.0.1:0"])
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let backend = Process::collect(command);
-    backend.wait_for_line("backend serving auth, character and world on");
-    let url = format!("http://{listen}");
-    let gw = Process::start(
-        &[
-            "--no-metrics",
-            "--auth-url",
-            &url,
-            "--character-url",
-            &url,
-            "--world-url",
-            &url,
-        ],
-        &[],
+    let listen = util::free_addr();
+    let backend = Process::backend_with(
+        listen,
+        &["--database", "memory", "--accounts-file", accounts.path()],
     );
+    let gw = Process::gateway_on(&format!("http://{listen}"), &["--no-metrics"]);
     let addr = gw.addr();
     assert_eq!(
         login(addr, "bob", "Bob0pw"),
@@ -243,9 +214,7 @@ fn the_standalone_backend_rereads_its_accounts_file_on_sighup() {
 
 #[test]
 fn failing_backend_calls_are_counted_and_warned_about_once_per_interval() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let auth = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let auth = format!("http://{}", util::free_addr());
     let gw = Process::start(&["--auth-url", &auth], &[]);
     let (addr, metrics) = (gw.addr(), gw.metrics_addr());
 
@@ -476,9 +445,7 @@ fn healthcheck_exits_0_for_a_healthy_gateway_and_1_otherwise() {
     assert_eq!(healthcheck(&[], &env).0, Some(0));
 
     // Nothing listens on a port just closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let nowhere = format!("http://{}/healthz", closed.local_addr().expect("addr"));
-    drop(closed);
+    let nowhere = format!("http://{}/healthz", util::free_addr());
     let (code, err) = healthcheck(&["--url", &nowhere, "--timeout", "1"], &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("unhealthy: cannot connect"), "{err}");

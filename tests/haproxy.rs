@@ -15,7 +15,7 @@
 
 mod util;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,8 +61,7 @@ fn unique(prefix: &str) -> String {
 /// A loopback port free at the time of the call (for a process restarted
 /// on the same port, and for HAProxy's own frontends).
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("addr").port()
+    util::free_addr().port()
 }
 
 /// The test database: PostgreSQL when configured (always under CI), else
@@ -85,23 +84,17 @@ struct Gateway {
 impl Gateway {
     fn start(backend: &str, front: SocketAddr) -> Gateway {
         let (front_port, deadline) = (front.port().to_string(), RPC_DEADLINE.as_millis());
-        let proc = Process::start(
+        let proc = Process::gateway_on(
+            backend,
             &[
                 "--codec",
                 CODEC.name(),
-                "--auth-url",
-                backend,
-                "--character-url",
-                backend,
-                "--world-url",
-                backend,
                 "--proxy-protocol",
                 "--public-port",
                 &front_port,
                 "--rpc-deadline",
                 &deadline.to_string(),
             ],
-            &[],
         );
         let (addr, metrics) = (proc.addr(), proc.metrics_addr());
         Gateway {

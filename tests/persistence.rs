@@ -5,9 +5,8 @@
 
 mod util;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use packet_service::pb::auth::{self as auth, auth_client::AuthClient};
 use packet_service::pb::character::{self as ch, character_client::CharacterClient};
@@ -20,7 +19,8 @@ use packet_service::protocol::CodecKind;
 use tonic::transport::Channel;
 use util::db::TestDb;
 use util::link::Link;
-use util::{flow, sha256_hex, start, test_config, Client, DEADLINE};
+use util::process::Process;
+use util::{flow, sha256_hex, start, test_config, Client};
 
 const CODEC: CodecKind = CodecKind::Plain;
 
@@ -87,31 +87,20 @@ fn accounts_and_characters_survive_a_gateway_restart() {
 
 /// A `packet-service backend` process, killed (SIGKILL) when dropped.
 struct BackendProcess {
-    child: Child,
+    proc: Process,
     addr: SocketAddr,
 }
 
 impl BackendProcess {
     fn start(database: &str, extra: &[&str]) -> BackendProcess {
-        let addr = {
-            let probe = TcpListener::bind("127.0.0.1:0").expect("free port");
-            probe.local_addr().expect("address")
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_packet-service"))
-            .args(["backend", "--backend-listen", &addr.to_string()])
-            .args(["--database", database, "--auto-create-accounts"])
-            .args(["--log-level", "warn", "--admin-listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the backend");
-        let until = Instant::now() + DEADLINE;
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < until, "backend not listening on {addr}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        BackendProcess { child, addr }
+        let addr = util::free_addr();
+        let args: Vec<&str> = ["--database", database, "--auto-create-accounts"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let proc = Process::backend_with(addr, &args);
+        BackendProcess { proc, addr }
     }
 
     async fn channel(&self) -> Channel {
@@ -123,14 +112,7 @@ impl BackendProcess {
     }
 
     fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for BackendProcess {
-    fn drop(&mut self) {
-        self.kill_9();
+        self.proc.kill();
     }
 }
 
@@ -163,6 +145,23 @@ async fn joined_world(link: &mut Link) -> world::Joined {
             return j;
         }
     }
+}
+
+/// Joins the world on `link` with a selected character; the join must
+/// succeed.
+async fn join_world(link: &mut Link, session_id: u32, user_id: u32, char_id: u64) {
+    link.send(upstream::Kind::Join(world::Join {
+        session_id,
+        user_id,
+        char_id,
+        join_id: 0,
+        layout: world::Layout::Osirose.into(),
+    }))
+    .await;
+    assert_eq!(
+        joined_world(link).await.result,
+        world::JoinResult::Ok as i32
+    );
 }
 
 /// Logs in (auto-created), selects the server, creates and selects a
@@ -215,18 +214,7 @@ async fn kill_9_during_creates_and_saves_leaves_a_consistent_database() {
     let channel = backend.channel().await;
     let (session_id, user_id, char_id) = ready(&channel, "walker", "Walker").await;
     let mut link = Link::open(&channel).await;
-    link.send(upstream::Kind::Join(world::Join {
-        session_id,
-        user_id,
-        char_id,
-        join_id: 0,
-        layout: world::Layout::Osirose.into(),
-    }))
-    .await;
-    assert_eq!(
-        joined_world(&mut link).await.result,
-        world::JoinResult::Ok as i32
-    );
+    join_world(&mut link, session_id, user_id, char_id).await;
     // Walk and create characters concurrently; kill -9 while both run.
     let walker = tokio::spawn(async move {
         for step in 1..=100_000u32 {
@@ -391,18 +379,7 @@ async fn two_backends_on_one_postgres_serve_each_others_sessions() {
         .into_inner();
     assert_eq!(selected.result, 0);
     let mut link = Link::open(&cb).await;
-    link.send(upstream::Kind::Join(world::Join {
-        session_id: login.session_id,
-        user_id: login.user_id,
-        char_id: created.char_id,
-        join_id: 0,
-        layout: world::Layout::Osirose.into(),
-    }))
-    .await;
-    assert_eq!(
-        joined_world(&mut link).await.result,
-        world::JoinResult::Ok as i32
-    );
+    join_world(&mut link, login.session_id, login.user_id, created.char_id).await;
     // A logout through B ends the session for A too.
     auth_b
         .logout(auth::LogoutRequest {

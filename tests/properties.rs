@@ -121,6 +121,113 @@ fn codec_and_frame() -> impl Strategy<Value = (bool, bool, Frame)> {
     (any::<bool>(), any::<bool>()).prop_flat_map(|(rose, c2s)| (Just(rose), Just(c2s), frame(rose)))
 }
 
+/// A connection's first irose packet, to be sealed under one of the three
+/// tables (the login table: 0x703, empty; a seeded one: 0x70B, 42 bytes)
+/// with any atv, eav and padding; its codec and frame.
+fn first_irose_frame() -> impl Strategy<Value = (Codec, Frame)> {
+    (0usize..3, 0u16..0x800, 0u8..16, 0u8..8).prop_map(|(which, atv, eav, ev)| {
+        let (command, len) = if which == 0 { (0x703, 0) } else { (0x70B, 36) };
+        let f = Frame {
+            command,
+            body: vec![0x33; len],
+            params: RoseParams { atv, eav, ev },
+        };
+        (irose_codec(which), f)
+    })
+}
+
+/// Up to three byte changes: (where, the new byte).
+fn mutations() -> impl Strategy<Value = Vec<(prop::sample::Index, u8)>> {
+    vec((any::<prop::sample::Index>(), any::<u8>()), 0..4)
+}
+
+/// Applies `changes` to `bytes`, then cuts them at `cut` (a strict prefix).
+fn mutate(
+    bytes: &mut Vec<u8>,
+    changes: &[(prop::sample::Index, u8)],
+    cut: Option<prop::sample::Index>,
+) {
+    if bytes.is_empty() {
+        return;
+    }
+    for (at, byte) in changes {
+        let i = at.index(bytes.len());
+        bytes[i] = *byte;
+    }
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len()));
+    }
+}
+
+/// The first-packet property: decoding `bytes` never panics, and when it
+/// decides a wire, that wire's codec alone decodes them to the same
+/// packet. Whether it decided.
+fn first_bytes_decide_consistently(auto: bool, bytes: &[u8]) -> Result<bool, TestCaseError> {
+    let ids = if auto {
+        PacketIds::Auto
+    } else {
+        PacketIds::One(DialectId::Irose)
+    };
+    let first = FirstPacket::new(ids, CodecKind::Rose, prepared());
+    let mut buf = bytes.to_vec();
+    let Ok(Some((wire, h))) = first.decode(&mut buf) else {
+        return Ok(false);
+    };
+    let mut again = bytes.to_vec();
+    let alone = wire.codec.decode(Direction::ClientToServer, &mut again);
+    prop_assert_eq!(alone, Ok(Some(h)));
+    prop_assert_eq!(&again[..h.data_len], &buf[..h.data_len]);
+    Ok(true)
+}
+
+/// The PROXY-header property: parsing `bytes` never panics, a parsed
+/// header claims at least one and at most the given bytes, and no strict
+/// prefix of it parses. Whether it parsed.
+fn proxy_header_parses_within_its_bytes(bytes: &[u8]) -> Result<bool, TestCaseError> {
+    use packet_service::conn::proxy::{parse, ProxyHeader};
+    let ProxyHeader::Parsed { len, .. } = parse(bytes) else {
+        return Ok(false);
+    };
+    prop_assert!(len <= bytes.len(), "{} of {}", len, bytes.len());
+    prop_assert!(len > 0);
+    for cut in 0..len {
+        prop_assert!(
+            !matches!(parse(&bytes[..cut]), ProxyHeader::Parsed { .. }),
+            "a {}-byte prefix of a {}-byte header parsed",
+            cut,
+            len
+        );
+    }
+    Ok(true)
+}
+
+/// A PROXY header as a balancer builds it: version 1 (TCP4, TCP6 or
+/// UNKNOWN) or version 2 (IPv4 or IPv6).
+fn built_proxy_header() -> impl Strategy<Value = Vec<u8>> {
+    use std::net::{IpAddr, SocketAddr};
+    (0u8..5, any::<[u8; 4]>(), any::<[u16; 8]>(), 1u16.., 1u16..).prop_map(
+        |(kind, v4, v6, sport, dport)| {
+            let (src, dst): (IpAddr, IpAddr) = if kind % 2 == 0 {
+                (v4.into(), [127, 0, 0, 1].into())
+            } else {
+                (v6.into(), std::net::Ipv6Addr::LOCALHOST.into())
+            };
+            match kind {
+                0 => format!("PROXY TCP4 {src} {dst} {sport} {dport}\r\n").into_bytes(),
+                1 => format!("PROXY TCP6 {src} {dst} {sport} {dport}\r\n").into_bytes(),
+                2 => b"PROXY UNKNOWN\r\n".to_vec(),
+                _ => ppp::v2::Builder::with_addresses(
+                    ppp::v2::Version::Two | ppp::v2::Command::Proxy,
+                    ppp::v2::Protocol::Stream,
+                    (SocketAddr::new(src, sport), SocketAddr::new(dst, dport)),
+                )
+                .build()
+                .expect("builds"),
+            }
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -246,19 +353,12 @@ proptest! {
     /// the irose dialect) under `irose` and `auto`; no prefix is refused.
     #[test]
     fn a_first_packet_picks_its_table(
-        which in 0usize..3,
+        (codec, f) in first_irose_frame(),
         auto: bool,
-        atv in 0u16..0x800,
-        eav in 0u8..16,
-        ev in 0u8..8,
         cut in 0usize..64,
     ) {
         let ids = if auto { PacketIds::Auto } else { PacketIds::One(DialectId::Irose) };
         let first = FirstPacket::new(ids, CodecKind::Rose, prepared());
-        let codec = irose_codec(which);
-        // 0x703 on the login table, 0x70B (42 bytes) on a seeded one.
-        let (command, len) = if which == 0 { (0x703, 0) } else { (0x70B, 36) };
-        let f = Frame { command, body: vec![0x33; len], params: RoseParams { atv, eav, ev } };
         let wire = f.seal(codec, Direction::ClientToServer);
         let cut = cut.min(wire.len() - 1);
         prop_assert_eq!(first.decode(&mut wire[..cut].to_vec()), Ok(None), "prefix {}", cut);
@@ -273,15 +373,24 @@ proptest! {
     /// wire's codec alone decodes them to the same packet.
     #[test]
     fn arbitrary_first_bytes_decide_consistently(auto: bool, bytes in vec(any::<u8>(), 0..64)) {
-        let ids = if auto { PacketIds::Auto } else { PacketIds::One(DialectId::Irose) };
-        let first = FirstPacket::new(ids, CodecKind::Rose, prepared());
-        let mut buf = bytes.clone();
-        if let Ok(Some((wire, h))) = first.decode(&mut buf) {
-            let mut again = bytes.clone();
-            let alone = wire.codec.decode(Direction::ClientToServer, &mut again);
-            prop_assert_eq!(alone, Ok(Some(h)));
-            prop_assert_eq!(&again[..h.data_len], &buf[..h.data_len]);
-        }
+        first_bytes_decide_consistently(auto, &bytes)?;
+    }
+
+    /// The same over first packets that are valid but for a few bytes
+    /// changed (or none) and perhaps a cut: they reach the decision that
+    /// random bytes rarely do. An unchanged, uncut packet always decides.
+    #[test]
+    fn mutated_first_packets_decide_consistently(
+        (codec, f) in first_irose_frame(),
+        auto: bool,
+        changes in mutations(),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut wire = f.seal(codec, Direction::ClientToServer);
+        let intact = changes.is_empty() && cut.is_none();
+        mutate(&mut wire, &changes, cut);
+        let decided = first_bytes_decide_consistently(auto, &wire)?;
+        prop_assert!(decided || !intact, "an intact first packet did not decide");
     }
 
     /// A PROXY header from a trusted balancer is peer bytes all the same:
@@ -293,7 +402,6 @@ proptest! {
         prefix in 0usize..3,
         rest in vec(any::<u8>(), 0..300),
     ) {
-        use packet_service::conn::proxy::{parse, ProxyHeader};
         let signature: &[u8] = match prefix {
             0 => b"\r\n\r\n\0\r\nQUIT\n",
             1 => b"PROXY ",
@@ -301,16 +409,26 @@ proptest! {
         };
         let mut bytes = signature.to_vec();
         bytes.extend_from_slice(&rest);
-        if let ProxyHeader::Parsed { len, .. } = parse(&bytes) {
-            prop_assert!(len <= bytes.len(), "{} of {}", len, bytes.len());
-            prop_assert!(len > 0);
-            for cut in 0..len {
-                prop_assert!(
-                    !matches!(parse(&bytes[..cut]), ProxyHeader::Parsed { .. }),
-                    "a {}-byte prefix of a {}-byte header parsed", cut, len
-                );
-            }
-        }
+        proxy_header_parses_within_its_bytes(&bytes)?;
+    }
+
+    /// The same over headers balancers build (version 1 TCP4, TCP6 and
+    /// UNKNOWN, version 2) with a few bytes changed (or none), perhaps cut,
+    /// and followed by the first client bytes: most reach the parsed case
+    /// that random bytes rarely do. An unchanged, uncut header always parses.
+    #[test]
+    fn mutated_proxy_headers_parse_within_their_bytes(
+        header in built_proxy_header(),
+        changes in mutations(),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+        trailing in vec(any::<u8>(), 0..16),
+    ) {
+        let mut bytes = header;
+        let intact = changes.is_empty() && cut.is_none();
+        mutate(&mut bytes, &changes, cut);
+        bytes.extend_from_slice(&trailing);
+        let parsed = proxy_header_parses_within_its_bytes(&bytes)?;
+        prop_assert!(parsed || !intact, "an intact header did not parse");
     }
 
     /// Version 2 headers as balancers build them, with arbitrary TLV bytes

@@ -120,6 +120,7 @@ macro_rules! on_every_engine {
 on_every_engine!(
     users_log_in_with_either_digest,
     users_are_seeded_and_managed,
+    accounts_are_found_by_name_and_named_by_id,
     characters_fill_slots_and_keep_names_unique,
     characters_are_deleted_and_saved,
     sessions_follow_the_stages,
@@ -250,6 +251,45 @@ async fn users_are_seeded_and_managed(o: &Opened) {
         "characters go too"
     );
     assert_eq!(s.accounts().await.unwrap().len(), 1);
+}
+
+async fn accounts_are_found_by_name_and_named_by_id(o: &Opened) {
+    let s = &o.store;
+    for user in ["Alice", "bob"] {
+        s.add_account(user, &plain("pw"), 1).await.unwrap().unwrap();
+    }
+    s.set_access("bob", 0).await.unwrap();
+    s.create_character(1, &new("Raven")).await.unwrap().unwrap();
+    let alice = s
+        .account_by_name("ALICE")
+        .await
+        .unwrap()
+        .expect("either case");
+    assert_eq!(
+        (
+            alice.user_id,
+            alice.username.as_str(),
+            alice.access,
+            alice.characters
+        ),
+        (1, "Alice", 1, 1)
+    );
+    let bob = s.account_by_name("bob").await.unwrap().expect("bob");
+    assert_eq!((bob.user_id, bob.access, bob.characters), (2, 0, 0));
+    assert_eq!(s.account_by_name("carol").await.unwrap(), None);
+    // Unknown ids are left out, repeated ones named once, the answer is by id.
+    let names = s.account_names(&[2, 99, 1, 2]).await.unwrap();
+    assert_eq!(names, [(1, "Alice".to_owned()), (2, "bob".to_owned())]);
+    assert!(s.account_names(&[]).await.unwrap().is_empty());
+    // More ids than one query binds: every batch is asked.
+    let many: Vec<u32> = (3..3 + store::ID_BATCH as u32 * 2).chain([1, 2]).collect();
+    assert_eq!(s.account_names(&many).await.unwrap(), names);
+    assert!(s.delete_account("alice").await.unwrap());
+    assert_eq!(s.account_by_name("Alice").await.unwrap(), None);
+    assert_eq!(
+        s.account_names(&[1, 2]).await.unwrap(),
+        [(2, "bob".to_owned())]
+    );
 }
 
 async fn characters_fill_slots_and_keep_names_unique(o: &Opened) {
@@ -395,6 +435,16 @@ async fn sessions_follow_the_stages(o: &Opened) {
     assert_eq!(s.remove(id).await.unwrap(), Some(1));
     assert_eq!(s.remove(id).await.unwrap(), None);
     assert_eq!(s.get(id).await.unwrap(), Err(SessionError::Unknown));
+    // An account's session ends by its user id too (a ban), whatever its
+    // stage; the other account's stays.
+    let a = s.create(1, 2, &sha("pw")).await.unwrap();
+    let b = s.create(2, 1, &sha("pw")).await.unwrap();
+    s.select_server(a).await.unwrap().unwrap();
+    assert_eq!(s.remove_account(1).await.unwrap(), Some(a));
+    assert_eq!(s.remove_account(1).await.unwrap(), None);
+    assert_eq!(s.get(a).await.unwrap(), Err(SessionError::Unknown));
+    assert!(!s.refresh(a).await.unwrap(), "its refresh is refused");
+    assert!(s.refresh(b).await.unwrap());
 }
 
 async fn sessions_expire_and_are_replaced(o: &Opened) {

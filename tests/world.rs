@@ -144,17 +144,20 @@ fn walking_into_and_out_of_view_spawns_and_removes() {
     assert_eq!(removed(&mut carol.map), bobby.entity);
     nothing_more(&mut alice.map, "Alice");
 
-    // Two players on map 1 now; the spawns and removals above are counted.
+    // Two players on map 1 now; the spawns and removals above are counted,
+    // exactly: the barriers proved nobody was sent any other (spawns: Bobby
+    // and Alice each other, Carol and Bobby each other; removals: the two
+    // of Bobby's walk home, Carol's of Bobby).
     wait_until("the world's series to be exported", || {
         scrape(&gw, "packet_service_world_players{map=\"1\"}") == 2.0
             && scrape(
                 &gw,
                 "packet_service_world_visibility_packets_total{kind=\"spawn\"}",
-            ) >= 4.0
+            ) == 4.0
             && scrape(
                 &gw,
                 "packet_service_world_visibility_packets_total{kind=\"remove\"}",
-            ) >= 3.0
+            ) == 3.0
     });
 }
 

@@ -227,10 +227,12 @@ impl LoginCheck {
 /// Accounts by case-insensitive name.
 ///
 /// Invariant: keys of `by_name` are the lowercased usernames of their
-/// accounts; user ids are unique and below `next_id`.
+/// accounts; user ids are unique and below `next_id`; `by_id` maps the user
+/// id of every account to its key in `by_name`, and nothing else.
 #[derive(Debug)]
 pub struct AccountStore {
     by_name: HashMap<String, Account>,
+    by_id: HashMap<u32, String>,
     next_id: u32,
 }
 
@@ -245,6 +247,7 @@ impl AccountStore {
     pub fn new() -> AccountStore {
         AccountStore {
             by_name: HashMap::new(),
+            by_id: HashMap::new(),
             next_id: 1,
         }
     }
@@ -264,6 +267,13 @@ impl AccountStore {
         self.by_name.get(&username.to_lowercase())
     }
 
+    /// Looks an account up by user id.
+    pub fn by_id(&self, user_id: u32) -> Option<&Account> {
+        self.by_id
+            .get(&user_id)
+            .and_then(|key| self.by_name.get(key))
+    }
+
     /// Adds an account; returns its user id.
     pub fn add(
         &mut self,
@@ -281,6 +291,7 @@ impl AccountStore {
         let user_id = self.next_id;
         self.next_id = self.next_id.checked_add(1).ok_or(AccountError::Exhausted)?;
         let (sha256, md5) = password.digests();
+        self.by_id.insert(user_id, key.clone());
         self.by_name.insert(
             key,
             Account {
@@ -296,9 +307,7 @@ impl AccountStore {
 
     /// Whether `digest` is the stored digest of its kind of account `user_id`.
     pub fn verify(&self, user_id: u32, digest: &PasswordDigest) -> bool {
-        self.by_name
-            .values()
-            .find(|a| a.user_id == user_id)
+        self.by_id(user_id)
             .and_then(|a| a.digest(digest.kind))
             .is_some_and(|stored| stored.ct_matches(digest))
     }
@@ -325,9 +334,9 @@ impl AccountStore {
 
     /// Removes an account; its user id, if it existed.
     pub fn remove(&mut self, username: &str) -> Option<u32> {
-        self.by_name
-            .remove(&username.to_lowercase())
-            .map(|a| a.user_id)
+        let account = self.by_name.remove(&username.to_lowercase())?;
+        self.by_id.remove(&account.user_id);
+        Some(account.user_id)
     }
 
     /// (user id, name, access) of every account, by user id.
@@ -461,230 +470,4 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<AccountSeed>, BackendError>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ADMIN_SHA256: &str = "8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
-    const ADMIN_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
-
-    fn sha(text: &str) -> PasswordDigest {
-        PasswordDigest::parse(DigestKind::Sha256Hex, text.as_bytes()).unwrap()
-    }
-
-    fn md5(text: &str) -> PasswordDigest {
-        PasswordDigest::parse(DigestKind::Md5Hex, text.as_bytes()).unwrap()
-    }
-
-    fn plain(p: &str) -> SeedPassword {
-        SeedPassword::Plaintext(p.into())
-    }
-
-    #[test]
-    fn digests_of_plaintext_match_known_vectors() {
-        assert_eq!(
-            PasswordDigest::of_plaintext(DigestKind::Sha256Hex, "admin"),
-            sha(ADMIN_SHA256)
-        );
-        assert_eq!(
-            PasswordDigest::of_plaintext(DigestKind::Md5Hex, "admin"),
-            md5(ADMIN_MD5)
-        );
-    }
-
-    #[test]
-    fn digest_parse_checks_length_and_hex() {
-        assert!(PasswordDigest::parse(DigestKind::Md5Hex, ADMIN_SHA256.as_bytes()).is_none());
-        assert!(PasswordDigest::parse(DigestKind::Sha256Hex, ADMIN_MD5.as_bytes()).is_none());
-        let mut bad = ADMIN_MD5.as_bytes().to_vec();
-        bad[0] = b'g';
-        assert!(PasswordDigest::parse(DigestKind::Md5Hex, &bad).is_none());
-        assert!(!format!("{:?}", sha(ADMIN_SHA256)).contains("8c69"));
-    }
-
-    #[test]
-    fn accounts_get_sequential_ids_and_case_insensitive_names() {
-        let mut store = AccountStore::new();
-        assert_eq!(store.add("Admin", &plain("admin"), 1), Ok(1));
-        assert_eq!(store.add("bob", &plain("pw"), 3), Ok(2));
-        assert_eq!(
-            store.add("ADMIN", &plain("x"), 1),
-            Err(AccountError::Duplicate)
-        );
-        assert_eq!(
-            store.add("", &plain("x"), 1),
-            Err(AccountError::InvalidName)
-        );
-        assert_eq!(
-            store.add("a".repeat(21).as_str(), &plain("x"), 1),
-            Err(AccountError::InvalidName)
-        );
-        assert_eq!(
-            store.add("two words", &plain("x"), 1),
-            Err(AccountError::InvalidName)
-        );
-        assert!(store.add(&"a".repeat(20), &plain("x"), 1).is_ok());
-        let admin = store.get("aDmIn").unwrap();
-        assert_eq!((admin.user_id, admin.username.as_str()), (1, "Admin"));
-        assert_eq!(store.get("bob").unwrap().access, 3);
-        assert!(store.get("carol").is_none());
-    }
-
-    #[test]
-    fn login_compares_both_kinds_ignoring_hex_case() {
-        let mut store = AccountStore::new();
-        store.add("admin", &plain("admin"), 1).unwrap();
-        let ok = LoginCheck::Ok {
-            user_id: 1,
-            access: 1,
-            created: false,
-        };
-        assert_eq!(store.login("admin", &sha(ADMIN_SHA256), false), ok);
-        assert_eq!(
-            store.login("ADMIN", &sha(&ADMIN_SHA256.to_uppercase()), false),
-            ok
-        );
-        assert_eq!(store.login("admin", &md5(ADMIN_MD5), false), ok);
-        assert_eq!(
-            store.login("admin", &md5(&ADMIN_MD5.to_uppercase()), false),
-            ok
-        );
-        let wrong = PasswordDigest::of_plaintext(DigestKind::Sha256Hex, "nope");
-        assert_eq!(
-            store.login("admin", &wrong, false),
-            LoginCheck::InvalidPassword
-        );
-        let wrong = PasswordDigest::of_plaintext(DigestKind::Md5Hex, "nope");
-        assert_eq!(
-            store.login("admin", &wrong, false),
-            LoginCheck::InvalidPassword
-        );
-        assert_eq!(
-            store.login("nobody", &md5(ADMIN_MD5), false),
-            LoginCheck::UnknownAccount
-        );
-    }
-
-    #[test]
-    fn digest_seed_only_accepts_its_kind() {
-        let mut store = AccountStore::new();
-        store
-            .add("m", &SeedPassword::Digest(md5(ADMIN_MD5)), 1)
-            .unwrap();
-        assert!(matches!(
-            store.login("m", &md5(ADMIN_MD5), false),
-            LoginCheck::Ok { .. }
-        ));
-        assert_eq!(
-            store.login("m", &sha(ADMIN_SHA256), false),
-            LoginCheck::InvalidPassword
-        );
-    }
-
-    #[test]
-    fn access_below_one_has_no_right_to_connect() {
-        let mut store = AccountStore::new();
-        store.add("banned", &plain("admin"), 0).unwrap();
-        assert_eq!(
-            store.login("banned", &sha(ADMIN_SHA256), false),
-            LoginCheck::NoRightToConnect
-        );
-        // The password is checked first: a wrong one does not reveal the ban.
-        let wrong = PasswordDigest::of_plaintext(DigestKind::Sha256Hex, "x");
-        assert_eq!(
-            store.login("banned", &wrong, false),
-            LoginCheck::InvalidPassword
-        );
-    }
-
-    #[test]
-    fn auto_create_stores_the_digest_sent() {
-        let mut store = AccountStore::new();
-        assert_eq!(
-            store.login("new", &md5(ADMIN_MD5), true),
-            LoginCheck::Ok {
-                user_id: 1,
-                access: 1,
-                created: true
-            }
-        );
-        assert_eq!(
-            store.login("NEW", &md5(ADMIN_MD5), true),
-            LoginCheck::Ok {
-                user_id: 1,
-                access: 1,
-                created: false
-            }
-        );
-        let wrong = PasswordDigest::of_plaintext(DigestKind::Md5Hex, "x");
-        assert_eq!(
-            store.login("new", &wrong, true),
-            LoginCheck::InvalidPassword
-        );
-        assert_eq!(
-            store.login("new", &sha(ADMIN_SHA256), true),
-            LoginCheck::InvalidPassword
-        );
-        assert_eq!(
-            store.login("has space", &md5(ADMIN_MD5), true),
-            LoginCheck::UnknownAccount
-        );
-        assert_eq!(store.len(), 1);
-    }
-
-    #[test]
-    fn parses_accounts_file() {
-        let text = format!(
-            "# seeds\n\nadmin admin 5\n  bob   hunter2  # comment\nm md5:{}\ns sha256:{}\n",
-            ADMIN_MD5.to_uppercase(),
-            ADMIN_SHA256
-        );
-        let seeds = parse_accounts(Path::new("a.txt"), &text).unwrap();
-        assert_eq!(seeds.len(), 4);
-        assert_eq!(seeds[0].username, "admin");
-        assert_eq!(seeds[0].access, 5);
-        assert_eq!(seeds[0].line, 3);
-        assert_eq!(seeds[1].password, plain("hunter2"));
-        assert_eq!(seeds[1].access, DEFAULT_ACCESS);
-        assert_eq!(seeds[2].password, SeedPassword::Digest(md5(ADMIN_MD5)));
-        assert_eq!(seeds[3].password, SeedPassword::Digest(sha(ADMIN_SHA256)));
-        let mut store = AccountStore::new();
-        store.add_seeds(Path::new("a.txt"), &seeds).unwrap();
-        assert!(matches!(
-            store.login("m", &md5(ADMIN_MD5), false),
-            LoginCheck::Ok { .. }
-        ));
-    }
-
-    #[test]
-    fn accounts_file_errors_name_file_and_line() {
-        let cases = [
-            ("ok pw\nlonely\n", 2, "expected"),
-            ("a b c d\n", 1, "too many"),
-            ("\n\na b level\n", 3, "not a number"),
-            ("a md5:abc\n", 1, "md5"),
-            ("a sha256:zz\n", 1, "sha256"),
-            (&format!("{} pw\n", "x".repeat(21)), 1, "username"),
-        ];
-        for (text, line, needle) in cases {
-            let err = parse_accounts(Path::new("seed.txt"), text).unwrap_err();
-            let msg = err.to_string();
-            assert!(
-                msg.starts_with(&format!("seed.txt:{line}: ")),
-                "{text:?}: {msg}"
-            );
-            assert!(msg.contains(needle), "{text:?}: {msg}");
-        }
-        let seeds = parse_accounts(Path::new("d.txt"), "a x\n#\nA y\n").unwrap();
-        let err = AccountStore::new()
-            .add_seeds(Path::new("d.txt"), &seeds)
-            .unwrap_err();
-        assert!(err.to_string().starts_with("d.txt:3: "), "{err}");
-    }
-
-    #[test]
-    fn missing_accounts_file_is_a_read_error() {
-        let err = read_accounts_file(Path::new("/nonexistent/accounts.txt")).unwrap_err();
-        assert!(matches!(err, BackendError::AccountsRead { .. }));
-        assert!(err.to_string().contains("/nonexistent/accounts.txt"));
-    }
-}
+mod tests;

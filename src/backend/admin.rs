@@ -13,8 +13,12 @@
 //!
 //! A ban sets the account's access level to 0 (docs/database.md: the
 //! next login is refused with NO_RIGHT_TO_CONNECT), kicks its players and
-//! ends their sessions.
+//! ends the account's session, whatever its stage: a gateway holding a
+//! connection of it at character select closes that connection at its next
+//! session refresh (answered expired): its first ALIVE at least a minute
+//! after its last refresh (docs/protocol.md §9 D6).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -27,7 +31,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::names::MAX_NAME_LEN;
-use super::store::AccountInfo;
 use super::world::admin::{Online, Target};
 use super::world::WorldState;
 use super::{database_failed, BackendConfig, BackendError, Shared};
@@ -153,33 +156,32 @@ impl AdminService {
         result
     }
 
-    /// Every account.
-    async fn accounts(&self) -> Result<Vec<AccountInfo>, Status> {
-        self.shared
-            .store
-            .accounts()
-            .await
-            .map_err(|e| database_failed("admin: accounts", e))
-    }
-
     /// The account named `name` (either case): its id and stored name.
     async fn account(&self, name: &str) -> Result<Option<(u32, String)>, Status> {
-        Ok(self
-            .accounts()
-            .await?
-            .into_iter()
-            .find(|a| a.username.eq_ignore_ascii_case(name))
-            .map(|a| (a.user_id, a.username)))
+        let account = self
+            .shared
+            .store
+            .account_by_name(name)
+            .await
+            .map_err(|e| database_failed("admin: account", e))?;
+        Ok(account.map(|a| (a.user_id, a.username)))
     }
 
     async fn list(&self) -> Result<pb::ListPlayersReply, Status> {
         let online = self.world.online();
-        let accounts = self.accounts().await?;
+        let ids: Vec<u32> = online.iter().map(|p| p.user_id).collect();
+        let names: HashMap<u32, String> = self
+            .shared
+            .store
+            .account_names(&ids)
+            .await
+            .map_err(|e| database_failed("admin: account names", e))?
+            .into_iter()
+            .collect();
         let account = |user_id: u32| {
-            accounts
-                .iter()
-                .find(|a| a.user_id == user_id)
-                .map_or_else(|| format!("user {user_id}"), |a| a.username.clone())
+            names
+                .get(&user_id)
+                .map_or_else(|| format!("user {user_id}"), Clone::clone)
         };
         let players = online
             .into_iter()
@@ -271,10 +273,11 @@ impl AdminService {
         }
         log::info!("admin: account {username:?} (user {user_id}) banned");
         let kicked = self.world.kick(Target::User(user_id), "banned").await;
-        for p in &kicked {
-            if let Err(e) = self.shared.sessions.remove(p.session_id).await {
-                log::error!("admin: session of banned user {user_id} not removed: {e}");
-            }
+        // The account's one session goes, whatever its stage: a connection
+        // at character select (no world player to kick) is closed by its
+        // gateway at its next refresh, answered expired.
+        if let Err(e) = self.shared.sessions.remove_account(user_id).await {
+            log::error!("admin: session of banned user {user_id} not removed: {e}");
         }
         Ok(pb::BanReply {
             kicked: names(kicked),

@@ -257,6 +257,12 @@ impl SessionStore {
         Some(s)
     }
 
+    /// Ends the session of account `user_id`; its id, if it had one.
+    pub fn remove_account(&mut self, user_id: u32) -> Option<u32> {
+        let id = *self.by_user.get(&user_id)?;
+        self.remove(id).map(|_| id)
+    }
+
     /// Removes every session that expired at least `grace` ago; returns how
     /// many. (Until then a join with it is answered TIME_OUT rather than
     /// INVALID_PASSWORD; either way it is invalid.)

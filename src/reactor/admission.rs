@@ -77,20 +77,19 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             None
         };
         if let Some(reason) = reject {
-            env.counters.reject(reason.index());
-            env.limits.rejected[reason.index()] += 1;
+            env.reject(reason);
             debug!("[{peer}] rejected: {}", reason.as_str());
             return; // dropping the socket closes it
         }
         let entry = self.conns.vacant_entry();
         let idx = entry.key();
         let Ok(index) = u32::try_from(idx) else {
-            env.counters.reject(RejectReason::MaxConnections.index());
+            env.reject(RejectReason::MaxConnections);
             return;
         };
         if let Err(e) = self.net.register(&mut socket, Token(idx + FIRST_CONN)) {
             warn!("[{peer}] register failed: {e}");
-            env.counters.reject(RejectReason::MaxConnections.index());
+            env.reject(RejectReason::MaxConnections);
             return;
         }
         let _ = socket.set_nodelay();
@@ -129,6 +128,13 @@ impl<N: Net, P: Probe> Reactor<N, P> {
 }
 
 impl<P: Probe> Env<P> {
+    /// Counts a refused connection where every refusal is counted: its
+    /// metric and the minute summary (`limit_log.rs`).
+    fn reject(&mut self, reason: RejectReason) {
+        self.counters.reject(reason.index());
+        self.limits.rejected[reason.index()] += 1;
+    }
+
     /// The client's key (its address, an IPv6 address by its /64) holds
     /// its share of connections already.
     fn over_ip_limit(&self, ip: IpAddr) -> bool {
@@ -177,8 +183,7 @@ impl<P: Probe> Env<P> {
                 let real = source.unwrap_or(conn.session.peer());
                 conn.session.set_peer(real);
                 if self.over_ip_limit(real.ip()) {
-                    self.counters.reject(RejectReason::PerIpLimit.index());
-                    self.limits.rejected[RejectReason::PerIpLimit.index()] += 1;
+                    self.reject(RejectReason::PerIpLimit);
                     self.close(idx, conn, CloseReason::PerIpLimit);
                     return false;
                 }
@@ -199,5 +204,139 @@ impl<P: Probe> Env<P> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use mio::Token;
+
+    use crate::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
+    use crate::conn::state::UtcTime;
+    use crate::metrics::{Health, Metrics, ReactorCounters};
+    use crate::reactor::net::{Clock, EventList, Net};
+    use crate::reactor::probe::NoProbe;
+    use crate::reactor::sim::{self, Faults, Network, SimEvents, SimListener, SimNet, SimStream};
+    use crate::reactor::{Parts, Reactor, ReactorConfig};
+    use crate::rpc::{Bridge, RuntimeEnds};
+
+    /// The simulated net, with registrations that fail while `refuse` is
+    /// above 0 (as epoll_ctl does when the kernel is out of memory).
+    struct Refusing {
+        sim: SimNet,
+        refuse: Cell<u32>,
+    }
+
+    impl Clock for Refusing {
+        fn now(&self) -> Instant {
+            self.sim.now()
+        }
+        fn utc(&self) -> UtcTime {
+            self.sim.utc()
+        }
+    }
+
+    impl Net for Refusing {
+        type Stream = SimStream;
+        type Listener = SimListener;
+        type Events = SimEvents;
+        fn poll(&mut self, events: &mut SimEvents, timeout: Option<Duration>) -> io::Result<()> {
+            self.sim.poll(events, timeout)
+        }
+        fn register_listener(&self, listener: &mut SimListener, token: Token) -> io::Result<()> {
+            self.sim.register_listener(listener, token)
+        }
+        fn deregister_listener(&self, listener: &mut SimListener) -> io::Result<()> {
+            self.sim.deregister_listener(listener)
+        }
+        fn register(&self, stream: &mut SimStream, token: Token) -> io::Result<()> {
+            match self.refuse.get() {
+                0 => self.sim.register(stream, token),
+                n => {
+                    self.refuse.set(n - 1);
+                    Err(io::Error::from(io::ErrorKind::OutOfMemory))
+                }
+            }
+        }
+        fn deregister(&self, stream: &mut SimStream) -> io::Result<()> {
+            self.sim.deregister(stream)
+        }
+    }
+
+    /// A reactor over [`Refusing`] with room for `max_connections`.
+    fn reactor(max_connections: usize) -> (Reactor<Refusing, NoProbe>, Network, RuntimeEnds) {
+        let (sim, listener, network) = sim::network(7, Faults::default());
+        let net = Refusing {
+            sim,
+            refuse: Cell::new(0),
+        };
+        let cfg = ReactorConfig {
+            max_connections,
+            ..ReactorConfig::defaults().clone()
+        };
+        let metrics = Metrics::new().expect("metrics");
+        let counters = ReactorCounters::new(
+            &metrics,
+            RejectReason::LABELS,
+            CloseReason::LABELS,
+            ProtocolError::LABELS,
+            ChatRefusal::LABELS,
+        );
+        let (bridge, ends) = Bridge::with_capacity(8, 8, 64);
+        let parts = Parts {
+            cfg,
+            pool: (16, 2048),
+            bridge,
+            counters,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            health: Arc::new(Health::new(Duration::from_secs(10))),
+        };
+        let reactor = Reactor::with_net(net, listener, parts, NoProbe).expect("reactor");
+        (reactor, network, ends)
+    }
+
+    /// Connections refused at the limit and refused because their socket
+    /// could not be registered: both in the summary, not only the metric.
+    #[test]
+    fn every_refusal_shows_in_the_minute_summary() {
+        let (mut reactor, network, _ends) = reactor(1);
+        let mut events = SimEvents::with_capacity(64);
+        let peer = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let first = network.connect(peer(1000)).expect("backlog");
+        reactor.pass(&mut events).expect("pass");
+        assert_eq!(network.far(first), sim::Far::Open);
+        network.connect(peer(1001)).expect("backlog");
+        reactor.pass(&mut events).expect("pass");
+        let full = RejectReason::MaxConnections.index();
+        assert_eq!(reactor.env.limits.rejected[full], 1, "over the limit");
+        assert_eq!(reactor.env.limits.line(), " refused:max_connections=1");
+
+        let (mut reactor, network, _ends) = reactor_refusing_one();
+        let refused = network.connect(peer(1002)).expect("backlog");
+        reactor.pass(&mut events).expect("pass");
+        assert_ne!(
+            network.far(refused),
+            sim::Far::Open,
+            "the socket is dropped"
+        );
+        assert_eq!(reactor.env.limits.rejected[full], 1, "register failed");
+        assert_eq!(reactor.env.limits.line(), " refused:max_connections=1");
+        let next = network.connect(peer(1003)).expect("backlog");
+        reactor.pass(&mut events).expect("pass");
+        assert_eq!(network.far(next), sim::Far::Open, "the next one is served");
+        assert_eq!(reactor.env.limits.rejected[full], 1);
+    }
+
+    /// A reactor with room to spare whose next registration fails.
+    fn reactor_refusing_one() -> (Reactor<Refusing, NoProbe>, Network, RuntimeEnds) {
+        let (reactor, network, ends) = reactor(16);
+        reactor.net.refuse.set(1);
+        (reactor, network, ends)
     }
 }

@@ -53,7 +53,7 @@ impl LimitLog {
 
     /// What the interval's line says after its time: ` kind:label=n` for
     /// every count above 0, normal closes left out.
-    fn line(&self) -> String {
+    pub(super) fn line(&self) -> String {
         let normal = [
             CloseReason::PeerClosed.index(),
             CloseReason::Shutdown.index(),

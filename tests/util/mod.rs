@@ -39,6 +39,20 @@ pub fn test_config(codec: CodecKind) -> Config {
     config
 }
 
+/// A loopback address whose port is free now (for a process that binds it
+/// later, or restarts on it; or one that nothing listens on).
+pub fn free_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    probe.local_addr().expect("addr")
+}
+
+/// The result code of one login (SHA-256 digest of `password`) on a
+/// connection of its own, without the ACCEPT exchange first.
+#[track_caller]
+pub fn login_result(addr: SocketAddr, codec: CodecKind, user: &str, password: &str) -> u8 {
+    Client::connect(addr, codec).login(user, password).result
+}
+
 /// Starts a gateway on its own thread.
 #[track_caller]
 pub fn start(config: Config) -> ServerHandle {

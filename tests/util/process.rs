@@ -58,11 +58,19 @@ impl Process {
     /// service on an ephemeral loopback port; returns once it serves.
     #[track_caller]
     pub fn backend(listen: SocketAddr, database: &str) -> Process {
+        Process::backend_with(listen, &["--database", database, "--auto-create-accounts"])
+    }
+
+    /// The standalone backend on `listen` with `args` (its database, its
+    /// accounts…), logging at info, its admin service on an ephemeral
+    /// loopback port; returns once it serves.
+    #[track_caller]
+    pub fn backend_with(listen: SocketAddr, args: &[&str]) -> Process {
         let mut command = Command::new(env!("CARGO_BIN_EXE_packet-service"));
         command
             .args(["backend", "--backend-listen", &listen.to_string()])
-            .args(["--database", database, "--auto-create-accounts"])
             .args(["--log-level", "info", "--admin-listen", "127.0.0.1:0"])
+            .args(args)
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -70,6 +78,22 @@ impl Process {
         let backend = Process::collect(command);
         backend.wait_for_line("backend serving auth, character and world on");
         backend
+    }
+
+    /// A gateway process whose auth, character and world services are all
+    /// at `url` (a standalone backend), with `args` added.
+    #[track_caller]
+    pub fn gateway_on(url: &str, args: &[&str]) -> Process {
+        let services = [
+            "--auth-url",
+            url,
+            "--character-url",
+            url,
+            "--world-url",
+            url,
+        ];
+        let all: Vec<&str> = services.iter().chain(args).copied().collect();
+        Process::start(&all, &[])
     }
 
     /// Runs `command` (with its stderr piped) and collects that stderr.

@@ -102,6 +102,32 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn account_by_name(&self, username: &str) -> Result<Option<AccountInfo>, StoreError> {
+        let Some((user_id, username, access)) = lock(&self.accounts)
+            .get(username)
+            .map(|a| (a.user_id, a.username.clone(), a.access))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(AccountInfo {
+            characters: lock(&self.characters).list(user_id).len() as u32,
+            user_id,
+            username,
+            access,
+        }))
+    }
+
+    async fn account_names(&self, user_ids: &[u32]) -> Result<Vec<(u32, String)>, StoreError> {
+        let accounts = lock(&self.accounts);
+        let mut names: Vec<(u32, String)> = user_ids
+            .iter()
+            .filter_map(|&id| accounts.by_id(id).map(|a| (id, a.username.clone())))
+            .collect();
+        names.sort_unstable_by_key(|n| n.0);
+        names.dedup_by_key(|n| n.0);
+        Ok(names)
+    }
+
     async fn set_password(
         &self,
         username: &str,
@@ -232,6 +258,10 @@ impl Sessions for MemorySessions {
 
     async fn remove(&self, id: u32) -> Result<Option<u32>, StoreError> {
         Ok(lock(&self.inner).remove(id).map(|s| s.user_id))
+    }
+
+    async fn remove_account(&self, user_id: u32) -> Result<Option<u32>, StoreError> {
+        Ok(lock(&self.inner).remove_account(user_id))
     }
 
     async fn purge_expired(&self, grace: Duration) -> Result<usize, StoreError> {

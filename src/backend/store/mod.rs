@@ -38,6 +38,10 @@ use super::accounts::{AccountError, LoginCheck, PasswordDigest, SeedPassword};
 use super::characters::{Character, CreateError, NewCharacter, NotFound};
 use super::sessions::{JoinError, JoinInfo, SessionError, Stage};
 
+/// Most user ids one query of [`Store::account_names`] binds (SQLite
+/// allows 32,766 parameters a statement, PostgreSQL 65,535).
+pub const ID_BATCH: usize = 500;
+
 /// Which engine a store runs on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -185,6 +189,15 @@ pub trait Store: Send + Sync + 'static {
     /// Every account, by user id.
     async fn accounts(&self) -> Result<Vec<AccountInfo>, StoreError>;
 
+    /// The account named `username` (either case), found through the name
+    /// index: an operator command names one account and reads one.
+    async fn account_by_name(&self, username: &str) -> Result<Option<AccountInfo>, StoreError>;
+
+    /// `(user id, name)` of each account among `user_ids` that exists, by
+    /// user id, found through the primary key (in batches of at most
+    /// [`ID_BATCH`] ids a query): the names of the players online.
+    async fn account_names(&self, user_ids: &[u32]) -> Result<Vec<(u32, String)>, StoreError>;
+
     /// Replaces an account's password; false when there is no such account.
     async fn set_password(
         &self,
@@ -283,6 +296,11 @@ pub trait Sessions: Send + Sync + 'static {
 
     /// Ends a session; the account it belonged to, if it existed.
     async fn remove(&self, id: u32) -> Result<Option<u32>, StoreError>;
+
+    /// Ends the session of account `user_id` (one per account), whatever its
+    /// stage; its id, if it had one. A gateway holding it learns at its next
+    /// refresh, answered expired.
+    async fn remove_account(&self, user_id: u32) -> Result<Option<u32>, StoreError>;
 
     /// Removes sessions expired for at least `grace`; how many.
     async fn purge_expired(&self, grace: Duration) -> Result<usize, StoreError>;

@@ -11,6 +11,19 @@ use packet_service::config::Config;
 use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
 
+/// The settings of an in-process gateway for load: loopback, ephemeral
+/// ports, no metrics, and no packet-rate, per-address or chat limit (the
+/// load comes from one address, faster than players).
+pub fn unlimited(codec: CodecKind) -> Config {
+    let mut config = Config::for_tests();
+    config.codec = codec;
+    config.max_packets_per_sec = 0;
+    config.max_connections_per_ip = 0;
+    config.chat_per_sec = 0;
+    config.metrics_enabled = false;
+    config
+}
+
 /// Backend URLs for `--auth-url`, `--character-url` and `--world-url`.
 #[derive(Clone, Debug)]
 pub struct BackendUrls {
@@ -74,12 +87,7 @@ impl Gateway {
 
     /// Starts the gateway library on a thread, same settings.
     pub fn spawn_in_process(urls: &BackendUrls) -> Result<Gateway, String> {
-        let mut config = Config::for_tests();
-        config.codec = CodecKind::Plain;
-        config.max_packets_per_sec = 0;
-        config.max_connections_per_ip = 0;
-        config.chat_per_sec = 0;
-        config.metrics_enabled = false;
+        let mut config = unlimited(CodecKind::Plain);
         config.auth_url = Some(vec![urls.url.clone()]);
         config.character_url = Some(vec![urls.url.clone()]);
         config.world_url = Some(urls.url.clone());

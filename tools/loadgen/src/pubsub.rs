@@ -262,6 +262,7 @@ pub fn run(opts: &PubsubOpts) -> Result<RunResult, String> {
     result.figure("setup_s", start.elapsed().as_secs_f64());
     result.figure("subscribers", fleet.open_subs as f64);
     saturate::run(&mut fleet, &opts.sat, &mut result)?;
+    result.figure("deliveries_received", fleet.delivered as f64);
     if fleet.errors > 0 {
         result.failures.insert("bad_reply".into(), fleet.errors);
     }

@@ -109,7 +109,17 @@ impl Fleet {
         self.bots.received.values().sum()
     }
 
-    /// Turns the loop until nothing arrives for [`QUIET`] (or [`DRAIN`]).
+    /// Turns the loop until `done` holds or [`DRAIN`] has passed.
+    fn drain_until(&mut self, done: impl Fn(&Fleet) -> bool) -> Result<(), String> {
+        let until = Instant::now() + DRAIN;
+        while !done(self) && Instant::now() < until {
+            self.turn(Duration::from_millis(10))?;
+        }
+        Ok(())
+    }
+
+    /// Turns the loop until nothing arrives for [`QUIET`] (or [`DRAIN`]):
+    /// for traffic whose amount is not known beforehand.
     fn drain(&mut self) -> Result<(), String> {
         let until = Instant::now() + DRAIN;
         let mut last = (self.received(), Instant::now());
@@ -121,6 +131,18 @@ impl Fleet {
         }
         Ok(())
     }
+}
+
+/// Whom a move of a measured phase reaches: what its drain waits for.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// Every one of this many bots (all in one cell): the drain ends when
+    /// each move has reached each of them.
+    Everyone(u64),
+    /// The bots in view, the mover among them, a number not known
+    /// beforehand: the drain waits for each move to reach its mover, then
+    /// for [`QUIET`].
+    InView,
 }
 
 /// What one measured phase counted.
@@ -270,7 +292,8 @@ pub fn run(opts: &WalkOpts) -> Result<RunResult, String> {
     fleet.bots.set_recording(true);
     fleet.drain()?;
 
-    let walking = measure(&mut fleet, opts, &in_map, &mut progress, |b, _| {
+    let reach = Reach::InView;
+    let walking = measure(&mut fleet, opts, &in_map, reach, &mut progress, |b, _| {
         walkers[b].step(opts)
     })?;
 
@@ -290,7 +313,8 @@ pub fn run(opts: &WalkOpts) -> Result<RunResult, String> {
     }
     fleet.drain()?;
     result.figure("gather_bots_lost", (fleet.bots.failed - failed) as f64);
-    let one_cell = measure(&mut fleet, opts, &in_map, &mut progress, |b, k| {
+    let reach = Reach::Everyone(in_map.len() as u64);
+    let one_cell = measure(&mut fleet, opts, &in_map, reach, &mut progress, |b, k| {
         in_cell(b, k + 1)
     })?;
     progress.finish();
@@ -364,11 +388,12 @@ fn enter(
 
 /// One measured phase: every bot of `in_map` moves to `target(bot, k)` for
 /// its k-th move (`bot` its index), R times a second on a staggered
-/// schedule.
+/// schedule; then drains as `reach` says.
 fn measure(
     fleet: &mut Fleet,
     opts: &WalkOpts,
     in_map: &[usize],
+    reach: Reach,
     progress: &mut Progress,
     mut target: impl FnMut(usize, usize) -> (f32, f32),
 ) -> Result<Phase, String> {
@@ -418,7 +443,15 @@ fn measure(
     let window = start.elapsed();
     let in_window = fleet.count(PacketType::PAKWC_MOUSE_CMD) - before.0;
     let server_after = opts.server_pid.and_then(ProcSample::read);
-    fleet.drain()?;
+    let per_move = match reach {
+        Reach::Everyone(bots) => bots,
+        Reach::InView => 1,
+    };
+    let owed = sent * per_move;
+    fleet.drain_until(|f| f.count(PacketType::PAKWC_MOUSE_CMD) - before.0 >= owed)?;
+    if let Reach::InView = reach {
+        fleet.drain()?;
+    }
     Ok(Phase {
         window,
         moves: sent,

@@ -3,8 +3,11 @@
 //! chat line delivered to everyone). These check the load generator and
 //! the gateway's correctness under a little load, never a time.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{gateway, gateway_for};
 use loadgen::bots::{run_prefix, BotOpts, Bots, Goal};
 use loadgen::echo::{self, EchoOpts, EchoProto};
 use loadgen::fanout::{self, FanoutOpts};
@@ -14,36 +17,10 @@ use loadgen::net::Net;
 use loadgen::pubsub::{self, PubsubOpts};
 use loadgen::results::RunResult;
 use loadgen::saturate::SatOpts;
-use packet_service::config::Config;
 use packet_service::conn::wire::PacketIds;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
 use packet_service::server::{Server, ServerHandle};
-
-/// A gateway with the embedded backend, auto-created accounts and no
-/// packet-rate, per-address or chat limit (the bots are all on loopback and
-/// chat faster than players may).
-#[track_caller]
-fn gateway(codec: CodecKind) -> ServerHandle {
-    gateway_for(codec, PacketIds::One(DialectId::Osirose))
-}
-
-/// [`gateway`] with these packet ids.
-#[track_caller]
-fn gateway_for(codec: CodecKind, ids: PacketIds) -> ServerHandle {
-    let mut config = Config::for_tests();
-    config.codec = codec;
-    config.packet_ids = ids;
-    config.max_packets_per_sec = 0;
-    config.max_connections_per_ip = 0;
-    config.chat_per_sec = 0;
-    config.auto_create_accounts = true;
-    // Every bot comes from one address: no creation limit here.
-    config.autocreate_per_source = 100_000;
-    config.autocreate_per_min = 1_000_000;
-    config.metrics_enabled = false;
-    Server::build(config).expect("gateway starts").spawn()
-}
 
 #[track_caller]
 fn figure(r: &RunResult, k: &str) -> f64 {
@@ -73,7 +50,23 @@ fn echo_every_request_gets_its_reply() {
         assert_eq!(figure(&r, "unanswered"), 0.0);
         let rtt = &r.latency["rtt"];
         assert!(rtt.count > 0 && rtt.count <= replies as u64, "{rtt:?}");
-        assert!(figure(&r, "server_cpu_s") >= 0.0);
+        // The gateway runs in this process: serving the replies took CPU
+        // time, and the utilisation is that time over the measured window,
+        // within a core per CPU of the machine.
+        let cpu = figure(&r, "server_cpu_s");
+        assert!(cpu > 0.0, "{codec:?}: no CPU time measured: {r:?}");
+        let util = figure(&r, "server_cpu_util");
+        let expected = cpu / figure(&r, "measured_s");
+        // (each figure is rounded to two decimals)
+        assert!(
+            (util - expected).abs() <= 0.05 * expected.max(1.0),
+            "{codec:?}: {util} vs {expected}"
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(
+            util <= cores as f64 + 0.1,
+            "{codec:?}: {util} of {cores} cores"
+        );
         gw.stop().expect("gateway stops");
     }
 }
@@ -151,9 +144,7 @@ fn fanout_every_line_reaches_every_bot_on_the_map() {
 #[test]
 fn bots_reach_the_map_through_the_mock_backend() {
     let backend = MockBackend::start(Duration::from_millis(1)).expect("mock starts");
-    let mut config = Config::for_tests();
-    config.codec = CodecKind::Plain;
-    config.metrics_enabled = false;
+    let mut config = loadgen::gateway::unlimited(CodecKind::Plain);
     config.auth_url = Some(vec![backend.url()]);
     config.character_url = Some(vec![backend.url()]);
     config.world_url = Some(backend.url());
@@ -273,6 +264,12 @@ fn pubsub_every_message_reaches_every_subscriber() {
     let sent = figure(&r, "messages_sent");
     assert!(sent > 0.0);
     assert_eq!(figure(&r, "deliveries_expected"), sent * 20.0);
+    assert_eq!(
+        figure(&r, "deliveries_received"),
+        sent * 20.0,
+        "every message reached every subscriber: {:?}",
+        r.notes
+    );
     assert!(figure(&r, "deliveries_per_sec") > 0.0, "{:?}", r.notes);
     assert!(r.get("server_cpu_s_per_million").is_some());
 }

@@ -2,25 +2,17 @@
 //! cell every move reaches every bot; walking a large map a move reaches
 //! only the bots in view, and the counts add up. Never a time.
 
+mod common;
+
 use std::time::Duration;
 
 use loadgen::walk::{self, WalkOpts};
-use packet_service::config::Config;
 use packet_service::protocol::packet_type::DialectId;
 use packet_service::protocol::CodecKind;
-use packet_service::server::Server;
 
 #[test]
 fn moves_reach_everyone_in_one_cell_and_only_those_in_view_walking() {
-    let mut config = Config::for_tests();
-    config.codec = CodecKind::Plain;
-    config.max_packets_per_sec = 0;
-    config.max_connections_per_ip = 0;
-    config.auto_create_accounts = true;
-    // Every bot comes from one address: no creation limit here.
-    config.autocreate_per_source = 100_000;
-    config.autocreate_per_min = 1_000_000;
-    let gw = Server::build(config).expect("gateway starts").spawn();
+    let gw = common::gateway(CodecKind::Plain);
     let bots = 10;
     let r = walk::run(&WalkOpts {
         addr: gw.addr(),

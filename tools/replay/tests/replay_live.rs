@@ -27,6 +27,55 @@ fn replay_against(cap: &TempCapture, target: &str, args: &[&str]) -> (Option<i32
     (out.status.code(), text(&out))
 }
 
+/// A session recorded against a server of `kind` (seeded `seed`; with
+/// `stress`, a STRESS echo on the login connection), written as the
+/// capture `name` with link type `link`.
+fn session_capture(
+    name: &str,
+    kind: CodecKind,
+    seed: u32,
+    stress: bool,
+    link: LinkType,
+) -> TempCapture {
+    let recorded = TestServer::start(kind, seed);
+    let log = record_session(recorded.addr, kind, stress);
+    TempCapture::new(name, &to_pcap(&log, link))
+}
+
+/// A server frame of a capture decoded: its plaintext (in place, padding
+/// included) and its data length; it must be a `expected`.
+fn server_plain(codec: Codec, wire: &[u8], expected: PacketType) -> (Vec<u8>, usize) {
+    let mut plain = wire.to_vec();
+    let h = codec
+        .decode(
+            packet_service::protocol::Direction::ServerToClient,
+            &mut plain,
+        )
+        .expect("valid")
+        .expect("whole");
+    assert_eq!(h.command, wire_id(expected));
+    (plain, h.data_len)
+}
+
+/// A copy of `cap`, named `name`, whose server frame `original` is
+/// replaced by `plain` sealed again (same length: the capture stays valid).
+fn doctored_capture(
+    name: &str,
+    cap: &TempCapture,
+    codec: Codec,
+    original: &[u8],
+    plain: &[u8],
+) -> TempCapture {
+    let doctored = common::seal(
+        codec,
+        packet_service::protocol::Direction::ServerToClient,
+        plain,
+    );
+    let mut bytes = std::fs::read(&cap.0).expect("read capture");
+    assert_eq!(common::replace_bytes(&mut bytes, original, &doctored), 1);
+    TempCapture::new(name, &bytes)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\n--- stdout\n{}--- stderr\n{}",
@@ -38,9 +87,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn plain_session_replays_against_a_fresh_server() {
-    let recorded = TestServer::start(CodecKind::Plain, 1);
-    let log = record_session(recorded.addr, CodecKind::Plain, true);
-    let cap = TempCapture::new("plain", &to_pcap(&log, LinkType::Ethernet));
+    let cap = session_capture("plain", CodecKind::Plain, 1, true, LinkType::Ethernet);
     let fresh = TestServer::start(CodecKind::Plain, 2);
     let target = fresh.addr.to_string();
     let (code, t) = replay_against(&cap, &target, &["--codec", "plain", "--topspeed"]);
@@ -55,9 +102,7 @@ fn plain_session_replays_against_a_fresh_server() {
 
 #[test]
 fn rose_session_replays_paced_and_capped() {
-    let recorded = TestServer::start(CodecKind::Rose, 3);
-    let log = record_session(recorded.addr, CodecKind::Rose, false);
-    let cap = TempCapture::new("rose", &to_pcap(&log, LinkType::LinuxSll2));
+    let cap = session_capture("rose", CodecKind::Rose, 3, false, LinkType::LinuxSll2);
     let fresh = TestServer::start(CodecKind::Rose, 4);
     let target = fresh.addr.to_string();
     let (code, t) = replay_against(&cap, &target, &["--speed", "4", "--connections", "2"]);
@@ -217,24 +262,9 @@ fn tcpdump_capture_replays_and_doctored_copy_differs() {
         })
         .nth(1)
         .expect("map join reply");
-    let mut plain = join_reply.clone();
-    let h = codec
-        .decode(
-            packet_service::protocol::Direction::ServerToClient,
-            &mut plain,
-        )
-        .expect("valid")
-        .expect("whole");
-    assert_eq!(h.command, wire_id(PacketType::PAKSC_JOIN_SERVER_REPLY));
+    let (mut plain, _) = server_plain(codec, &join_reply, PacketType::PAKSC_JOIN_SERVER_REPLY);
     plain[6] = 4;
-    let doctored = common::seal(
-        codec,
-        packet_service::protocol::Direction::ServerToClient,
-        &plain,
-    );
-    let mut bytes = std::fs::read(&cap.0).expect("read capture");
-    assert_eq!(common::replace_bytes(&mut bytes, &join_reply, &doctored), 1);
-    let doctored_cap = TempCapture::new("tcpdump-doctored", &bytes);
+    let doctored_cap = doctored_capture("tcpdump-doctored", &cap, codec, &join_reply, &plain);
     let (code, t) = replay_against(
         &doctored_cap,
         &target,
@@ -265,9 +295,7 @@ fn silent_server() -> std::net::SocketAddr {
 
 #[test]
 fn a_silent_server_costs_bounded_timeouts() {
-    let recorded = TestServer::start(CodecKind::Plain, 13);
-    let log = record_session(recorded.addr, CodecKind::Plain, false);
-    let cap = TempCapture::new("silent", &to_pcap(&log, LinkType::Ethernet));
+    let cap = session_capture("silent", CodecKind::Plain, 13, false, LinkType::Ethernet);
     let target = silent_server().to_string();
     let (code, t) = replay_against(
         &cap,
@@ -285,9 +313,7 @@ fn a_silent_server_costs_bounded_timeouts() {
 
 #[test]
 fn a_server_speaking_the_other_codec_is_reported() {
-    let recorded = TestServer::start(CodecKind::Rose, 14);
-    let log = record_session(recorded.addr, CodecKind::Rose, false);
-    let cap = TempCapture::new("codec", &to_pcap(&log, LinkType::Ethernet));
+    let cap = session_capture("codec", CodecKind::Rose, 14, false, LinkType::Ethernet);
     let plain = TestServer::start(CodecKind::Plain, 15);
     let target = plain.addr.to_string();
     let (code, t) = replay_against(&cap, &target, &["--topspeed", "--timeout", "2"]);
@@ -341,29 +367,14 @@ fn tcpdump_capture_of_the_gateway_replays_against_a_fresh_one() {
     // Doctor the second character list (after the create): rename the
     // character in the capture, resealed so only the name differs.
     let list = common::server_frame(&log, 1, 4);
-    let mut plain = list.clone();
-    let h = codec
-        .decode(
-            packet_service::protocol::Direction::ServerToClient,
-            &mut plain,
-        )
-        .expect("valid")
-        .expect("whole");
-    assert_eq!(h.command, wire_id(PacketType::PAKCC_CHAR_LIST_REPLY));
-    plain.truncate(h.data_len);
+    let (mut plain, data_len) = server_plain(codec, &list, PacketType::PAKCC_CHAR_LIST_REPLY);
+    plain.truncate(data_len);
     let at = plain
         .windows(5)
         .position(|w| w == b"Raven")
         .expect("name in list");
     plain[at + 1] = b'o';
-    let doctored = common::seal(
-        codec,
-        packet_service::protocol::Direction::ServerToClient,
-        &plain,
-    );
-    let mut bytes = std::fs::read(&cap.0).expect("read capture");
-    assert_eq!(common::replace_bytes(&mut bytes, &list, &doctored), 1);
-    let doctored_cap = TempCapture::new("gateway-doctored", &bytes);
+    let doctored_cap = doctored_capture("gateway-doctored", &cap, codec, &list, &plain);
     let fresh = gateway(CodecKind::Rose);
     let target = fresh.addr().to_string();
     let (code, t) = replay_against(&doctored_cap, &target, &["--port", &port_arg, "--topspeed"]);

@@ -10,7 +10,7 @@ use crate::backend::accounts::{
     valid_username, AccountError, LoginCheck, PasswordDigest, SeedPassword, DEFAULT_ACCESS,
 };
 use crate::backend::store::credentials::Credentials;
-use crate::backend::store::{AccountInfo, Seed, StoreError};
+use crate::backend::store::{AccountInfo, Seed, StoreError, ID_BATCH};
 use crate::protocol::packets::DigestKind;
 
 /// An account row as a login needs it.
@@ -226,6 +226,50 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// One account with its number of characters, by the `name_key` index.
+    pub(super) async fn find_info(
+        &self,
+        username: &str,
+    ) -> Result<Option<AccountInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.username, a.access, \
+             (SELECT COUNT(*) FROM characters c WHERE c.account_id = a.id) AS characters \
+             FROM accounts a WHERE a.name_key = $1",
+        )
+        .bind(username.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(info_of).transpose()
+    }
+
+    /// `(id, name)` of the accounts among `user_ids`, by id: one query by
+    /// primary key per [`ID_BATCH`] ids (the `Any` driver binds no arrays,
+    /// so each batch is an `IN` list of placeholders).
+    pub(super) async fn names_of(
+        &self,
+        user_ids: &[u32],
+    ) -> Result<Vec<(u32, String)>, StoreError> {
+        let mut ids = user_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut names = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(ID_BATCH) {
+            let placeholders: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, username FROM accounts WHERE id IN ({}) ORDER BY id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for &id in batch {
+                query = query.bind(i64::from(id));
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                names.push((get(&row, "id")?, row.try_get("username")?));
+            }
+        }
+        Ok(names)
+    }
+
     /// Every account with its number of characters, by user id.
     pub(super) async fn list_accounts(&self) -> Result<Vec<AccountInfo>, StoreError> {
         let rows = sqlx::query(
@@ -235,15 +279,16 @@ impl SqlStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AccountInfo {
-                    user_id: get(row, "id")?,
-                    username: row.try_get("username")?,
-                    access: get(row, "access")?,
-                    characters: get(row, "characters")?,
-                })
-            })
-            .collect()
+        rows.iter().map(info_of).collect()
     }
+}
+
+/// An account row with its `characters` count.
+fn info_of(row: &AnyRow) -> Result<AccountInfo, StoreError> {
+    Ok(AccountInfo {
+        user_id: get(row, "id")?,
+        username: row.try_get("username")?,
+        access: get(row, "access")?,
+        characters: get(row, "characters")?,
+    })
 }

@@ -224,6 +224,14 @@ impl Store for SqlStore {
         self.list_accounts().await
     }
 
+    async fn account_by_name(&self, username: &str) -> Result<Option<AccountInfo>, StoreError> {
+        self.find_info(username).await
+    }
+
+    async fn account_names(&self, user_ids: &[u32]) -> Result<Vec<(u32, String)>, StoreError> {
+        self.names_of(user_ids).await
+    }
+
     async fn set_password(
         &self,
         username: &str,

@@ -321,6 +321,18 @@ impl Sessions for PgSessions {
         row.map(|r| get(&r, "account_id")).transpose()
     }
 
+    async fn remove_account(&self, user_id: u32) -> Result<Option<u32>, StoreError> {
+        let row = sqlx::query("DELETE FROM sessions WHERE account_id = $1 RETURNING id")
+            .bind(i64::from(user_id))
+            .fetch_optional(self.store.pool())
+            .await?;
+        let id = row.map(|r| get(&r, "id")).transpose()?;
+        if let Some(id) = id {
+            lock(&self.verified).remove(&id);
+        }
+        Ok(id)
+    }
+
     async fn purge_expired(&self, grace: Duration) -> Result<usize, StoreError> {
         let ttl = self.ttl;
         lock(&self.verified).retain(|_, (_, at)| at.elapsed() < ttl);
