@@ -2,6 +2,8 @@
 //! default limits: a newcomer walking into 1,000 players in view is sent a
 //! spawn per player in one burst, and is neither closed nor short of one;
 //! a newcomer that does not read is still closed by `OUTPUT_LIMIT_BYTES`.
+//! A join whose store reads are slow (a lock on PostgreSQL's characters
+//! table) holds up no other player of its gateway.
 //!
 //! The crowd stands in the four corners of the newcomer's view (cells ten
 //! apart from its cell in x and in y, the default view), so each bot sees
@@ -17,8 +19,9 @@ use packet_service::protocol::packet_type::PacketType;
 use packet_service::protocol::packets::*;
 use packet_service::protocol::CodecKind;
 use packet_service::server::ServerHandle;
-use util::flow::{enter_world, Player};
-use util::{scrape, start, test_config, wait_until, Client};
+use util::db::TestDb;
+use util::flow::{char_phase, enter_world, login_phase, Player};
+use util::{scrape, sha256_hex, start, test_config, wait_until, Client};
 
 const CODEC: CodecKind = CodecKind::Plain;
 /// The middle of the newcomer's cell, far from where characters start
@@ -202,4 +205,116 @@ fn a_newcomer_among_1000_in_view_gets_every_spawn_and_one_that_does_not_read_is_
     };
     assert_eq!(heard.message, "still here");
     drop(bots);
+}
+
+/// A transaction holding `LOCK TABLE characters` on a test database, on a
+/// thread of its own: every read of a character waits until it ends.
+struct CharactersLocked {
+    ask: std::sync::mpsc::Sender<Option<std::sync::mpsc::Sender<i64>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl CharactersLocked {
+    fn take(db: &TestDb) -> CharactersLocked {
+        use sqlx::Connection;
+        let url = db.url_text();
+        let (ask, asked) = std::sync::mpsc::channel::<Option<std::sync::mpsc::Sender<i64>>>();
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+                let mut tx = conn.begin().await.expect("begin");
+                sqlx::query("LOCK TABLE characters IN ACCESS EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await
+                    .expect("lock");
+                locked.send(()).expect("test waits");
+                // Each request: how many reads wait for the lock (a read
+                // asks for ACCESS SHARE, a periodic save for more); `None`:
+                // release.
+                while let Ok(Some(reply)) = asked.recv() {
+                    let waiting: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_locks \
+                         WHERE NOT granted AND relation = 'characters'::regclass \
+                         AND mode = 'AccessShareLock'",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await
+                    .expect("pg_locks");
+                    let _ = reply.send(waiting);
+                }
+                tx.commit().await.expect("commit");
+            });
+        });
+        is_locked.recv().expect("the lock is taken");
+        CharactersLocked { ask, thread }
+    }
+
+    /// Reads waiting for the lock.
+    fn waiting(&self) -> i64 {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.ask.send(Some(reply)).expect("lock thread");
+        answer.recv().expect("lock thread answers")
+    }
+
+    fn release(self) {
+        self.ask.send(None).expect("lock thread");
+        self.thread.join().expect("lock thread");
+    }
+}
+
+#[test]
+fn a_join_waiting_on_the_store_holds_up_no_other_player_of_its_gateway() {
+    let Some(db) = TestDb::postgres_blocking() else {
+        return;
+    };
+    let mut config = test_config(CODEC);
+    config.auto_create_accounts = true;
+    config.chat_per_sec = 0;
+    config.database = db.url();
+    let gw = start(config);
+    let mut bobby = enter_world(gw.addr(), CODEC, "prompt-b", "Bobby");
+    let session = login_phase(gw.addr(), CODEC, "held-a", "pw");
+    let _alice_char = char_phase(gw.addr(), CODEC, session, "Alice");
+
+    // Alice's join reads her character behind the lock.
+    let lock = CharactersLocked::take(&db);
+    let mut alice = Client::connect(gw.addr(), CODEC);
+    assert_eq!(alice.accept().result, AcceptReply::ACCEPTED);
+    alice.send(&JoinServerReq {
+        session_id: session,
+        digest: sha256_hex("pw"),
+    });
+    wait_until("Alice's join to wait on the store", || lock.waiting() == 1);
+
+    // Bobby, on the same gateway and so the same world link, walks and
+    // chats meanwhile: each answer within a second, while Alice's join
+    // still waits.
+    let prompt = std::time::Duration::from_secs(1);
+    bobby
+        .map
+        .stream
+        .set_read_timeout(Some(prompt))
+        .expect("timeout");
+    walk(&mut bobby, 520_100.0, 520_000.0);
+    let entity = bobby.entity;
+    assert_eq!(until_own_move(&mut bobby.map, entity, 0), (vec![], 0));
+    bobby.map.send(&NormalChat {
+        message: "anyone?".into(),
+    });
+    let heard: NormalChatBroadcast = bobby.map.recv_as();
+    assert_eq!((heard.char_id, heard.message.as_str()), (entity, "anyone?"));
+    assert_eq!(lock.waiting(), 1, "Alice's join was still waiting");
+
+    // Once the store answers, Alice enters: the reply, then the burst.
+    lock.release();
+    let joined: JoinServerReply = alice.recv_as();
+    assert_eq!(joined.result, 0);
+    assert_ne!(joined.id, 0);
+    let reply: SelectCharReply = alice.recv_as();
+    assert_eq!(reply.name, "Alice");
 }
