@@ -165,7 +165,7 @@ impl<P: Probe> Env<P> {
         if conn.buffers_held() == 0 {
             conn.progress_at = now; // holding starts now
         }
-        let budget = output_budget(conn);
+        let budget = self.world_budget(conn);
         let mut result = conn.output.encode(&self.pool, size, budget, write);
         if result == Err(EncodeFailure::OverBudget) && conn.output.heap() == 0 {
             // Tried once per burst: once frames go outside the pool, the
@@ -174,6 +174,7 @@ impl<P: Probe> Env<P> {
             if conn.closing.is_some() {
                 return;
             }
+            let budget = self.world_budget(conn);
             result = conn.output.encode(&self.pool, size, budget, write);
         }
         if let Err(EncodeFailure::OverBudget | EncodeFailure::NoBuffer) = result {
@@ -185,6 +186,17 @@ impl<P: Probe> Env<P> {
         }
         self.counters.sent(ptype);
         self.queued_world(idx, conn, now);
+    }
+
+    /// Pooled buffers the output of `conn` may hold for world packets: its
+    /// budget, but none more once the pool is down to the buffers kept
+    /// back for reads (only room left in the buffers it holds is used).
+    fn world_budget<S>(&self, conn: &Conn<S>) -> usize {
+        if self.pool.available() > self.read_reserve {
+            output_budget(conn)
+        } else {
+            conn.output.pooled()
+        }
     }
 
     /// World output was queued: a queue over the output limit is first
