@@ -115,18 +115,38 @@ impl<N: Net, P: Probe> Reactor<N, P> {
 /// The frame of a world packet for connections of `wire` (`None`: its
 /// dialect has no id for it, or it does not seal).
 fn encode_frame(wire: Wire, ptype: PacketType, payload: &[u8]) -> Option<Bytes> {
-    let Some(wire_id) = wire.dialect.dialect().wire_id(ptype) else {
+    let wire_id = wire_id(wire, ptype)?;
+    let mut frame = BytesMut::zeroed(HEADER_LEN + payload.len());
+    write_frame(&mut frame, wire, wire_id, payload).ok()?;
+    Some(frame.freeze())
+}
+
+/// The id of `ptype` in the dialect of `wire`, if it has one (logged when
+/// not).
+fn wire_id(wire: Wire, ptype: PacketType) -> Option<u16> {
+    let id = wire.dialect.dialect().wire_id(ptype);
+    if id.is_none() {
         debug!("{ptype} has no id in {}; dropped", wire.dialect.name());
-        return None;
-    };
+    }
+    id
+}
+
+/// Writes the sealed frame of a world packet at the start of `space`; its
+/// length, or why it does not fit or seal.
+fn write_frame(
+    space: &mut [u8],
+    wire: Wire,
+    wire_id: u16,
+    payload: &[u8],
+) -> Result<usize, EncodeError> {
     let size = HEADER_LEN + payload.len();
-    let mut frame = BytesMut::zeroed(size);
-    crate::protocol::codec::write_plain_header(&mut frame, size, wire_id);
+    let frame = space.get_mut(..size).ok_or(EncodeError::TooLarge)?;
+    crate::protocol::codec::write_plain_header(frame, size, wire_id);
     frame[HEADER_LEN..].copy_from_slice(payload);
     wire.codec
-        .seal(Direction::ServerToClient, &mut frame)
-        .ok()?;
-    Some(frame.freeze())
+        .seal(Direction::ServerToClient, frame)
+        .map_err(|_| EncodeError::TooLarge)?;
+    Ok(size)
 }
 
 impl<P: Probe> Env<P> {
@@ -148,20 +168,11 @@ impl<P: Probe> Env<P> {
         payload: &[u8],
         now: Instant,
     ) {
-        let Some(wire_id) = wire.dialect.dialect().wire_id(ptype) else {
-            debug!("{ptype} has no id in {}; dropped", wire.dialect.name());
+        let Some(wire_id) = wire_id(wire, ptype) else {
             return;
         };
         let size = HEADER_LEN + payload.len();
-        let write = |space: &mut [u8]| {
-            let frame = space.get_mut(..size).ok_or(EncodeError::TooLarge)?;
-            crate::protocol::codec::write_plain_header(frame, size, wire_id);
-            frame[HEADER_LEN..].copy_from_slice(payload);
-            wire.codec
-                .seal(Direction::ServerToClient, frame)
-                .map_err(|_| EncodeError::TooLarge)?;
-            Ok::<usize, EncodeError>(size)
-        };
+        let write = |space: &mut [u8]| write_frame(space, wire, wire_id, payload);
         if conn.buffers_held() == 0 {
             conn.progress_at = now; // holding starts now
         }
