@@ -1,11 +1,14 @@
 //! A connection's output queue: small replies packed into pooled buffers,
-//! and shared frames (broadcasts encoded once, queued to every target).
+//! shared frames (broadcasts encoded once, queued to every target), and
+//! spill blocks: frames packed outside the pool when the connection's
+//! buffer budget is spent (a burst its socket does not take at once).
 //!
 //! The queue counts what it holds in memory, not in bytes to write: a pooled
 //! buffer counts its whole capacity, a shared frame its length plus
-//! [`SHARED_CHUNK_OVERHEAD`] ([`OutQueue::memory`]; the reactor pauses
-//! decoding on it). Memory outside the pool ([`OutQueue::heap`], shared
-//! frames with their overhead) is what the output limit caps, the way
+//! [`SHARED_CHUNK_OVERHEAD`], a spill block its size plus the same overhead
+//! ([`OutQueue::memory`]; the reactor pauses decoding on it). Memory outside
+//! the pool ([`OutQueue::heap`]: shared frames and spill blocks with their
+//! overhead) is what the output limit caps, the way
 //! Redis's client output buffer limits count a reply list; pooled buffers
 //! are counted one by one ([`OutQueue::pooled`]) against the connection's
 //! buffer budget instead: a queue never takes a fresh buffer while the last
@@ -36,6 +39,22 @@ enum Chunk {
     Pooled(Buffer),
     /// A frame shared with other connections, and what it is charged.
     Shared(Bytes, usize),
+    /// Frames encoded outside the pool.
+    Spilled(Spill),
+}
+
+/// A block of frames outside the pool: `data[start..end]` is queued.
+struct Spill {
+    data: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Spill {
+    /// What the block is charged: its size and the chunk's overhead.
+    fn cost(&self) -> usize {
+        self.data.len() + SHARED_CHUNK_OVERHEAD
+    }
 }
 
 impl Chunk {
@@ -43,6 +62,7 @@ impl Chunk {
         match self {
             Chunk::Pooled(b) => b.filled(),
             Chunk::Shared(b, _) => b,
+            Chunk::Spilled(s) => &s.data[s.start..s.end],
         }
     }
 
@@ -50,6 +70,7 @@ impl Chunk {
         match self {
             Chunk::Pooled(b) => b.consume(n),
             Chunk::Shared(b, _) => b.advance(n),
+            Chunk::Spilled(s) => s.start = (s.start + n).min(s.end),
         }
     }
 }
@@ -57,7 +78,7 @@ impl Chunk {
 /// Bytes waiting to be written, in order.
 ///
 /// Invariants: `queued` is the sum of the chunks' lengths, `heap` the sum
-/// of the shared chunks' costs, `pooled` the number of pooled chunks and
+/// of the shared and spilled chunks' costs, `pooled` the number of pooled chunks and
 /// `pooled_memory` their capacity; no chunk is empty.
 #[derive(Default)]
 pub struct OutQueue {
@@ -105,12 +126,13 @@ impl OutQueue {
     }
 
     /// Memory the queue holds: pooled buffers at their capacity, shared
-    /// frames with their overhead.
+    /// frames and spill blocks with their overhead.
     pub fn memory(&self) -> usize {
         self.heap + self.pooled_memory
     }
 
-    /// Memory held outside the pool: shared frames with their overhead.
+    /// Memory held outside the pool: shared frames and spill blocks with
+    /// their overhead.
     pub fn heap(&self) -> usize {
         self.heap
     }
@@ -161,6 +183,45 @@ impl OutQueue {
             self.queued += n;
         }
         n
+    }
+
+    /// Encodes one frame of at most `max` bytes at the end of the queue
+    /// outside the pool, for when [`OutQueue::encode`] has no buffer: into
+    /// the last spill block if it fits there, else into a fresh block of
+    /// `block` bytes (at least `max`), charged to [`OutQueue::heap`] at its
+    /// size and [`SHARED_CHUNK_OVERHEAD`]. So a burst costs its bytes, not
+    /// a chunk per frame. `encode` is as for [`OutQueue::encode`].
+    pub fn spill<E>(
+        &mut self,
+        block: usize,
+        max: usize,
+        mut encode: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, EncodeFailure> {
+        if let Some(Chunk::Spilled(last)) = self.chunks.back_mut() {
+            let spare = last.data.len() - last.end;
+            if spare > 0 {
+                match encode(&mut last.data[last.end..]) {
+                    Ok(n) => {
+                        last.end += n;
+                        self.queued += n;
+                        return Ok(n);
+                    }
+                    Err(_) if spare >= max => return Err(EncodeFailure::Encoder),
+                    Err(_) => {} // too little room left: a fresh block
+                }
+            }
+        }
+        let mut data = vec![0u8; block.max(max)].into_boxed_slice();
+        let n = encode(&mut data).map_err(|_| EncodeFailure::Encoder)?;
+        let spill = Spill {
+            data,
+            start: 0,
+            end: n,
+        };
+        self.heap += spill.cost();
+        self.queued += n;
+        self.chunks.push_back(Chunk::Spilled(spill));
+        Ok(n)
     }
 
     /// Queues a shared frame: copied into the last pooled buffer if it has
@@ -234,6 +295,7 @@ impl OutQueue {
                 self.pooled_memory -= buffer.capacity();
             }
             Some(Chunk::Shared(_, cost)) => self.heap -= cost,
+            Some(Chunk::Spilled(spill)) => self.heap -= spill.cost(),
             None => {}
         }
     }

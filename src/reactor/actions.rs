@@ -68,7 +68,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                     type_id,
                     payload,
                     family,
-                } => self.broadcast(&targets, type_id, &payload, family),
+                } => self.broadcast(&targets, type_id, &payload, family, now),
                 Completion::WorldLink(up) => {
                     if !up {
                         // In slot order, not the map's (seeded replays are exact).

@@ -1,6 +1,8 @@
 //! Output: flushing queued replies with one vectored write per connection
-//! per pass (a short write waits for the writable edge), and world
-//! broadcasts encoded once per (dialect, codec) and queued to every target.
+//! per pass (a short write waits for the writable edge), and world packets:
+//! those for a few targets encoded straight into each target's pooled
+//! output, broadcasts to more encoded once per (dialect, codec) and the
+//! frame queued to every target.
 
 use std::io;
 use std::time::Instant;
@@ -10,25 +12,36 @@ use log::debug;
 
 use super::net::{Net, Stream};
 use super::probe::Probe;
-use super::{push_once, Env, Reactor};
+use super::{output_budget, push_once, Env, Reactor};
+use crate::conn::output::EncodeFailure;
 use crate::conn::reason::CloseReason;
 use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
 use crate::ids::SessionId;
 use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
+use crate::protocol::packets::EncodeError;
 use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
 
+/// Most targets of a world packet encoded into each target's pooled output
+/// (a spawn, a whisper, a reply, chat among a few); a broadcast to more is
+/// encoded once and its frame shared.
+const DIRECT_TARGETS: usize = 4;
+
 impl<N: Net, P: Probe> Reactor<N, P> {
-    /// One world packet for many sessions: encoded once per (dialect,
-    /// codec) among the targets, the same frame queued to each target of
-    /// that dialect and codec. `family` is the payload's layout; a target
-    /// of the other family (which the world never sends) gets nothing.
+    /// One world packet for its sessions. For at most [`DIRECT_TARGETS`]
+    /// targets (a spawn, a whisper, a reply) it is encoded straight into
+    /// each target's pooled output ([`Env::encode_world`]); for more, it is
+    /// encoded once per (dialect, codec) among the targets and the same
+    /// frame queued to each target of that dialect and codec. `family` is
+    /// the payload's layout; a target of the other family (which the world
+    /// never sends) gets nothing.
     pub(super) fn broadcast(
         &mut self,
         targets: &[u32],
         type_id: u16,
         payload: &[u8],
         family: Family,
+        now: Instant,
     ) {
         let env = &mut self.env;
         let Some(ptype) = DialectId::Osirose.dialect().server_packet(type_id) else {
@@ -43,6 +56,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             env.limits.world_oversized += 1;
             return;
         }
+        let direct = targets.len() <= DIRECT_TARGETS;
         let mut frames = std::mem::take(&mut env.frames);
         for &target in targets {
             let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
@@ -62,6 +76,10 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 );
                 continue;
             };
+            if direct {
+                env.encode_world(idx, conn, wire, ptype, payload, now);
+                continue;
+            }
             let frame = match frames.iter().find(|(w, _)| *w == wire) {
                 Some((_, frame)) => frame.clone(),
                 None => {
@@ -75,7 +93,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             };
             conn.output.push_shared(frame);
             env.counters.sent(ptype);
-            env.queued(idx, conn);
+            env.queued_world(idx, conn, now);
         }
         frames.clear();
         env.frames = frames;
@@ -97,21 +115,114 @@ impl<N: Net, P: Probe> Reactor<N, P> {
 /// The frame of a world packet for connections of `wire` (`None`: its
 /// dialect has no id for it, or it does not seal).
 fn encode_frame(wire: Wire, ptype: PacketType, payload: &[u8]) -> Option<Bytes> {
-    let Some(wire_id) = wire.dialect.dialect().wire_id(ptype) else {
-        debug!("{ptype} has no id in {}; dropped", wire.dialect.name());
-        return None;
-    };
-    let size = HEADER_LEN + payload.len();
-    let mut frame = BytesMut::zeroed(size);
-    crate::protocol::codec::write_plain_header(&mut frame, size, wire_id);
-    frame[HEADER_LEN..].copy_from_slice(payload);
-    wire.codec
-        .seal(Direction::ServerToClient, &mut frame)
-        .ok()?;
+    let wire_id = wire_id(wire, ptype)?;
+    let mut frame = BytesMut::zeroed(HEADER_LEN + payload.len());
+    write_frame(&mut frame, wire, wire_id, payload).ok()?;
     Some(frame.freeze())
 }
 
+/// The id of `ptype` in the dialect of `wire`, if it has one (logged when
+/// not).
+fn wire_id(wire: Wire, ptype: PacketType) -> Option<u16> {
+    let id = wire.dialect.dialect().wire_id(ptype);
+    if id.is_none() {
+        debug!("{ptype} has no id in {}; dropped", wire.dialect.name());
+    }
+    id
+}
+
+/// Writes the sealed frame of a world packet at the start of `space`; its
+/// length, or why it does not fit or seal.
+fn write_frame(
+    space: &mut [u8],
+    wire: Wire,
+    wire_id: u16,
+    payload: &[u8],
+) -> Result<usize, EncodeError> {
+    let size = HEADER_LEN + payload.len();
+    let frame = space.get_mut(..size).ok_or(EncodeError::TooLarge)?;
+    crate::protocol::codec::write_plain_header(frame, size, wire_id);
+    frame[HEADER_LEN..].copy_from_slice(payload);
+    wire.codec
+        .seal(Direction::ServerToClient, frame)
+        .map_err(|_| EncodeError::TooLarge)?;
+    Ok(size)
+}
+
 impl<P: Probe> Env<P> {
+    /// Encodes a world packet for one target straight into its pooled
+    /// output: no allocation and no chunk of its own, within the
+    /// connection's buffer budget. A burst that fills the budget within one
+    /// pass (a newcomer among a crowd is sent a spawn per player in view)
+    /// is written out at once, as far as the socket takes it, and encoding
+    /// goes on in the freed buffers. Only when the socket takes no more (or
+    /// the pool is empty) do frames go outside the pool, packed into spill
+    /// blocks that the output limit counts: a client that does not read is
+    /// still closed by it.
+    fn encode_world<S: Stream>(
+        &mut self,
+        idx: usize,
+        conn: &mut Conn<S>,
+        wire: Wire,
+        ptype: PacketType,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let Some(wire_id) = wire_id(wire, ptype) else {
+            return;
+        };
+        let size = HEADER_LEN + payload.len();
+        let write = |space: &mut [u8]| write_frame(space, wire, wire_id, payload);
+        if conn.buffers_held() == 0 {
+            conn.progress_at = now; // holding starts now
+        }
+        let budget = self.world_budget(conn);
+        let mut result = conn.output.encode(&self.pool, size, budget, write);
+        if result == Err(EncodeFailure::OverBudget) && conn.output.heap() == 0 {
+            // Tried once per burst: once frames go outside the pool, the
+            // socket was full, and the pass's flush tries again.
+            self.flush(idx, conn, now);
+            if conn.closing.is_some() {
+                return;
+            }
+            let budget = self.world_budget(conn);
+            result = conn.output.encode(&self.pool, size, budget, write);
+        }
+        if let Err(EncodeFailure::OverBudget | EncodeFailure::NoBuffer) = result {
+            result = conn.output.spill(self.pool.buffer_size(), size, write);
+        }
+        if result.is_err() {
+            debug!("{} {ptype} does not seal; dropped", Prefix(conn));
+            return;
+        }
+        self.counters.sent(ptype);
+        self.queued_world(idx, conn, now);
+    }
+
+    /// Pooled buffers the output of `conn` may hold for world packets: its
+    /// budget, but none more once the pool is down to the buffers kept
+    /// back for reads (only room left in the buffers it holds is used).
+    fn world_budget<S>(&self, conn: &Conn<S>) -> usize {
+        if self.pool.available() > self.read_reserve {
+            output_budget(conn)
+        } else {
+            conn.output.pooled()
+        }
+    }
+
+    /// World output was queued: a queue over the output limit is first
+    /// written out as far as the socket takes it (a burst to a client that
+    /// reads is not a client that does not read), then [`Env::queued`].
+    fn queued_world<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+        if conn.output.heap() > self.cfg.output_limit {
+            self.flush(idx, conn, now);
+            if conn.closing.is_some() {
+                return;
+            }
+        }
+        self.queued(idx, conn);
+    }
+
     /// Output was queued: flush it this pass, or close a client that does
     /// not read (its queue's memory outside the pool, chunk overhead
     /// included, passed the limit).

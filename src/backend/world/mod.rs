@@ -5,7 +5,9 @@
 //! joins; the world checks the session (stage MAP with that character),
 //! assigns an entity id (non-zero, unique, u16 range) and answers `Joined`
 //! followed by the join burst (SELECT_CHAR_REPLY, INVENTORY_DATA, QUEST_DATA,
-//! and for osIROSE clients BILLING_MESSAGE). Packet types on the stream use
+//! and for osIROSE clients BILLING_MESSAGE). The session and character
+//! reads of a Join run off the link's loop, and what its session sends
+//! meanwhile waits for it ([`link`]). Packet types on the stream use
 //! the `osirose` numbering and payloads are bodies without the 6-byte header,
 //! in the layout of the player's family, given by its `Join`: each player
 //! gets what it is sent in its own client's layout (`bodies.rs`), and a
@@ -45,6 +47,7 @@
 pub(crate) mod admin;
 mod bodies;
 mod inner;
+mod link;
 pub(crate) mod saver;
 mod service;
 mod view;
@@ -56,10 +59,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::characters::Character;
-use super::sessions::Stage;
 use super::store::memory::lock;
 use super::Shared;
-use crate::pb::world::{self as pb, downstream, upstream};
+use crate::pb::world::{self as pb, downstream};
 use crate::protocol::packet_type::{Family, PacketType};
 use crate::protocol::packets::{
     ChangeMapReq, MouseCmd, MouseCmdBroadcast, NormalChat, NormalChatBroadcast, Packet, ShoutChat,
@@ -99,6 +101,11 @@ pub struct WorldStats {
     pub spawns: u64,
     /// Removal packets sent: one per player told another left its view.
     pub removals: u64,
+    /// Messages refused because too many waited for their session's join
+    /// to load (`link.rs`).
+    pub refused_while_loading: u64,
+    /// Joins cancelled by their Leave before they loaded.
+    pub joins_cancelled: u64,
 }
 /// The world's state, shared by every link.
 pub struct WorldState {
@@ -108,6 +115,8 @@ pub struct WorldState {
     saver: Arc<Saver>,
     next_link: AtomicU64,
     undecodable: AtomicU64,
+    refused_while_loading: AtomicU64,
+    joins_cancelled: AtomicU64,
     /// Set to true to end every link (backend shutdown).
     closing: watch::Sender<bool>,
     /// The tasks serving links, awaited on shutdown (finished ones are
@@ -124,6 +133,8 @@ impl WorldState {
 
             next_link: AtomicU64::new(1),
             undecodable: AtomicU64::new(0),
+            refused_while_loading: AtomicU64::new(0),
+            joins_cancelled: AtomicU64::new(0),
             closing: watch::channel(false).0,
             link_tasks: Mutex::new(Vec::new()),
         }
@@ -139,6 +150,8 @@ impl WorldState {
             dropped: inner.dropped,
             spawns: inner.spawns,
             removals: inner.removals,
+            refused_while_loading: self.refused_while_loading.load(Ordering::Relaxed),
+            joins_cancelled: self.joins_cancelled.load(Ordering::Relaxed),
         }
     }
 
@@ -195,71 +208,18 @@ impl WorldState {
         self.saver.queue(removed.iter().map(Player::state));
         if change_char {
             for p in removed {
-                match self.shared.sessions.back_to_char_select(p.session_id).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        log::debug!("world: session of user {} not reset: {e:?}", p.user_id)
-                    }
-                    Err(e) => log::error!("world: session of user {} not reset: {e}", p.user_id),
-                }
+                self.reset_session(p.session_id, p.user_id).await;
             }
         }
     }
 
-    /// The character a Join may enter with, if the session allows it: as
-    /// stored, with what is still waiting to be saved on top.
-    async fn joinable(&self, join: &pb::Join) -> Option<Character> {
-        let session = match self.shared.sessions.get(join.session_id).await {
-            Ok(found) => found.ok()?,
-            Err(e) => {
-                log::error!("world: join of user {}: {e}", join.user_id);
-                return None;
-            }
-        };
-        if session.stage != Stage::Map
-            || session.user_id != join.user_id
-            || session.char_id != Some(join.char_id)
-        {
-            return None;
+    /// Moves a session back to character select (a change of character).
+    async fn reset_session(&self, session_id: u32, user_id: u32) {
+        match self.shared.sessions.back_to_char_select(session_id).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::debug!("world: session of user {user_id} not reset: {e:?}"),
+            Err(e) => log::error!("world: session of user {user_id} not reset: {e}"),
         }
-        // Pending first: once it is gone, the store has it (docs in saver).
-        let pending = self.saver.latest(join.char_id);
-        let mut c = match self
-            .shared
-            .store
-            .character(join.user_id, join.char_id)
-            .await
-        {
-            Ok(found) => found.ok()?,
-            Err(e) => {
-                log::error!("world: join of user {}: {e}", join.user_id);
-                return None;
-            }
-        };
-        if let Some(state) = pending {
-            state.apply(&mut c);
-        }
-        Some(c)
-    }
-
-    async fn join(&self, link: u64, join: pb::Join) {
-        let session_id = join.session_id;
-        let Some(mut c) = self.joinable(&join).await else {
-            log::debug!("world: join of session for user {} refused", join.user_id);
-            lock(&self.inner).send(link, failed_join(session_id));
-            return;
-        };
-        let mut removed = Vec::new();
-        let entity_id = self.enter(link, &join, &mut c, &mut removed);
-        if let Some(entity_id) = entity_id {
-            log::debug!(
-                "world: {:?} (user {}) joined map {} as entity {entity_id}",
-                c.name,
-                c.user_id,
-                c.map
-            );
-        }
-        self.after_removal(&removed, false).await;
     }
 
     /// Puts the character in the world under the world lock: replaces any
@@ -488,15 +448,6 @@ impl WorldState {
                 inner.relocate(session, stop.x, stop.y);
             }
             other => log::trace!("world: {other} not handled"),
-        }
-    }
-
-    async fn handle(&self, link: u64, msg: pb::Upstream) {
-        match msg.kind {
-            Some(upstream::Kind::Join(j)) => self.join(link, j).await,
-            Some(upstream::Kind::Packet(p)) => self.packet(link, p),
-            Some(upstream::Kind::Leave(l)) => self.leave(link, l).await,
-            None => log::debug!("world: empty upstream message from link {link}"),
         }
     }
 }

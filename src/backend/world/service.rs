@@ -1,6 +1,7 @@
 //! The World gRPC service: one `Link` stream per gateway, whose upstream
-//! messages are handled by the shared [`WorldState`] and whose downstream
-//! is the link's bounded queue.
+//! messages are handled in order by the shared [`WorldState`] (a Join's
+//! reads off the loop: `link.rs`) and whose downstream is the link's
+//! bounded queue.
 //!
 //! A link reads its gateway's next message only once its own queue is at
 //! most half full (waiting at most [`PACE_WAIT`]): what one gateway's
@@ -17,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::super::store::memory::lock;
+use super::link::Loading;
 use super::{WorldState, LINK_QUEUE_LEN};
 use crate::pb::world::{self as pb, world_server::World};
 
@@ -25,6 +27,14 @@ const PACE_FREE: usize = LINK_QUEUE_LEN / 2;
 /// Longest wait for that room; past it the link reads on, and what does
 /// not fit is dropped and counted.
 pub const PACE_WAIT: Duration = Duration::from_secs(1);
+
+/// What a link's loop was woken by.
+enum Next<L, M> {
+    /// A join's reads are done.
+    Loaded(L),
+    /// The gateway's next message (or the stream's end).
+    Message(M),
+}
 
 /// The World gRPC service over a [`WorldState`].
 pub(crate) struct WorldService {
@@ -69,14 +79,23 @@ impl World for WorldService {
         let task_state = state.clone();
         let task = tokio::spawn(async move {
             let state = task_state;
+            let mut loading = Loading::new(link);
             loop {
-                let msg = tokio::select! {
-                    msg = upstream.message() => msg,
+                let next = tokio::select! {
                     _ = closing.wait_for(|&c| c) => break,
+                    done = loading.next(), if loading.is_busy() => Next::Loaded(done),
+                    msg = upstream.message(), if !loading.is_full() => Next::Message(msg),
+                };
+                let msg = match next {
+                    Next::Loaded(done) => {
+                        state.loaded(&mut loading, done).await;
+                        continue;
+                    }
+                    Next::Message(msg) => msg,
                 };
                 match msg {
                     Ok(Some(msg)) => {
-                        state.handle(link, msg).await;
+                        state.dispatch(&mut loading, msg).await;
                         if let Some(tx) = pace.upgrade().filter(|tx| tx.capacity() < PACE_FREE) {
                             let room = tokio::time::timeout(PACE_WAIT, tx.reserve_many(PACE_FREE));
                             tokio::select! {
@@ -94,6 +113,9 @@ impl World for WorldService {
                     }
                 }
             }
+            // Joins still loading are dropped with the link (their tasks
+            // are aborted): their gateway is gone.
+            drop(loading);
             state.drop_link(link).await;
         });
         let mut tasks = lock(&state.link_tasks);

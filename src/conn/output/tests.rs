@@ -149,3 +149,40 @@ fn memory_is_never_less_than_what_is_held() {
     drain(&mut q);
     assert_eq!(q.memory(), 0);
 }
+
+/// Frames spilled past the budget pack into blocks outside the pool,
+/// charged per block, not per frame, in order with everything else.
+#[test]
+fn spilled_frames_pack_into_blocks_charged_to_the_heap() {
+    let pool = BufferPool::new(8, 16);
+    let mut q = OutQueue::default();
+    put(&mut q, &pool, 1, &[1; 16]).expect("the one buffer");
+    assert_eq!(put(&mut q, &pool, 1, b"x"), Err(EncodeFailure::OverBudget));
+    let spill = |q: &mut OutQueue, s: &[u8]| {
+        q.spill(64, s.len(), |space| {
+            let frame = space.get_mut(..s.len()).ok_or(())?;
+            frame.copy_from_slice(s);
+            Ok::<_, ()>(s.len())
+        })
+    };
+    let mut expected = vec![1; 16];
+    for i in 0..10u8 {
+        spill(&mut q, &[i; 10]).expect("spilled");
+        expected.extend_from_slice(&[i; 10]);
+    }
+    // Six frames of 10 in each block of 64: two blocks for ten frames.
+    assert_eq!(q.heap(), 2 * (64 + SHARED_CHUNK_OVERHEAD));
+    assert_eq!(q.len(), 16 + 100);
+    // A frame larger than a block gets a block of its own size.
+    spill(&mut q, &[9; 100]).expect("a block of its size");
+    expected.extend_from_slice(&[9; 100]);
+    assert_eq!(
+        q.heap(),
+        2 * (64 + SHARED_CHUNK_OVERHEAD) + 100 + SHARED_CHUNK_OVERHEAD
+    );
+    let refused = q.spill(64, 8, |_| Err::<usize, ()>(()));
+    assert_eq!(refused, Err(EncodeFailure::Encoder));
+    assert_eq!(q.len(), 16 + 200, "a refused frame queues nothing");
+    assert_eq!(drain(&mut q), expected);
+    assert_eq!((q.heap(), q.memory(), q.pooled()), (0, 0, 0));
+}
