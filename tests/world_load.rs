@@ -119,7 +119,7 @@ fn crowd(gw: &ServerHandle) -> (Vec<Player>, BTreeSet<u16>) {
 }
 
 #[test]
-fn a_newcomer_among_1000_in_view_gets_every_spawn_and_one_that_does_not_read_is_closed() {
+fn a_newcomer_among_a_thousand_in_view_gets_every_spawn_and_one_that_does_not_read_is_closed() {
     let mut config = test_config(CODEC);
     config.auto_create_accounts = true;
     config.metrics_enabled = true;

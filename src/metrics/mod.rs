@@ -170,6 +170,10 @@ series! {
         "Players on each map of the embedded world (on the map: sent CHANGE_MAP_REQ); maps without players have no series.";
     world_visibility: IntCounterVec = "world_visibility_packets_total" ["kind"]
         "Spawn (PLAYER_CHAR) and removal (REMOVE_OBJECT) packets the embedded world sent, one per player told, by kind (spawn, remove).";
+    world_held_refused: IntCounter = "world_held_messages_refused_total" []
+        "Player messages the embedded world refused because too many waited for that player's join to load from the store.";
+    world_joins_cancelled: IntCounter = "world_joins_cancelled_total" []
+        "Joins the embedded world cancelled because their Leave came before the store reads finished.";
     buffer_pool_available: IntGauge = "buffer_pool_available" []
         "Pooled I/O buffers not lent to a connection.";
     buffer_pool_size: IntGauge = "buffer_pool_size" []

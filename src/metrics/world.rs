@@ -1,5 +1,6 @@
 //! The embedded world's series (`world_messages_dropped_total`,
-//! `world_players`, `world_visibility_packets_total`): the world keeps
+//! `world_players`, `world_visibility_packets_total`,
+//! `world_held_messages_refused_total`, `world_joins_cancelled_total`): the world keeps
 //! plain counters under its own lock, and [`WorldSeries::export`] copies
 //! them into the collectors, once a second from a task of the runtime, so
 //! the world's hot paths touch no collector.
@@ -16,6 +17,8 @@ pub struct WorldSeries {
     players: IntGaugeVec,
     spawns: IntCounter,
     removals: IntCounter,
+    held_refused: IntCounter,
+    joins_cancelled: IntCounter,
     /// The counters at the last export.
     seen: WorldStats,
     /// The map labels set at the last export.
@@ -30,6 +33,8 @@ impl WorldSeries {
             players: metrics.world_players.clone(),
             spawns: metrics.world_visibility.with_label_values(&["spawn"]),
             removals: metrics.world_visibility.with_label_values(&["remove"]),
+            held_refused: metrics.world_held_refused.clone(),
+            joins_cancelled: metrics.world_joins_cancelled.clone(),
             seen: WorldStats::default(),
             maps: Vec::new(),
         }
@@ -46,6 +51,14 @@ impl WorldSeries {
             .inc_by(now.spawns.saturating_sub(self.seen.spawns));
         self.removals
             .inc_by(now.removals.saturating_sub(self.seen.removals));
+        self.held_refused.inc_by(
+            now.refused_while_loading
+                .saturating_sub(self.seen.refused_while_loading),
+        );
+        self.joins_cancelled.inc_by(
+            now.joins_cancelled
+                .saturating_sub(self.seen.joins_cancelled),
+        );
         self.seen = now;
         let maps: Vec<(String, usize)> = world
             .players_per_map()
