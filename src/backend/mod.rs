@@ -247,8 +247,8 @@ pub struct EmbeddedBackend {
 /// ends the whole connection (GOAWAY `ENHANCE_YOUR_CALM`,
 /// "too_many_data_frames"), failing every call on it. At the 1 MiB default
 /// a reconnect storm (thousands of logins queued for the password hashes)
-/// tripped it; 16 MiB covers the gateway's whole job queue
-/// (`RPC_QUEUE_SIZE` calls of a few hundred bytes).
+/// tripped it; 16 MiB covers the whole job queue of a gateway that calls
+/// over gRPC (`RPC_QUEUE_SIZE` calls of a few hundred bytes).
 const CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// How often the backend pings each gateway's connection, and how long it

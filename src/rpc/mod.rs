@@ -189,7 +189,8 @@ struct Completer {
 impl Completer {
     async fn send(&self, c: Completion) {
         // Backpressure: if the reactor lags, the world stream waits here
-        // (and HTTP/2 flow control pushes back on the world service).
+        // and the world service's queue for this link fills (over HTTP/2
+        // through flow control; in-process the stream is read no more).
         if self.tx.send(c).await.is_ok() {
             self.waker.wake();
         }
