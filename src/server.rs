@@ -255,6 +255,7 @@ impl Server {
             .map_err(|source| StartError::Bind { addr, source })?;
         let mut endpoints = config.endpoints(backend_addr);
         endpoints.gateway = config.gateway_name(bound.port());
+        endpoints.local = backend.as_ref().map(EmbeddedBackend::local);
 
         let (metrics_addr, metrics_stop) = if config.metrics_enabled {
             let addr = SocketAddr::new(config.metrics_addr, config.metrics_port);

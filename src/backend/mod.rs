@@ -2,7 +2,9 @@
 //! and World gRPC services (docs/architecture.md §7), run as one real tonic server
 //! inside the process (or alone: `packet-service backend`). It serves
 //! `make run`, the tests and small setups when no external services are
-//! configured; `--backend-listen` can expose it to other gateways.
+//! configured; `--backend-listen` can expose it to other gateways. Its own
+//! gateway calls the same services in-process ([`EmbeddedBackend::local`],
+//! `src/rpc/transport.rs`), not over its listener.
 //!
 //! Accounts and characters live in a [`store::Store`], sessions in a
 //! [`store::Sessions`], both picked by `--database` ([`store::DatabaseUrl`]):
@@ -225,6 +227,7 @@ pub(crate) fn seed_list(lines: &[AccountSeed]) -> Vec<Seed> {
 /// so their connections) running until the gateway closes them.
 pub struct EmbeddedBackend {
     addr: SocketAddr,
+    routes: tonic::service::Routes,
     health: tonic_health::server::HealthReporter,
     stop: watch::Sender<bool>,
     world: Arc<world::WorldState>,
@@ -244,8 +247,8 @@ pub struct EmbeddedBackend {
 /// ends the whole connection (GOAWAY `ENHANCE_YOUR_CALM`,
 /// "too_many_data_frames"), failing every call on it. At the 1 MiB default
 /// a reconnect storm (thousands of logins queued for the password hashes)
-/// tripped it; 16 MiB covers the gateway's whole job queue
-/// (`RPC_QUEUE_SIZE` calls of a few hundred bytes).
+/// tripped it; 16 MiB covers the whole job queue of a gateway that calls
+/// over gRPC (`RPC_QUEUE_SIZE` calls of a few hundred bytes).
 const CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// How often the backend pings each gateway's connection, and how long it
@@ -309,13 +312,9 @@ impl EmbeddedBackend {
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();
         let (health, health_service) = health::serving().await;
-        let router = tonic::transport::Server::builder()
-            // A gateway whose host vanishes sends no FIN: the ping finds
-            // out, its world link ends and its players leave the world.
-            .http2_keepalive_interval(Some(GATEWAY_PING))
-            .http2_keepalive_timeout(Some(GATEWAY_PING))
-            .initial_connection_window_size(Some(CONNECTION_WINDOW))
-            .add_service(health_service)
+        // One set of routes: served on the listener, and called in-process
+        // by this process's gateway (`EmbeddedBackend::local`).
+        let routes = tonic::service::Routes::new(health_service)
             .add_service(pb::auth::auth_server::AuthServer::new(auth::AuthService {
                 limits: std::sync::Mutex::new(throttle::AuthLimits::new(shared.config.limits)),
                 shared: shared.clone(),
@@ -329,7 +328,15 @@ impl EmbeddedBackend {
                 world::WorldService {
                     state: world.clone(),
                 },
-            ));
+            ))
+            .prepare();
+        let router = tonic::transport::Server::builder()
+            // A gateway whose host vanishes sends no FIN: the ping finds
+            // out, its world link ends and its players leave the world.
+            .http2_keepalive_interval(Some(GATEWAY_PING))
+            .http2_keepalive_timeout(Some(GATEWAY_PING))
+            .initial_connection_window_size(Some(CONNECTION_WINDOW))
+            .add_routes(routes.clone());
         let server = tokio::spawn(async move {
             let signal = async move {
                 let _ = server_stop.wait_for(|&s| s).await;
@@ -359,6 +366,7 @@ impl EmbeddedBackend {
         let (accounts_reload, accounts_task) = reload::spawn(reloading, stopped.clone());
         Ok(EmbeddedBackend {
             addr,
+            routes,
             health,
             stop,
             world,
@@ -387,6 +395,12 @@ impl EmbeddedBackend {
     /// Where a reload asks for the accounts file to be read again.
     pub fn accounts_reload(&self) -> reload::AccountsReload {
         self.accounts_reload.clone()
+    }
+
+    /// The services, for this process's gateway to call in-process
+    /// ([`crate::rpc::transport`]); refused once the backend is stopping.
+    pub fn local(&self) -> crate::rpc::transport::Local {
+        crate::rpc::transport::Local::new(self.addr, self.routes.clone(), self.stop.subscribe())
     }
 
     /// The address the services are served on.

@@ -111,6 +111,7 @@ impl Config {
             character: or_embedded(&self.character_url),
             world: self.world_url.clone().unwrap_or_else(|| embedded.clone()),
             gateway: String::new(),
+            local: None,
         }
     }
 

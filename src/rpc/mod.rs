@@ -9,9 +9,11 @@
 //!
 //! On the runtime side, a dispatcher task turns jobs into tonic calls (one
 //! task per call, with a per-call deadline, bounded in number), and the world
-//! link task keeps the single bidirectional world stream up, reconnecting
-//! with backoff. Channels connect lazily, so a backend that is down at start
-//! is picked up when it comes back. The auth and character services may
+//! link task ([`link`]) keeps the single bidirectional world stream up,
+//! reconnecting with backoff. A service this process's embedded backend
+//! serves is called in-process ([`transport`]); the others over gRPC, on
+//! channels that connect lazily, so a backend that is down at start is
+//! picked up when it comes back. The auth and character services may
 //! each have several URLs: [`balance`] spreads their calls over the
 //! endpoints that are serving, and a call that finds one unavailable is
 //! tried again (at most once per endpoint, within its deadline) so that a
@@ -25,24 +27,25 @@
 pub mod balance;
 pub mod convert;
 pub mod failures;
+mod link;
+pub mod transport;
 pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use log::{debug, info, warn};
+use log::{debug, warn};
 use tokio::sync::{mpsc, Semaphore};
-use tonic::transport::Channel;
 
 use crate::conn::calls::{Call, Liveness, Reply, RpcError, ServerEntry};
 use crate::conn::reason::{AuthRefusal, LoginVerdict};
+use crate::pb::auth;
 use crate::pb::auth::auth_client::AuthClient;
 use crate::pb::character::character_client::CharacterClient;
-use crate::pb::world::world_client::WorldClient;
-use crate::pb::{auth, world};
 use balance::{Failover, Failure};
 use convert::Request;
 use failures::FailureLog;
+use transport::{Local, Transport};
 use types::{Completion, Job};
 
 pub use convert::GATEWAY_METADATA;
@@ -52,8 +55,6 @@ pub use types::Completion as RpcCompletion;
 const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
 const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
-/// How long establishing the world stream may take.
-const WORLD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Something that wakes the reactor (a `mio::Waker` in production).
 pub trait Wake: Send + Sync + 'static {
@@ -82,6 +83,9 @@ pub struct Endpoints {
     /// The name this gateway gives itself on its world link (the admin
     /// list shows it); empty: none.
     pub gateway: String,
+    /// This process's embedded backend, if it runs: a service whose one
+    /// URL is the backend's own is called in-process ([`transport`]).
+    pub local: Option<Local>,
 }
 
 /// Observer of RPC outcomes (metrics); the default does nothing.
@@ -185,7 +189,8 @@ struct Completer {
 impl Completer {
     async fn send(&self, c: Completion) {
         // Backpressure: if the reactor lags, the world stream waits here
-        // (and HTTP/2 flow control pushes back on the world service).
+        // and the world service's queue for this link fills (over HTTP/2
+        // through flow control; in-process the stream is read no more).
         if self.tx.send(c).await.is_ok() {
             self.waker.wake();
         }
@@ -218,8 +223,16 @@ pub fn start(
         failures: Arc::new(FailureLog::default()),
     };
     let clients = Clients {
-        auth: AuthClient::new(balance::channel(&auth, &observer)?),
-        character: CharacterClient::new(balance::channel(&character, &observer)?),
+        auth: AuthClient::new(Transport::to(
+            endpoints.local.as_ref(),
+            &endpoints.auth,
+            || balance::channel(&auth, &observer),
+        )?),
+        character: CharacterClient::new(Transport::to(
+            endpoints.local.as_ref(),
+            &endpoints.character,
+            || balance::channel(&character, &observer),
+        )?),
         failover: Failover {
             auth: Failover::retries_for(&endpoints.auth),
             character: Failover::retries_for(&endpoints.character),
@@ -227,7 +240,10 @@ pub fn start(
         deadline,
         failed: failed.clone(),
     };
-    let world_channel = balance::endpoint(&endpoints.world)?.connect_lazy();
+    let world = std::slice::from_ref(&endpoints.world);
+    let world_channel = Transport::to(endpoints.local.as_ref(), world, || {
+        Ok(balance::endpoint(&endpoints.world)?.connect_lazy())
+    })?;
     let (bridge, ends) = Bridge::with_capacity(queue.max(1), WORLD_UPSTREAM, queue.max(1024));
     let completer = Completer {
         tx: ends.completions,
@@ -239,7 +255,7 @@ pub fn start(
         clients.clone(),
         completer.clone(),
     ));
-    rt.spawn(world_link(
+    rt.spawn(link::world_link(
         world_channel,
         convert::gateway_metadata(&endpoints.gateway),
         ends.world,
@@ -252,8 +268,8 @@ pub fn start(
 
 #[derive(Clone)]
 struct Clients {
-    auth: AuthClient<Channel>,
-    character: CharacterClient<Channel>,
+    auth: AuthClient<Transport>,
+    character: CharacterClient<Transport>,
     failover: Failover,
     deadline: Duration,
     failed: Failed,
@@ -494,103 +510,5 @@ async fn refresh_servers(clients: Clients, done: Completer) {
             return;
         }
         tokio::time::sleep(SERVER_LIST_INTERVAL).await;
-    }
-}
-
-/// Keeps one world stream up. While it is down, joins are refused at once
-/// and other upstream messages are dropped (the players they belong to
-/// were told the link went down and were closed).
-async fn world_link(
-    channel: Channel,
-    gateway: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
-    mut up: mpsc::Receiver<Job>,
-    done: Completer,
-    failed: Failed,
-) {
-    let observer = Arc::clone(&failed.observer);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
-        let mut client = WorldClient::new(channel.clone());
-        let mut stream = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(link_rx));
-        if let Some(name) = &gateway {
-            stream.metadata_mut().insert(GATEWAY_METADATA, name.clone());
-        }
-        let started = std::time::Instant::now();
-        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
-        let error = match &connect {
-            Ok(Ok(_)) => None,
-            Ok(Err(status)) => Some(convert::status_error(status)),
-            Err(_) => Some(RpcError::DeadlineExceeded),
-        };
-        failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
-        let mut down = match connect {
-            Ok(Ok(resp)) => resp.into_inner(),
-            Ok(Err(status)) => {
-                debug!("world link refused: {}", status.code());
-                if !refuse_while_down(&mut up, &done, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-            Err(_) => {
-                debug!("world link connect timed out");
-                if !refuse_while_down(&mut up, &done, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        info!("world link up");
-        observer.world_link(true);
-        done.send(Completion::WorldLink(true)).await;
-        backoff = Duration::from_millis(100);
-        loop {
-            tokio::select! {
-                msg = up.recv() => {
-                    let Some(job) = msg else { return };
-                    let Some(m) = convert::world_message(job) else { continue };
-                    if link_tx.send(m).await.is_err() {
-                        break;
-                    }
-                }
-                message = down.message() => {
-                    match message {
-                        Ok(Some(d)) => {
-                            if let Some(c) = convert::downstream(d) {
-                                done.send(c).await;
-                            }
-                        }
-                        Ok(None) => { warn!("world link closed by the world service"); break; }
-                        Err(status) => { warn!("world link failed: {}", status.code()); break; }
-                    }
-                }
-            }
-        }
-        observer.world_link(false);
-        done.send(Completion::WorldLink(false)).await;
-        if done.tx.is_closed() {
-            return;
-        }
-    }
-}
-
-/// While the link is down for `wait`: refuse joins, drop the rest.
-/// Returns false when the gateway is shutting down.
-async fn refuse_while_down(up: &mut mpsc::Receiver<Job>, done: &Completer, wait: Duration) -> bool {
-    let until = tokio::time::Instant::now() + wait;
-    loop {
-        tokio::select! {
-            msg = up.recv() => match msg {
-                None => return false,
-                Some(Job { call: Call::WorldJoin { session, .. }, .. }) => {
-                    done.send(Completion::Joined { session, ok: false, entity_id: 0 }).await;
-                }
-                Some(_) => {}
-            },
-            _ = tokio::time::sleep_until(until) => return !done.tx.is_closed(),
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Test backends: the generated service traits implemented with
 //! controllable latency and failures, served (with the health service) by
-//! real tonic servers on loopback from a runtime the test owns.
+//! real tonic servers on loopback from a runtime the test owns, or as
+//! [`routes`] for a gateway to call in-process.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -187,6 +188,14 @@ impl World for TestWorld {
     }
 }
 
+/// The three test services on `knobs` (without health), to be served or
+/// called in-process.
+pub fn routes(knobs: &Arc<Knobs>) -> tonic::service::Routes {
+    tonic::service::Routes::new(AuthServer::new(TestAuth(Arc::clone(knobs))))
+        .add_service(CharacterServer::new(TestCharacter(Arc::clone(knobs))))
+        .add_service(WorldServer::new(TestWorld(Arc::clone(knobs))))
+}
+
 /// A running test backend.
 pub struct TestBackend {
     /// Where it listens.
@@ -227,10 +236,7 @@ impl TestBackend {
             }
         });
         let server = tonic::transport::Server::builder()
-            .add_service(health_service)
-            .add_service(AuthServer::new(TestAuth(Arc::clone(&knobs))))
-            .add_service(CharacterServer::new(TestCharacter(Arc::clone(&knobs))))
-            .add_service(WorldServer::new(TestWorld(Arc::clone(&knobs))))
+            .add_routes(routes(&knobs).add_service(health_service))
             .serve_with_incoming(incoming);
         rt.spawn(async move {
             let _ = server.await;

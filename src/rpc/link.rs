@@ -1,0 +1,117 @@
+//! The world link: the one bidirectional `World.Link` stream a gateway
+//! keeps up, carrying world traffic both ways, reconnected with backoff
+//! while joins are refused (docs/architecture.md §2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::{debug, info, warn};
+use tokio::sync::mpsc;
+
+use super::transport::Transport;
+use super::types::{Completion, Job};
+use super::{convert, Completer, Failed, GATEWAY_METADATA, WORLD_UPSTREAM};
+use crate::conn::calls::{Call, RpcError};
+use crate::pb::world;
+use crate::pb::world::world_client::WorldClient;
+
+/// How long establishing the world stream may take.
+const WORLD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keeps one world stream up. While it is down, joins are refused at once
+/// and other upstream messages are dropped (the players they belong to
+/// were told the link went down and were closed).
+pub(super) async fn world_link(
+    channel: Transport,
+    gateway: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    mut up: mpsc::Receiver<Job>,
+    done: Completer,
+    failed: Failed,
+) {
+    let observer = Arc::clone(&failed.observer);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
+        let mut client = WorldClient::new(channel.clone());
+        let mut stream = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(link_rx));
+        if let Some(name) = &gateway {
+            stream.metadata_mut().insert(GATEWAY_METADATA, name.clone());
+        }
+        let started = std::time::Instant::now();
+        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
+        let error = match &connect {
+            Ok(Ok(_)) => None,
+            Ok(Err(status)) => Some(convert::status_error(status)),
+            Err(_) => Some(RpcError::DeadlineExceeded),
+        };
+        failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
+        let mut down = match connect {
+            Ok(Ok(resp)) => resp.into_inner(),
+            Ok(Err(status)) => {
+                debug!("world link refused: {}", status.code());
+                if !refuse_while_down(&mut up, &done, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(_) => {
+                debug!("world link connect timed out");
+                if !refuse_while_down(&mut up, &done, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        info!("world link up");
+        observer.world_link(true);
+        done.send(Completion::WorldLink(true)).await;
+        backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                msg = up.recv() => {
+                    let Some(job) = msg else { return };
+                    let Some(m) = convert::world_message(job) else { continue };
+                    if link_tx.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                message = down.message() => {
+                    match message {
+                        Ok(Some(d)) => {
+                            if let Some(c) = convert::downstream(d) {
+                                done.send(c).await;
+                            }
+                        }
+                        Ok(None) => { warn!("world link closed by the world service"); break; }
+                        Err(status) => { warn!("world link failed: {}", status.code()); break; }
+                    }
+                }
+            }
+        }
+        observer.world_link(false);
+        done.send(Completion::WorldLink(false)).await;
+        if done.tx.is_closed() {
+            return;
+        }
+    }
+}
+
+/// While the link is down for `wait`: refuse joins, drop the rest.
+/// Returns false when the gateway is shutting down.
+async fn refuse_while_down(up: &mut mpsc::Receiver<Job>, done: &Completer, wait: Duration) -> bool {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            msg = up.recv() => match msg {
+                None => return false,
+                Some(Job { call: Call::WorldJoin { session, .. }, .. }) => {
+                    done.send(Completion::Joined { session, ok: false, entity_id: 0 }).await;
+                }
+                Some(_) => {}
+            },
+            _ = tokio::time::sleep_until(until) => return !done.tx.is_closed(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! How the gateway's clients reach a backend service: over gRPC on a
+//! tonic [`Channel`], or — when this process's embedded backend serves it
+//! — in-process ([`Local`]).
+//!
+//! In-process, the client's `http::Request` is handed straight to the
+//! backend's tonic [`Routes`] (the generated `AuthServer`,
+//! `CharacterServer` and `WorldServer`, and health): no socket, no HTTP/2
+//! framing, no hyper task or TCP wakeup on either side. The messages are
+//! still encoded and decoded by tonic's codecs, so the services see the
+//! same requests (metadata such as the world link's `x-gateway`
+//! included) and the clients the same responses, statuses and streams as
+//! over the wire. A unary call's handler runs in the caller's task: when
+//! the call's deadline passes and the caller drops it, the handler is
+//! dropped with it, as a server drops a handler whose stream was reset.
+//! Streams (the world link) are polled on demand in both directions, so
+//! backpressure is that of the bounded channels behind them.
+//!
+//! Once the embedded backend is stopping, in-process calls are answered
+//! UNAVAILABLE, as its listener refuses new connections then.
+
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use tokio::sync::watch;
+use tonic::body::Body;
+use tonic::codegen::{http, BoxFuture, Service};
+use tonic::service::Routes;
+use tonic::transport::Channel;
+
+/// The way to one backend service.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Over gRPC: a lazily connected or balancing channel.
+    Remote(Channel),
+    /// This process's embedded backend, called in-process.
+    Local(Local),
+}
+
+/// The embedded backend's services, to be called in-process.
+#[derive(Clone, Debug)]
+pub struct Local {
+    url: String,
+    routes: Routes,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Local {
+    /// The services in `routes`, which the backend also serves over gRPC
+    /// on `addr`; calls are refused once `stopped` says true.
+    pub fn new(addr: SocketAddr, routes: Routes, stopped: watch::Receiver<bool>) -> Local {
+        Local {
+            url: format!("http://{addr}"),
+            routes,
+            stopped,
+        }
+    }
+
+    /// The URL a service is configured with when this backend serves it
+    /// (the form `Config::endpoints` gives the embedded backend).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether a service at `urls` is this backend's: one URL, its own.
+    pub fn serves(&self, urls: &[String]) -> bool {
+        matches!(urls, [one] if *one == self.url)
+    }
+}
+
+impl Transport {
+    /// The transport for a service at `urls`: in-process when `local`
+    /// (the embedded backend, if it runs) serves it, else `remote()`.
+    pub fn to(
+        local: Option<&Local>,
+        urls: &[String],
+        remote: impl FnOnce() -> Result<Channel, tonic::transport::Error>,
+    ) -> Result<Transport, tonic::transport::Error> {
+        match local {
+            Some(local) if local.serves(urls) => Ok(Transport::Local(local.clone())),
+            _ => remote().map(Transport::Remote),
+        }
+    }
+}
+
+impl Service<http::Request<Body>> for Transport {
+    type Response = http::Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            Transport::Remote(channel) => channel.poll_ready(cx),
+            Transport::Local(local) => {
+                Service::<http::Request<Body>>::poll_ready(&mut local.routes, cx)
+                    .map_err(|never| match never {})
+            }
+        }
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        match self {
+            Transport::Remote(channel) => Box::pin(channel.call(request)),
+            Transport::Local(local) if *local.stopped.borrow() => {
+                let status = tonic::Status::unavailable("embedded backend stopped");
+                let (parts, ()) = status.into_http::<()>().into_parts();
+                Box::pin(std::future::ready(Ok(http::Response::from_parts(
+                    parts,
+                    Body::empty(),
+                ))))
+            }
+            Transport::Local(local) => {
+                let response = local.routes.call(request);
+                Box::pin(async move {
+                    match response.await {
+                        Ok(response) => Ok(response),
+                        Err(never) => match never {},
+                    }
+                })
+            }
+        }
+    }
+}
