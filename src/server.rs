@@ -281,7 +281,7 @@ impl Server {
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         let observer = Arc::new(Observer(RpcMetrics::new(&metrics, RPC_METHODS)));
-        let bridge = rpc::start(
+        let (bridge, first_list) = rpc::start(
             runtime.handle(),
             endpoints,
             config.rpc_deadline,
@@ -289,6 +289,15 @@ impl Server {
             Arc::clone(&waker) as Arc<dyn rpc::Wake>,
             observer,
         )?;
+        // Clients are served once the server list is in: a login answered
+        // before it would be shown no server and no channel. A backend that
+        // is down delays the start by one deadline at most.
+        if !first_list.wait(runtime.handle(), config.rpc_deadline) {
+            warn!(
+                "no server list from the auth service yet: logins list no channels \
+                 until it comes (asked again every second)"
+            );
+        }
 
         metrics.buffer_pool_size.set(config.buffer_pool_size as i64);
         let counters = ReactorCounters::new(

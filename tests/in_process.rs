@@ -234,7 +234,7 @@ impl InProcess {
         };
         let (tx, woken) = mpsc::channel();
         let seen = Arc::new(Seen::default());
-        let bridge = rpc::start(
+        let (bridge, _first_list) = rpc::start(
             rt.handle(),
             endpoints,
             Duration::from_millis(300),

@@ -55,6 +55,8 @@ pub use types::Completion as RpcCompletion;
 const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
 const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
+/// How soon the server list is asked for again while none has come.
+const SERVER_LIST_RETRY: Duration = Duration::from_secs(1);
 
 /// Something that wakes the reactor (a `mio::Waker` in production).
 pub trait Wake: Send + Sync + 'static {
@@ -197,8 +199,20 @@ impl Completer {
     }
 }
 
+/// The first server-list fetch of [`start`] ended (with a list or without).
+pub struct FirstServerList(tokio::sync::oneshot::Receiver<bool>);
+
+impl FirstServerList {
+    /// Waits at most `most` for the first fetch: whether a list came (and is
+    /// then in the completion channel, ahead of any client's login).
+    pub fn wait(self, rt: &tokio::runtime::Handle, most: Duration) -> bool {
+        rt.block_on(async { matches!(tokio::time::timeout(most, self.0).await, Ok(Ok(true))) })
+    }
+}
+
 /// Starts the dispatcher, the world link and the server-list refresher on
-/// `rt`, returning the reactor's end of the bridge.
+/// `rt`, returning the reactor's end of the bridge and the first server
+/// list's arrival (a login answered before it would list no channels).
 pub fn start(
     rt: &tokio::runtime::Handle,
     endpoints: Endpoints,
@@ -206,7 +220,7 @@ pub fn start(
     queue: usize,
     waker: Arc<dyn Wake>,
     observer: Arc<dyn RpcObserver>,
-) -> Result<Bridge, tonic::transport::Error> {
+) -> Result<(Bridge, FirstServerList), tonic::transport::Error> {
     let _guard = rt.enter();
     let auth = balance::Service {
         label: "auth",
@@ -262,8 +276,9 @@ pub fn start(
         completer.clone(),
         failed,
     ));
-    rt.spawn(refresh_servers(clients, completer));
-    Ok(bridge)
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    rt.spawn(refresh_servers(clients, completer, first_tx));
+    Ok((bridge, FirstServerList(first_rx)))
 }
 
 #[derive(Clone)]
@@ -491,8 +506,14 @@ impl Clients {
     }
 }
 
-async fn refresh_servers(clients: Clients, done: Completer) {
+async fn refresh_servers(
+    clients: Clients,
+    done: Completer,
+    first: tokio::sync::oneshot::Sender<bool>,
+) {
     let mut auth = clients.auth.clone();
+    let mut first = Some(first);
+    let mut listed = false;
     loop {
         let req = clients.request(auth::ListServersRequest {});
         match clients
@@ -503,12 +524,22 @@ async fn refresh_servers(clients: Clients, done: Completer) {
             Ok(list) => {
                 let servers = list.servers.into_iter().map(ServerEntry::from).collect();
                 done.send(Completion::ServerList(servers)).await;
+                listed = true;
             }
             Err(e) => debug!("server list refresh failed: {}", e.as_str()),
+        }
+        if let Some(first) = first.take() {
+            let _ = first.send(listed);
         }
         if done.tx.is_closed() {
             return;
         }
-        tokio::time::sleep(SERVER_LIST_INTERVAL).await;
+        // Until a first list came, logins list no channels: ask again soon.
+        let interval = if listed {
+            SERVER_LIST_INTERVAL
+        } else {
+            SERVER_LIST_RETRY
+        };
+        tokio::time::sleep(interval).await;
     }
 }

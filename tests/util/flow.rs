@@ -38,27 +38,12 @@ pub fn login_phase(
 }
 
 /// After the login, in either family: the server's channel list and the
-/// server select of its first channel, which must succeed. The gateway
-/// answers the channel list from the server list it fetches once started;
-/// a login that comes before that list (a loaded machine) is shown no
-/// channels, so the list is asked for again until it has some, within the
-/// deadline.
+/// server select of its first channel, which must succeed.
 pub fn select_server(login: &mut Client, server: u32) -> SrvSelectReply {
-    let until = std::time::Instant::now() + super::DEADLINE;
-    let channels = loop {
-        login.send(&ChannelListReq { server_id: server });
-        let channels: ChannelListReply = login.recv_as();
-        assert_eq!(channels.server_id, server);
-        if !channels.channels.is_empty() {
-            break channels;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "no channels listed within {:?}",
-            super::DEADLINE
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    login.send(&ChannelListReq { server_id: server });
+    let channels: ChannelListReply = login.recv_as();
+    assert_eq!(channels.server_id, server);
+    assert!(!channels.channels.is_empty());
     login.send(&SrvSelectReq {
         server_id: server,
         channel_id: channels.channels[0].id,
