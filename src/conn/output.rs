@@ -224,19 +224,29 @@ impl OutQueue {
         Ok(n)
     }
 
-    /// Queues a shared frame: copied into the last pooled buffer if it has
-    /// room (no new chunk, no new memory), else queued as its own chunk.
+    /// Queues a shared frame: copied into the last pooled buffer or spill
+    /// block if it has room (no new chunk, no new memory: a crowd's
+    /// broadcasts between the spawns of a spilled burst keep it packed),
+    /// else queued as its own chunk.
     pub fn push_shared(&mut self, frame: Bytes) {
         if frame.is_empty() {
             return;
         }
         self.queued += frame.len();
-        if let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() {
-            if buffer.spare_len() >= frame.len() {
+        match self.chunks.back_mut() {
+            Some(Chunk::Pooled(buffer)) if buffer.spare_len() >= frame.len() => {
                 buffer.spare()[..frame.len()].copy_from_slice(&frame);
                 buffer.commit(frame.len());
                 return;
             }
+            Some(Chunk::Spilled(last)) => {
+                if let Some(room) = last.data.get_mut(last.end..last.end + frame.len()) {
+                    room.copy_from_slice(&frame);
+                    last.end += frame.len();
+                    return;
+                }
+            }
+            _ => {}
         }
         let cost = frame.len() + SHARED_CHUNK_OVERHEAD;
         self.heap += cost;

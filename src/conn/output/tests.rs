@@ -180,9 +180,23 @@ fn spilled_frames_pack_into_blocks_charged_to_the_heap() {
         q.heap(),
         2 * (64 + SHARED_CHUNK_OVERHEAD) + 100 + SHARED_CHUNK_OVERHEAD
     );
+    // A shared frame after a spilled one goes into the block's spare room,
+    // so spills and broadcasts interleaved stay packed.
+    let heap = q.heap();
+    spill(&mut q, &[7; 10]).expect("a fresh block");
+    q.push_shared(Bytes::from_static(&[8; 10]));
+    spill(&mut q, &[6; 10]).expect("the same block");
+    expected.extend_from_slice(&[7; 10]);
+    expected.extend_from_slice(&[8; 10]);
+    expected.extend_from_slice(&[6; 10]);
+    assert_eq!(
+        q.heap(),
+        heap + 64 + SHARED_CHUNK_OVERHEAD,
+        "one block for all three"
+    );
     let refused = q.spill(64, 8, |_| Err::<usize, ()>(()));
     assert_eq!(refused, Err(EncodeFailure::Encoder));
-    assert_eq!(q.len(), 16 + 200, "a refused frame queues nothing");
+    assert_eq!(q.len(), 16 + 230, "a refused frame queues nothing");
     assert_eq!(drain(&mut q), expected);
     assert_eq!((q.heap(), q.memory(), q.pooled()), (0, 0, 0));
 }
