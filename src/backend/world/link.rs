@@ -10,8 +10,9 @@
 //! order once it has entered; past that bound a message is refused and
 //! counted (a refused Join is answered FAILED). A Leave of the loading
 //! join itself (same `join_id`, or none given) cancels it: it never
-//! enters, what was held for it is dropped, and with reason CHANGE_CHAR
-//! the session still goes back to character select. At most
+//! enters, the packets held for it are dropped (a held Join or an older
+//! player's Leave is still handled, in order), and with reason
+//! CHANGE_CHAR the session still goes back to character select. At most
 //! [`LOADING_MAX`] joins load at once per link; past that the link reads
 //! its gateway's next message only when one is done.
 
@@ -121,11 +122,16 @@ impl WorldState {
     }
 
     /// Keeps `msg` for its session's loading join, or refuses it (counted)
-    /// past [`HELD_MAX`]; a Leave of that join cancels it.
+    /// past [`HELD_MAX`]; a Leave of that join cancels it. A cancel drops
+    /// only the held packets (they were that join's): a held Join or the
+    /// Leave of an older player is still handled, in order.
     fn hold(&self, link: u64, pending: &mut Pending, msg: pb::Upstream) {
         if let Some(upstream::Kind::Leave(l)) = &msg.kind {
-            if l.join_id == 0 || l.join_id == pending.join_id {
-                pending.held.clear();
+            let of_this_join = l.join_id == 0 || l.join_id == pending.join_id;
+            if of_this_join && pending.leave.is_none() {
+                pending
+                    .held
+                    .retain(|m| !matches!(m.kind, Some(upstream::Kind::Packet(_))));
                 pending.leave = Some(*l);
                 return;
             }

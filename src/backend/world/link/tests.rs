@@ -157,15 +157,6 @@ async fn a_leave_of_a_loading_join_cancels_it() {
     state
         .dispatch(&mut loading, whisper(session, "dropped"))
         .await;
-    // A Leave of an older join of the session is held, not a cancel.
-    let older = pb::Leave {
-        session_id: session,
-        join_id: join_id - 1,
-        reason: pb::LeaveReason::Disconnect.into(),
-    };
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Leave(older)))
-        .await;
     let leave = pb::Leave {
         session_id: session,
         join_id,
@@ -194,6 +185,61 @@ async fn a_leave_of_a_loading_join_cancels_it() {
     let failed = format!("joined {}", i32::from(pb::JoinResult::Failed));
     assert_eq!(sent(&mut rx), [failed]);
     assert_eq!(state.stats().players, 0);
+}
+
+#[tokio::test]
+async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
+    let (state, mut rx, first) = world().await;
+    let session = first.session_id;
+    let ok = format!("joined {}", i32::from(pb::JoinResult::Ok));
+    let mut loading = Loading::new(LINK);
+    state
+        .dispatch(&mut loading, up(upstream::Kind::Join(first)))
+        .await;
+    let done = loading.next().await;
+    state.loaded(&mut loading, done).await;
+    assert_eq!(sent(&mut rx)[0], ok);
+    assert_eq!(state.stats().players, 1);
+    // The session joins again while its first player is in the world;
+    // the first player's Leave, a packet and the cancel of the new join
+    // come while it loads, then a third join, also held.
+    let second = pb::Join {
+        join_id: first.join_id + 1,
+        ..first
+    };
+    state
+        .dispatch(&mut loading, up(upstream::Kind::Join(second)))
+        .await;
+    let leave = |join_id| {
+        up(upstream::Kind::Leave(pb::Leave {
+            session_id: session,
+            join_id,
+            reason: pb::LeaveReason::Disconnect.into(),
+        }))
+    };
+    state.dispatch(&mut loading, leave(first.join_id)).await;
+    state
+        .dispatch(&mut loading, whisper(session, "dropped"))
+        .await;
+    state.dispatch(&mut loading, leave(second.join_id)).await;
+    let third = pb::Join {
+        join_id: first.join_id + 2,
+        ..first
+    };
+    state
+        .dispatch(&mut loading, up(upstream::Kind::Join(third)))
+        .await;
+    let done = loading.next().await;
+    state.loaded(&mut loading, done).await;
+    assert_eq!(state.stats().joins_cancelled, 1);
+    assert_eq!(state.stats().players, 0, "the older player left");
+    assert!(sent(&mut rx).is_empty(), "{:?}", sent(&mut rx));
+    // The third join loads and is answered.
+    assert!(loading.is_busy());
+    let done = loading.next().await;
+    state.loaded(&mut loading, done).await;
+    assert_eq!(sent(&mut rx)[0], ok);
+    assert_eq!(state.stats().players, 1);
 }
 
 #[tokio::test]
