@@ -8,7 +8,8 @@
 //! whose join is loading (packets, a later Join, a Leave for an older
 //! join) is held for it, at most [`HELD_MAX`] messages, and applied in
 //! order once it has entered; past that bound a message is refused and
-//! counted (a refused Join is answered FAILED). A Leave of the loading
+//! counted (a refused Join is answered FAILED); a Leave is never
+//! refused (a connection sends at most one). A Leave of the loading
 //! join itself (same `join_id`, or none given) cancels it: it never
 //! enters, the packets held for it are dropped (a held Join or an older
 //! player's Leave is still handled, in order), and with reason
@@ -126,7 +127,7 @@ impl WorldState {
     /// only the held packets (they were that join's): a held Join or the
     /// Leave of an older player is still handled, in order.
     fn hold(&self, link: u64, pending: &mut Pending, msg: pb::Upstream) {
-        if let Some(upstream::Kind::Leave(l)) = &msg.kind {
+        let is_leave = if let Some(upstream::Kind::Leave(l)) = &msg.kind {
             let of_this_join = l.join_id == 0 || l.join_id == pending.join_id;
             if of_this_join && pending.leave.is_none() {
                 pending
@@ -135,8 +136,13 @@ impl WorldState {
                 pending.leave = Some(*l);
                 return;
             }
-        }
-        if pending.held.len() < HELD_MAX {
+            true
+        } else {
+            false
+        };
+        // A Leave is never refused: a connection sends at most one, and
+        // refusing it would leave its player in the world for good.
+        if is_leave || pending.held.len() < HELD_MAX {
             pending.held.push_back(msg);
             return;
         }

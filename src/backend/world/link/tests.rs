@@ -243,6 +243,48 @@ async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
 }
 
 #[tokio::test]
+async fn a_leave_is_held_past_the_bound() {
+    let (state, mut rx, first) = world().await;
+    let session = first.session_id;
+    let mut loading = Loading::new(LINK);
+    state
+        .dispatch(&mut loading, up(upstream::Kind::Join(first)))
+        .await;
+    let done = loading.next().await;
+    state.loaded(&mut loading, done).await;
+    assert_eq!(state.stats().players, 1);
+    // A new join of the session that will fail (no such character).
+    let second = pb::Join {
+        join_id: first.join_id + 1,
+        char_id: first.char_id + 100,
+        ..first
+    };
+    state
+        .dispatch(&mut loading, up(upstream::Kind::Join(second)))
+        .await;
+    for i in 0..HELD_MAX {
+        state
+            .dispatch(&mut loading, whisper(session, &format!("{i}")))
+            .await;
+    }
+    let older = pb::Leave {
+        session_id: session,
+        join_id: first.join_id,
+        reason: pb::LeaveReason::Disconnect.into(),
+    };
+    state
+        .dispatch(&mut loading, up(upstream::Kind::Leave(older)))
+        .await;
+    assert_eq!(state.stats().refused_while_loading, 0);
+    let done = loading.next().await;
+    state.loaded(&mut loading, done).await;
+    // The second join failed; the first player left by its held Leave.
+    assert_eq!(state.stats().players, 0, "no ghost of the first player");
+    let failed = format!("joined {}", i32::from(pb::JoinResult::Failed));
+    assert!(sent(&mut rx).contains(&failed));
+}
+
+#[tokio::test]
 async fn a_link_that_ends_drops_the_joins_still_loading() {
     let (state, mut rx, join) = world().await;
     let mut loading = Loading::new(LINK);
