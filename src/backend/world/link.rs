@@ -15,7 +15,8 @@
 //! player's Leave is still handled, in order), and with reason
 //! CHANGE_CHAR the session still goes back to character select. At most
 //! [`LOADING_MAX`] joins load at once per link; past that the link reads
-//! its gateway's next message only when one is done.
+//! its gateway's next message only when one is done (counted, and in the
+//! world's summary line like the refused messages).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -115,6 +116,12 @@ impl WorldState {
                     (join, found)
                 });
                 loading.sessions.insert(task.id(), session);
+                if loading.is_full() {
+                    log::debug!("world: link {link}: {LOADING_MAX} joins loading, waiting for one");
+                    let mut inner = lock(&self.inner);
+                    inner.loading_full += 1;
+                    inner.summarise();
+                }
             }
             Some(upstream::Kind::Packet(p)) => self.packet(link, p),
             Some(upstream::Kind::Leave(l)) => self.leave(link, l).await,
@@ -146,10 +153,12 @@ impl WorldState {
             pending.held.push_back(msg);
             return;
         }
-        self.refused_while_loading.fetch_add(1, Ordering::Relaxed);
         log::debug!("world: link {link}: message refused, {HELD_MAX} wait for a join already");
+        let mut inner = lock(&self.inner);
+        inner.held_refused += 1;
+        inner.summarise();
         if let Some(upstream::Kind::Join(j)) = msg.kind {
-            lock(&self.inner).send(link, failed_join(j.session_id));
+            inner.send(link, failed_join(j.session_id));
         }
     }
 

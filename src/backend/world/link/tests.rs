@@ -285,6 +285,27 @@ async fn a_leave_is_held_past_the_bound() {
 }
 
 #[tokio::test]
+async fn a_link_at_its_limit_of_loading_joins_is_counted() {
+    let (state, _rx, join) = world().await;
+    let mut loading = Loading::new(LINK);
+    for i in 0..LOADING_MAX {
+        let other = pb::Join {
+            session_id: join.session_id + 1 + u32::try_from(i).unwrap(),
+            ..join
+        };
+        assert!(!loading.is_full());
+        state
+            .dispatch(&mut loading, up(upstream::Kind::Join(other)))
+            .await;
+    }
+    assert!(loading.is_full());
+    assert_eq!(state.stats().loading_full, 1);
+    let done = loading.next().await;
+    state.loaded(&mut loading, done).await;
+    assert!(!loading.is_full());
+}
+
+#[tokio::test]
 async fn a_link_that_ends_drops_the_joins_still_loading() {
     let (state, mut rx, join) = world().await;
     let mut loading = Loading::new(LINK);
