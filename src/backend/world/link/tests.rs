@@ -77,6 +77,26 @@ fn up(kind: upstream::Kind) -> pb::Upstream {
     pb::Upstream { kind: Some(kind) }
 }
 
+/// A Join as the gateway forwards it.
+fn join(j: pb::Join) -> pb::Upstream {
+    up(upstream::Kind::Join(j))
+}
+
+/// A Leave of `join_id` of `session_id`, its connection gone.
+fn disconnect(session_id: u32, join_id: u64) -> pb::Upstream {
+    up(upstream::Kind::Leave(pb::Leave {
+        session_id,
+        join_id,
+        reason: pb::LeaveReason::Disconnect.into(),
+    }))
+}
+
+/// Waits for the next join's reads and applies it.
+async fn settle(state: &Arc<WorldState>, loading: &mut Loading) {
+    let done = loading.next().await;
+    state.loaded(loading, done).await;
+}
+
 /// A whisper from `session` to itself, as the gateway forwards it.
 fn whisper(session_id: u32, message: &str) -> pb::Upstream {
     let chat = WhisperChat {
@@ -193,11 +213,8 @@ async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
     let session = first.session_id;
     let ok = format!("joined {}", i32::from(pb::JoinResult::Ok));
     let mut loading = Loading::new(LINK);
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Join(first)))
-        .await;
-    let done = loading.next().await;
-    state.loaded(&mut loading, done).await;
+    state.dispatch(&mut loading, join(first)).await;
+    settle(&state, &mut loading).await;
     assert_eq!(sent(&mut rx)[0], ok);
     assert_eq!(state.stats().players, 1);
     // The session joins again while its first player is in the world;
@@ -207,16 +224,8 @@ async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
         join_id: first.join_id + 1,
         ..first
     };
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Join(second)))
-        .await;
-    let leave = |join_id| {
-        up(upstream::Kind::Leave(pb::Leave {
-            session_id: session,
-            join_id,
-            reason: pb::LeaveReason::Disconnect.into(),
-        }))
-    };
+    state.dispatch(&mut loading, join(second)).await;
+    let leave = |join_id| disconnect(session, join_id);
     state.dispatch(&mut loading, leave(first.join_id)).await;
     state
         .dispatch(&mut loading, whisper(session, "dropped"))
@@ -226,18 +235,14 @@ async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
         join_id: first.join_id + 2,
         ..first
     };
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Join(third)))
-        .await;
-    let done = loading.next().await;
-    state.loaded(&mut loading, done).await;
+    state.dispatch(&mut loading, join(third)).await;
+    settle(&state, &mut loading).await;
     assert_eq!(state.stats().joins_cancelled, 1);
     assert_eq!(state.stats().players, 0, "the older player left");
     assert!(sent(&mut rx).is_empty(), "{:?}", sent(&mut rx));
     // The third join loads and is answered.
     assert!(loading.is_busy());
-    let done = loading.next().await;
-    state.loaded(&mut loading, done).await;
+    settle(&state, &mut loading).await;
     assert_eq!(sent(&mut rx)[0], ok);
     assert_eq!(state.stats().players, 1);
 }
@@ -247,11 +252,8 @@ async fn a_leave_is_held_past_the_bound() {
     let (state, mut rx, first) = world().await;
     let session = first.session_id;
     let mut loading = Loading::new(LINK);
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Join(first)))
-        .await;
-    let done = loading.next().await;
-    state.loaded(&mut loading, done).await;
+    state.dispatch(&mut loading, join(first)).await;
+    settle(&state, &mut loading).await;
     assert_eq!(state.stats().players, 1);
     // A new join of the session that will fail (no such character).
     let second = pb::Join {
@@ -259,25 +261,16 @@ async fn a_leave_is_held_past_the_bound() {
         char_id: first.char_id + 100,
         ..first
     };
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Join(second)))
-        .await;
+    state.dispatch(&mut loading, join(second)).await;
     for i in 0..HELD_MAX {
         state
             .dispatch(&mut loading, whisper(session, &format!("{i}")))
             .await;
     }
-    let older = pb::Leave {
-        session_id: session,
-        join_id: first.join_id,
-        reason: pb::LeaveReason::Disconnect.into(),
-    };
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Leave(older)))
-        .await;
+    let older = disconnect(session, first.join_id);
+    state.dispatch(&mut loading, older).await;
     assert_eq!(state.stats().refused_while_loading, 0);
-    let done = loading.next().await;
-    state.loaded(&mut loading, done).await;
+    settle(&state, &mut loading).await;
     // The second join failed; the first player left by its held Leave.
     assert_eq!(state.stats().players, 0, "no ghost of the first player");
     let failed = format!("joined {}", i32::from(pb::JoinResult::Failed));
@@ -286,22 +279,19 @@ async fn a_leave_is_held_past_the_bound() {
 
 #[tokio::test]
 async fn a_link_at_its_limit_of_loading_joins_is_counted() {
-    let (state, _rx, join) = world().await;
+    let (state, _rx, first) = world().await;
     let mut loading = Loading::new(LINK);
     for i in 0..LOADING_MAX {
         let other = pb::Join {
-            session_id: join.session_id + 1 + u32::try_from(i).unwrap(),
-            ..join
+            session_id: first.session_id + 1 + u32::try_from(i).unwrap(),
+            ..first
         };
         assert!(!loading.is_full());
-        state
-            .dispatch(&mut loading, up(upstream::Kind::Join(other)))
-            .await;
+        state.dispatch(&mut loading, join(other)).await;
     }
     assert!(loading.is_full());
     assert_eq!(state.stats().loading_full, 1);
-    let done = loading.next().await;
-    state.loaded(&mut loading, done).await;
+    settle(&state, &mut loading).await;
     assert!(!loading.is_full());
 }
 
