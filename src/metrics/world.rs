@@ -1,6 +1,7 @@
 //! The embedded world's series (`world_messages_dropped_total`,
 //! `world_players`, `world_visibility_packets_total`,
-//! `world_held_messages_refused_total`, `world_joins_cancelled_total`): the world keeps
+//! `world_held_messages_refused_total`, `world_joins_cancelled_total`,
+//! `world_link_loading_full_total`): the world keeps
 //! plain counters under its own lock, and [`WorldSeries::export`] copies
 //! them into the collectors, once a second from a task of the runtime, so
 //! the world's hot paths touch no collector.
@@ -19,6 +20,7 @@ pub struct WorldSeries {
     removals: IntCounter,
     held_refused: IntCounter,
     joins_cancelled: IntCounter,
+    loading_full: IntCounter,
     /// The counters at the last export.
     seen: WorldStats,
     /// The map labels set at the last export.
@@ -35,6 +37,7 @@ impl WorldSeries {
             removals: metrics.world_visibility.with_label_values(&["remove"]),
             held_refused: metrics.world_held_refused.clone(),
             joins_cancelled: metrics.world_joins_cancelled.clone(),
+            loading_full: metrics.world_loading_full.clone(),
             seen: WorldStats::default(),
             maps: Vec::new(),
         }
@@ -59,6 +62,8 @@ impl WorldSeries {
             now.joins_cancelled
                 .saturating_sub(self.seen.joins_cancelled),
         );
+        self.loading_full
+            .inc_by(now.loading_full.saturating_sub(self.seen.loading_full));
         self.seen = now;
         let maps: Vec<(String, usize)> = world
             .players_per_map()

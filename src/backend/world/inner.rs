@@ -1,9 +1,11 @@
 //! The world's players, maps and links, and how a packet reaches the
 //! players it is for (who sees whom is `view.rs`): one message per link
 //! holding that link's targets,
-//! dropped (and counted) when the link's bounded queue is full. Drops and
-//! packets too large to encode are logged as a summary at most once per
-//! [`SUMMARY_INTERVAL`], never a line per message.
+//! dropped (and counted) when the link's bounded queue is full. Drops,
+//! packets too large to encode, messages refused while a join loads and
+//! links stopped at their limit of loading joins (`link.rs`) are logged
+//! as a summary at most once per [`SUMMARY_INTERVAL`], never a line per
+//! message.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
@@ -17,7 +19,7 @@ use crate::backend::store::CharState;
 use crate::pb::world::{self as pb, downstream};
 use crate::protocol::packet_type::{Dialect, DialectId, Family};
 
-/// Least time between two summary lines of dropped messages.
+/// Least time between two summary lines of dropped or refused messages.
 pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The `osirose` dialect: the numbering of the World stream.
@@ -116,8 +118,15 @@ pub(super) struct WorldInner {
     pub(super) spawns: u64,
     /// Removal packets sent (one per player told another is gone).
     pub(super) removals: u64,
-    /// `(dropped, oversized)` at the last summary line, and its time.
-    summarised: (u64, u64, Option<Instant>),
+    /// Messages refused because too many waited for their session's join
+    /// to load (`link.rs` `HELD_MAX`).
+    pub(super) held_refused: u64,
+    /// Times a link stopped reading because `link.rs` `LOADING_MAX` joins
+    /// were loading.
+    pub(super) loading_full: u64,
+    /// `(dropped, oversized, held_refused, loading_full)` at the last
+    /// summary line, and its time.
+    summarised: ([u64; 4], Option<Instant>),
 }
 
 impl Default for WorldInner {
@@ -142,7 +151,9 @@ impl WorldInner {
             oversized: 0,
             spawns: 0,
             removals: 0,
-            summarised: (0, 0, None),
+            held_refused: 0,
+            loading_full: 0,
+            summarised: ([0; 4], None),
         }
     }
 
@@ -172,20 +183,30 @@ impl WorldInner {
         }
     }
 
-    /// Logs what was dropped since the last summary, at most once per
-    /// [`SUMMARY_INTERVAL`].
-    fn summarise(&mut self) {
-        let (dropped, oversized, at) = self.summarised;
+    /// Logs what was dropped or refused since the last summary, at most
+    /// once per [`SUMMARY_INTERVAL`].
+    pub(super) fn summarise(&mut self) {
+        let ([dropped, oversized, held, full], at) = self.summarised;
         let now = Instant::now();
         if at.is_some_and(|at| now.duration_since(at) < SUMMARY_INTERVAL) {
             return;
         }
         log::warn!(
-            "world: since the last summary: dropped={} (link queue full or closed) oversized={}",
+            "world: since the last summary: dropped={} (link queue full or closed) oversized={} \
+             held_refused={} (too many waited for a loading join) loading_full={} (a link \
+             waited for one of its loading joins)",
             self.dropped - dropped,
-            self.oversized - oversized
+            self.oversized - oversized,
+            self.held_refused - held,
+            self.loading_full - full
         );
-        self.summarised = (self.dropped, self.oversized, Some(now));
+        let counts = [
+            self.dropped,
+            self.oversized,
+            self.held_refused,
+            self.loading_full,
+        ];
+        self.summarised = (counts, Some(now));
     }
 
     /// Sends one packet to `targets`: one Broadcast per link and family

@@ -8,12 +8,15 @@
 //! whose join is loading (packets, a later Join, a Leave for an older
 //! join) is held for it, at most [`HELD_MAX`] messages, and applied in
 //! order once it has entered; past that bound a message is refused and
-//! counted (a refused Join is answered FAILED). A Leave of the loading
+//! counted (a refused Join is answered FAILED); a Leave is never
+//! refused (a connection sends at most one). A Leave of the loading
 //! join itself (same `join_id`, or none given) cancels it: it never
-//! enters, what was held for it is dropped, and with reason CHANGE_CHAR
-//! the session still goes back to character select. At most
+//! enters, the packets held for it are dropped (a held Join or an older
+//! player's Leave is still handled, in order), and with reason
+//! CHANGE_CHAR the session still goes back to character select. At most
 //! [`LOADING_MAX`] joins load at once per link; past that the link reads
-//! its gateway's next message only when one is done.
+//! its gateway's next message only when one is done (counted, and in the
+//! world's summary line like the refused messages).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -113,6 +116,12 @@ impl WorldState {
                     (join, found)
                 });
                 loading.sessions.insert(task.id(), session);
+                if loading.is_full() {
+                    log::debug!("world: link {link}: {LOADING_MAX} joins loading, waiting for one");
+                    let mut inner = lock(&self.inner);
+                    inner.loading_full += 1;
+                    inner.summarise();
+                }
             }
             Some(upstream::Kind::Packet(p)) => self.packet(link, p),
             Some(upstream::Kind::Leave(l)) => self.leave(link, l).await,
@@ -121,23 +130,35 @@ impl WorldState {
     }
 
     /// Keeps `msg` for its session's loading join, or refuses it (counted)
-    /// past [`HELD_MAX`]; a Leave of that join cancels it.
+    /// past [`HELD_MAX`]; a Leave of that join cancels it. A cancel drops
+    /// only the held packets (they were that join's): a held Join or the
+    /// Leave of an older player is still handled, in order.
     fn hold(&self, link: u64, pending: &mut Pending, msg: pb::Upstream) {
-        if let Some(upstream::Kind::Leave(l)) = &msg.kind {
-            if l.join_id == 0 || l.join_id == pending.join_id {
-                pending.held.clear();
+        let is_leave = if let Some(upstream::Kind::Leave(l)) = &msg.kind {
+            let of_this_join = l.join_id == 0 || l.join_id == pending.join_id;
+            if of_this_join && pending.leave.is_none() {
+                pending
+                    .held
+                    .retain(|m| !matches!(m.kind, Some(upstream::Kind::Packet(_))));
                 pending.leave = Some(*l);
                 return;
             }
-        }
-        if pending.held.len() < HELD_MAX {
+            true
+        } else {
+            false
+        };
+        // A Leave is never refused: a connection sends at most one, and
+        // refusing it would leave its player in the world for good.
+        if is_leave || pending.held.len() < HELD_MAX {
             pending.held.push_back(msg);
             return;
         }
-        self.refused_while_loading.fetch_add(1, Ordering::Relaxed);
         log::debug!("world: link {link}: message refused, {HELD_MAX} wait for a join already");
+        let mut inner = lock(&self.inner);
+        inner.held_refused += 1;
+        inner.summarise();
         if let Some(upstream::Kind::Join(j)) = msg.kind {
-            lock(&self.inner).send(link, failed_join(j.session_id));
+            inner.send(link, failed_join(j.session_id));
         }
     }
 

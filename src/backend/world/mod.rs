@@ -104,6 +104,9 @@ pub struct WorldStats {
     /// Messages refused because too many waited for their session's join
     /// to load (`link.rs`).
     pub refused_while_loading: u64,
+    /// Times a link stopped reading because `link.rs` `LOADING_MAX` joins
+    /// were loading (it reads on when one is done).
+    pub loading_full: u64,
     /// Joins cancelled by their Leave before they loaded.
     pub joins_cancelled: u64,
 }
@@ -115,7 +118,6 @@ pub struct WorldState {
     saver: Arc<Saver>,
     next_link: AtomicU64,
     undecodable: AtomicU64,
-    refused_while_loading: AtomicU64,
     joins_cancelled: AtomicU64,
     /// Set to true to end every link (backend shutdown).
     closing: watch::Sender<bool>,
@@ -133,7 +135,6 @@ impl WorldState {
 
             next_link: AtomicU64::new(1),
             undecodable: AtomicU64::new(0),
-            refused_while_loading: AtomicU64::new(0),
             joins_cancelled: AtomicU64::new(0),
             closing: watch::channel(false).0,
             link_tasks: Mutex::new(Vec::new()),
@@ -150,7 +151,8 @@ impl WorldState {
             dropped: inner.dropped,
             spawns: inner.spawns,
             removals: inner.removals,
-            refused_while_loading: self.refused_while_loading.load(Ordering::Relaxed),
+            refused_while_loading: inner.held_refused,
+            loading_full: inner.loading_full,
             joins_cancelled: self.joins_cancelled.load(Ordering::Relaxed),
         }
     }

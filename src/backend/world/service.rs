@@ -86,30 +86,24 @@ impl World for WorldService {
                     done = loading.next(), if loading.is_busy() => Next::Loaded(done),
                     msg = upstream.message(), if !loading.is_full() => Next::Message(msg),
                 };
-                let msg = match next {
-                    Next::Loaded(done) => {
-                        state.loaded(&mut loading, done).await;
-                        continue;
-                    }
-                    Next::Message(msg) => msg,
-                };
-                match msg {
-                    Ok(Some(msg)) => {
-                        state.dispatch(&mut loading, msg).await;
-                        if let Some(tx) = pace.upgrade().filter(|tx| tx.capacity() < PACE_FREE) {
-                            let room = tokio::time::timeout(PACE_WAIT, tx.reserve_many(PACE_FREE));
-                            tokio::select! {
-                                waited = room => if waited.is_err() {
-                                    log::debug!("world: link {link} still full after {PACE_WAIT:?}");
-                                },
-                                _ = closing.wait_for(|&c| c) => break,
-                            }
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(status) => {
+                match next {
+                    Next::Loaded(done) => state.loaded(&mut loading, done).await,
+                    Next::Message(Ok(Some(msg))) => state.dispatch(&mut loading, msg).await,
+                    Next::Message(Ok(None)) => break,
+                    Next::Message(Err(status)) => {
                         log::debug!("world: link {link} failed: {status}");
                         break;
+                    }
+                }
+                // Paced after a loaded join too: its Joined, its burst and
+                // a spawn per player in view are as much as any message.
+                if let Some(tx) = pace.upgrade().filter(|tx| tx.capacity() < PACE_FREE) {
+                    let room = tokio::time::timeout(PACE_WAIT, tx.reserve_many(PACE_FREE));
+                    tokio::select! {
+                        waited = room => if waited.is_err() {
+                            log::debug!("world: link {link} still full after {PACE_WAIT:?}");
+                        },
+                        _ = closing.wait_for(|&c| c) => break,
                     }
                 }
             }

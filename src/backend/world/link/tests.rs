@@ -77,6 +77,26 @@ fn up(kind: upstream::Kind) -> pb::Upstream {
     pb::Upstream { kind: Some(kind) }
 }
 
+/// A Join as the gateway forwards it.
+fn join(j: pb::Join) -> pb::Upstream {
+    up(upstream::Kind::Join(j))
+}
+
+/// A Leave of `join_id` of `session_id`, its connection gone.
+fn disconnect(session_id: u32, join_id: u64) -> pb::Upstream {
+    up(upstream::Kind::Leave(pb::Leave {
+        session_id,
+        join_id,
+        reason: pb::LeaveReason::Disconnect.into(),
+    }))
+}
+
+/// Waits for the next join's reads and applies it.
+async fn settle(state: &Arc<WorldState>, loading: &mut Loading) {
+    let done = loading.next().await;
+    state.loaded(loading, done).await;
+}
+
 /// A whisper from `session` to itself, as the gateway forwards it.
 fn whisper(session_id: u32, message: &str) -> pb::Upstream {
     let chat = WhisperChat {
@@ -157,15 +177,6 @@ async fn a_leave_of_a_loading_join_cancels_it() {
     state
         .dispatch(&mut loading, whisper(session, "dropped"))
         .await;
-    // A Leave of an older join of the session is held, not a cancel.
-    let older = pb::Leave {
-        session_id: session,
-        join_id: join_id - 1,
-        reason: pb::LeaveReason::Disconnect.into(),
-    };
-    state
-        .dispatch(&mut loading, up(upstream::Kind::Leave(older)))
-        .await;
     let leave = pb::Leave {
         session_id: session,
         join_id,
@@ -194,6 +205,94 @@ async fn a_leave_of_a_loading_join_cancels_it() {
     let failed = format!("joined {}", i32::from(pb::JoinResult::Failed));
     assert_eq!(sent(&mut rx), [failed]);
     assert_eq!(state.stats().players, 0);
+}
+
+#[tokio::test]
+async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
+    let (state, mut rx, first) = world().await;
+    let session = first.session_id;
+    let ok = format!("joined {}", i32::from(pb::JoinResult::Ok));
+    let mut loading = Loading::new(LINK);
+    state.dispatch(&mut loading, join(first)).await;
+    settle(&state, &mut loading).await;
+    assert_eq!(sent(&mut rx)[0], ok);
+    assert_eq!(state.stats().players, 1);
+    // The session joins again while its first player is in the world;
+    // the first player's Leave, a packet and the cancel of the new join
+    // come while it loads, then a third join, also held.
+    let second = pb::Join {
+        join_id: first.join_id + 1,
+        ..first
+    };
+    state.dispatch(&mut loading, join(second)).await;
+    let leave = |join_id| disconnect(session, join_id);
+    state.dispatch(&mut loading, leave(first.join_id)).await;
+    state
+        .dispatch(&mut loading, whisper(session, "dropped"))
+        .await;
+    state.dispatch(&mut loading, leave(second.join_id)).await;
+    let third = pb::Join {
+        join_id: first.join_id + 2,
+        ..first
+    };
+    state.dispatch(&mut loading, join(third)).await;
+    settle(&state, &mut loading).await;
+    assert_eq!(state.stats().joins_cancelled, 1);
+    assert_eq!(state.stats().players, 0, "the older player left");
+    assert!(sent(&mut rx).is_empty(), "{:?}", sent(&mut rx));
+    // The third join loads and is answered.
+    assert!(loading.is_busy());
+    settle(&state, &mut loading).await;
+    assert_eq!(sent(&mut rx)[0], ok);
+    assert_eq!(state.stats().players, 1);
+}
+
+#[tokio::test]
+async fn a_leave_is_held_past_the_bound() {
+    let (state, mut rx, first) = world().await;
+    let session = first.session_id;
+    let mut loading = Loading::new(LINK);
+    state.dispatch(&mut loading, join(first)).await;
+    settle(&state, &mut loading).await;
+    assert_eq!(state.stats().players, 1);
+    // A new join of the session that will fail (no such character).
+    let second = pb::Join {
+        join_id: first.join_id + 1,
+        char_id: first.char_id + 100,
+        ..first
+    };
+    state.dispatch(&mut loading, join(second)).await;
+    for i in 0..HELD_MAX {
+        state
+            .dispatch(&mut loading, whisper(session, &format!("{i}")))
+            .await;
+    }
+    let older = disconnect(session, first.join_id);
+    state.dispatch(&mut loading, older).await;
+    assert_eq!(state.stats().refused_while_loading, 0);
+    settle(&state, &mut loading).await;
+    // The second join failed; the first player left by its held Leave.
+    assert_eq!(state.stats().players, 0, "no ghost of the first player");
+    let failed = format!("joined {}", i32::from(pb::JoinResult::Failed));
+    assert!(sent(&mut rx).contains(&failed));
+}
+
+#[tokio::test]
+async fn a_link_at_its_limit_of_loading_joins_is_counted() {
+    let (state, _rx, first) = world().await;
+    let mut loading = Loading::new(LINK);
+    for i in 0..LOADING_MAX {
+        let other = pb::Join {
+            session_id: first.session_id + 1 + u32::try_from(i).unwrap(),
+            ..first
+        };
+        assert!(!loading.is_full());
+        state.dispatch(&mut loading, join(other)).await;
+    }
+    assert!(loading.is_full());
+    assert_eq!(state.stats().loading_full, 1);
+    settle(&state, &mut loading).await;
+    assert!(!loading.is_full());
 }
 
 #[tokio::test]
