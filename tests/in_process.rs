@@ -6,7 +6,7 @@
 
 mod util;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -29,19 +29,21 @@ use util::{start, test_config, wait_until, DEADLINE};
 
 const CODEC: CodecKind = CodecKind::Plain;
 
-/// The client ends of the TCP sockets on this host whose peer is
-/// `127.0.0.1:port`, in any state (a connection made and closed between
-/// two looks stays listed in TIME_WAIT), by their local ports.
-fn connections_to(port: u16) -> Vec<String> {
-    let peer = format!("0100007F:{port:04X}");
+/// The TCP sockets on this host with `127.0.0.1:port` at either end, in any
+/// state but LISTEN (a connection made and closed between two looks stays
+/// listed in TIME_WAIT, on whichever side closed first), as
+/// `(local, remote)` in `/proc/net/tcp` spelling.
+fn connections_to(port: u16) -> Vec<(String, String)> {
+    let end = format!("0100007F:{port:04X}");
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let mut fields = line.split_whitespace().skip(1);
-            let local = fields.next()?;
-            (fields.next()? == peer).then(|| local.to_owned())
+            let (local, remote, state) = (fields.next()?, fields.next()?, fields.next()?);
+            (state != "0A" && (local == end || remote == end))
+                .then(|| (local.to_owned(), remote.to_owned()))
         })
         .collect()
 }
@@ -61,8 +63,17 @@ fn the_embedded_gateway_never_connects_to_its_own_backend_listener() {
     let mut config = test_config(CODEC);
     config.auto_create_accounts = true;
     config.chat_per_sec = 0;
+    // A port no socket on this host uses, so a leftover of an earlier
+    // test cannot show up in the looks below.
+    let backend = util::free_addr();
+    no_connection(backend, "before start");
+    config.backend_listen = Some(backend);
     let gw = start(config);
-    let backend = gw.backend_addr().expect("the embedded backend runs");
+    assert_eq!(
+        gw.backend_addr(),
+        Some(backend),
+        "the embedded backend runs"
+    );
     let admin = gw.admin_addr().expect("the embedded backend serves admin");
     wait_until("the world link up", || {
         util::metric(&gw.metrics().encode(), "packet_service_world_link_up") == 1.0
@@ -116,7 +127,7 @@ fn the_embedded_gateway_never_connects_to_its_own_backend_listener() {
     assert!(
         connections_to(backend.port())
             .iter()
-            .any(|local| local.ends_with(&port)),
+            .any(|(local, remote)| local.ends_with(&port) || remote.ends_with(&port)),
         "the look misses a connection to {backend}"
     );
     let servers = rt.block_on(async {
@@ -219,9 +230,7 @@ impl InProcess {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         // Nothing listens at the services' address: a call that took the
         // network would fail UNAVAILABLE at once and reach no service.
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
+        let addr = util::free_addr();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let local = Local::new(addr, routes(knobs), stopped);
         let url = local.url().to_owned();
