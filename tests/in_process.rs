@@ -2,7 +2,8 @@
 //! while players log in, chat and are kicked, the backend's gRPC listener
 //! sees no connection from its own gateway — yet it still serves others —
 //! and a call past its deadline fails as DEADLINE_EXCEEDED in-process,
-//! against test services whose latency the test turns.
+//! against test services whose latency the test turns; and the world link
+//! keeps reading its downstream while its upstream is full.
 
 mod util;
 
@@ -11,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use packet_service::conn::calls::{Call, Reply, RpcError};
-use packet_service::ids::{ConnRef, RequestId};
+use packet_service::conn::calls::{Call, LeaveReason, Reply, RpcError};
+use packet_service::ids::{ConnRef, RequestId, SessionId};
 use packet_service::pb::admin::{admin_client::AdminClient, KickRequest};
 use packet_service::pb::auth::{auth_client::AuthClient, ListServersRequest};
 use packet_service::protocol::packet_type::PacketType;
@@ -306,4 +307,59 @@ fn a_stopping_backend_refuses_in_process_calls() {
     assert_eq!(gw.login(2), Err(RpcError::Unavailable));
     assert_eq!(knobs.logins.load(Ordering::SeqCst), 1, "reached no service");
     assert_eq!(gw.logins_seen(), [None, Some("unavailable")]);
+}
+
+#[test]
+fn the_world_link_reads_its_downstream_while_its_upstream_is_full() {
+    let knobs = Arc::new(Knobs::default());
+    knobs.world_hold.store(true, Ordering::SeqCst);
+    knobs.world_burst.store(20_000, Ordering::SeqCst);
+    let mut gw = InProcess::start(&knobs);
+    let until = std::time::Instant::now() + DEADLINE;
+    let mut up = false;
+    while !up {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        assert!(gw.woken.recv_timeout(left).is_ok(), "no world link");
+        while let Some(done) = gw.bridge.try_complete() {
+            up |= matches!(done, Completion::WorldLink(true));
+        }
+    }
+
+    // The world reads nothing: the upstream fills, up to the bridge's
+    // queue (a submit refused).
+    let leave = |n: u32| Job {
+        conn: ConnRef {
+            index: n,
+            generation: 1,
+        },
+        request: RequestId(n),
+        call: Call::WorldLeave {
+            session: SessionId(n),
+            reason: LeaveReason::Disconnect,
+        },
+    };
+    let mut sent = 0u32;
+    while gw.bridge.submit(leave(sent + 1)).is_ok() {
+        sent += 1;
+    }
+
+    // Released, the world first sends more downstream than any buffer
+    // holds, then reads upstream: every upstream message arrives only if
+    // the link kept reading its downstream while its upstream was full.
+    knobs.world_hold.store(false, Ordering::SeqCst);
+    let mut joined = 0u64;
+    while knobs.upstream.load(Ordering::SeqCst) < u64::from(sent) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{} of {sent} upstream messages read, {joined} downstream",
+            knobs.upstream.load(Ordering::SeqCst)
+        );
+        let _ = gw.woken.recv_timeout(left.min(Duration::from_millis(50)));
+        while let Some(done) = gw.bridge.try_complete() {
+            joined += u64::from(matches!(done, Completion::Joined { .. }));
+        }
+    }
+    assert_eq!(knobs.upstream.load(Ordering::SeqCst), u64::from(sent));
+    assert!(sent > 0, "nothing queued");
 }
