@@ -237,8 +237,15 @@ fn a_ban_closes_a_connection_at_character_select() {
             "packet_service_connections_closed_total{reason=\"session_expired\"}",
         ) == 1.0
     });
-    // The account not banned refreshes the same way and stays.
+    // The account not banned refreshes the same way and stays. A refresh
+    // is fire-and-forget: wait for Dave's to come back before asking.
+    let refreshes =
+        "packet_service_rpc_duration_seconds_count{service=\"auth\",method=\"Refresh\"}";
+    let before = metric(&gw, refreshes);
     dave.send(&Alive);
+    util::wait_until("dave's refresh answered", || {
+        metric(&gw, refreshes) >= before + 1.0
+    });
     assert!(list(&mut dave).characters.is_empty(), "dave still served");
     assert_eq!(
         metric(

@@ -2,17 +2,18 @@
 //! while players log in, chat and are kicked, the backend's gRPC listener
 //! sees no connection from its own gateway — yet it still serves others —
 //! and a call past its deadline fails as DEADLINE_EXCEEDED in-process,
-//! against test services whose latency the test turns.
+//! against test services whose latency the test turns; and the world link
+//! keeps reading its downstream while its upstream is full.
 
 mod util;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use packet_service::conn::calls::{Call, Reply, RpcError};
-use packet_service::ids::{ConnRef, RequestId};
+use packet_service::conn::calls::{Call, LeaveReason, Reply, RpcError};
+use packet_service::ids::{ConnRef, RequestId, SessionId};
 use packet_service::pb::admin::{admin_client::AdminClient, KickRequest};
 use packet_service::pb::auth::{auth_client::AuthClient, ListServersRequest};
 use packet_service::protocol::packet_type::PacketType;
@@ -29,19 +30,21 @@ use util::{start, test_config, wait_until, DEADLINE};
 
 const CODEC: CodecKind = CodecKind::Plain;
 
-/// The client ends of the TCP sockets on this host whose peer is
-/// `127.0.0.1:port`, in any state (a connection made and closed between
-/// two looks stays listed in TIME_WAIT), by their local ports.
-fn connections_to(port: u16) -> Vec<String> {
-    let peer = format!("0100007F:{port:04X}");
+/// The TCP sockets on this host with `127.0.0.1:port` at either end, in any
+/// state but LISTEN (a connection made and closed between two looks stays
+/// listed in TIME_WAIT, on whichever side closed first), as
+/// `(local, remote)` in `/proc/net/tcp` spelling.
+fn connections_to(port: u16) -> Vec<(String, String)> {
+    let end = format!("0100007F:{port:04X}");
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let mut fields = line.split_whitespace().skip(1);
-            let local = fields.next()?;
-            (fields.next()? == peer).then(|| local.to_owned())
+            let (local, remote, state) = (fields.next()?, fields.next()?, fields.next()?);
+            (state != "0A" && (local == end || remote == end))
+                .then(|| (local.to_owned(), remote.to_owned()))
         })
         .collect()
 }
@@ -61,8 +64,17 @@ fn the_embedded_gateway_never_connects_to_its_own_backend_listener() {
     let mut config = test_config(CODEC);
     config.auto_create_accounts = true;
     config.chat_per_sec = 0;
+    // A port no socket on this host uses, so a leftover of an earlier
+    // test cannot show up in the looks below.
+    let backend = util::free_addr();
+    no_connection(backend, "before start");
+    config.backend_listen = Some(backend);
     let gw = start(config);
-    let backend = gw.backend_addr().expect("the embedded backend runs");
+    assert_eq!(
+        gw.backend_addr(),
+        Some(backend),
+        "the embedded backend runs"
+    );
     let admin = gw.admin_addr().expect("the embedded backend serves admin");
     wait_until("the world link up", || {
         util::metric(&gw.metrics().encode(), "packet_service_world_link_up") == 1.0
@@ -116,7 +128,7 @@ fn the_embedded_gateway_never_connects_to_its_own_backend_listener() {
     assert!(
         connections_to(backend.port())
             .iter()
-            .any(|local| local.ends_with(&port)),
+            .any(|(local, remote)| local.ends_with(&port) || remote.ends_with(&port)),
         "the look misses a connection to {backend}"
     );
     let servers = rt.block_on(async {
@@ -219,9 +231,7 @@ impl InProcess {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         // Nothing listens at the services' address: a call that took the
         // network would fail UNAVAILABLE at once and reach no service.
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
+        let addr = util::free_addr();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let local = Local::new(addr, routes(knobs), stopped);
         let url = local.url().to_owned();
@@ -297,4 +307,59 @@ fn a_stopping_backend_refuses_in_process_calls() {
     assert_eq!(gw.login(2), Err(RpcError::Unavailable));
     assert_eq!(knobs.logins.load(Ordering::SeqCst), 1, "reached no service");
     assert_eq!(gw.logins_seen(), [None, Some("unavailable")]);
+}
+
+#[test]
+fn the_world_link_reads_its_downstream_while_its_upstream_is_full() {
+    let knobs = Arc::new(Knobs::default());
+    knobs.world_hold.store(true, Ordering::SeqCst);
+    knobs.world_burst.store(20_000, Ordering::SeqCst);
+    let mut gw = InProcess::start(&knobs);
+    let until = std::time::Instant::now() + DEADLINE;
+    let mut up = false;
+    while !up {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        assert!(gw.woken.recv_timeout(left).is_ok(), "no world link");
+        while let Some(done) = gw.bridge.try_complete() {
+            up |= matches!(done, Completion::WorldLink(true));
+        }
+    }
+
+    // The world reads nothing: the upstream fills, up to the bridge's
+    // queue (a submit refused).
+    let leave = |n: u32| Job {
+        conn: ConnRef {
+            index: n,
+            generation: 1,
+        },
+        request: RequestId(n),
+        call: Call::WorldLeave {
+            session: SessionId(n),
+            reason: LeaveReason::Disconnect,
+        },
+    };
+    let mut sent = 0u32;
+    while gw.bridge.submit(leave(sent + 1)).is_ok() {
+        sent += 1;
+    }
+
+    // Released, the world first sends more downstream than any buffer
+    // holds, then reads upstream: every upstream message arrives only if
+    // the link kept reading its downstream while its upstream was full.
+    knobs.world_hold.store(false, Ordering::SeqCst);
+    let mut joined = 0u64;
+    while knobs.upstream.load(Ordering::SeqCst) < u64::from(sent) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{} of {sent} upstream messages read, {joined} downstream",
+            knobs.upstream.load(Ordering::SeqCst)
+        );
+        let _ = gw.woken.recv_timeout(left.min(Duration::from_millis(50)));
+        while let Some(done) = gw.bridge.try_complete() {
+            joined += u64::from(matches!(done, Completion::Joined { .. }));
+        }
+    }
+    assert_eq!(knobs.upstream.load(Ordering::SeqCst), u64::from(sent));
+    assert!(sent > 0, "nothing queued");
 }

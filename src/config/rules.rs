@@ -18,6 +18,17 @@ use crate::protocol::codec::{Seed, MAX_PREPARED_SEEDS};
 /// What the boolean rule accepts, as the error line says it.
 pub(super) const BOOL_EXPECTED: &str = "1, true, yes, on, 0, false, no or off";
 
+/// Smallest buffer size: a buffer must hold one complete packet of the
+/// largest size.
+pub(super) const BUFFER_SIZE_MIN: usize = 2048;
+const _: () = assert!(BUFFER_SIZE_MIN >= crate::protocol::MAX_PACKET_SIZE);
+
+/// The rule of a connection's timeouts: from 50 ms to a day.
+pub(super) const TIMEOUT: Secs = Secs {
+    min: Duration::from_millis(50),
+    max: Duration::from_secs(86400),
+};
+
 /// Validation of one raw value.
 pub(super) trait Rule {
     type Out;

@@ -15,7 +15,7 @@ use super::parse::Sources;
 use super::reload::{Change, Reloaded};
 use super::rules::{
     level_from_name, Accounts, Bool, Choice, Cidrs, Database, FilePath, Ip, LogFilter, Millis,
-    Name, PublicIpv4, Secs, Seeds, Sock, UInt, Url, Urls,
+    Name, PublicIpv4, Secs, Seeds, Sock, UInt, Url, Urls, BUFFER_SIZE_MIN, TIMEOUT,
 };
 use super::text::{self, or_unset, seconds, unlimited, Summary};
 use super::ConfigError;
@@ -23,17 +23,7 @@ use crate::backend::store::DatabaseUrl;
 use crate::conn::wire::PacketIds;
 use crate::logging::LogFormat;
 use crate::protocol::codec::Seed;
-use crate::protocol::{CodecKind, MAX_PACKET_SIZE};
-
-// A buffer must hold one complete packet of the largest size.
-const BUFFER_SIZE_MIN: usize = 2048;
-const _: () = assert!(BUFFER_SIZE_MIN >= MAX_PACKET_SIZE);
-
-/// Timeouts of a connection: from 50 ms to a day.
-const TIMEOUT: Secs = Secs {
-    min: Duration::from_millis(50),
-    max: Duration::from_secs(86400),
-};
+use crate::protocol::CodecKind;
 
 settings! {
     /// Address the client listener binds.

@@ -68,13 +68,26 @@ pub(super) async fn world_link(
         observer.world_link(true);
         done.send(Completion::WorldLink(true)).await;
         backoff = Duration::from_millis(100);
+        // At most one upstream message waits for room on the stream; while
+        // it waits, the downstream is still read (the world service paces
+        // its upstream reads on this gateway draining its downstream, so
+        // blocking here on a full upstream would stall both sides).
+        let mut pending: Option<world::Upstream> = None;
         loop {
             tokio::select! {
-                msg = up.recv() => {
+                permit = link_tx.reserve(), if pending.is_some() => {
+                    let Ok(permit) = permit else { break };
+                    if let Some(m) = pending.take() {
+                        permit.send(m);
+                    }
+                }
+                msg = up.recv(), if pending.is_none() => {
                     let Some(job) = msg else { return };
                     let Some(m) = convert::world_message(job) else { continue };
-                    if link_tx.send(m).await.is_err() {
-                        break;
+                    match link_tx.try_send(m) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(m)) => pending = Some(m),
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
                 }
                 message = down.message() => {

@@ -34,6 +34,14 @@ pub struct Knobs {
     pub logins: AtomicU64,
     /// Joins land in the MAP stage (the world is joined) instead of CHAR_SELECT.
     pub map_stage: AtomicBool,
+    /// The world reads nothing of a link (and sends nothing) while set.
+    pub world_hold: AtomicBool,
+    /// Once released, the world sends this many downstream messages
+    /// before it reads any upstream one (it reads upstream only once its
+    /// downstream is being read).
+    pub world_burst: AtomicU64,
+    /// Upstream messages the world read.
+    pub upstream: AtomicU64,
     next_session: AtomicU32,
 }
 
@@ -166,8 +174,25 @@ impl World for TestWorld {
         self.0.enter().await?;
         let mut up = r.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let knobs = Arc::clone(&self.0);
         tokio::spawn(async move {
+            while knobs.world_hold.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            for _ in 0..knobs.world_burst.load(Ordering::SeqCst) {
+                let joined = Downstream {
+                    kind: Some(downstream::Kind::Joined(Joined {
+                        session_id: 0,
+                        result: 0,
+                        entity_id: 1,
+                    })),
+                };
+                if tx.send(Ok(joined)).await.is_err() {
+                    return;
+                }
+            }
             while let Some(Ok(msg)) = up.next().await {
+                knobs.upstream.fetch_add(1, Ordering::SeqCst);
                 if let Some(upstream::Kind::Join(j)) = msg.kind {
                     let joined = Downstream {
                         kind: Some(downstream::Kind::Joined(Joined {

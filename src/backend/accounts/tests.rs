@@ -1,3 +1,7 @@
+//! Unit tests of the account table: password digests, ids and names,
+//! logins of both digest kinds, access levels, auto-creation and the
+//! accounts file.
+
 use super::*;
 
 const ADMIN_SHA256: &str = "8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";

@@ -140,8 +140,9 @@ enum Reach {
     /// each move has reached each of them.
     Everyone(u64),
     /// The bots in view, the mover among them, a number not known
-    /// beforehand: the drain waits for each move to reach its mover, then
-    /// for [`QUIET`].
+    /// beforehand: the drain waits until the fleet has received at least
+    /// as many MOUSE_CMD as moves were sent (one per move, whoever got
+    /// it; not that each mover saw its own), then for [`QUIET`].
     InView,
 }
 

@@ -50,9 +50,11 @@ fn echo_every_request_gets_its_reply() {
         assert_eq!(figure(&r, "unanswered"), 0.0);
         let rtt = &r.latency["rtt"];
         assert!(rtt.count > 0 && rtt.count <= replies as u64, "{rtt:?}");
-        // The gateway runs in this process: serving the replies took CPU
-        // time, and the utilisation is that time over the measured window,
-        // within a core per CPU of the machine.
+        // The gateway runs in this process, so the "server" measured is
+        // this whole test process, bots included: the figures show the
+        // CPU time is read and the utilisation is that time over the
+        // measured window, within a core per CPU of the machine, not that
+        // the gateway alone used it.
         let cpu = figure(&r, "server_cpu_s");
         assert!(cpu > 0.0, "{codec:?}: no CPU time measured: {r:?}");
         let util = figure(&r, "server_cpu_util");
