@@ -18,9 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::backend::EmbeddedBackend;
 use crate::config::Config;
-use crate::conn::reason::{
-    AuthRefusal, ChatRefusal, CloseReason, LoginVerdict, ProtocolError, RejectReason,
-};
+use crate::conn::reason::{AuthRefusal, LoginVerdict};
 use crate::listener;
 use crate::metrics::{Health, Metrics, ReactorCounters, RpcMetrics, RPC_METHODS};
 use crate::reactor::{Reactor, ReactorConfig, WAKER};
@@ -300,13 +298,7 @@ impl Server {
         }
 
         metrics.buffer_pool_size.set(config.buffer_pool_size as i64);
-        let counters = ReactorCounters::new(
-            &metrics,
-            RejectReason::LABELS,
-            CloseReason::LABELS,
-            ProtocolError::LABELS,
-            ChatRefusal::LABELS,
-        );
+        let counters = ReactorCounters::for_reasons(&metrics);
         let shutdown = Arc::new(AtomicBool::new(false));
         let mut reactor_config = config.reactor_config(bound.port());
         reactor_config.seeds = tables.join().map_err(|_| StartError::Tables)?;

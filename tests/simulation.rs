@@ -50,7 +50,7 @@ use packet_service::conn::calls::{
     Reply, RpcError, SelectServerReply, ServerEntry, Stage,
 };
 use packet_service::conn::check::{self, Before, Checker};
-use packet_service::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
+use packet_service::conn::reason::{CloseReason, RejectReason};
 use packet_service::conn::state::{Action, Ctx, Disposition, Input, Phase, Session};
 use packet_service::conn::wire::{Announced, PacketIds};
 use packet_service::ids::{CharId, ConnRef, RequestId, SessionId, UserId};
@@ -393,13 +393,7 @@ impl Sim {
             ..ReactorConfig::defaults().clone()
         };
         let metrics = Metrics::new().map_err(|e| e.to_string())?;
-        let counters = ReactorCounters::new(
-            &metrics,
-            RejectReason::LABELS,
-            CloseReason::LABELS,
-            ProtocolError::LABELS,
-            ChatRefusal::LABELS,
-        );
+        let counters = ReactorCounters::for_reasons(&metrics);
         let (bridge, ends) = Bridge::with_capacity(JOB_QUEUE, WORLD_QUEUE, 1024);
         let shutdown = Arc::new(AtomicBool::new(false));
         let parts = Parts {

@@ -186,6 +186,19 @@ fn gauge_value(n: usize) -> i64 {
 }
 
 impl ReactorCounters {
+    /// The counters with the reactor's own reasons (`src/conn/reason.rs`):
+    /// what the gateway and the simulations count with.
+    pub fn for_reasons(metrics: &Arc<Metrics>) -> ReactorCounters {
+        use crate::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
+        ReactorCounters::new(
+            metrics,
+            RejectReason::LABELS,
+            CloseReason::LABELS,
+            ProtocolError::LABELS,
+            ChatRefusal::LABELS,
+        )
+    }
+
     /// Resolves every label child once. The reason tables are the reactor's;
     /// the index passed to [`reject`](Self::reject), [`close`](Self::close) and
     /// [`protocol_error`](Self::protocol_error) is an index into them. Every

@@ -217,7 +217,7 @@ mod tests {
 
     use mio::Token;
 
-    use crate::conn::reason::{ChatRefusal, CloseReason, ProtocolError, RejectReason};
+    use crate::conn::reason::RejectReason;
     use crate::conn::state::UtcTime;
     use crate::metrics::{Health, Metrics, ReactorCounters};
     use crate::reactor::net::{Clock, EventList, Net};
@@ -281,13 +281,7 @@ mod tests {
             ..ReactorConfig::defaults().clone()
         };
         let metrics = Metrics::new().expect("metrics");
-        let counters = ReactorCounters::new(
-            &metrics,
-            RejectReason::LABELS,
-            CloseReason::LABELS,
-            ProtocolError::LABELS,
-            ChatRefusal::LABELS,
-        );
+        let counters = ReactorCounters::for_reasons(&metrics);
         let (bridge, ends) = Bridge::with_capacity(8, 8, 64);
         let parts = Parts {
             cfg,
