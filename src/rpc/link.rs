@@ -45,18 +45,11 @@ pub(super) async fn world_link(
             Err(_) => Some(RpcError::DeadlineExceeded),
         };
         failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
-        let mut down = match connect {
-            Ok(Ok(resp)) => resp.into_inner(),
-            Ok(Err(status)) => {
-                debug!("world link refused: {}", status.code());
-                if !refuse_while_down(&mut up, &done, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-            Err(_) => {
-                debug!("world link connect timed out");
+        let mut down = match (connect, error) {
+            (Ok(Ok(resp)), _) => resp.into_inner(),
+            (_, error) => {
+                let why = error.map_or("failed", RpcError::as_str);
+                debug!("world link not established: {why}");
                 if !refuse_while_down(&mut up, &done, backoff).await {
                     return;
                 }
