@@ -63,7 +63,7 @@ use crate::conn::output::OutQueue;
 use crate::conn::state::{Action, Ctx, GameEvent, UtcTime};
 use crate::conn::wire::{Announced, FirstPacket, PacketIds, Wire};
 use crate::conn::Conn;
-use crate::ids::{ConnRef, SessionId};
+use crate::ids::{ConnRef, SessionId, SessionMap};
 use crate::metrics::{Health, ReactorCounters};
 use crate::protocol::codec::PreparedSeeds;
 use crate::protocol::Codec;
@@ -174,10 +174,10 @@ struct Env<P> {
     counters: ReactorCounters,
     timers: Timers,
     /// World routing: session → connection (bound while joining / in world).
-    sessions: HashMap<SessionId, ConnRef>,
+    sessions: SessionMap<ConnRef>,
     /// irose sessions' char connections (bound in character select), which
     /// their map connections tell about the game.
-    char_conns: HashMap<SessionId, ConnRef>,
+    char_conns: SessionMap<ConnRef>,
     /// Game events told this pass, delivered by `relay_game_events`.
     told: Vec<(SessionId, GameEvent)>,
     /// Connections whose session another connection bound since: closed as
@@ -316,8 +316,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 bridge: parts.bridge,
                 counters: parts.counters,
                 timers: Timers::default(),
-                sessions: HashMap::new(),
-                char_conns: HashMap::new(),
+                sessions: SessionMap::default(),
+                char_conns: SessionMap::default(),
                 told: Vec::new(),
                 displaced: Vec::new(),
                 per_ip: HashMap::new(),
