@@ -36,6 +36,7 @@ impl Config {
             packet_burst: self.packet_burst,
             chat_per_sec: self.chat_per_sec,
             chat_max_bytes: self.chat_max_bytes,
+            world_flush: self.world_flush,
             shutdown_grace: self.shutdown_grace,
             proxy_protocol: self.proxy_protocol,
             proxy_trusted: self.proxy_trusted.clone(),

@@ -289,6 +289,18 @@ settings! {
         debug: plain,
         reload: live,
     }
+    /// How long world output (other players' moves, chat, spawns) may wait
+    /// so that one write per connection carries all that came meanwhile;
+    /// 0 writes it in the pass it arrives. Replies to a client's own
+    /// requests are never held.
+    world_flush: Duration {
+        flag: "world-flush-ms", env: "WORLD_FLUSH_MS", hint: "MS",
+        form: value, rule: Millis { min: 0, max: 250 }, default: Some("10"),
+        help: "milliseconds world packets may wait to share a write, 0 = none",
+        summary: always("world_flush", |c| format!("{}ms", c.world_flush.as_millis())),
+        debug: plain,
+        reload: live,
+    }
     /// Chat messages per second one player may send (a burst of twice as
     /// many); 0 = unlimited. Messages over the budget are dropped, counted.
     chat_per_sec: u32 {

@@ -51,6 +51,12 @@ pub struct Conn<S = TcpStream> {
     pub in_ready: bool,
     /// Queued on the reactor's flush list.
     pub in_dirty: bool,
+    /// Queued on the reactor's list of world output written at the next
+    /// world flush (`WORLD_FLUSH_MS`).
+    pub in_deferred: bool,
+    /// The last flush left output the socket did not take: the next
+    /// writable edge flushes again.
+    pub write_blocked: bool,
     /// Queued on the reactor's list of connections waiting for a buffer.
     pub in_pool_wait: bool,
     /// Set once the connection is to be reaped.
@@ -87,6 +93,8 @@ impl<S> Conn<S> {
             hup: false,
             in_ready: false,
             in_dirty: false,
+            in_deferred: false,
+            write_blocked: false,
             in_pool_wait: false,
             closing: None,
             timer_at: None,

@@ -26,7 +26,7 @@ use crate::buf::{Buffer, BufferPool};
 /// Chunk slots an empty queue keeps (a few words per connection).
 const KEPT_CAPACITY: usize = 4;
 /// Most chunks handed to one `writev`.
-const MAX_IOVECS: usize = 32;
+const MAX_IOVECS: usize = 64;
 /// What a shared frame costs besides its bytes: its queue slot (twice, for
 /// the spare capacity of a queue that grows by doubling), the shared handle
 /// `Bytes` promotes to when cloned, and the allocator's headers of both
@@ -140,6 +140,12 @@ impl OutQueue {
     /// Pooled buffers the queue holds.
     pub fn pooled(&self) -> usize {
         self.pooled
+    }
+
+    /// Whether one write would be full: the most chunks one `writev`
+    /// takes, or at least `bytes` queued.
+    pub fn fills_a_write(&self, bytes: usize) -> bool {
+        self.chunks.len() >= MAX_IOVECS || self.queued >= bytes
     }
 
     /// Encodes one frame of at most `max` bytes at the end of the queue,

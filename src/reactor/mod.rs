@@ -150,6 +150,9 @@ pub struct ReactorConfig {
     pub chat_per_sec: u32,
     /// Bytes of text per chat message.
     pub chat_max_bytes: usize,
+    /// How long world output may wait to be written with what follows it
+    /// (zero: in the pass it arrives).
+    pub world_flush: Duration,
     /// How long shutdown waits for in-flight work.
     pub shutdown_grace: Duration,
     /// Expect a PROXY protocol header first (from trusted sources only).
@@ -200,6 +203,12 @@ struct Env<P> {
     output_pause: usize,
     /// Connections with output to flush.
     dirty: Vec<usize>,
+    /// Connections holding only world output, written at `world_flush_at`
+    /// (each at most once, `Conn::in_deferred`; docs/architecture.md §3).
+    deferred: Vec<usize>,
+    /// When the deferred world output is written: `WORLD_FLUSH_MS` after
+    /// the first of it was queued; `None` while none waits.
+    world_flush_at: Option<Instant>,
     /// Connections to reap.
     closing: Vec<usize>,
     actions: Vec<Action>,
@@ -327,6 +336,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 pool_wait: VecDeque::new(),
                 holders: Vec::new(),
                 dirty: Vec::new(),
+                deferred: Vec::new(),
+                world_flush_at: None,
                 closing: Vec::new(),
                 actions: Vec::with_capacity(8),
                 next_generation: 0,
@@ -459,7 +470,13 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                         conn.readable = true;
                         push_once(&mut self.env.ready, &mut conn.in_ready, idx);
                     }
-                    if event.writable && !conn.output.is_empty() {
+                    // Output waiting for the world flush waits for it (an
+                    // edge reports the socket writable along with any
+                    // input), unless the socket had refused some of it.
+                    if event.writable
+                        && !conn.output.is_empty()
+                        && (conn.write_blocked || !conn.in_deferred)
+                    {
                         push_once(&mut self.env.dirty, &mut conn.in_dirty, idx);
                     }
                 }
@@ -489,6 +506,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             timeout = CLEANUP_RETRY;
         }
         if let Some(at) = self.env.timers.next() {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if let Some(at) = self.env.world_flush_at {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
         if let Some(at) = self.env.accept_paused_until {

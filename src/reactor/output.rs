@@ -91,7 +91,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             let Some(frame) = frame else {
                 continue;
             };
-            conn.output.push_shared(frame);
+            env.queue_shared(conn, frame, now);
             env.counters.sent(ptype);
             env.queued_world(idx, conn, now);
         }
@@ -99,7 +99,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         env.frames = frames;
     }
 
-    /// Flushes every connection with queued output (docs/architecture.md §3).
+    /// Flushes every connection with queued output, and at the world flush
+    /// every connection whose world output waited for it
+    /// (docs/architecture.md §3).
     pub(super) fn flush_dirty(&mut self, now: Instant) {
         let mut dirty = std::mem::take(&mut self.env.dirty);
         for idx in dirty.drain(..) {
@@ -109,6 +111,19 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             }
         }
         self.env.dirty = dirty;
+        if self.env.world_flush_at.is_some_and(|at| at <= now) {
+            self.env.world_flush_at = None;
+            let mut deferred = std::mem::take(&mut self.env.deferred);
+            for idx in deferred.drain(..) {
+                if let Some(conn) = self.conns.get_mut(idx) {
+                    conn.in_deferred = false;
+                    if !conn.output.is_empty() && conn.closing.is_none() {
+                        self.env.flush(idx, conn, now);
+                    }
+                }
+            }
+            self.env.deferred = deferred;
+        }
     }
 }
 
@@ -199,6 +214,31 @@ impl<P: Probe> Env<P> {
         self.queued_world(idx, conn, now);
     }
 
+    /// Queues a broadcast's frame for one target: copied into its pooled
+    /// output within the connection's buffer budget (so a write carries
+    /// many frames in a few buffers, not one chunk each), else queued as
+    /// the shared frame itself.
+    fn queue_shared<S>(&mut self, conn: &mut Conn<S>, frame: Bytes, now: Instant) {
+        if conn.buffers_held() == 0 {
+            conn.progress_at = now; // holding starts now
+        }
+        let budget = self.world_budget(conn);
+        let copy = |space: &mut [u8]| match space.get_mut(..frame.len()) {
+            Some(room) => {
+                room.copy_from_slice(&frame);
+                Ok(frame.len())
+            }
+            None => Err(()),
+        };
+        if conn
+            .output
+            .encode(&self.pool, frame.len(), budget, copy)
+            .is_err()
+        {
+            conn.output.push_shared(frame);
+        }
+    }
+
     /// Pooled buffers the output of `conn` may hold for world packets: its
     /// budget, but none more once the pool is down to the buffers kept
     /// back for reads (only room left in the buffers it holds is used).
@@ -212,7 +252,10 @@ impl<P: Probe> Env<P> {
 
     /// World output was queued: a queue over the output limit is first
     /// written out as far as the socket takes it (a burst to a client that
-    /// reads is not a client that does not read), then [`Env::queued`].
+    /// reads is not a client that does not read), then [`Env::queued`]; or,
+    /// while the queue is short of one full write and nothing else is due,
+    /// it waits for the world flush (`WORLD_FLUSH_MS`), so that one write
+    /// carries every world packet that came meanwhile.
     fn queued_world<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
         if conn.output.heap() > self.cfg.output_limit {
             self.flush(idx, conn, now);
@@ -220,7 +263,18 @@ impl<P: Probe> Env<P> {
                 return;
             }
         }
-        self.queued(idx, conn);
+        let waits = !self.cfg.world_flush.is_zero()
+            && !conn.in_dirty
+            && conn.output.heap() <= self.cfg.output_limit
+            && 2 * conn.output.memory() < self.output_pause
+            && !conn.output.fills_a_write(self.pool.buffer_size());
+        if !waits {
+            self.queued(idx, conn);
+        } else if !conn.output.is_empty() {
+            push_once(&mut self.deferred, &mut conn.in_deferred, idx);
+            self.world_flush_at
+                .get_or_insert(now + self.cfg.world_flush);
+        }
     }
 
     /// Output was queued: flush it this pass, or close a client that does
@@ -260,9 +314,168 @@ impl<P: Probe> Env<P> {
                 }
             }
         }
+        conn.write_blocked = !conn.output.is_empty();
         if paused {
             // The client read: decoding may go on.
             self.resume_input(idx, conn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::conn::wire::Wire;
+    use crate::ids::SessionId;
+    use crate::metrics::{Health, Metrics, ReactorCounters};
+    use crate::protocol::packet_type::{DialectId, Family};
+    use crate::protocol::{Codec, CodecKind, HEADER_LEN};
+    use crate::reactor::net::EventList as _;
+    use crate::reactor::probe::NoProbe;
+    use crate::reactor::sim::{self, ClientId, Faults, Network, SimEvents, SimNet};
+    use crate::reactor::{Parts, Reactor, ReactorConfig};
+    use crate::rpc::{Bridge, RuntimeEnds};
+
+    const FLUSH: Duration = Duration::from_millis(10);
+    /// PAKWC_NORMAL_CHAT in the osIROSE ids (the world speaks them).
+    const CHAT: u16 = 0x548;
+    /// The session of the one player; the others named are not connected.
+    const PLAYER: u32 = 7;
+    /// More targets than are encoded one by one: the shared-frame path.
+    const CROWD: [u32; 6] = [PLAYER, 1, 2, 3, 4, 5];
+
+    struct World {
+        reactor: Reactor<SimNet, NoProbe>,
+        network: Network,
+        client: ClientId,
+        events: SimEvents,
+        _ends: RuntimeEnds,
+    }
+
+    /// A reactor (pool of 16 buffers of 2 KiB) with one connection in the
+    /// world as session `PLAYER`, world output held for `world_flush`.
+    fn world(world_flush: Duration) -> World {
+        let (net, listener, network) = sim::network(11, Faults::default());
+        let cfg = ReactorConfig {
+            world_flush,
+            ..ReactorConfig::defaults().clone()
+        };
+        let metrics = Metrics::new().expect("metrics");
+        let (bridge, ends) = Bridge::with_capacity(8, 8, 64);
+        let parts = Parts {
+            cfg,
+            pool: (16, 2048),
+            bridge,
+            counters: ReactorCounters::for_reasons(&metrics),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            health: Arc::new(Health::new(Duration::from_secs(10))),
+        };
+        let mut reactor = Reactor::with_net(net, listener, parts, NoProbe).expect("reactor");
+        let client = network
+            .connect(SocketAddr::from(([127, 0, 0, 1], 4000)))
+            .expect("backlog");
+        let mut events = SimEvents::with_capacity(64);
+        reactor.pass(&mut events).expect("pass");
+        let (idx, conn) = reactor.conns.iter_mut().next().expect("accepted");
+        conn.wire = Some(Wire {
+            codec: Codec::new(CodecKind::Plain),
+            dialect: DialectId::Osirose,
+        });
+        let conn_ref = conn.conn_ref;
+        assert_eq!(idx, 0);
+        reactor.env.sessions.insert(SessionId(PLAYER), conn_ref);
+        World {
+            reactor,
+            network,
+            client,
+            events,
+            _ends: ends,
+        }
+    }
+
+    impl World {
+        fn chat(&mut self, targets: &[u32], payload: &[u8]) {
+            let now = self.network.now();
+            self.reactor
+                .broadcast(targets, CHAT, payload, Family::Osirose, now);
+        }
+
+        fn pass(&mut self) {
+            self.reactor.pass(&mut self.events).expect("pass");
+        }
+
+        /// Bytes the client has received since the last call.
+        fn received(&mut self) -> usize {
+            let mut into = Vec::new();
+            self.network.recv(self.client, &mut into, 1 << 20)
+        }
+    }
+
+    #[test]
+    fn world_output_waits_for_the_world_flush_then_goes_in_one_write() {
+        let mut w = world(FLUSH);
+        w.chat(&[PLAYER], b"one\0");
+        w.chat(&CROWD, b"two\0");
+        w.pass();
+        assert_eq!(w.received(), 0, "held until the world flush");
+        assert!(
+            w.network.last_timeout().is_some_and(|t| t <= FLUSH),
+            "the loop wakes for the flush: {:?}",
+            w.network.last_timeout()
+        );
+        w.network.advance(FLUSH);
+        w.pass();
+        assert_eq!(w.received(), 2 * (HEADER_LEN + 4), "both, at the flush");
+        assert!(w.reactor.env.deferred.is_empty());
+        assert!(w.reactor.env.world_flush_at.is_none());
+    }
+
+    #[test]
+    fn without_a_world_flush_world_output_goes_in_its_pass() {
+        let mut w = world(Duration::ZERO);
+        w.chat(&CROWD, b"now\0");
+        w.pass();
+        assert_eq!(w.received(), HEADER_LEN + 4);
+    }
+
+    #[test]
+    fn a_full_write_of_world_output_does_not_wait() {
+        let mut w = world(FLUSH);
+        let line = [b'x'; 500];
+        for _ in 0..5 {
+            // 2,530 bytes: more than the 2 KiB of one pooled buffer.
+            w.chat(&CROWD, &line);
+        }
+        // The clock stands still: every byte goes as fast as the client's
+        // window lets it, none waits for the flush.
+        let mut got = 0;
+        for _ in 0..100 {
+            w.pass();
+            got += w.received();
+        }
+        assert_eq!(got, 5 * (HEADER_LEN + line.len()));
+    }
+
+    #[test]
+    fn a_reply_takes_the_waiting_world_output_with_it() {
+        let mut w = world(FLUSH);
+        w.chat(&CROWD, b"world\0");
+        let reactor = &mut w.reactor;
+        let conn = reactor.conns.get_mut(0).expect("conn");
+        // A reply of the connection's own (any frame queued outside the
+        // world path): due this pass.
+        conn.output
+            .push_shared(bytes::Bytes::from_static(b"reply!"));
+        reactor.env.queued(0, conn);
+        w.pass();
+        assert_eq!(
+            w.received(),
+            HEADER_LEN + 6 + 6,
+            "world frame, then the reply"
+        );
     }
 }
