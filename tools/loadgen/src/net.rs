@@ -124,6 +124,9 @@ pub struct Net {
     dirty: Vec<ConnId>,
     scratch: Vec<u8>,
     open: usize,
+    /// Loopback source addresses connections are spread over (0: the
+    /// kernel's choice, 127.0.0.1), see [`Net::spread_sources`].
+    sources: u8,
     /// Counters since creation.
     pub counters: NetCounters,
 }
@@ -141,8 +144,21 @@ impl Net {
             dirty: Vec::new(),
             scratch: vec![0u8; READ_CHUNK],
             open: 0,
+            sources: 0,
             counters: NetCounters::default(),
         })
+    }
+
+    /// Connections to an IPv4 loopback target come from `n` source
+    /// addresses, 127.0.0.1 to 127.0.0.n (at most 250), chosen by the low
+    /// half of the tag: the connections of one bot share one. With tens of thousands of
+    /// connections from one address, the kernel's search for a free
+    /// ephemeral port in `connect` takes most of the load generator's time
+    /// (`__inet_hash_connect`); real players come from many addresses.
+    /// The port is chosen at connect (`IP_BIND_ADDRESS_NO_PORT`), for the
+    /// whole 4-tuple.
+    pub fn spread_sources(&mut self, n: u8) {
+        self.sources = n.min(250);
     }
 
     /// Connections currently held (connecting or open).
@@ -158,7 +174,16 @@ impl Net {
     /// Starts a non-blocking connect; [`NetEvent::Connected`] or
     /// [`NetEvent::Closed`] follows. `tag` is returned by [`Net::tag`].
     pub fn connect(&mut self, addr: SocketAddr, tag: usize) -> io::Result<ConnId> {
-        let mut stream = TcpStream::connect(addr)?;
+        let mut stream = match addr {
+            SocketAddr::V4(v4) if self.sources > 1 && v4.ip().is_loopback() => {
+                // The low half of a tag is the bot's index; the high half
+                // its kind.
+                let index = tag & 0xFFFF_FFFF;
+                let host = 1 + (index % usize::from(self.sources)) as u8;
+                connect_from(addr, std::net::Ipv4Addr::new(127, 0, 0, host))?
+            }
+            _ => TcpStream::connect(addr)?,
+        };
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -447,6 +472,39 @@ impl Net {
     }
 }
 
+/// A non-blocking connect to `addr` from `source`, its port chosen by the
+/// connect for the whole 4-tuple.
+fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket fd and a correctly sized `c_int` value.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    socket.bind(&SocketAddr::from((source, 0)).into())?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
 /// `SO_LINGER {on, 0}`: close sends a reset.
 fn set_linger_zero(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
@@ -496,6 +554,33 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
     use std::time::Instant;
+
+    #[test]
+    fn spread_connections_come_from_their_tags_loopback_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut net = Net::new(8).expect("poll");
+        net.spread_sources(3);
+        let tags = [0usize, 1, 2, 3, 4, (1 << 32) | 5];
+        for &tag in &tags {
+            net.connect(addr, tag).expect("connect");
+        }
+        let mut from: Vec<std::net::IpAddr> = Vec::new();
+        for _ in &tags {
+            // The kernel completes loopback connects into the backlog.
+            let (_, peer) = listener.accept().expect("accept");
+            from.push(peer.ip());
+        }
+        from.sort();
+        let want: Vec<std::net::IpAddr> = [1, 1, 2, 2, 3, 3]
+            .iter()
+            .map(|&h| std::net::Ipv4Addr::new(127, 0, 0, h).into())
+            .collect();
+        assert_eq!(
+            from, want,
+            "the tag's low half % 3 picks 127.0.0.(1 + that)"
+        );
+    }
 
     #[test]
     fn connects_sends_reads_and_sees_the_close() {

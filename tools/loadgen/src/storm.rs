@@ -53,6 +53,11 @@ pub struct StormOpts {
     pub progress: bool,
 }
 
+/// Loopback addresses the players connect from (see
+/// [`Net::spread_sources`]): a storm's 30,000 connections from one address
+/// spend the load generator's time searching for free ports.
+pub const SOURCES: u8 = 64;
+
 /// Side of the square the prepared players are spread over, in map units
 /// (2 km: a zone of the classic maps).
 pub const SPREAD: f32 = 200_000.0;
@@ -119,6 +124,7 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
         ));
     }
     let mut net = Net::new(players * 3).map_err(|e| format!("poll: {e}"))?;
+    net.spread_sources(SOURCES);
     let mut bots = Bots::new(BotOpts {
         addr: opts.addr,
         codec: opts.codec,
@@ -135,6 +141,7 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
     let mut progress = Progress::new("storm", opts.progress);
     let mut events = Vec::new();
     let server_before = opts.server_pid.and_then(ProcSample::read);
+    let client_before = ProcSample::read(std::process::id());
     let start = Instant::now();
     let hard_stop =
         start + opts.flow_timeout + Duration::from_secs(if opts.prepare { 600 } else { 1 });
@@ -198,6 +205,11 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
     }
     progress.finish();
     let server_after = opts.server_pid.and_then(ProcSample::read);
+    if let (Some(b), Some(a)) = (client_before, ProcSample::read(std::process::id())) {
+        // The load generator's own CPU: on a shared machine it competes
+        // with the server's.
+        result.figure("client_cpu_s", a.since(&b).0);
+    }
     let in_world = bots.in_map().len();
     result.figure("in_world", in_world as f64);
     result.figure("completed", bots.completed as f64);
