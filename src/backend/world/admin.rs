@@ -15,7 +15,7 @@
 //! in the list.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::bodies::same;
 use super::inner::{Player, WorldInner};
@@ -44,6 +44,45 @@ pub(crate) struct Online {
     pub(crate) gateway: String,
     /// When it joined the world.
     pub(crate) joined: SystemTime,
+}
+
+/// How long a kick of an account is remembered for the joins that were
+/// loading when it came: a join's reads take milliseconds, one behind a
+/// locked row at most the store's own deadline.
+const KICK_MEMORY: Duration = Duration::from_secs(600);
+
+/// Kicks of whole accounts (a ban is one), for the joins already loading
+/// when they came: such a join read a session that the kick, or the ban
+/// behind it, has since ended, and must not enter after it
+/// (`link.rs`). A join that starts after the kick reads the session
+/// afresh.
+#[derive(Debug, Default)]
+pub(super) struct KickedUsers {
+    /// Bumped by every kick of an account.
+    generation: u64,
+    /// Each kicked account's last kick: its generation and when.
+    users: HashMap<u32, (u64, Instant)>,
+}
+
+impl KickedUsers {
+    /// The generation a join that starts loading now has seen.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether `user_id` was kicked after generation `seen`.
+    pub(super) fn since(&self, user_id: u32, seen: u64) -> bool {
+        self.users.get(&user_id).is_some_and(|&(g, _)| g > seen)
+    }
+
+    /// Remembers a kick of `user_id`, forgetting those past [`KICK_MEMORY`]
+    /// (kicks are an operator's, never a client's, so they are few).
+    fn kicked(&mut self, user_id: u32, now: Instant) {
+        self.generation += 1;
+        self.users
+            .retain(|_, &mut (_, at)| now.duration_since(at) < KICK_MEMORY);
+        self.users.insert(user_id, (self.generation, now));
+    }
 }
 
 /// Whom a kick is for.
@@ -125,10 +164,16 @@ impl WorldState {
 
     /// Removes the players `target` names (telling the others on their
     /// maps), sends each one's gateway `Kick` with `reason` and queues their
-    /// state for saving. What was kicked: empty when nobody matched.
+    /// state for saving; a join of a kicked account that is still loading
+    /// is refused when it has loaded ([`KickedUsers`]). What was kicked:
+    /// empty when nobody matched.
     pub(crate) async fn kick(&self, target: Target<'_>, reason: &str) -> Vec<Online> {
         let (kicked, removed) = {
             let mut inner = lock(&self.inner);
+            if let Target::User(user_id) = target {
+                // Also for a join of the account still loading.
+                inner.kicked.kicked(user_id, Instant::now());
+            }
             let mut kicked = Vec::new();
             let mut removed = Vec::new();
             for session in inner.sessions_of(target) {
@@ -174,6 +219,25 @@ impl WorldState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kick_counts_for_joins_that_started_before_it_for_a_while() {
+        let mut kicks = KickedUsers::default();
+        let t0 = Instant::now();
+        let before = kicks.generation();
+        kicks.kicked(5, t0);
+        assert!(kicks.since(5, before), "a join loading during the kick");
+        assert!(
+            !kicks.since(5, kicks.generation()),
+            "a join started after it"
+        );
+        assert!(!kicks.since(6, before), "another account");
+        // Another kick later forgets the ones past the memory.
+        kicks.kicked(6, t0 + KICK_MEMORY);
+        assert!(!kicks.since(5, before));
+        assert!(kicks.since(6, before));
+        assert_eq!(kicks.users.len(), 1);
+    }
 
     #[test]
     fn gateway_names_are_bounded_and_printable() {

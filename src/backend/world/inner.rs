@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::admin::KickedUsers;
 use super::bodies::Body;
 use super::view::{Grid, ViewConfig};
 use crate::backend::store::CharState;
@@ -124,6 +125,8 @@ pub(super) struct WorldInner {
     /// Times a link stopped reading because `link.rs` `LOADING_MAX` joins
     /// were loading.
     pub(super) loading_full: u64,
+    /// Kicks of whole accounts, for joins loading when they came.
+    pub(super) kicked: KickedUsers,
     /// `(dropped, oversized, held_refused, loading_full)` at the last
     /// summary line, and its time.
     summarised: ([u64; 4], Option<Instant>),
@@ -153,6 +156,7 @@ impl WorldInner {
             removals: 0,
             held_refused: 0,
             loading_full: 0,
+            kicked: KickedUsers::default(),
             summarised: ([0; 4], None),
         }
     }

@@ -16,7 +16,10 @@
 //! CHANGE_CHAR the session still goes back to character select. At most
 //! [`LOADING_MAX`] joins load at once per link; past that the link reads
 //! its gateway's next message only when one is done (counted, and in the
-//! world's summary line like the refused messages).
+//! world's summary line like the refused messages). A join whose account
+//! an operator kicked (or banned) while it loaded is refused when it has
+//! loaded (FAILED, counted as cancelled): its session read came before the
+//! kick.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -42,6 +45,9 @@ type Load = (pb::Join, Option<Character>);
 /// A join whose reads are under way.
 struct Pending {
     join_id: u64,
+    /// The generation of account kicks when it started
+    /// ([`super::admin::KickedUsers`]).
+    kicks_seen: u64,
     /// The Leave that cancelled it.
     leave: Option<pb::Leave>,
     /// The session's messages since, in order.
@@ -106,6 +112,7 @@ impl WorldState {
             Some(upstream::Kind::Join(join)) => {
                 let pending = Pending {
                     join_id: join.join_id,
+                    kicks_seen: lock(&self.inner).kicked.generation(),
                     leave: None,
                     held: VecDeque::new(),
                 };
@@ -181,6 +188,19 @@ impl WorldState {
             return;
         };
         match (done, pending.leave) {
+            (Ok((_, (join, found))), None)
+                if found.is_some()
+                    && lock(&self.inner)
+                        .kicked
+                        .since(join.user_id, pending.kicks_seen) =>
+            {
+                log::debug!(
+                    "world: join of user {} loaded after its account was kicked; refused",
+                    join.user_id
+                );
+                self.joins_cancelled.fetch_add(1, Ordering::Relaxed);
+                lock(&self.inner).send(link, failed_join(session));
+            }
             (Ok((_, (join, found))), None) => self.admit(link, join, found).await,
             (Ok((_, (join, found))), Some(leave)) => {
                 log::debug!("world: join of user {} left before it loaded", join.user_id);

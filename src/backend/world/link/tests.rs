@@ -208,6 +208,35 @@ async fn a_leave_of_a_loading_join_cancels_it() {
 }
 
 #[tokio::test]
+async fn a_join_loading_when_its_account_is_kicked_does_not_enter() {
+    let (state, mut rx, join) = world().await;
+    let mut loading = Loading::new(LINK);
+    state.dispatch(&mut loading, self::join(join)).await;
+    // A ban kicks the account while the join's reads are under way: nobody
+    // of it is in the world yet.
+    let kicked = state
+        .kick(super::super::admin::Target::User(join.user_id), "banned")
+        .await;
+    assert!(kicked.is_empty());
+    settle(&state, &mut loading).await;
+    let failed = format!("joined {}", i32::from(pb::JoinResult::Failed));
+    assert_eq!(sent(&mut rx), [failed]);
+    assert_eq!(state.stats().players, 0, "it did not enter after the kick");
+    assert_eq!(state.stats().joins_cancelled, 1);
+    // A join that starts after the kick is judged by its session alone
+    // (here still valid: the test kicked without ending it).
+    let again = pb::Join {
+        join_id: join.join_id + 1,
+        ..join
+    };
+    state.dispatch(&mut loading, self::join(again)).await;
+    settle(&state, &mut loading).await;
+    let out = sent(&mut rx);
+    assert_eq!(out[0], format!("joined {}", i32::from(pb::JoinResult::Ok)));
+    assert_eq!(state.stats().players, 1);
+}
+
+#[tokio::test]
 async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
     let (state, mut rx, first) = world().await;
     let session = first.session_id;
