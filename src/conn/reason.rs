@@ -232,6 +232,8 @@ reasons! {
         ShuttingDown = "shutting_down",
         /// PROXY protocol header from an untrusted source, or invalid.
         ProxyProtocol = "proxy_protocol",
+        /// The kernel would not watch the socket (epoll out of memory).
+        RegisterFailed = "register_failed",
     }
 }
 

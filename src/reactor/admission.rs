@@ -89,7 +89,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         };
         if let Err(e) = self.net.register(&mut socket, Token(idx + FIRST_CONN)) {
             warn!("[{peer}] register failed: {e}");
-            env.reject(RejectReason::MaxConnections);
+            env.reject(RejectReason::RegisterFailed);
             return;
         }
         let _ = socket.set_nodelay();
@@ -319,12 +319,14 @@ mod tests {
             sim::Far::Open,
             "the socket is dropped"
         );
-        assert_eq!(reactor.env.limits.rejected[full], 1, "register failed");
-        assert_eq!(reactor.env.limits.line(), " refused:max_connections=1");
+        let failed = RejectReason::RegisterFailed.index();
+        assert_eq!(reactor.env.limits.rejected[failed], 1, "register failed");
+        assert_eq!(reactor.env.limits.rejected[full], 0, "not the limit");
+        assert_eq!(reactor.env.limits.line(), " refused:register_failed=1");
         let next = network.connect(peer(1003)).expect("backlog");
         reactor.pass(&mut events).expect("pass");
         assert_eq!(network.far(next), sim::Far::Open, "the next one is served");
-        assert_eq!(reactor.env.limits.rejected[full], 1);
+        assert_eq!(reactor.env.limits.rejected[failed], 1);
     }
 
     /// A reactor with room to spare whose next registration fails.
