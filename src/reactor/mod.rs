@@ -7,7 +7,7 @@
 //!
 //! | steps | what | room |
 //! |---|---|---|
-//! | 1–3 | the poll timeout, the poll, socket events: mark connections readable or writable | here |
+//! | 1–3 | the poll timeout (the world flush's deadline among them), the poll, socket events: mark connections readable or writable | `poll.rs` |
 //! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
 //! | 1 | take the settings a reload (SIGHUP) delivered | `reload.rs` |
 //! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
@@ -38,6 +38,7 @@ mod input;
 mod limit_log;
 pub mod net;
 mod output;
+mod poll;
 mod pressure;
 #[doc(hidden)]
 pub mod probe;
@@ -429,98 +430,6 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         self.watchdog(now);
         // 18. The end of a drain.
         Ok(self.stop_if_drained(now))
-    }
-
-    /// Waits for events until the next deadline; returns the time after.
-    fn wait(&mut self, events: &mut N::Events) -> io::Result<Instant> {
-        let now = self.net.now();
-        let mut timeout = self.poll_timeout(now);
-        if self.unpublished {
-            let due = (self.last_publish + PUBLISH_INTERVAL).saturating_duration_since(now);
-            timeout = timeout.map(|t| t.min(due));
-        }
-        if let Err(e) = self.net.poll(events, timeout) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-        self.env.utc = self.net.utc();
-        self.unpublished |= !events.is_empty();
-        Ok(self.net.now())
-    }
-
-    /// Accepts on the listener's event and puts ready connections on the
-    /// read and flush lists. Returns whether the waker fired.
-    fn socket_events(&mut self, events: &N::Events, now: Instant) -> bool {
-        let mut wake = false;
-        for event in events.readiness() {
-            match event.token {
-                LISTENER => self.accept(now),
-                WAKER => wake = true,
-                Token(t) => {
-                    let idx = t - FIRST_CONN;
-                    let Some(conn) = self.conns.get_mut(idx) else {
-                        continue;
-                    };
-                    if event.hup {
-                        // Data and FIN can share one edge: read to the end.
-                        conn.hup = true;
-                    }
-                    if event.readable || conn.hup {
-                        conn.readable = true;
-                        push_once(&mut self.env.ready, &mut conn.in_ready, idx);
-                    }
-                    // Output waiting for the world flush waits for it (an
-                    // edge reports the socket writable along with any
-                    // input), unless the socket had refused some of it.
-                    if event.writable
-                        && !conn.output.is_empty()
-                        && (conn.write_blocked || !conn.in_deferred)
-                    {
-                        push_once(&mut self.env.dirty, &mut conn.in_dirty, idx);
-                    }
-                }
-            }
-        }
-        wake
-    }
-
-    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        // Waiters either resume or make pool pressure close a stalled
-        // holder for them next pass.
-        let pool_waiters = !self.env.pool_wait.is_empty();
-        if !self.env.ready.is_empty()
-            || !self.env.next_ready.is_empty()
-            || !self.env.told.is_empty()
-            || !self.env.dirty.is_empty()
-            || self.env.completions_pending
-            || pool_waiters
-        {
-            return Some(Duration::ZERO);
-        }
-        let mut timeout = Duration::from_secs(1);
-        if !self.lingering.is_empty() {
-            timeout = LINGER_POLL;
-        }
-        if !self.env.cleanup.is_empty() {
-            timeout = CLEANUP_RETRY;
-        }
-        if let Some(at) = self.env.timers.next() {
-            timeout = timeout.min(at.saturating_duration_since(now));
-        }
-        if let Some(at) = self.env.world_flush_at {
-            timeout = timeout.min(at.saturating_duration_since(now));
-        }
-        if let Some(at) = self.env.accept_paused_until {
-            timeout = timeout.min(at.saturating_duration_since(now));
-        }
-        if let Some(at) = self.env.draining {
-            timeout = timeout.min(at.saturating_duration_since(now));
-        }
-        if let Some(period) = self.watchdog {
-            timeout = timeout.min(period);
-        }
-        Some(timeout)
     }
 
     /// Counters are plain integers; they reach the registry at most every
