@@ -31,7 +31,7 @@ use packet_service::protocol::{CodecKind, HEADER_LEN};
 
 use crate::net::{CloseCause, ConnId, Net, NetEvent};
 use crate::stats::Latency;
-use crate::wire::{Wire, WireError};
+use crate::wire::{chat_stamp, Wire, WireError};
 pub use step::Step;
 
 mod step;
@@ -577,12 +577,17 @@ impl Bots {
                 self.complete(idx, now);
             }
             (Step::InMap, Role::Map, T::PAKWC_NORMAL_CHAT) => {
-                let r = NormalChatBroadcast::decode(body).map_err(decode_err)?;
-                if let Some(sent) = r
-                    .message
-                    .strip_prefix("lg ")
-                    .and_then(|t| t.parse::<u64>().ok())
-                {
+                // Any other line is decoded in full (and must decode).
+                let stamp = match chat_stamp(body) {
+                    Some(sent) => Some(sent),
+                    None => {
+                        let r = NormalChatBroadcast::decode(body).map_err(decode_err)?;
+                        r.message
+                            .strip_prefix("lg ")
+                            .and_then(|t| t.parse::<u64>().ok())
+                    }
+                };
+                if let Some(sent) = stamp {
                     self.delivered_total += 1;
                     if self.recording {
                         self.delivered += 1;
