@@ -80,15 +80,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 env.encode_world(idx, conn, wire, ptype, payload, now);
                 continue;
             }
-            let frame = match frames.iter().find(|(w, _)| *w == wire) {
-                Some((_, frame)) => frame.clone(),
+            let at = match frames.iter().position(|(w, _)| *w == wire) {
+                Some(at) => at,
                 None => {
-                    let frame = encode_frame(wire, ptype, payload);
-                    frames.push((wire, frame.clone()));
-                    frame
+                    frames.push((wire, encode_frame(wire, ptype, payload)));
+                    frames.len() - 1
                 }
             };
-            let Some(frame) = frame else {
+            let Some(frame) = &frames[at].1 else {
                 continue;
             };
             env.queue_shared(conn, frame, now);
@@ -218,14 +217,14 @@ impl<P: Probe> Env<P> {
     /// output within the connection's buffer budget (so a write carries
     /// many frames in a few buffers, not one chunk each), else queued as
     /// the shared frame itself.
-    fn queue_shared<S>(&mut self, conn: &mut Conn<S>, frame: Bytes, now: Instant) {
+    fn queue_shared<S>(&mut self, conn: &mut Conn<S>, frame: &Bytes, now: Instant) {
         if conn.buffers_held() == 0 {
             conn.progress_at = now; // holding starts now
         }
         let budget = self.world_budget(conn);
         let copy = |space: &mut [u8]| match space.get_mut(..frame.len()) {
             Some(room) => {
-                room.copy_from_slice(&frame);
+                room.copy_from_slice(frame);
                 Ok(frame.len())
             }
             None => Err(()),
@@ -235,7 +234,7 @@ impl<P: Probe> Env<P> {
             .encode(&self.pool, frame.len(), budget, copy)
             .is_err()
         {
-            conn.output.push_shared(frame);
+            conn.output.push_shared(frame.clone());
         }
     }
 

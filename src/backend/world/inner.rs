@@ -17,6 +17,7 @@ use super::admin::KickedUsers;
 use super::bodies::Body;
 use super::view::{Grid, ViewConfig};
 use crate::backend::store::CharState;
+use crate::ids::IdHasherBuilder;
 use crate::pb::world::{self as pb, downstream};
 use crate::protocol::packet_type::{Dialect, DialectId, Family};
 
@@ -104,7 +105,9 @@ pub(super) struct WorldInner {
     pub(super) links: HashMap<u64, mpsc::Sender<Result<pb::Downstream, Status>>>,
     /// The names the gateways of `links` gave (`admin.rs`).
     pub(super) gateways: super::admin::GatewayNames,
-    pub(super) players: HashMap<u32, Player>,
+    /// By session id: random, issued by the auth service, so hashed by
+    /// [`IdHasher`](crate::ids::IdHasher) (a broadcast looks up each target).
+    pub(super) players: HashMap<u32, Player, IdHasherBuilder>,
     pub(super) entities: HashMap<u16, u32>,
     pub(super) names: HashMap<String, u32>,
     pub(super) maps: HashMap<u16, BTreeSet<u32>>,
@@ -144,7 +147,7 @@ impl WorldInner {
         WorldInner {
             links: HashMap::new(),
             gateways: Default::default(),
-            players: HashMap::new(),
+            players: HashMap::default(),
             entities: HashMap::new(),
             names: HashMap::new(),
             maps: HashMap::new(),
@@ -222,11 +225,16 @@ impl WorldInner {
         targets: impl IntoIterator<Item = u32>,
         body: impl Fn(Family) -> Body,
     ) {
-        let mut by_link: BTreeMap<(Family, u64), Vec<u32>> = BTreeMap::new();
+        // A few links and families: a list searched from its last entry
+        // (consecutive targets mostly share one), in first-seen order.
+        let mut by_link: Vec<((Family, u64), Vec<u32>)> = Vec::new();
         for session in targets {
             if let Some(player) = self.players.get(&session) {
                 let key = (player.family, player.link);
-                by_link.entry(key).or_default().push(session);
+                match by_link.iter_mut().rev().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(session),
+                    None => by_link.push((key, vec![session])),
+                }
             }
         }
         let mut bodies: BTreeMap<Family, Body> = BTreeMap::new();
