@@ -1,5 +1,5 @@
 //! A connection's output queue: small replies packed into pooled buffers,
-//! shared frames (broadcasts encoded once, queued to every target), and
+//! shared frames (broadcasts encoded once, for targets short of buffers), and
 //! spill blocks: frames packed outside the pool when the connection's
 //! buffer budget is spent (a burst its socket does not take at once).
 //!

@@ -11,7 +11,7 @@
 //! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
 //! | 1 | take the settings a reload (SIGHUP) delivered | `reload.rs` |
 //! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
-//! | 4, 11 | world broadcasts encoded once and queued to every target; flush queued output | `output.rs` |
+//! | 4, 11 | world broadcasts encoded once and copied to every target; flush queued output; the world flush | `output.rs` |
 //! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
 //! | 8, 9 | buffer waiters; close the oldest stalled buffer holders when the pool runs short | `input.rs`, `pressure.rs` |
 //! | 9 | read and decode ready connections (bounded per pass) | `input.rs` |

@@ -2,7 +2,8 @@
 //! per pass (a short write waits for the writable edge), and world packets:
 //! those for a few targets encoded straight into each target's pooled
 //! output, broadcasts to more encoded once per (dialect, codec) and the
-//! frame queued to every target.
+//! frame copied into every target's output (or queued to it, shared); and
+//! the world flush, which writes world output that waited to share a write.
 
 use std::io;
 use std::time::Instant;
@@ -24,15 +25,16 @@ use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
 
 /// Most targets of a world packet encoded into each target's pooled output
 /// (a spawn, a whisper, a reply, chat among a few); a broadcast to more is
-/// encoded once and its frame shared.
+/// encoded once and its frame copied (or shared).
 const DIRECT_TARGETS: usize = 4;
 
 impl<N: Net, P: Probe> Reactor<N, P> {
     /// One world packet for its sessions. For at most [`DIRECT_TARGETS`]
     /// targets (a spawn, a whisper, a reply) it is encoded straight into
     /// each target's pooled output ([`Env::encode_world`]); for more, it is
-    /// encoded once per (dialect, codec) among the targets and the same
-    /// frame queued to each target of that dialect and codec. `family` is
+    /// encoded once per (dialect, codec) among the targets and the frame
+    /// copied into each target of that dialect and codec
+    /// ([`Env::queue_shared`]). `family` is
     /// the payload's layout; a target of the other family (which the world
     /// never sends) gets nothing.
     pub(super) fn broadcast(
@@ -111,18 +113,25 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         }
         self.env.dirty = dirty;
         if self.env.world_flush_at.is_some_and(|at| at <= now) {
-            self.env.world_flush_at = None;
-            let mut deferred = std::mem::take(&mut self.env.deferred);
-            for idx in deferred.drain(..) {
-                if let Some(conn) = self.conns.get_mut(idx) {
-                    conn.in_deferred = false;
-                    if !conn.output.is_empty() && conn.closing.is_none() {
-                        self.env.flush(idx, conn, now);
-                    }
+            self.world_flush(now);
+        }
+    }
+
+    /// Writes every connection whose world output waits for the world
+    /// flush: when it is due, or at once when readers wait for buffers that
+    /// the waiting output holds (`pressure.rs`).
+    pub(super) fn world_flush(&mut self, now: Instant) {
+        self.env.world_flush_at = None;
+        let mut deferred = std::mem::take(&mut self.env.deferred);
+        for idx in deferred.drain(..) {
+            if let Some(conn) = self.conns.get_mut(idx) {
+                conn.in_deferred = false;
+                if !conn.output.is_empty() && conn.closing.is_none() {
+                    self.env.flush(idx, conn, now);
                 }
             }
-            self.env.deferred = deferred;
         }
+        self.env.deferred = deferred;
     }
 }
 
@@ -262,17 +271,22 @@ impl<P: Probe> Env<P> {
                 return;
             }
         }
+        // Output that waits holds its pooled buffers meanwhile: it waits
+        // only while a quarter of the pool is free.
         let waits = !self.cfg.world_flush.is_zero()
             && !conn.in_dirty
             && conn.output.heap() <= self.cfg.output_limit
             && 2 * conn.output.memory() < self.output_pause
-            && !conn.output.fills_a_write(self.pool.buffer_size());
+            && !conn.output.fills_a_write(self.pool.buffer_size())
+            && 4 * self.pool.available() > self.pool.total();
         if !waits {
             self.queued(idx, conn);
         } else if !conn.output.is_empty() {
             push_once(&mut self.deferred, &mut conn.in_deferred, idx);
-            self.world_flush_at
-                .get_or_insert(now + self.cfg.world_flush);
+            // A reload may have shortened the interval since the deadline
+            // was set.
+            let due = now + self.cfg.world_flush;
+            self.world_flush_at = Some(self.world_flush_at.map_or(due, |at| at.min(due)));
         }
     }
 
@@ -351,6 +365,9 @@ mod tests {
         reactor: Reactor<SimNet, NoProbe>,
         network: Network,
         client: ClientId,
+        /// Every client in the world, `client` first; the `i`th is session
+        /// `PLAYER + i`.
+        players: Vec<ClientId>,
         events: SimEvents,
         _ends: RuntimeEnds,
     }
@@ -358,6 +375,11 @@ mod tests {
     /// A reactor (pool of 16 buffers of 2 KiB) with one connection in the
     /// world as session `PLAYER`, world output held for `world_flush`.
     fn world(world_flush: Duration) -> World {
+        world_of(1, world_flush)
+    }
+
+    /// The same with `n` connections in the world.
+    fn world_of(n: u32, world_flush: Duration) -> World {
         let (net, listener, network) = sim::network(11, Faults::default());
         let cfg = ReactorConfig {
             world_flush,
@@ -374,23 +396,28 @@ mod tests {
             health: Arc::new(Health::new(Duration::from_secs(10))),
         };
         let mut reactor = Reactor::with_net(net, listener, parts, NoProbe).expect("reactor");
-        let client = network
-            .connect(SocketAddr::from(([127, 0, 0, 1], 4000)))
-            .expect("backlog");
+        let players: Vec<ClientId> = (0..n)
+            .map(|i| {
+                let peer = SocketAddr::from(([127, 0, 0, 1], 4000 + i as u16));
+                network.connect(peer).expect("backlog")
+            })
+            .collect();
         let mut events = SimEvents::with_capacity(64);
         reactor.pass(&mut events).expect("pass");
-        let (idx, conn) = reactor.conns.iter_mut().next().expect("accepted");
-        conn.wire = Some(Wire {
-            codec: Codec::new(CodecKind::Plain),
-            dialect: DialectId::Osirose,
-        });
-        let conn_ref = conn.conn_ref;
-        assert_eq!(idx, 0);
-        reactor.env.sessions.insert(SessionId(PLAYER), conn_ref);
+        assert_eq!(reactor.conns.len(), n as usize, "all accepted");
+        for (idx, conn) in reactor.conns.iter_mut() {
+            conn.wire = Some(Wire {
+                codec: Codec::new(CodecKind::Plain),
+                dialect: DialectId::Osirose,
+            });
+            let session = SessionId(PLAYER + idx as u32);
+            reactor.env.sessions.insert(session, conn.conn_ref);
+        }
         World {
             reactor,
             network,
-            client,
+            client: players[0],
+            players,
             events,
             _ends: ends,
         }
@@ -409,9 +436,83 @@ mod tests {
 
         /// Bytes the client has received since the last call.
         fn received(&mut self) -> usize {
-            let mut into = Vec::new();
-            self.network.recv(self.client, &mut into, 1 << 20)
+            self.received_by(self.client)
         }
+
+        fn received_by(&mut self, client: ClientId) -> usize {
+            let mut into = Vec::new();
+            self.network.recv(client, &mut into, 1 << 20)
+        }
+
+        /// The sessions of every player.
+        fn everyone(&self) -> Vec<u32> {
+            (0..self.players.len() as u32).map(|i| PLAYER + i).collect()
+        }
+
+        /// Whether every client's connection is still open.
+        fn all_open(&self) -> bool {
+            self.players
+                .iter()
+                .all(|&c| self.network.far(c) == sim::Far::Open)
+        }
+    }
+
+    #[test]
+    fn world_output_waits_only_while_a_quarter_of_the_pool_is_free() {
+        // 14 players, a pool of 16: each waiting queue holds one buffer.
+        let mut w = world_of(14, FLUSH);
+        let everyone = w.everyone();
+        w.chat(&everyone, b"crowd\0");
+        w.pass();
+        // The 11th copy leaves 5 of 16 free; the 12th would leave a quarter:
+        // from there on each is written in the pass and its buffer returns.
+        assert_eq!(w.reactor.env.pool.available(), 5, "11 held");
+        let early = w.players.clone();
+        let early = early.into_iter().filter(|&c| w.received_by(c) > 0).count();
+        assert_eq!(early, 3, "those past the quarter are written in the pass");
+        w.network.advance(FLUSH);
+        w.pass();
+        let late = w.players.clone();
+        let late = late.into_iter().filter(|&c| w.received_by(c) > 0).count();
+        assert_eq!(early + late, 14, "everyone got the line once");
+        assert_eq!(w.reactor.env.pool.available(), 16, "every buffer back");
+    }
+
+    #[test]
+    fn readers_short_of_buffers_get_the_world_flush_not_a_close() {
+        // 10 players' waiting output holds 10 of the 16 buffers.
+        let mut w = world_of(10, FLUSH);
+        let everyone = w.everyone();
+        w.chat(&everyone, b"held\0");
+        assert_eq!(w.reactor.env.pool.available(), 6);
+        w.pass();
+        assert_eq!(w.received(), 0, "all waiting");
+        // Newcomers each hold a buffer with half a header, until one finds
+        // the pool at its reserve and waits for a buffer.
+        let newcomers: Vec<ClientId> = (0..6u16)
+            .map(|i| {
+                let peer = SocketAddr::from(([127, 0, 0, 1], 5000 + i));
+                w.network.connect(peer).expect("backlog")
+            })
+            .collect();
+        w.pass();
+        for &c in &newcomers {
+            assert_eq!(w.network.send(c, &[0x10, 0x00]), 2);
+        }
+        for _ in 0..4 {
+            w.pass();
+        }
+        // The clock has not moved: the world flush came early, for them.
+        assert!(w.all_open(), "no player closed for pool pressure");
+        assert!(newcomers
+            .iter()
+            .all(|&c| w.network.far(c) == sim::Far::Open));
+        let players = w.players.clone();
+        for c in players {
+            assert_eq!(w.received_by(c), HEADER_LEN + 5, "written early");
+        }
+        let pressure = crate::conn::reason::CloseReason::PoolPressure.index();
+        assert_eq!(w.reactor.env.limits.closed[pressure], 0);
     }
 
     #[test]
@@ -431,6 +532,21 @@ mod tests {
         assert_eq!(w.received(), 2 * (HEADER_LEN + 4), "both, at the flush");
         assert!(w.reactor.env.deferred.is_empty());
         assert!(w.reactor.env.world_flush_at.is_none());
+    }
+
+    #[test]
+    fn a_reload_to_a_shorter_world_flush_shortens_the_wait() {
+        let mut w = world(Duration::from_millis(250));
+        w.chat(&CROWD, b"slow\0");
+        w.reactor.env.cfg.world_flush = FLUSH;
+        w.chat(&CROWD, b"fast\0");
+        w.network.advance(FLUSH);
+        w.pass();
+        assert_eq!(
+            w.received(),
+            2 * (HEADER_LEN + 5),
+            "both at the new interval"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! progress (no frame decoded, nothing written) are closed
 //! (`pool_pressure`) and their buffers taken back at once, so that holders
 //! that stall cannot starve everyone else (sozu's pool works the same way:
-//! a failed checkout is answered, never waited out forever).
+//! a failed checkout is answered, never waited out forever). World output
+//! waiting for the world flush is written first: its holders are not
+//! stalled, only early.
 
 use std::time::Instant;
 
@@ -34,10 +36,19 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 .get(idx)
                 .is_some_and(|c| c.in_pool_wait && c.closing.is_none())
         });
-        let waiting = env.pool_wait.len();
-        if waiting == 0 {
+        if env.pool_wait.is_empty() {
             return;
         }
+        if env.world_flush_at.is_some() {
+            // World output waiting for its flush holds buffers: written now,
+            // they come back without closing anyone.
+            self.world_flush(now);
+            if self.env.pool.available() > self.env.read_reserve {
+                return;
+            }
+        }
+        let env = &mut self.env;
+        let waiting = env.pool_wait.len();
         let mut wanted = (env.read_reserve + waiting).saturating_sub(env.pool.available());
         let mut holders = std::mem::take(&mut env.holders);
         holders.clear();
