@@ -272,13 +272,15 @@ impl AdminService {
             return Err(Status::not_found(format!("no account named {name:?}")));
         }
         log::info!("admin: account {username:?} (user {user_id}) banned");
-        let kicked = self.world.kick(Target::User(user_id), "banned").await;
-        // The account's one session goes, whatever its stage: a connection
-        // at character select (no world player to kick) is closed by its
-        // gateway at its next refresh, answered expired.
+        // The account's one session goes first, whatever its stage: a join
+        // that starts after this finds none, one already loading is refused
+        // by the kick that follows, and a connection at character select
+        // (no world player to kick) is closed by its gateway at its next
+        // refresh, answered expired.
         if let Err(e) = self.shared.sessions.remove_account(user_id).await {
             log::error!("admin: session of banned user {user_id} not removed: {e}");
         }
+        let kicked = self.world.kick(Target::User(user_id), "banned").await;
         Ok(pb::BanReply {
             kicked: names(kicked),
         })

@@ -188,20 +188,9 @@ impl WorldState {
             return;
         };
         match (done, pending.leave) {
-            (Ok((_, (join, found))), None)
-                if found.is_some()
-                    && lock(&self.inner)
-                        .kicked
-                        .since(join.user_id, pending.kicks_seen) =>
-            {
-                log::debug!(
-                    "world: join of user {} loaded after its account was kicked; refused",
-                    join.user_id
-                );
-                self.joins_cancelled.fetch_add(1, Ordering::Relaxed);
-                lock(&self.inner).send(link, failed_join(session));
+            (Ok((_, (join, found))), None) => {
+                self.admit(link, join, found, pending.kicks_seen).await
             }
-            (Ok((_, (join, found))), None) => self.admit(link, join, found).await,
             (Ok((_, (join, found))), Some(leave)) => {
                 log::debug!("world: join of user {} left before it loaded", join.user_id);
                 self.joins_cancelled.fetch_add(1, Ordering::Relaxed);
@@ -258,8 +247,9 @@ impl WorldState {
         Some(c)
     }
 
-    /// Applies a loaded join: the character enters, or FAILED is answered.
-    async fn admit(&self, link: u64, join: pb::Join, found: Option<Character>) {
+    /// Applies a loaded join: the character enters, or FAILED is answered
+    /// (also when its account was kicked since generation `kicks_seen`).
+    async fn admit(&self, link: u64, join: pb::Join, found: Option<Character>, kicks_seen: u64) {
         let Some(mut c) = found else {
             log::debug!("world: join of session for user {} refused", join.user_id);
             lock(&self.inner).send(link, failed_join(join.session_id));
@@ -271,7 +261,7 @@ impl WorldState {
             state.apply(&mut c);
         }
         let mut removed = Vec::new();
-        let entity_id = self.enter(link, &join, &mut c, &mut removed);
+        let entity_id = self.enter(link, &join, &mut c, &mut removed, kicks_seen);
         if let Some(entity_id) = entity_id {
             log::debug!(
                 "world: {:?} (user {}) joined map {} as entity {entity_id}",

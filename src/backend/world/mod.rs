@@ -234,9 +234,21 @@ impl WorldState {
         join: &pb::Join,
         c: &mut Character,
         removed: &mut Vec<Player>,
+        kicks_seen: u64,
     ) -> Option<u16> {
         let session_id = join.session_id;
         let mut inner = lock(&self.inner);
+        // Under the lock that inserts the player: a kick of the account
+        // since the join began loading (a ban) is not outrun.
+        if inner.kicked.since(join.user_id, kicks_seen) {
+            log::debug!(
+                "world: join of user {} loaded after its account was kicked; refused",
+                join.user_id
+            );
+            self.joins_cancelled.fetch_add(1, Ordering::Relaxed);
+            inner.send(link, failed_join(session_id));
+            return None;
+        }
         // A session joining again, or the same character joining through a
         // newer session, replaces the old player (whose state is the newest).
         let stale_by_name = inner.names.get(&c.name.to_lowercase()).copied();
