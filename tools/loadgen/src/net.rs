@@ -473,28 +473,31 @@ impl Net {
 }
 
 /// A non-blocking connect to `addr` from `source`, its port chosen by the
-/// connect for the whole 4-tuple.
+/// connect for the whole 4-tuple (on Linux; elsewhere by the bind).
 fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> io::Result<TcpStream> {
-    use std::os::fd::AsRawFd;
     let socket = socket2::Socket::new(
         socket2::Domain::IPV4,
         socket2::Type::STREAM,
         Some(socket2::Protocol::TCP),
     )?;
     socket.set_nonblocking(true)?;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket fd and a correctly sized `c_int` value.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a correctly sized `c_int` value.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     socket.bind(&SocketAddr::from((source, 0)).into())?;
     match socket.connect(&addr.into()) {
