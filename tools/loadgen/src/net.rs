@@ -485,19 +485,12 @@ fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> io::Result<TcpS
     {
         use std::os::fd::AsRawFd;
         let on: libc::c_int = 1;
-        // SAFETY: a valid socket fd and a correctly sized `c_int` value.
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_BIND_ADDRESS_NO_PORT,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            &on,
+        )?;
     }
     socket.bind(&SocketAddr::from((source, 0)).into())?;
     match socket.connect(&addr.into()) {
@@ -515,15 +508,32 @@ fn set_linger_zero(stream: &TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: a valid socket fd and a correctly sized `linger` value.
-    unsafe {
+    // A socket that keeps its linger closes with a FIN instead: no harm.
+    let _ = setsockopt(
+        stream.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &linger,
+    );
+}
+
+/// `setsockopt(fd, level, name, value)` for a plain-data `value`.
+fn setsockopt<T>(fd: std::os::fd::RawFd, level: i32, name: i32, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a live, correctly sized value of the option's
+    // type, and the kernel only reads it.
+    let rc = unsafe {
         libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
