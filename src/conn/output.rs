@@ -265,7 +265,8 @@ impl OutQueue {
         *self = OutQueue::default();
     }
 
-    /// One vectored write of as much as is queued. Returns the bytes written.
+    /// One vectored write of as much as is queued (a plain write for one
+    /// run). Returns the bytes written.
     pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let mut count = 0;
@@ -273,7 +274,12 @@ impl OutQueue {
             slices[count] = IoSlice::new(chunk.bytes());
             count += 1;
         }
-        let n = w.write_vectored(&slices[..count])?;
+        // One run (a reply, the usual case) is a plain write: the kernel
+        // then copies no iovec array in.
+        let n = match count {
+            1 => w.write(&slices[0])?,
+            _ => w.write_vectored(&slices[..count])?,
+        };
         self.consume(n);
         Ok(n)
     }
