@@ -162,6 +162,10 @@ series! {
         "Chat messages dropped by the chat budget instead of forwarded to the world, by reason.";
     world_oversized: IntCounter = "world_oversized_total" []
         "Packets from the world service too large for the protocol, dropped.";
+    world_flushes: IntCounter = "world_flushes_total" []
+        "World flushes run: writes of the connections whose world output waited (WORLD_FLUSH_MS), when due or early for readers short of buffers.";
+    world_flush_writes: IntCounter = "world_flush_connections_total" []
+        "Connections written by world flushes (divided by world_flushes_total: connections per flush).";
     admin_actions: IntCounterVec = "admin_actions_total" ["kind", "result"]
         "Calls of the embedded backend's admin service, by kind (list, kick, announce, ban) and result (done, not_found, invalid, unauthenticated, failed).";
     world_dropped: IntCounter = "world_messages_dropped_total" []

@@ -81,6 +81,10 @@ reactor_counters! {
     stale_completions => rpc_stale_completions,
     /// World packets too large to send, dropped since the last publish.
     world_oversized => world_oversized,
+    /// World flushes run since the last publish.
+    world_flushes => world_flushes,
+    /// Connections written by world flushes since the last publish.
+    world_flush_writes => world_flush_writes,
 }
 
 /// Everything of [`ReactorCounters`] but the table's counts.
