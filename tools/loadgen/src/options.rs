@@ -157,6 +157,12 @@ pub(crate) fn options() -> Options {
     o.optopt("", "steps", "fanout/pubsub: steps at most (14)", "N");
     o.optopt(
         "",
+        "refine",
+        "fanout/pubsub: steps between the last sustained and the first failed rate (2)",
+        "N",
+    );
+    o.optopt(
+        "",
         "max-p99-ms",
         "fanout/pubsub: delivery p99 bound of a step (50)",
         "MS",
@@ -361,6 +367,7 @@ pub(crate) fn sat_opts(
         start: num(m, "start-rate", 150_000.0)?,
         factor: num::<f64>(m, "step-factor", 1.3)?.max(1.01),
         max_steps: positive(m, "steps", 14, 100)?,
+        refine: num(m, "refine", 2usize)?.min(8),
         step: secs(m, "duration", 3.0)?,
         max_p99: Duration::from_millis(num(m, "max-p99-ms", 50)?),
         server_pid,

@@ -12,7 +12,10 @@
 //! [`KEEP_UP`] of their schedule, nothing was lost by the end of the drain
 //! and every subscriber is still connected. A step that is not is tried
 //! once more (the machine is shared: one stall of another process must
-//! not end the run); the second miss ends the run, its reason a note.
+//! not end the run); the second miss ends the stepping, its reason a note.
+//! Then [`SatOpts::refine`] steps bisect (geometrically) between the last
+//! sustained rate and the first that was not, each tried the same way, so
+//! that the result is not the coarse step below the limit.
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +54,8 @@ pub struct SatOpts {
     pub factor: f64,
     /// Steps at most.
     pub max_steps: usize,
+    /// Steps between the last sustained and the first unsustained rate.
+    pub refine: usize,
     /// Sending time per step.
     pub step: Duration,
     /// Delivery p99 above which a step is not sustained.
@@ -188,25 +193,35 @@ fn step<F: Fleet>(fleet: &mut F, opts: &SatOpts, offered: f64) -> Result<StepRes
     })
 }
 
-/// Steps the offered rate up until a step is not sustained; writes the
-/// highest sustained step into `result` (figures `deliveries_per_sec`,
-/// `server_cpu_s_per_million`, latency `delivery`) and every step as a note.
-pub fn run<F: Fleet>(fleet: &mut F, opts: &SatOpts, result: &mut RunResult) -> Result<(), String> {
-    result.param("step_s", opts.step.as_secs_f64());
-    result.param("start_offered_per_sec", opts.start);
-    result.param("step_factor", opts.factor);
-    result.param("max_p99_ms", opts.max_p99.as_secs_f64() * 1e3);
-    let mut progress = Progress::new("saturate", opts.progress);
-    let mut best: Option<StepResult> = None;
-    let mut sent = 0u64;
-    let mut expected = 0u64;
-    let mut offered = opts.start;
-    let mut retried = false;
-    for n in 0..opts.max_steps {
-        let s = step(fleet, opts, offered)?;
-        sent += s.sent;
-        expected += s.expected;
-        progress.tick(Instant::now(), || {
+/// The steps of one run: each attempt is noted, and tried once more when
+/// it is not sustained.
+struct Steps<'a, F> {
+    fleet: &'a mut F,
+    opts: &'a SatOpts,
+    progress: &'a mut Progress,
+    n: usize,
+    sent: u64,
+    expected: u64,
+}
+
+impl<F: Fleet> Steps<'_, F> {
+    /// A step at `offered`, and once more if it was not sustained while
+    /// subscribers remain; the last of them.
+    fn attempt(&mut self, offered: f64, result: &mut RunResult) -> Result<StepResult, String> {
+        let s = self.one(offered, result)?;
+        if s.missed.is_some() && self.fleet.subscribers() > 0 {
+            return self.one(offered, result);
+        }
+        Ok(s)
+    }
+
+    fn one(&mut self, offered: f64, result: &mut RunResult) -> Result<StepResult, String> {
+        let s = step(self.fleet, self.opts, offered)?;
+        let n = self.n;
+        self.n += 1;
+        self.sent += s.sent;
+        self.expected += s.expected;
+        self.progress.tick(Instant::now(), || {
             format!(
                 "step {n}: {} offered, {} delivered/s, p99 {:.1} ms",
                 si(s.offered),
@@ -225,18 +240,66 @@ pub fn run<F: Fleet>(fleet: &mut F, opts: &SatOpts, result: &mut RunResult) -> R
             s.client_util.unwrap_or(0.0) * 100.0,
             s.missed.as_deref().unwrap_or("sustained")
         ));
+        Ok(s)
+    }
+}
+
+/// Steps the offered rate up until a step is not sustained, then refines
+/// between the last sustained and the first unsustained rate; writes the
+/// highest sustained step into `result` (figures `deliveries_per_sec`,
+/// `server_cpu_s_per_million`, latency `delivery`) and every step as a note.
+pub fn run<F: Fleet>(fleet: &mut F, opts: &SatOpts, result: &mut RunResult) -> Result<(), String> {
+    result.param("step_s", opts.step.as_secs_f64());
+    result.param("start_offered_per_sec", opts.start);
+    result.param("step_factor", opts.factor);
+    result.param("refine_steps", opts.refine as f64);
+    result.param("max_p99_ms", opts.max_p99.as_secs_f64() * 1e3);
+    let mut progress = Progress::new("saturate", opts.progress);
+    let mut steps = Steps {
+        fleet,
+        opts,
+        progress: &mut progress,
+        n: 0,
+        sent: 0,
+        expected: 0,
+    };
+    let mut best: Option<StepResult> = None;
+    let mut failed_at = None;
+    let mut offered = opts.start;
+    for _ in 0..opts.max_steps {
+        let s = steps.attempt(offered, result)?;
         if s.missed.is_some() {
-            if !retried && fleet.subscribers() > 0 {
-                retried = true;
-                continue;
-            }
-            result.figure("first_unsustained_offered_per_sec", s.offered);
+            failed_at = Some(s.offered);
             break;
         }
-        retried = false;
         best = Some(s);
         offered *= opts.factor;
     }
+    if let (Some(mut hi), Some(mut lo)) = (failed_at, best.as_ref().map(|b| b.offered)) {
+        for _ in 0..opts.refine {
+            if steps.fleet.subscribers() == 0 {
+                break;
+            }
+            let s = steps.attempt((lo * hi).sqrt(), result)?;
+            if s.missed.is_some() {
+                hi = s.offered;
+            } else {
+                lo = s.offered;
+                best = Some(s);
+            }
+        }
+        failed_at = Some(hi);
+    }
+    if let Some(hi) = failed_at {
+        result.figure("first_unsustained_offered_per_sec", hi);
+    }
+    let Steps {
+        fleet,
+        progress,
+        sent,
+        expected,
+        ..
+    } = steps;
     progress.finish();
     result.figure("messages_sent", sent as f64);
     result.figure("deliveries_expected", expected as f64);
@@ -324,6 +387,7 @@ mod tests {
             start: 1_000.0,
             factor: 2.0,
             max_steps: 6,
+            refine: 0,
             step: Duration::from_millis(300),
             max_p99: Duration::from_millis(50),
             server_pid: None,
@@ -341,5 +405,37 @@ mod tests {
         assert_eq!(r.get("first_unsustained_offered_per_sec"), Some(4_000.0));
         assert_eq!(r.notes.len(), 4, "{:?}", r.notes);
         assert!(r.notes[3].contains("lost"), "{:?}", r.notes);
+    }
+
+    #[test]
+    fn refining_finds_the_limit_between_two_steps() {
+        let mut fleet = Ideal {
+            subs: 10,
+            capacity: 3_000.0,
+            started: None,
+            delivered: 0,
+            base: 0,
+            latency: Latency::new(),
+        };
+        let opts = SatOpts {
+            start: 1_000.0,
+            factor: 2.0,
+            max_steps: 6,
+            refine: 2,
+            step: Duration::from_millis(300),
+            max_p99: Duration::from_millis(50),
+            server_pid: None,
+            progress: false,
+        };
+        let mut r = RunResult::new("pubsub", "pubsub", "test");
+        run(&mut fleet, &opts, &mut r).expect("runs");
+        // 2000 sustained, 4000 not: 2828 (their geometric middle) is
+        // within the capacity of 3000, 3364 is not.
+        let best = r.get("offered_deliveries_per_sec").expect("a best step");
+        assert!((best - 2_828.4).abs() < 1.0, "{best} {:?}", r.notes);
+        let failed = r.get("first_unsustained_offered_per_sec").expect("failed");
+        assert!((failed - 3_363.6).abs() < 1.0, "{failed} {:?}", r.notes);
+        // 1000, 2000, 4000 twice, 2828, 3364 twice.
+        assert_eq!(r.notes.len(), 7, "{:?}", r.notes);
     }
 }
