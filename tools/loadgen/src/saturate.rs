@@ -373,21 +373,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_step_past_capacity_ends_the_run() {
-        let mut fleet = Ideal {
-            subs: 10,
-            capacity: 3_000.0,
-            started: None,
-            delivered: 0,
-            base: 0,
-            latency: Latency::new(),
-        };
+    impl Ideal {
+        /// Ten subscribers, `capacity` deliveries per second.
+        fn of_capacity(capacity: f64) -> Ideal {
+            Ideal {
+                subs: 10,
+                capacity,
+                started: None,
+                delivered: 0,
+                base: 0,
+                latency: Latency::new(),
+            }
+        }
+    }
+
+    /// A run stepping from 1,000 doubling, 300 ms each, with `refine`
+    /// refining steps, against a capacity of 3,000 deliveries per second.
+    fn doubling_against_3000(refine: usize) -> RunResult {
+        let mut fleet = Ideal::of_capacity(3_000.0);
         let opts = SatOpts {
             start: 1_000.0,
             factor: 2.0,
             max_steps: 6,
-            refine: 0,
+            refine,
             step: Duration::from_millis(300),
             max_p99: Duration::from_millis(50),
             server_pid: None,
@@ -395,6 +403,12 @@ mod tests {
         };
         let mut r = RunResult::new("pubsub", "pubsub", "test");
         run(&mut fleet, &opts, &mut r).expect("runs");
+        r
+    }
+
+    #[test]
+    fn the_step_past_capacity_ends_the_run() {
+        let r = doubling_against_3000(0);
         // 1000 and 2000 are sustained, 4000 is not (twice).
         assert_eq!(
             r.get("offered_deliveries_per_sec"),
@@ -409,26 +423,7 @@ mod tests {
 
     #[test]
     fn refining_finds_the_limit_between_two_steps() {
-        let mut fleet = Ideal {
-            subs: 10,
-            capacity: 3_000.0,
-            started: None,
-            delivered: 0,
-            base: 0,
-            latency: Latency::new(),
-        };
-        let opts = SatOpts {
-            start: 1_000.0,
-            factor: 2.0,
-            max_steps: 6,
-            refine: 2,
-            step: Duration::from_millis(300),
-            max_p99: Duration::from_millis(50),
-            server_pid: None,
-            progress: false,
-        };
-        let mut r = RunResult::new("pubsub", "pubsub", "test");
-        run(&mut fleet, &opts, &mut r).expect("runs");
+        let r = doubling_against_3000(2);
         // 2000 sustained, 4000 not: 2828 (their geometric middle) is
         // within the capacity of 3000, 3364 is not.
         let best = r.get("offered_deliveries_per_sec").expect("a best step");
