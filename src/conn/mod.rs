@@ -109,6 +109,14 @@ impl<S> Conn<S> {
     pub fn buffers_held(&self) -> usize {
         usize::from(self.input.is_some()) + self.output.pooled()
     }
+
+    /// About to take a pooled buffer: one that held none starts holding now
+    /// (pool pressure closes the longest holders without progress first).
+    pub fn holds_from(&mut self, now: Instant) {
+        if self.buffers_held() == 0 {
+            self.progress_at = now;
+        }
+    }
 }
 
 /// Log prefix of a connection: id, peer, dialect (`-` until the first

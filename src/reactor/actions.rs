@@ -200,9 +200,7 @@ impl<P: Probe> Env<P> {
                     let wire = conn.wire.unwrap_or_else(|| self.first.placeholder());
                     let (codec, dialect) = (wire.codec, wire.dialect.dialect());
                     let budget = output_budget(conn);
-                    if conn.buffers_held() == 0 {
-                        conn.progress_at = now; // holding starts now
-                    }
+                    conn.holds_from(now);
                     let result = conn
                         .output
                         .encode(&self.pool, MAX_PACKET_SIZE, budget, |space| {

@@ -100,9 +100,7 @@ impl<P: Probe> Env<P> {
                     push_once_deque(&mut self.pool_wait, &mut conn.in_pool_wait, idx);
                     return;
                 }
-                if conn.buffers_held() == 0 {
-                    conn.progress_at = now; // holding starts now
-                }
+                conn.holds_from(now);
                 conn.input = self.pool.checkout();
             }
             let Some(buf) = conn.input.as_mut() else {

@@ -198,9 +198,7 @@ impl<P: Probe> Env<P> {
         };
         let size = HEADER_LEN + payload.len();
         let write = |space: &mut [u8]| write_frame(space, wire, wire_id, payload);
-        if conn.buffers_held() == 0 {
-            conn.progress_at = now; // holding starts now
-        }
+        conn.holds_from(now);
         let budget = self.world_budget(conn);
         let mut result = conn.output.encode(&self.pool, size, budget, write);
         if result == Err(EncodeFailure::OverBudget) && conn.output.heap() == 0 {
@@ -229,9 +227,7 @@ impl<P: Probe> Env<P> {
     /// many frames in a few buffers, not one chunk each), else queued as
     /// the shared frame itself.
     fn queue_shared<S>(&mut self, conn: &mut Conn<S>, frame: &Bytes, now: Instant) {
-        if conn.buffers_held() == 0 {
-            conn.progress_at = now; // holding starts now
-        }
+        conn.holds_from(now);
         let budget = self.world_budget(conn);
         let copy = |space: &mut [u8]| match space.get_mut(..frame.len()) {
             Some(room) => {
