@@ -104,7 +104,9 @@ impl Config {
     /// The three backend services: the URLs that are set, else the
     /// embedded backend at `embedded` (its bound address, when it runs).
     pub fn endpoints(&self, embedded: Option<SocketAddr>) -> Endpoints {
-        let embedded = embedded.map(|a| format!("http://{a}")).unwrap_or_default();
+        let embedded = embedded
+            .map(crate::rpc::transport::embedded_url)
+            .unwrap_or_default();
         let or_embedded =
             |urls: &Option<Vec<String>>| urls.clone().unwrap_or_else(|| vec![embedded.clone()]);
         Endpoints {

@@ -44,19 +44,26 @@ pub struct Local {
     stopped: watch::Receiver<bool>,
 }
 
+/// The URL of the embedded backend at `addr`, as `Config::endpoints`
+/// configures the services it serves: the one form [`Local::serves`]
+/// recognises.
+pub fn embedded_url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
 impl Local {
     /// The services in `routes`, which the backend also serves over gRPC
     /// on `addr`; calls are refused once `stopped` says true.
     pub fn new(addr: SocketAddr, routes: Routes, stopped: watch::Receiver<bool>) -> Local {
         Local {
-            url: format!("http://{addr}"),
+            url: embedded_url(addr),
             routes,
             stopped,
         }
     }
 
     /// The URL a service is configured with when this backend serves it
-    /// (the form `Config::endpoints` gives the embedded backend).
+    /// ([`embedded_url`]).
     pub fn url(&self) -> &str {
         &self.url
     }
