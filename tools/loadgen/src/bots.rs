@@ -577,16 +577,11 @@ impl Bots {
                 self.complete(idx, now);
             }
             (Step::InMap, Role::Map, T::PAKWC_NORMAL_CHAT) => {
-                // Any other line is decoded in full (and must decode).
-                let stamp = match chat_stamp(body) {
-                    Some(sent) => Some(sent),
-                    None => {
-                        let r = NormalChatBroadcast::decode(body).map_err(decode_err)?;
-                        r.message
-                            .strip_prefix("lg ")
-                            .and_then(|t| t.parse::<u64>().ok())
-                    }
-                };
+                // Any other line must still decode; it carries no stamp.
+                let stamp = chat_stamp(body);
+                if stamp.is_none() {
+                    NormalChatBroadcast::decode(body).map_err(decode_err)?;
+                }
                 if let Some(sent) = stamp {
                     self.delivered_total += 1;
                     if self.recording {

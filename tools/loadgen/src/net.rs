@@ -503,21 +503,13 @@ fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> io::Result<TcpS
 
 /// `SO_LINGER {on, 0}`: close sends a reset.
 fn set_linger_zero(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
     // A socket that keeps its linger closes with a FIN instead: no harm.
-    let _ = setsockopt(
-        stream.as_raw_fd(),
-        libc::SOL_SOCKET,
-        libc::SO_LINGER,
-        &linger,
-    );
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
-/// `setsockopt(fd, level, name, value)` for a plain-data `value`.
+/// `setsockopt(fd, level, name, value)` for a plain-data `value` (an
+/// option socket2 does not name).
+#[cfg(target_os = "linux")]
 fn setsockopt<T>(fd: std::os::fd::RawFd, level: i32, name: i32, value: &T) -> io::Result<()> {
     // SAFETY: `value` is a live, correctly sized value of the option's
     // type, and the kernel only reads it.

@@ -158,7 +158,7 @@ pub(crate) fn options() -> Options {
     o.optopt(
         "",
         "refine",
-        "fanout/pubsub: steps between the last sustained and the first failed rate (2)",
+        "fanout/pubsub: steps between the last sustained and the first failed rate (2, at most 8)",
         "N",
     );
     o.optopt(
