@@ -312,7 +312,7 @@ fn a_stopping_backend_refuses_in_process_calls() {
 #[test]
 fn the_world_link_reads_its_downstream_while_its_upstream_is_full() {
     let knobs = Arc::new(Knobs::default());
-    knobs.world_hold.store(true, Ordering::SeqCst);
+    knobs.world_hold.send_replace(true);
     knobs.world_burst.store(20_000, Ordering::SeqCst);
     let mut gw = InProcess::start(&knobs);
     let until = std::time::Instant::now() + DEADLINE;
@@ -346,7 +346,7 @@ fn the_world_link_reads_its_downstream_while_its_upstream_is_full() {
     // Released, the world first sends more downstream than any buffer
     // holds, then reads upstream: every upstream message arrives only if
     // the link kept reading its downstream while its upstream was full.
-    knobs.world_hold.store(false, Ordering::SeqCst);
+    knobs.world_hold.send_replace(false);
     let mut joined = 0u64;
     while knobs.upstream.load(Ordering::SeqCst) < u64::from(sent) {
         let left = until.saturating_duration_since(std::time::Instant::now());

@@ -35,15 +35,6 @@ fn gateway() -> ServerHandle {
     start(config)
 }
 
-fn walk(p: &mut Player, x: f32, y: f32) {
-    p.map.send(&MouseCmd {
-        target_id: 0,
-        x,
-        y,
-        z: 0,
-    });
-}
-
 /// The mover's own movement broadcast, which ends what a step sends it.
 #[track_caller]
 fn own_move(p: &mut Player, x: f32, y: f32) {
@@ -81,7 +72,7 @@ fn removed(c: &mut Client) -> u16 {
 /// Alice far out, Bobby at home: neither sees the other.
 fn far_apart(gw: &ServerHandle) -> (Player, Player) {
     let mut alice = enter_world(gw.addr(), CODEC, "walker-a", "Alice");
-    walk(&mut alice, FAR, FAR);
+    alice.walk(FAR, FAR);
     own_move(&mut alice, FAR, FAR);
     let mut bobby = enter_world(gw.addr(), CODEC, "walker-b", "Bobby");
     nothing_more(&mut bobby.map, "Bobby");
@@ -96,7 +87,7 @@ fn walking_into_and_out_of_view_spawns_and_removes() {
 
     // Bobby walks to within a few cells of Alice: both are shown the other.
     let near = FAR - 3_500.0;
-    walk(&mut bobby, near, FAR);
+    bobby.walk(near, FAR);
     let seen = spawned(&mut alice.map);
     assert_eq!(
         (seen.id, seen.name.as_str(), seen.x, seen.y),
@@ -116,13 +107,13 @@ fn walking_into_and_out_of_view_spawns_and_removes() {
     own_move(&mut bobby, near, FAR);
 
     // A step that stays in view is only a movement.
-    walk(&mut bobby, near + 100.0, FAR);
+    bobby.walk(near + 100.0, FAR);
     let moved: MouseCmdBroadcast = alice.map.recv_as();
     assert_eq!((moved.id, moved.x), (bobby.entity, near + 100.0));
     own_move(&mut bobby, near + 100.0, FAR);
 
     // Bobby walks home: both are told the other is gone.
-    walk(&mut bobby, HOME, HOME);
+    bobby.walk(HOME, HOME);
     assert_eq!(removed(&mut alice.map), bobby.entity);
     assert_eq!(removed(&mut bobby.map), alice.entity);
     own_move(&mut bobby, HOME, HOME);
@@ -215,7 +206,7 @@ fn both_families_see_each_other_in_their_layouts() {
     config.packet_ids = packet_service::conn::wire::PacketIds::Auto;
     let gw = start(config);
     let mut oscar = enter_world(gw.addr(), CODEC, "family-o", "Oscar");
-    walk(&mut oscar, FAR, FAR);
+    oscar.walk(FAR, FAR);
     own_move(&mut oscar, FAR, FAR);
     let mut irene = util::irose::enter_world(gw.addr(), CODEC, "family-i", "Irene");
     nothing_more(&mut irene.map, "Irene");

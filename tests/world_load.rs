@@ -36,15 +36,6 @@ const PER_CORNER: usize = 250;
 const SPAWNS_SENT: &str = "packet_service_packets_sent_total{type=\"PAKWC_PLAYER_CHAR\"}";
 const OUTPUT_LIMIT: &str = "packet_service_connections_closed_total{reason=\"output_limit\"}";
 
-fn walk(p: &mut Player, x: f32, y: f32) {
-    p.map.send(&MouseCmd {
-        target_id: 0,
-        x,
-        y,
-        z: 0,
-    });
-}
-
 /// Reads until the mover's own step arrives (spawns and removals may come
 /// first); returns the players spawned meanwhile, and how many removed.
 #[track_caller]
@@ -102,7 +93,7 @@ fn crowd(gw: &ServerHandle) -> (Vec<Player>, BTreeSet<u16>) {
                     .map(|i| {
                         let name = format!("Crowd{c}x{i}");
                         let mut p = enter_world(addr, CODEC, &name.to_lowercase(), &name);
-                        walk(&mut p, SPOT + dx, SPOT + dy);
+                        p.walk(SPOT + dx, SPOT + dy);
                         let entity = p.entity;
                         until_own_move(&mut p.map, entity, 4 * PER_CORNER);
                         p
@@ -148,7 +139,7 @@ fn a_newcomer_among_a_thousand_in_view_gets_every_spawn_and_one_that_does_not_re
         .expect("SO_RCVBUF");
     let queued = || scrape(&gw, SPAWNS_SENT);
     let before = queued();
-    walk(&mut newcomer, SPOT, SPOT);
+    newcomer.walk(SPOT, SPOT);
     let burst = before + 2.0 * ids.len() as f64;
     wait_until("the burst to be queued (or its newcomer closed)", || {
         queued() >= burst || scrape(&gw, OUTPUT_LIMIT) > 0.0
@@ -163,7 +154,7 @@ fn a_newcomer_among_a_thousand_in_view_gets_every_spawn_and_one_that_does_not_re
     // A newcomer that never reads arrives the same way, then is whispered
     // to until its queue passes the limit: it alone is closed.
     let mut deaf = enter_world(gw.addr(), CODEC, "deaf", "Deaf");
-    walk(&mut deaf, SPOT, SPOT);
+    deaf.walk(SPOT, SPOT);
     let line = "x".repeat(1000);
     let mut said = 0;
     while scrape(&gw, OUTPUT_LIMIT) < 1.0 {
@@ -293,7 +284,7 @@ fn a_join_waiting_on_the_store_holds_up_no_other_player_of_its_gateway() {
 
     // Bobby, on the same gateway and so the same world link, walks and
     // chats meanwhile and is answered while Alice's join still waits.
-    walk(&mut bobby, 520_100.0, 520_000.0);
+    bobby.walk(520_100.0, 520_000.0);
     let entity = bobby.entity;
     assert_eq!(until_own_move(&mut bobby.map, entity, 0), (vec![], 0));
     bobby.map.send(&NormalChat {

@@ -34,8 +34,8 @@ pub struct Knobs {
     pub logins: AtomicU64,
     /// Joins land in the MAP stage (the world is joined) instead of CHAR_SELECT.
     pub map_stage: AtomicBool,
-    /// The world reads nothing of a link (and sends nothing) while set.
-    pub world_hold: AtomicBool,
+    /// The world reads nothing of a link (and sends nothing) while true.
+    pub world_hold: tokio::sync::watch::Sender<bool>,
     /// Once released, the world sends this many downstream messages
     /// before it reads any upstream one (it reads upstream only once its
     /// downstream is being read).
@@ -176,8 +176,9 @@ impl World for TestWorld {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let knobs = Arc::clone(&self.0);
         tokio::spawn(async move {
-            while knobs.world_hold.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(1)).await;
+            let mut hold = knobs.world_hold.subscribe();
+            if hold.wait_for(|held| !held).await.is_err() {
+                return;
             }
             for _ in 0..knobs.world_burst.load(Ordering::SeqCst) {
                 let joined = Downstream {

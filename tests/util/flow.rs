@@ -15,6 +15,18 @@ pub struct Player {
     pub entity: u16,
 }
 
+impl Player {
+    /// Sends the map a move to (`x`, `y`).
+    pub fn walk(&mut self, x: f32, y: f32) {
+        self.map.send(&MouseCmd {
+            target_id: 0,
+            x,
+            y,
+            z: 0,
+        });
+    }
+}
+
 /// Login connection: login, channel list, server select. Returns the session id.
 pub fn login_phase(
     addr: std::net::SocketAddr,

@@ -268,7 +268,8 @@ async fn a_cancel_keeps_a_held_join_and_an_older_players_leave() {
     settle(&state, &mut loading).await;
     assert_eq!(state.stats().joins_cancelled, 1);
     assert_eq!(state.stats().players, 0, "the older player left");
-    assert!(sent(&mut rx).is_empty(), "{:?}", sent(&mut rx));
+    let out = sent(&mut rx);
+    assert!(out.is_empty(), "{out:?}");
     // The third join loads and is answered.
     assert!(loading.is_busy());
     settle(&state, &mut loading).await;
