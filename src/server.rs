@@ -293,7 +293,8 @@ impl Server {
         if !first_list.wait(runtime.handle(), config.rpc_deadline) {
             warn!(
                 "no server list from the auth service yet: logins list no channels \
-                 until it comes (asked again every second)"
+                 until it comes (asked again every {:?})",
+                rpc::SERVER_LIST_RETRY
             );
         }
 

@@ -177,7 +177,7 @@ series! {
     world_held_refused: IntCounter = "world_held_messages_refused_total" []
         "Player messages the embedded world refused because too many waited for that player's join to load from the store.";
     world_joins_cancelled: IntCounter = "world_joins_cancelled_total" []
-        "Joins the embedded world cancelled because their Leave came before the store reads finished.";
+        "Joins the embedded world cancelled before they entered: their Leave came before the store reads finished, or their account was kicked (banned) meanwhile.";
     world_loading_full: IntCounter = "world_link_loading_full_total" []
         "Times a gateway link of the embedded world stopped reading because 256 joins were loading from the store (it reads on when one is done).";
     buffer_pool_available: IntGauge = "buffer_pool_available" []

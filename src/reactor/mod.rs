@@ -204,8 +204,10 @@ struct Env<P> {
     output_pause: usize,
     /// Connections with output to flush.
     dirty: Vec<usize>,
-    /// Connections holding only world output, written at `world_flush_at`
-    /// (each at most once, `Conn::in_deferred`; docs/architecture.md §3).
+    /// Connections whose world output waits for the world flush, written
+    /// at `world_flush_at` (each at most once, `Conn::in_deferred`;
+    /// docs/architecture.md §3). Their queues may also hold the rest of a
+    /// write the socket refused (`Conn::write_blocked`).
     deferred: Vec<usize>,
     /// When the deferred world output is written: `WORLD_FLUSH_MS` after
     /// the first of it was queued; `None` while none waits.

@@ -56,7 +56,7 @@ const WORLD_UPSTREAM: usize = 8192;
 /// How often the server list is refreshed.
 const SERVER_LIST_INTERVAL: Duration = Duration::from_secs(30);
 /// How soon the server list is asked for again while none has come.
-const SERVER_LIST_RETRY: Duration = Duration::from_secs(1);
+pub const SERVER_LIST_RETRY: Duration = Duration::from_secs(1);
 
 /// Something that wakes the reactor (a `mio::Waker` in production).
 pub trait Wake: Send + Sync + 'static {

@@ -227,7 +227,8 @@ impl WorldState {
     /// Puts the character in the world under the world lock: replaces any
     /// older player of the session or the character (into `removed`),
     /// answers Joined and sends the join burst. Its entity id, or `None`
-    /// (answered FAILED) when none is left.
+    /// (answered FAILED) when none is left or the account was kicked since
+    /// generation `kicks_seen` (a ban while the join loaded).
     fn enter(
         &self,
         link: u64,
