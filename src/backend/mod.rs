@@ -398,9 +398,14 @@ impl EmbeddedBackend {
     }
 
     /// The services, for this process's gateway to call in-process
-    /// ([`crate::rpc::transport`]); refused once the backend is stopping.
+    /// ([`crate::rpc::transport`]), the world link handed to the world
+    /// directly; refused once the backend is stopping.
     pub fn local(&self) -> crate::rpc::transport::Local {
+        let world = world::WorldService {
+            state: Arc::clone(&self.world),
+        };
         crate::rpc::transport::Local::new(self.addr, self.routes.clone(), self.stop.subscribe())
+            .with_world(Arc::new(world))
     }
 
     /// The address the services are served on.

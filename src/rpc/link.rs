@@ -2,11 +2,15 @@
 //! keeps up, carrying world traffic both ways, reconnected with backoff
 //! while joins are refused (docs/architecture.md §2).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use log::{debug, info, warn};
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::metadata::{Ascii, MetadataValue};
 
 use super::transport::Transport;
 use super::types::{Completion, Job};
@@ -23,7 +27,7 @@ const WORLD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// were told the link went down and were closed).
 pub(super) async fn world_link(
     channel: Transport,
-    gateway: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    gateway: Option<MetadataValue<Ascii>>,
     mut up: mpsc::Receiver<Job>,
     done: Completer,
     failed: Failed,
@@ -32,13 +36,9 @@ pub(super) async fn world_link(
     let mut backoff = Duration::from_millis(100);
     loop {
         let (link_tx, link_rx) = mpsc::channel::<world::Upstream>(WORLD_UPSTREAM);
-        let mut client = WorldClient::new(channel.clone());
-        let mut stream = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(link_rx));
-        if let Some(name) = &gateway {
-            stream.metadata_mut().insert(GATEWAY_METADATA, name.clone());
-        }
         let started = std::time::Instant::now();
-        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, client.link(stream)).await;
+        let opening = open(&channel, gateway.as_ref(), link_rx);
+        let connect = tokio::time::timeout(WORLD_CONNECT_TIMEOUT, opening).await;
         let error = match &connect {
             Ok(Ok(_)) => None,
             Ok(Err(status)) => Some(convert::status_error(status)),
@@ -46,7 +46,7 @@ pub(super) async fn world_link(
         };
         failed.observe("world", "Link", started.elapsed().as_secs_f64(), error);
         let mut down = match (connect, error) {
-            (Ok(Ok(resp)), _) => resp.into_inner(),
+            (Ok(Ok(down)), _) => down,
             (_, error) => {
                 let why = error.map_or("failed", RpcError::as_str);
                 debug!("world link not established: {why}");
@@ -83,15 +83,15 @@ pub(super) async fn world_link(
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
                 }
-                message = down.message() => {
+                message = down.next() => {
                     match message {
-                        Ok(Some(d)) => {
+                        Some(Ok(d)) => {
                             if let Some(c) = convert::downstream(d) {
                                 done.send(c).await;
                             }
                         }
-                        Ok(None) => { warn!("world link closed by the world service"); break; }
-                        Err(status) => { warn!("world link failed: {}", status.code()); break; }
+                        None => { warn!("world link closed by the world service"); break; }
+                        Some(Err(status)) => { warn!("world link failed: {}", status.code()); break; }
                     }
                 }
             }
@@ -102,6 +102,32 @@ pub(super) async fn world_link(
             return;
         }
     }
+}
+
+/// A world link's downstream.
+type Downstream = Pin<Box<dyn Stream<Item = Result<world::Downstream, tonic::Status>> + Send>>;
+
+/// Opens the world stream reading `upstream`: handed to this process's
+/// embedded world directly when it takes it so (`Local::link_world`: no
+/// codec), else the `World.Link` call, in-process or over gRPC, with the
+/// gateway's name as `x-gateway` metadata.
+async fn open(
+    channel: &Transport,
+    gateway: Option<&MetadataValue<Ascii>>,
+    upstream: mpsc::Receiver<world::Upstream>,
+) -> Result<Downstream, tonic::Status> {
+    if let Transport::Local(local) = channel {
+        if local.links_world_directly() {
+            let down = local.link_world(gateway.map(MetadataValue::as_bytes), upstream)?;
+            return Ok(Box::pin(ReceiverStream::new(down)));
+        }
+    }
+    let mut client = WorldClient::new(channel.clone());
+    let mut stream = tonic::Request::new(ReceiverStream::new(upstream));
+    if let Some(name) = gateway {
+        stream.metadata_mut().insert(GATEWAY_METADATA, name.clone());
+    }
+    Ok(Box::pin(client.link(stream).await?.into_inner()))
 }
 
 /// While the link is down for `wait`: refuse joins, drop the rest.

@@ -7,9 +7,12 @@
 //! `CharacterServer` and `WorldServer`, and health): no socket, no HTTP/2
 //! framing, no hyper task or TCP wakeup on either side. The messages are
 //! still encoded and decoded by tonic's codecs, so the services see the
-//! same requests (metadata such as the world link's `x-gateway`
-//! included) and the clients the same responses, statuses and streams as
-//! over the wire. A unary call's handler runs in the caller's task: when
+//! same requests and the clients the same responses, statuses and streams
+//! as over the wire. The world link is the exception: it carries every
+//! world packet (a broadcast is one message per map event, its target list
+//! a thousand ids long), so the embedded world service is handed the link's
+//! messages themselves ([`DirectWorld`]), with the gateway's name as its
+//! `x-gateway` metadata would carry it. A unary call's handler runs in the caller's task: when
 //! the call's deadline passes and the caller drops it, the handler is
 //! dropped with it, as a server drops a handler whose stream was reset.
 //! Streams (the world link) are polled on demand in both directions, so
@@ -21,7 +24,9 @@
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 use tonic::body::Body;
 use tonic::codegen::{http, BoxFuture, Service};
 use tonic::service::Routes;
@@ -37,11 +42,35 @@ pub enum Transport {
 }
 
 /// The embedded backend's services, to be called in-process.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Local {
     url: String,
     routes: Routes,
+    world: Option<Arc<dyn DirectWorld>>,
     stopped: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("url", &self.url)
+            .field("direct_world", &self.world.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A world service that takes a link's messages in-process, unencoded.
+pub trait DirectWorld: Send + Sync {
+    /// Opens a link for the gateway named `gateway` (the bytes its
+    /// `x-gateway` metadata would carry) reading `upstream`; the link's
+    /// downstream, closed when the world ends the link. Refused as
+    /// `World.Link` is.
+    #[allow(clippy::result_large_err)] // tonic's Status, as in the generated traits
+    fn link(
+        &self,
+        gateway: Option<&[u8]>,
+        upstream: mpsc::Receiver<crate::pb::world::Upstream>,
+    ) -> Result<mpsc::Receiver<Result<crate::pb::world::Downstream, tonic::Status>>, tonic::Status>;
 }
 
 /// The URL of the embedded backend at `addr`, as `Config::endpoints`
@@ -58,8 +87,41 @@ impl Local {
         Local {
             url: embedded_url(addr),
             routes,
+            world: None,
             stopped,
         }
+    }
+
+    /// The same, with the world link handed to `world` directly
+    /// ([`DirectWorld`]) instead of through the routes' codecs.
+    pub fn with_world(mut self, world: Arc<dyn DirectWorld>) -> Local {
+        self.world = Some(world);
+        self
+    }
+
+    /// Whether the world link is handed to this backend's world directly
+    /// ([`Local::link_world`]) rather than through the routes.
+    pub fn links_world_directly(&self) -> bool {
+        self.world.is_some()
+    }
+
+    /// Opens the world link directly ([`DirectWorld`]); refused
+    /// UNAVAILABLE once the backend is stopping, UNIMPLEMENTED without
+    /// [`Local::with_world`].
+    #[allow(clippy::result_large_err)]
+    pub fn link_world(
+        &self,
+        gateway: Option<&[u8]>,
+        upstream: mpsc::Receiver<crate::pb::world::Upstream>,
+    ) -> Result<mpsc::Receiver<Result<crate::pb::world::Downstream, tonic::Status>>, tonic::Status>
+    {
+        let Some(world) = &self.world else {
+            return Err(tonic::Status::unimplemented("no direct world link"));
+        };
+        if *self.stopped.borrow() {
+            return Err(tonic::Status::unavailable("embedded backend stopped"));
+        }
+        world.link(gateway, upstream)
     }
 
     /// The URL a service is configured with when this backend serves it

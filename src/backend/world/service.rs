@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::super::store::memory::lock;
@@ -56,7 +57,35 @@ impl World for WorldService {
                 .get(crate::rpc::GATEWAY_METADATA)
                 .map(|v| v.as_bytes()),
         );
-        let mut upstream = request.into_inner();
+        self.open(gateway, request.into_inner()).map(Response::new)
+    }
+}
+
+impl crate::rpc::transport::DirectWorld for WorldService {
+    fn link(
+        &self,
+        gateway: Option<&[u8]>,
+        upstream: mpsc::Receiver<pb::Upstream>,
+    ) -> Result<mpsc::Receiver<Result<pb::Downstream, Status>>, Status> {
+        let upstream = ReceiverStream::new(upstream).map(Ok);
+        self.open(super::admin::gateway_name(gateway), upstream)
+            .map(ReceiverStream::into_inner)
+    }
+}
+
+impl WorldService {
+    /// Opens a link for the gateway named `gateway` (from its `x-gateway`
+    /// metadata) whose messages come from `upstream`: over gRPC, or handed
+    /// over in-process by this process's gateway (`DirectWorld`). Returns
+    /// the link's downstream queue, which the gateway reads.
+    fn open<S>(
+        &self,
+        gateway: Option<String>,
+        upstream: S,
+    ) -> Result<ReceiverStream<Result<pb::Downstream, Status>>, Status>
+    where
+        S: Stream<Item = Result<pb::Upstream, Status>> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(LINK_QUEUE_LEN);
         let state = self.state.clone();
         let mut closing = state.closing.subscribe();
@@ -79,18 +108,19 @@ impl World for WorldService {
         let task_state = state.clone();
         let task = tokio::spawn(async move {
             let state = task_state;
+            let mut upstream = std::pin::pin!(upstream);
             let mut loading = Loading::new(link);
             loop {
                 let next = tokio::select! {
                     _ = closing.wait_for(|&c| c) => break,
                     done = loading.next(), if loading.is_busy() => Next::Loaded(done),
-                    msg = upstream.message(), if !loading.is_full() => Next::Message(msg),
+                    msg = upstream.next(), if !loading.is_full() => Next::Message(msg),
                 };
                 match next {
                     Next::Loaded(done) => state.loaded(&mut loading, done).await,
-                    Next::Message(Ok(Some(msg))) => state.dispatch(&mut loading, msg).await,
-                    Next::Message(Ok(None)) => break,
-                    Next::Message(Err(status)) => {
+                    Next::Message(Some(Ok(msg))) => state.dispatch(&mut loading, msg).await,
+                    Next::Message(None) => break,
+                    Next::Message(Some(Err(status))) => {
                         log::debug!("world: link {link} failed: {status}");
                         break;
                     }
@@ -116,6 +146,6 @@ impl World for WorldService {
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
         drop(tasks);
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(ReceiverStream::new(rx))
     }
 }
