@@ -383,7 +383,7 @@ impl Bots {
                 let mut scratch = std::mem::take(&mut self.scratch);
                 let wire = self.wire_of(idx, role);
                 loop {
-                    let frame = match wire.next_packet(net.input(id), &mut scratch) {
+                    let frame = match wire.open_next(net.input_mut(id)) {
                         Ok(Some(f)) => f,
                         Ok(None) => break,
                         Err(e) => {
@@ -392,10 +392,23 @@ impl Bots {
                             break;
                         }
                     };
-                    net.consume(id, frame.wire_len);
-                    let Some(ptype) = frame.ptype else { continue };
-                    let body = &scratch[HEADER_LEN.min(scratch.len())..];
-                    if let Err(why) = self.on_packet(net, idx, role, ptype, body, now) {
+                    let body = &net.input(id)[HEADER_LEN.min(frame.data_len)..frame.data_len];
+                    let in_map = role == Role::Map && self.bots[idx].step == Step::InMap;
+                    let result = if in_map && frame.ptype == Some(PacketType::PAKWC_NORMAL_CHAT) {
+                        // The fan-out's millions: read where they lie.
+                        let read = self.on_chat(body, now);
+                        net.consume(id, frame.wire_len);
+                        read
+                    } else {
+                        scratch.clear();
+                        scratch.extend_from_slice(body);
+                        net.consume(id, frame.wire_len);
+                        match frame.ptype {
+                            Some(ptype) => self.on_packet(net, idx, role, ptype, &scratch, now),
+                            None => Ok(()),
+                        }
+                    };
+                    if let Err(why) = result {
                         self.fail(net, idx, why);
                     }
                     if self.role(idx, id).is_none() {
@@ -431,6 +444,23 @@ impl Bots {
         self.completed += 1;
         self.flow
             .record(now.saturating_duration_since(self.bots[idx].started));
+    }
+
+    /// A chat line on the map: a delivery when it carries a send time (any
+    /// other line must still decode).
+    fn on_chat(&mut self, body: &[u8], now: Instant) -> Result<(), String> {
+        let Some(sent) = chat_stamp(body) else {
+            NormalChatBroadcast::decode(body)
+                .map_err(|e| format!("bad_{}: {e}", PacketType::PAKWC_NORMAL_CHAT.name()))?;
+            return Ok(());
+        };
+        self.delivered_total += 1;
+        if self.recording {
+            self.delivered += 1;
+            let sent_at = self.epoch + Duration::from_nanos(sent);
+            self.delivery.record(now.saturating_duration_since(sent_at));
+        }
+        Ok(())
     }
 
     fn on_packet(
@@ -575,21 +605,6 @@ impl Bots {
                 }
                 self.bots[idx].step = Step::InMap;
                 self.complete(idx, now);
-            }
-            (Step::InMap, Role::Map, T::PAKWC_NORMAL_CHAT) => {
-                // Any other line must still decode; it carries no stamp.
-                let stamp = chat_stamp(body);
-                if stamp.is_none() {
-                    NormalChatBroadcast::decode(body).map_err(decode_err)?;
-                }
-                if let Some(sent) = stamp {
-                    self.delivered_total += 1;
-                    if self.recording {
-                        self.delivered += 1;
-                        let sent_at = self.epoch + Duration::from_nanos(sent);
-                        self.delivery.record(now.saturating_duration_since(sent_at));
-                    }
-                }
             }
             (Step::InMap, Role::Map, t) if self.recording => {
                 *self.received.entry(t).or_default() += 1;

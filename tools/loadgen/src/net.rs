@@ -26,9 +26,13 @@ use mio::{Events, Interest, Poll, Token};
 /// Index of a connection in [`Net`]; valid until the connection is closed.
 pub type ConnId = usize;
 
-/// Bytes read per `read` call (a shared scratch buffer, copied into the
-/// connection's input).
-const READ_CHUNK: usize = 64 * 1024;
+/// A connection's input buffer when it first reads; it doubles while a
+/// read would find less than [`READ_ROOM`] free after compaction.
+const INPUT_INITIAL: usize = 16 * 1024;
+
+/// Free room a read is given at least (the socket is read straight into
+/// the connection's input buffer).
+const READ_ROOM: usize = 8 * 1024;
 
 /// Input already consumed beyond which the input buffer is compacted.
 const COMPACT_AT: usize = 32 * 1024;
@@ -81,9 +85,11 @@ struct Conn {
     stream: TcpStream,
     /// The connect completed.
     open: bool,
-    /// Received bytes; `input[start..]` is not consumed yet.
+    /// Received bytes: `input[start..end]` is not consumed yet; the rest
+    /// of the (zero-filled) buffer is room for the next read.
     input: Vec<u8>,
     start: usize,
+    end: usize,
     /// Bytes queued for sending; `output[sent..]` is not written yet.
     output: Vec<u8>,
     sent: usize,
@@ -94,6 +100,27 @@ struct Conn {
     closed: bool,
     /// The scenario's own tag (a bot index, say).
     tag: usize,
+}
+
+impl Conn {
+    /// Moves the unconsumed input to the start of the buffer.
+    fn compact(&mut self) {
+        self.input.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+
+    /// Makes the free end of the input buffer at least [`READ_ROOM`] long
+    /// (compacted, else grown).
+    fn make_room(&mut self) {
+        if self.input.len() - self.end < READ_ROOM && self.start > 0 {
+            self.compact();
+        }
+        if self.input.len() - self.end < READ_ROOM {
+            let grown = (2 * self.input.len()).max(INPUT_INITIAL);
+            self.input.resize(grown, 0);
+        }
+    }
 }
 
 /// Counters of the client loop itself.
@@ -122,7 +149,6 @@ pub struct Net {
     freed: Vec<ConnId>,
     /// Connections with queued output, each listed once.
     dirty: Vec<ConnId>,
-    scratch: Vec<u8>,
     open: usize,
     /// Loopback source addresses connections are spread over (0: the
     /// kernel's choice, 127.0.0.1), see [`Net::spread_sources`].
@@ -142,7 +168,6 @@ impl Net {
             free: Vec::new(),
             freed: Vec::new(),
             dirty: Vec::new(),
-            scratch: vec![0u8; READ_CHUNK],
             open: 0,
             sources: 0,
             counters: NetCounters::default(),
@@ -204,6 +229,7 @@ impl Net {
             open: false,
             input: Vec::new(),
             start: 0,
+            end: 0,
             output: Vec::new(),
             sent: 0,
             dirty: false,
@@ -244,19 +270,24 @@ impl Net {
     /// The unconsumed input of a connection (empty for an unknown id; kept
     /// for a connection closed since the last poll).
     pub fn input(&self, id: ConnId) -> &[u8] {
-        self.conn(id).map_or(&[][..], |c| &c.input[c.start..])
+        self.conn(id).map_or(&[][..], |c| &c.input[c.start..c.end])
+    }
+
+    /// [`Net::input`], to be decoded in place.
+    pub fn input_mut(&mut self, id: ConnId) -> &mut [u8] {
+        self.conn_mut(id)
+            .map_or(&mut [][..], |c| &mut c.input[c.start..c.end])
     }
 
     /// Marks `n` bytes of input as consumed.
     pub fn consume(&mut self, id: ConnId, n: usize) {
         if let Some(c) = self.conn_mut(id) {
-            c.start = (c.start + n).min(c.input.len());
-            if c.start == c.input.len() {
-                c.input.clear();
+            c.start = (c.start + n).min(c.end);
+            if c.start == c.end {
                 c.start = 0;
+                c.end = 0;
             } else if c.start >= COMPACT_AT {
-                c.input.drain(..c.start);
-                c.start = 0;
+                c.compact();
             }
         }
     }
@@ -388,17 +419,19 @@ impl Net {
         let mut cause = None;
         // Bounded: a peer that streams faster than we read cannot pin us here.
         for _ in 0..64 {
-            match c.stream.read(&mut self.scratch) {
+            c.make_room();
+            match c.stream.read(&mut c.input[c.end..]) {
                 Ok(0) => {
                     cause = Some(CloseCause::PeerClosed);
                     break;
                 }
                 Ok(n) => {
-                    c.input.extend_from_slice(&self.scratch[..n]);
+                    let short = n < c.input.len() - c.end;
+                    c.end += n;
                     self.counters.reads += 1;
                     self.counters.bytes_in += n as u64;
                     got = true;
-                    if n < self.scratch.len() && !hup {
+                    if short && !hup {
                         // Short read: the kernel buffer is empty; new data
                         // raises a new edge. (After a hang-up no edge
                         // follows, so read on to the EOF.)
