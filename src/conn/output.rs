@@ -182,6 +182,38 @@ impl OutQueue {
         Ok(self.committed(n))
     }
 
+    /// Copies as much of `bytes` as fits into pooled buffers within
+    /// `budget` (the last one's room first, then fresh ones while the pool
+    /// has them): the output is a byte stream, so a frame may straddle two
+    /// buffers. Returns the bytes copied; the caller queues the rest.
+    pub fn append(&mut self, pool: &BufferPool, bytes: &[u8], budget: usize) -> usize {
+        let mut copied = 0;
+        while copied < bytes.len() {
+            let room = match self.chunks.back_mut() {
+                Some(Chunk::Pooled(buffer)) if buffer.spare_len() > 0 => buffer,
+                _ => {
+                    if self.pooled >= budget {
+                        break;
+                    }
+                    let Some(buffer) = pool.checkout() else { break };
+                    self.pooled += 1;
+                    self.pooled_memory += buffer.capacity();
+                    self.chunks.push_back(Chunk::Pooled(buffer));
+                    match self.chunks.back_mut() {
+                        Some(Chunk::Pooled(buffer)) => buffer,
+                        _ => break,
+                    }
+                }
+            };
+            let n = room.spare_len().min(bytes.len() - copied);
+            room.spare()[..n].copy_from_slice(&bytes[copied..copied + n]);
+            room.commit(n);
+            copied += n;
+        }
+        self.queued += copied;
+        copied
+    }
+
     /// Marks `n` bytes encoded into the last (pooled) chunk as queued.
     fn committed(&mut self, n: usize) -> usize {
         if let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() {

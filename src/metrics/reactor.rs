@@ -164,8 +164,14 @@ impl Labelled {
     /// caller's reason table and is ignored in release builds.
     #[inline]
     fn bump(&mut self, index: usize) {
+        self.bump_by(index, 1);
+    }
+
+    /// Adds `n` to slot `index` (as [`Labelled::bump`]).
+    #[inline]
+    fn bump_by(&mut self, index: usize, n: u64) {
         match self.pending.get_mut(index) {
-            Some(slot) => *slot += 1,
+            Some(slot) => *slot += n,
             None => debug_assert!(false, "metrics: label index {index} out of range"),
         }
     }
@@ -283,6 +289,13 @@ impl ReactorCounters {
     #[inline]
     pub fn sent(&mut self, t: PacketType) {
         self.state.packets_sent.bump(t.index());
+    }
+
+    /// Counts `n` sent packets of type `t` (a run's packet, once per
+    /// target).
+    #[inline]
+    pub fn sent_n(&mut self, t: PacketType, n: u64) {
+        self.state.packets_sent.bump_by(t.index(), n);
     }
 
     /// Records the time of one connection's service pass, in nanoseconds.

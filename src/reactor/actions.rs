@@ -31,8 +31,12 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         for _ in 0..COMPLETIONS_PER_PASS {
             let Some(completion) = self.env.bridge.try_complete() else {
                 self.env.completions_pending = false;
-                return;
+                break;
             };
+            if !matches!(completion, Completion::Broadcast { .. }) {
+                // What a run queued comes first (`runs.rs`).
+                self.end_run(now);
+            }
             match completion {
                 Completion::Rpc {
                     conn,
@@ -68,7 +72,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                     type_id,
                     payload,
                     family,
-                } => self.broadcast(&targets, type_id, &payload, family, now),
+                } => self.world_packet(targets, type_id, payload, family, now),
                 Completion::WorldLink(up) => {
                     if !up {
                         // In slot order, not the map's (seeded replays are exact).
@@ -82,6 +86,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 Completion::ServerList(servers) => self.env.servers = servers,
             }
         }
+        self.end_run(now);
     }
 
     /// Delivers what map connections told their sessions' char connections

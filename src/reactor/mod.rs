@@ -11,7 +11,7 @@
 //! | 3, 7 | accept until `WouldBlock`, admission before allocation, PROXY trust; the accept pause | `admission.rs` |
 //! | 1 | take the settings a reload (SIGHUP) delivered | `reload.rs` |
 //! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
-//! | 4, 11 | world broadcasts encoded once and copied to every target; flush queued output; the world flush | `output.rs` |
+//! | 4, 11 | world broadcasts gathered into runs, encoded once and copied to every target; flush queued output; the world flush | `runs.rs`, `output.rs` |
 //! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
 //! | 8, 9 | buffer waiters; close the oldest stalled buffer holders when the pool runs short | `input.rs`, `pressure.rs` |
 //! | 9 | read and decode ready connections (bounded per pass) | `input.rs` |
@@ -43,6 +43,7 @@ mod pressure;
 #[doc(hidden)]
 pub mod probe;
 mod reload;
+mod runs;
 #[doc(hidden)]
 pub mod sim;
 mod timers;
@@ -62,7 +63,7 @@ use crate::buf::BufferPool;
 use crate::conn::calls::ServerEntry;
 use crate::conn::output::OutQueue;
 use crate::conn::state::{Action, Ctx, GameEvent, UtcTime};
-use crate::conn::wire::{Announced, FirstPacket, PacketIds, Wire};
+use crate::conn::wire::{Announced, FirstPacket, PacketIds};
 use crate::conn::Conn;
 use crate::ids::{ConnRef, SessionId, SessionMap};
 use crate::metrics::{Health, ReactorCounters};
@@ -168,9 +169,8 @@ struct Env<P> {
     cfg: ReactorConfig,
     /// How a connection's first packet decides its codec and dialect.
     first: FirstPacket,
-    /// Frames of the broadcast being queued, one per (dialect, codec) of
-    /// its targets (kept between broadcasts: no allocation per target).
-    frames: Vec<(Wire, Option<bytes::Bytes>)>,
+    /// Broadcasts to the same targets gathered in this drain (`runs.rs`).
+    run: runs::Run,
     pool: BufferPool,
     /// Buffers kept back for replies: reading stops below this.
     read_reserve: usize,
@@ -321,7 +321,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             conns: Slab::with_capacity(cfg.max_connections.min(1 << 16)),
             env: Env {
                 first,
-                frames: Vec::new(),
+                run: runs::Run::default(),
                 pool,
                 read_reserve,
                 output_pause,

@@ -1,14 +1,14 @@
 //! Output: flushing queued replies with one vectored write per connection
 //! per pass (a short write waits for the writable edge), and world packets:
 //! those for a few targets encoded straight into each target's pooled
-//! output, broadcasts to more encoded once per (dialect, codec) and the
-//! frame copied into every target's output (or queued to it, shared); and
-//! the world flush, which writes world output that waited to share a write.
+//! output, broadcasts to more (gathered into runs, `runs.rs`) copied into
+//! every target's output (or queued to it, shared); and the world flush,
+//! which writes world output that waited to share a write.
 
 use std::io;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use log::debug;
 
 use super::net::{Net, Stream};
@@ -19,47 +19,30 @@ use crate::conn::reason::CloseReason;
 use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
 use crate::ids::SessionId;
-use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
+use crate::protocol::packet_type::{Direction, Family, PacketType};
 use crate::protocol::packets::EncodeError;
-use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
+use crate::protocol::HEADER_LEN;
 
 /// Most targets of a world packet encoded into each target's pooled output
 /// (a spawn, a whisper, a reply, chat among a few); a broadcast to more is
-/// encoded once and its frame copied (or shared).
-const DIRECT_TARGETS: usize = 4;
+/// encoded once, with the run it belongs to, and copied (`runs.rs`).
+pub(super) const DIRECT_TARGETS: usize = 4;
 
 impl<N: Net, P: Probe> Reactor<N, P> {
-    /// One world packet for its sessions. For at most [`DIRECT_TARGETS`]
-    /// targets (a spawn, a whisper, a reply) it is encoded straight into
-    /// each target's pooled output ([`Env::encode_world`]); for more, it is
-    /// encoded once per (dialect, codec) among the targets and the frame
-    /// copied into each target of that dialect and codec
-    /// ([`Env::queue_shared`]). `family` is
-    /// the payload's layout; a target of the other family (which the world
-    /// never sends) gets nothing.
-    pub(super) fn broadcast(
+    /// A world packet for at most [`DIRECT_TARGETS`] targets (a spawn, a
+    /// whisper, a reply), encoded straight into each target's pooled
+    /// output ([`Env::encode_world`]). `family` is the payload's layout; a
+    /// target of the other family (which the world never sends) gets
+    /// nothing.
+    pub(super) fn broadcast_direct(
         &mut self,
         targets: &[u32],
-        type_id: u16,
+        ptype: PacketType,
         payload: &[u8],
         family: Family,
         now: Instant,
     ) {
         let env = &mut self.env;
-        let Some(ptype) = DialectId::Osirose.dialect().server_packet(type_id) else {
-            debug!("world sent unknown packet type {type_id:#x}; dropped");
-            return;
-        };
-        let size = HEADER_LEN + payload.len();
-        if size > MAX_PACKET_SIZE {
-            // Summarised in the limit line, never logged per packet.
-            debug!("world sent an oversized {ptype} ({size} bytes); dropped");
-            env.counters.world_oversized += 1;
-            env.limits.world_oversized += 1;
-            return;
-        }
-        let direct = targets.len() <= DIRECT_TARGETS;
-        let mut frames = std::mem::take(&mut env.frames);
         for &target in targets {
             let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
                 continue;
@@ -78,26 +61,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
                 );
                 continue;
             };
-            if direct {
-                env.encode_world(idx, conn, wire, ptype, payload, now);
-                continue;
-            }
-            let at = match frames.iter().position(|(w, _)| *w == wire) {
-                Some(at) => at,
-                None => {
-                    frames.push((wire, encode_frame(wire, ptype, payload)));
-                    frames.len() - 1
-                }
-            };
-            let Some(frame) = &frames[at].1 else {
-                continue;
-            };
-            env.queue_shared(conn, frame, now);
-            env.counters.sent(ptype);
-            env.queued_world(idx, conn, now);
+            env.encode_world(idx, conn, wire, ptype, payload, now);
         }
-        frames.clear();
-        env.frames = frames;
     }
 
     /// Flushes every connection with queued output, and at the world flush
@@ -137,18 +102,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     }
 }
 
-/// The frame of a world packet for connections of `wire` (`None`: its
-/// dialect has no id for it, or it does not seal).
-fn encode_frame(wire: Wire, ptype: PacketType, payload: &[u8]) -> Option<Bytes> {
-    let wire_id = wire_id(wire, ptype)?;
-    let mut frame = BytesMut::zeroed(HEADER_LEN + payload.len());
-    write_frame(&mut frame, wire, wire_id, payload).ok()?;
-    Some(frame.freeze())
-}
-
 /// The id of `ptype` in the dialect of `wire`, if it has one (logged when
 /// not).
-fn wire_id(wire: Wire, ptype: PacketType) -> Option<u16> {
+pub(super) fn wire_id(wire: Wire, ptype: PacketType) -> Option<u16> {
     let id = wire.dialect.dialect().wire_id(ptype);
     if id.is_none() {
         debug!("{ptype} has no id in {}; dropped", wire.dialect.name());
@@ -158,7 +114,7 @@ fn wire_id(wire: Wire, ptype: PacketType) -> Option<u16> {
 
 /// Writes the sealed frame of a world packet at the start of `space`; its
 /// length, or why it does not fit or seal.
-fn write_frame(
+pub(super) fn write_frame(
     space: &mut [u8],
     wire: Wire,
     wire_id: u16,
@@ -222,26 +178,16 @@ impl<P: Probe> Env<P> {
         self.queued_world(idx, conn, now);
     }
 
-    /// Queues a broadcast's frame for one target: copied into its pooled
-    /// output within the connection's buffer budget (so a write carries
-    /// many frames in a few buffers, not one chunk each), else queued as
-    /// the shared frame itself.
-    fn queue_shared<S>(&mut self, conn: &mut Conn<S>, frame: &Bytes, now: Instant) {
+    /// Queues a run's frames for one target: copied into its pooled output
+    /// within the connection's buffer budget (so a write carries many
+    /// frames in a few buffers, not one chunk each), the rest queued as a
+    /// slice of the shared frames themselves.
+    pub(super) fn queue_shared<S>(&mut self, conn: &mut Conn<S>, frames: &Bytes, now: Instant) {
         conn.holds_from(now);
         let budget = self.world_budget(conn);
-        let copy = |space: &mut [u8]| match space.get_mut(..frame.len()) {
-            Some(room) => {
-                room.copy_from_slice(frame);
-                Ok(frame.len())
-            }
-            None => Err(()),
-        };
-        if conn
-            .output
-            .encode(&self.pool, frame.len(), budget, copy)
-            .is_err()
-        {
-            conn.output.push_shared(frame.clone());
+        let copied = conn.output.append(&self.pool, frames, budget);
+        if copied < frames.len() {
+            conn.output.push_shared(frames.slice(copied..));
         }
     }
 
@@ -262,7 +208,7 @@ impl<P: Probe> Env<P> {
     /// while the queue is short of one full write and nothing else is due,
     /// it waits for the world flush (`WORLD_FLUSH_MS`), so that one write
     /// carries every world packet that came meanwhile.
-    fn queued_world<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
+    pub(super) fn queued_world<S: Stream>(&mut self, idx: usize, conn: &mut Conn<S>, now: Instant) {
         if conn.output.heap() > self.cfg.output_limit {
             self.flush(idx, conn, now);
             if conn.closing.is_some() {

@@ -122,6 +122,28 @@ fn the_budget_caps_pooled_buffers() {
 }
 
 #[test]
+fn appended_bytes_straddle_buffers_up_to_the_budget() {
+    let pool = BufferPool::new(8, 16);
+    let mut q = OutQueue::default();
+    put(&mut q, &pool, 3, &[1; 10]).expect("room");
+    // 6 bytes left in the first buffer, 16 in each of two more.
+    let run: Vec<u8> = (0..50).collect();
+    assert_eq!(q.append(&pool, &run, 3), 38, "stops at the budget");
+    assert_eq!((q.pooled(), q.len(), q.heap()), (3, 48, 0));
+    q.push_shared(Bytes::from(run[38..].to_vec()));
+    let mut expected = vec![1; 10];
+    expected.extend_from_slice(&run);
+    assert_eq!(drain(&mut q), expected);
+    assert_eq!(pool.available(), 8);
+
+    // An empty pool takes nothing.
+    let held: Vec<_> = (0..8).filter_map(|_| pool.checkout()).collect();
+    assert_eq!(q.append(&pool, b"abc", 3), 0);
+    assert!(q.is_empty());
+    drop(held);
+}
+
+#[test]
 fn an_encoder_refusal_in_a_fresh_buffer_is_an_encoder_failure() {
     let pool = BufferPool::new(2, 16);
     let mut q = OutQueue::default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::conn::wire::Wire;
 use crate::ids::SessionId;
 use crate::metrics::{Health, Metrics, ReactorCounters};
-use crate::protocol::packet_type::{DialectId, Family};
+use crate::protocol::packet_type::{DialectId, Direction, Family};
 use crate::protocol::{Codec, CodecKind, HEADER_LEN};
 use crate::reactor::net::EventList as _;
 use crate::reactor::probe::NoProbe;
@@ -32,7 +32,25 @@ struct World {
     /// `PLAYER + i`.
     players: Vec<ClientId>,
     events: SimEvents,
+    metrics: Arc<Metrics>,
     _ends: RuntimeEnds,
+}
+
+/// The chat lines in `bytes`, whole frames from the start, in order.
+fn lines_in(mut bytes: Vec<u8>) -> Vec<Vec<u8>> {
+    let codec = Codec::new(CodecKind::Plain);
+    let mut lines = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let h = codec
+            .decode(Direction::ServerToClient, &mut bytes[at..])
+            .expect("a valid frame")
+            .expect("a whole frame");
+        assert_eq!(h.command, CHAT);
+        lines.push(bytes[at + HEADER_LEN..at + h.data_len].to_vec());
+        at += h.wire_len;
+    }
+    lines
 }
 
 /// A reactor (pool of 16 buffers of 2 KiB) with one connection in the
@@ -82,15 +100,46 @@ fn world_of(n: u32, world_flush: Duration) -> World {
         client: players[0],
         players,
         events,
+        metrics,
         _ends: ends,
     }
 }
 
 impl World {
+    /// One chat line, as a drain of the completion channel holding only it.
     fn chat(&mut self, targets: &[u32], payload: &[u8]) {
+        self.gather(targets, payload);
+        self.end_drain();
+    }
+
+    /// One chat line among others in a drain.
+    fn gather(&mut self, targets: &[u32], payload: &[u8]) {
         let now = self.network.now();
+        let payload = bytes::Bytes::copy_from_slice(payload);
         self.reactor
-            .broadcast(targets, CHAT, payload, Family::Osirose, now);
+            .world_packet(targets.to_vec(), CHAT, payload, Family::Osirose, now);
+    }
+
+    /// The end of a drain: the run gathered is queued.
+    fn end_drain(&mut self) {
+        let now = self.network.now();
+        self.reactor.end_run(now);
+    }
+
+    /// The chat lines `client` received since the last call, in order.
+    fn lines(&mut self, client: ClientId) -> Vec<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.network.recv(client, &mut bytes, 1 << 20);
+        lines_in(bytes)
+    }
+
+    /// NORMAL_CHAT packets counted as sent.
+    fn chats_sent(&mut self) -> u64 {
+        self.reactor.env.counters.publish();
+        self.metrics
+            .packets_sent
+            .with_label_values(&["PAKWC_NORMAL_CHAT"])
+            .get()
     }
 
     fn pass(&mut self) {
@@ -260,4 +309,64 @@ fn a_reply_takes_the_waiting_world_output_with_it() {
         HEADER_LEN + 6 + 6,
         "world frame, then the reply"
     );
+}
+
+#[test]
+fn broadcasts_to_the_same_crowd_are_queued_as_one_run_in_order() {
+    // Six: more than are encoded one by one.
+    let mut w = world_of(6, FLUSH);
+    let everyone = w.everyone();
+    w.gather(&everyone, b"a\0");
+    w.gather(&everyone, b"b\0");
+    assert_eq!(w.reactor.env.pool.available(), 16, "gathered, not queued");
+    // A packet for one player (encoded directly) ends the run first; so
+    // does a broadcast to other targets.
+    w.gather(&[PLAYER], b"c\0");
+    w.gather(&everyone, b"d\0");
+    w.gather(&everyone[1..], b"e\0");
+    w.end_drain();
+    w.network.advance(FLUSH);
+    w.pass();
+    let line = |s: &[u8]| s.to_vec();
+    let players = w.players.clone();
+    assert_eq!(
+        w.lines(players[0]),
+        [line(b"a\0"), line(b"b\0"), line(b"c\0"), line(b"d\0")]
+    );
+    for &other in &players[1..] {
+        assert_eq!(
+            w.lines(other),
+            [line(b"a\0"), line(b"b\0"), line(b"d\0"), line(b"e\0")]
+        );
+    }
+    assert_eq!(w.chats_sent(), 3 * 6 + 1 + 5, "each line once per target");
+}
+
+#[test]
+fn a_run_longer_than_a_buffer_straddles_buffers_intact() {
+    let mut w = world(FLUSH);
+    // 40 lines of 100 bytes: twice a 2 KiB buffer, one run.
+    let lines: Vec<Vec<u8>> = (0..40u8)
+        .map(|i| {
+            let mut l = vec![b'a' + i % 26; 99];
+            l.push(0);
+            l
+        })
+        .collect();
+    for l in &lines {
+        w.gather(&CROWD, l);
+    }
+    w.end_drain();
+    assert!(
+        w.reactor.env.pool.available() <= 16 - 2,
+        "in pooled buffers"
+    );
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        w.network.advance(FLUSH);
+        w.pass();
+        w.network.recv(w.client, &mut got, 1 << 20);
+    }
+    assert_eq!(lines_in(got), lines);
+    assert_eq!(w.chats_sent(), 40);
 }

@@ -1,0 +1,196 @@
+//! Runs of world broadcasts: consecutive broadcasts to the same targets in
+//! one drain of the completion channel (a crowd in view of each other
+//! chatting, a map hearing shouts) are queued to each target at once, as
+//! one copy of their frames together, instead of one pass over the targets
+//! per broadcast. The longer the loop was busy, the more broadcasts wait in
+//! the channel and the longer the runs: the cost per delivery falls as the
+//! load rises.
+//!
+//! Order is kept: a run ends before anything else in the drain (another
+//! completion, a broadcast to other targets, one to a few targets encoded
+//! directly) and when the drain ends, so every target's output is what one
+//! broadcast at a time would have queued.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use log::debug;
+
+use super::net::Net;
+use super::output::{wire_id, write_frame, DIRECT_TARGETS};
+use super::probe::Probe;
+use super::Reactor;
+use crate::conn::wire::Wire;
+use crate::conn::Prefix;
+use crate::ids::SessionId;
+use crate::protocol::packet_type::{DialectId, Family, PacketType};
+use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
+
+/// Most packets in one run.
+const RUN_PACKETS: usize = 64;
+/// Most bytes of frames in one run (a few pooled buffers' worth).
+const RUN_BYTES: usize = 8 * 1024;
+
+/// The broadcasts of the run being gathered.
+#[derive(Default)]
+pub(super) struct Run {
+    /// Their targets, in the world's order.
+    targets: Vec<u32>,
+    /// Their payloads' layout.
+    family: Option<Family>,
+    /// Their packets, in order.
+    packets: Vec<(PacketType, Bytes)>,
+    /// Bytes of their frames.
+    bytes: usize,
+}
+
+impl Run {
+    /// Whether a broadcast of `size` bytes to `targets` in `family` goes
+    /// on this run.
+    fn takes(&self, targets: &[u32], family: Family, size: usize) -> bool {
+        self.family == Some(family)
+            && self.packets.len() < RUN_PACKETS
+            && self.bytes + size <= RUN_BYTES
+            && self.targets == targets
+    }
+}
+
+/// The frames of a run for one (dialect, codec) of its targets.
+struct RunFrames {
+    wire: Wire,
+    /// The run's frames in this wire, one after another (`None`: none
+    /// has an id in its dialect or seals).
+    bytes: Option<Bytes>,
+    /// The packets the frames carry, counted once per target.
+    carried: Vec<PacketType>,
+    /// Targets queued.
+    targets: u64,
+}
+
+impl<N: Net, P: Probe> Reactor<N, P> {
+    /// One world packet for its sessions: encoded straight into each
+    /// target's output for at most [`DIRECT_TARGETS`], else gathered into
+    /// the run ([`Reactor::end_run`] queues it). `family` is the payload's
+    /// layout.
+    pub(super) fn world_packet(
+        &mut self,
+        targets: Vec<u32>,
+        type_id: u16,
+        payload: Bytes,
+        family: Family,
+        now: Instant,
+    ) {
+        let Some(ptype) = DialectId::Osirose.dialect().server_packet(type_id) else {
+            debug!("world sent unknown packet type {type_id:#x}; dropped");
+            return;
+        };
+        let size = HEADER_LEN + payload.len();
+        if size > MAX_PACKET_SIZE {
+            // Summarised in the limit line, never logged per packet.
+            debug!("world sent an oversized {ptype} ({size} bytes); dropped");
+            self.env.counters.world_oversized += 1;
+            self.env.limits.world_oversized += 1;
+            return;
+        }
+        if targets.len() <= DIRECT_TARGETS {
+            self.end_run(now);
+            self.broadcast_direct(&targets, ptype, &payload, family, now);
+            return;
+        }
+        if !self.env.run.packets.is_empty() && !self.env.run.takes(&targets, family, size) {
+            self.end_run(now);
+        }
+        let run = &mut self.env.run;
+        if run.packets.is_empty() {
+            run.targets = targets;
+            run.family = Some(family);
+        }
+        run.packets.push((ptype, payload));
+        run.bytes += size;
+    }
+
+    /// Queues the run gathered so far to each of its targets: its frames
+    /// sealed once per (dialect, codec) among them, one copy per target
+    /// ([`super::Env::queue_shared`]); a target of the other family (which
+    /// the world never sends) gets nothing.
+    pub(super) fn end_run(&mut self, now: Instant) {
+        if self.env.run.packets.is_empty() {
+            return;
+        }
+        let run = std::mem::take(&mut self.env.run);
+        let family = run.family;
+        let mut frames: Vec<RunFrames> = Vec::new();
+        for &target in &run.targets {
+            let env = &mut self.env;
+            let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
+                continue;
+            };
+            let idx = conn_ref.index as usize;
+            let Some(conn) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if conn.conn_ref != conn_ref || conn.closing.is_some() {
+                continue;
+            }
+            let Some(wire) = conn.wire.filter(|w| Some(w.dialect.family()) == family) else {
+                debug!(
+                    "{} world packets in another family's layout; dropped",
+                    Prefix(conn)
+                );
+                continue;
+            };
+            let at = match frames.iter().position(|f| f.wire == wire) {
+                Some(at) => at,
+                None => {
+                    frames.push(seal_run(wire, &run.packets));
+                    frames.len() - 1
+                }
+            };
+            let Some(bytes) = &frames[at].bytes else {
+                continue;
+            };
+            env.queue_shared(conn, bytes, now);
+            env.queued_world(idx, conn, now);
+            frames[at].targets += 1;
+        }
+        for f in &frames {
+            for &ptype in &f.carried {
+                self.env.counters.sent_n(ptype, f.targets);
+            }
+        }
+        // The packet list's memory is kept for the next run.
+        let mut kept = run;
+        kept.packets.clear();
+        kept.bytes = 0;
+        kept.family = None;
+        self.env.run = kept;
+    }
+}
+
+/// The frames of `packets` in `wire`, one after another; a packet its
+/// dialect has no id for, or that does not seal, is left out (logged).
+fn seal_run(wire: Wire, packets: &[(PacketType, Bytes)]) -> RunFrames {
+    let size = packets.iter().map(|(_, p)| HEADER_LEN + p.len()).sum();
+    let mut bytes = BytesMut::zeroed(size);
+    let mut at = 0;
+    let mut carried = Vec::with_capacity(packets.len());
+    for (ptype, payload) in packets {
+        let Some(id) = wire_id(wire, *ptype) else {
+            continue;
+        };
+        match write_frame(&mut bytes[at..], wire, id, payload) {
+            Ok(n) => {
+                at += n;
+                carried.push(*ptype);
+            }
+            Err(_) => debug!("{ptype} does not seal in {}; dropped", wire.dialect.name()),
+        }
+    }
+    bytes.truncate(at);
+    RunFrames {
+        wire,
+        bytes: (at > 0).then(|| bytes.freeze()),
+        carried,
+        targets: 0,
+    }
+}
