@@ -1,5 +1,6 @@
 //! A connection's output queue: small replies packed into pooled buffers,
-//! shared frames (broadcasts encoded once, for targets short of buffers), and
+//! shared frames (broadcasts encoded once, for targets short of buffers: a
+//! frame, or a slice of a run's frames that may begin or end inside one), and
 //! spill blocks: frames packed outside the pool when the connection's
 //! buffer budget is spent (a burst its socket does not take at once).
 //!
@@ -37,7 +38,8 @@ pub const SHARED_CHUNK_OVERHEAD: usize = 64 + 2 * std::mem::size_of::<Chunk>();
 enum Chunk {
     /// Encoded into a pooled buffer.
     Pooled(Buffer),
-    /// A frame shared with other connections, and what it is charged.
+    /// Frames shared with other connections (whole, or a slice of a run's),
+    /// and what they are charged.
     Shared(Bytes, usize),
     /// Frames encoded outside the pool.
     Spilled(Spill),

@@ -171,6 +171,8 @@ struct Env<P> {
     first: FirstPacket,
     /// Broadcasts to the same targets gathered in this drain (`runs.rs`).
     run: runs::Run,
+    /// A run's frames per (dialect, codec), kept between runs.
+    run_frames: Vec<runs::RunFrames>,
     pool: BufferPool,
     /// Buffers kept back for replies: reading stops below this.
     read_reserve: usize,
@@ -322,6 +324,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             env: Env {
                 first,
                 run: runs::Run::default(),
+                run_frames: Vec::new(),
                 pool,
                 read_reserve,
                 output_pause,

@@ -192,14 +192,12 @@ impl<P: Probe> Env<P> {
     }
 
     /// Pooled buffers the output of `conn` may hold for world packets: its
-    /// budget, but none more once the pool is down to the buffers kept
-    /// back for reads (only room left in the buffers it holds is used).
+    /// budget, but never a buffer of those kept back for reads (a run may
+    /// take several at once; once the pool is down to them, only room left
+    /// in the buffers it holds is used).
     fn world_budget<S>(&self, conn: &Conn<S>) -> usize {
-        if self.pool.available() > self.read_reserve {
-            output_budget(conn)
-        } else {
-            conn.output.pooled()
-        }
+        let spare = self.pool.available().saturating_sub(self.read_reserve);
+        output_budget(conn).min(conn.output.pooled() + spare)
     }
 
     /// World output was queued: a queue over the output limit is first

@@ -28,6 +28,7 @@ use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
 
 /// Most packets in one run.
 const RUN_PACKETS: usize = 64;
+const _: () = assert!(RUN_PACKETS <= u64::BITS as usize, "RunFrames::carried");
 /// Most bytes of frames in one run (a few pooled buffers' worth).
 const RUN_BYTES: usize = 8 * 1024;
 
@@ -56,13 +57,14 @@ impl Run {
 }
 
 /// The frames of a run for one (dialect, codec) of its targets.
-struct RunFrames {
+pub(super) struct RunFrames {
     wire: Wire,
     /// The run's frames in this wire, one after another (`None`: none
     /// has an id in its dialect or seals).
     bytes: Option<Bytes>,
-    /// The packets the frames carry, counted once per target.
-    carried: Vec<PacketType>,
+    /// Which of the run's packets the frames carry (bit `i`: packet `i`;
+    /// a run has at most 64), counted once per target.
+    carried: u64,
     /// Targets queued.
     targets: u64,
 }
@@ -119,7 +121,8 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         }
         let run = std::mem::take(&mut self.env.run);
         let family = run.family;
-        let mut frames: Vec<RunFrames> = Vec::new();
+        // Kept between runs: no allocation per run but the frames.
+        let mut frames = std::mem::take(&mut self.env.run_frames);
         for &target in &run.targets {
             let env = &mut self.env;
             let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
@@ -153,11 +156,14 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             env.queued_world(idx, conn, now);
             frames[at].targets += 1;
         }
-        for f in &frames {
-            for &ptype in &f.carried {
-                self.env.counters.sent_n(ptype, f.targets);
+        for f in frames.drain(..) {
+            for (i, &(ptype, _)) in run.packets.iter().enumerate() {
+                if f.carried & (1 << i) != 0 {
+                    self.env.counters.sent_n(ptype, f.targets);
+                }
             }
         }
+        self.env.run_frames = frames;
         // The packet list's memory is kept for the next run.
         let mut kept = run;
         kept.packets.clear();
@@ -173,15 +179,15 @@ fn seal_run(wire: Wire, packets: &[(PacketType, Bytes)]) -> RunFrames {
     let size = packets.iter().map(|(_, p)| HEADER_LEN + p.len()).sum();
     let mut bytes = BytesMut::zeroed(size);
     let mut at = 0;
-    let mut carried = Vec::with_capacity(packets.len());
-    for (ptype, payload) in packets {
+    let mut carried = 0u64;
+    for (i, (ptype, payload)) in packets.iter().enumerate() {
         let Some(id) = wire_id(wire, *ptype) else {
             continue;
         };
         match write_frame(&mut bytes[at..], wire, id, payload) {
             Ok(n) => {
                 at += n;
-                carried.push(*ptype);
+                carried |= 1 << i;
             }
             Err(_) => debug!("{ptype} does not seal in {}; dropped", wire.dialect.name()),
         }

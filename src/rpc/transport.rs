@@ -12,9 +12,11 @@
 //! world packet (a broadcast is one message per map event, its target list
 //! a thousand ids long), so the embedded world service is handed the link's
 //! messages themselves ([`DirectWorld`]), with the gateway's name as its
-//! `x-gateway` metadata would carry it. A unary call's handler runs in the caller's task: when
-//! the call's deadline passes and the caller drops it, the handler is
-//! dropped with it, as a server drops a handler whose stream was reset.
+//! `x-gateway` metadata would carry it.
+//!
+//! A unary call's handler runs in the caller's task: when the call's
+//! deadline passes and the caller drops it, the handler is dropped with
+//! it, as a server drops a handler whose stream was reset.
 //! Streams (the world link) are polled on demand in both directions, so
 //! backpressure is that of the bounded channels behind them.
 //!
@@ -22,9 +24,8 @@
 //! UNAVAILABLE, as its listener refuses new connections then.
 
 use std::net::SocketAddr;
-use std::task::{Context, Poll};
-
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, watch};
 use tonic::body::Body;
@@ -187,5 +188,78 @@ impl Service<http::Request<Body>> for Transport {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::pb::world as pb;
+
+    /// A world that records the names it was given and answers every link
+    /// with one empty message.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Option<Vec<u8>>>>);
+
+    impl DirectWorld for Recorder {
+        fn link(
+            &self,
+            gateway: Option<&[u8]>,
+            _upstream: mpsc::Receiver<pb::Upstream>,
+        ) -> Result<mpsc::Receiver<Result<pb::Downstream, tonic::Status>>, tonic::Status> {
+            self.0
+                .lock()
+                .expect("the recorder's list")
+                .push(gateway.map(<[u8]>::to_vec));
+            let (tx, rx) = mpsc::channel(1);
+            tx.try_send(Ok(pb::Downstream::default()))
+                .expect("room for one");
+            Ok(rx)
+        }
+    }
+
+    fn upstream() -> mpsc::Receiver<pb::Upstream> {
+        mpsc::channel(1).1
+    }
+
+    #[test]
+    fn the_world_link_is_handed_over_until_the_backend_stops() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let (stop, stopped) = watch::channel(false);
+        let world = Arc::new(Recorder::default());
+        let local = Local::new(addr, Routes::default(), stopped)
+            .with_world(Arc::clone(&world) as Arc<dyn DirectWorld>);
+        assert!(local.links_world_directly());
+
+        let mut down = local.link_world(Some(b"gw1"), upstream()).expect("opened");
+        assert!(matches!(down.try_recv(), Ok(Ok(_))), "the world's queue");
+        assert!(local.link_world(None, upstream()).is_ok());
+
+        stop.send_replace(true);
+        let refused = local.link_world(Some(b"gw1"), upstream());
+        assert_eq!(
+            refused.map(|_| ()).map_err(|s| s.code()),
+            Err(tonic::Code::Unavailable)
+        );
+        let seen = world.0.lock().expect("the recorder's list").clone();
+        assert_eq!(
+            seen,
+            [Some(b"gw1".to_vec()), None],
+            "not reached once stopped"
+        );
+    }
+
+    #[test]
+    fn without_a_direct_world_the_link_goes_through_the_routes() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let local = Local::new(addr, Routes::default(), watch::channel(false).1);
+        assert!(!local.links_world_directly());
+        let refused = local.link_world(None, upstream());
+        assert_eq!(
+            refused.map(|_| ()).map_err(|s| s.code()),
+            Err(tonic::Code::Unimplemented)
+        );
     }
 }

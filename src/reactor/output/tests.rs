@@ -370,3 +370,40 @@ fn a_run_longer_than_a_buffer_straddles_buffers_intact() {
     assert_eq!(lines_in(got), lines);
     assert_eq!(w.chats_sent(), 40);
 }
+
+#[test]
+fn a_run_leaves_the_buffers_kept_back_for_reads() {
+    let mut w = world(FLUSH);
+    let reserve = w.reactor.env.read_reserve;
+    // Two buffers free besides the reserve.
+    let keep = w.reactor.env.pool.available() - reserve - 2;
+    let held: Vec<_> = (0..keep)
+        .filter_map(|_| w.reactor.env.pool.checkout())
+        .collect();
+    // 40 lines of 106 bytes: more than two 2 KiB buffers, one run.
+    let line = {
+        let mut l = vec![b'x'; 99];
+        l.push(0);
+        l
+    };
+    for _ in 0..40 {
+        w.gather(&CROWD, &line);
+    }
+    w.end_drain();
+    assert_eq!(
+        w.reactor.env.pool.available(),
+        reserve,
+        "the reserve is left"
+    );
+    let conn = w.reactor.conns.get(0).expect("conn");
+    assert_eq!(conn.output.pooled(), 2);
+    assert!(conn.output.heap() > 0, "the rest queued shared");
+    drop(held);
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        w.network.advance(FLUSH);
+        w.pass();
+        w.network.recv(w.client, &mut got, 1 << 20);
+    }
+    assert_eq!(lines_in(got), vec![line; 40]);
+}

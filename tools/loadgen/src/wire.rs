@@ -216,14 +216,8 @@ impl Wire {
     /// at the start of `input` (a fan-out bot reads millions a second, and
     /// copying each cost more than checking it).
     pub fn open_next(&self, input: &mut [u8]) -> Result<Option<Frame>, FrameError> {
-        let Some(h) = self.codec.peek(Direction::ServerToClient, input)? else {
-            return Ok(None);
-        };
-        if input.len() < h.wire_len {
-            return Ok(None);
-        }
-        self.codec.open(&h, input)?;
-        Ok(Some(self.taken(&h)))
+        let header = self.codec.decode(Direction::ServerToClient, input)?;
+        Ok(header.map(|h| self.taken(&h)))
     }
 
     fn taken(&self, h: &FrameHeader) -> Frame {
