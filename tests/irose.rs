@@ -48,10 +48,18 @@ fn whole_flow(codec: CodecKind) {
     // The keepalive the real client may send is accepted and answered by
     // nothing (docs/protocol.md §10.7).
     p.map.send(&Alive);
-    // Logout: 0x707 with wait 0.
+    // Logout: 0x707 with wait 0, then the server closes the game
+    // connection (docs/protocol.md §10.6, step 13a).
     p.map.send(&LogoutReq);
     let logout: LogoutReply = p.map.recv_as();
     assert_eq!(logout.wait_time, 0);
+    p.map.expect_closed();
+    wait_until("the close to be counted", || {
+        scrape(
+            &gw,
+            "packet_service_connections_closed_total{reason=\"logged_out\"}",
+        ) == 1.0
+    });
     drop(p.map);
     drop(p.char_conn);
     // The session is gone: its token no longer joins.
@@ -162,6 +170,8 @@ fn back_to_character_select_on_the_char_connection() {
         .decode()
         .expect("0x707 on the map connection");
     assert_eq!(reply.wait_time, 0);
+    // The server closes the game connection; the char connection stays.
+    p.map.expect_closed();
     let _: ChanCharReply = p.char_conn.recv_as();
     drop(p.map);
     wait_until("the session to be back in character select", || {

@@ -198,6 +198,10 @@ reasons! {
         /// The pool ran short and this connection had held buffers longest
         /// without progress.
         PoolPressure = "pool_pressure",
+        /// An irose game connection after its logout or return to
+        /// character select was answered: the server closes it, as the
+        /// protocol asks (docs/protocol.md §10.6, steps 13a and 13b).
+        LoggedOut = "logged_out",
     }
 }
 
@@ -281,7 +285,7 @@ mod tests {
             assert_eq!(CloseReason::Protocol(*e).as_str(), e.as_str());
         }
         assert_eq!(
-            CloseReason::PoolPressure.index(),
+            CloseReason::LoggedOut.index(),
             CloseReason::LABELS.len() - 1
         );
         assert_eq!(CloseReason::WrongStateBudget.as_str(), "wrong_state_budget");
@@ -320,6 +324,7 @@ mod tests {
                 "per_ip_limit",
                 "frame_timeout",
                 "pool_pressure",
+                "logged_out",
             ]
         );
         assert_eq!(CloseReason::PeerClosed.index(), 0);

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 
 use crate::conn::calls::{Call, LeaveReason, LogoutReason};
-use crate::conn::reason::{ChatRefusal, ProtocolError};
+use crate::conn::reason::{ChatRefusal, CloseReason, ProtocolError};
 use crate::ids::SessionId;
 use crate::protocol::packet_type::{DialectId, Direction, Family, PacketType};
 
@@ -36,6 +36,7 @@ pub(super) fn on_packet(
                 GameEvent::Left(LeaveReason::Logout),
                 t.out,
             );
+            close_game_conn(t);
             Phase::Transferring { session }
         }
         PacketType::PAKCS_CHANGE_CHAR_REQ => {
@@ -50,6 +51,7 @@ pub(super) fn on_packet(
             let reason = LeaveReason::ChangeChar;
             t.notify(Call::WorldLeave { session, reason });
             game::tell(t.common, session, GameEvent::Left(reason), t.out);
+            close_game_conn(t);
             Phase::Transferring { session }
         }
         ptype if is_world_packet(ptype) => {
@@ -77,6 +79,15 @@ pub(super) fn on_packet(
             Phase::InWorld { player, entity }
         }
         _ => t.wrong_state(Phase::InWorld { player, entity }),
+    }
+}
+
+/// irose: the game connection is closed once its 0x707 is written
+/// (docs/protocol.md §10.6, steps 13a and 13b); the char connection stays.
+/// An osIROSE client closes its map connection itself.
+fn close_game_conn(t: &mut Turn<'_, '_>) {
+    if t.family() == Family::Irose {
+        t.out.push(Action::Close(CloseReason::LoggedOut));
     }
 }
 
