@@ -181,6 +181,20 @@ fn an_operator_lists_kicks_announces_and_bans() {
     let again = admin(addr, None, &["kick", "Bobby"]);
     assert_eq!(again.code, Some(1), "{}", again.stderr);
     assert!(again.stderr.contains("nobody named"), "{}", again.stderr);
+    // Named by the account, the kick also stands for a join still loading;
+    // a name that is no account says nothing of one.
+    let account = admin(addr, None, &["kick", "bobby"]);
+    assert_eq!(account.code, Some(1), "{}", account.stderr);
+    assert!(
+        account
+            .stderr
+            .contains("a join of the account still loading is refused"),
+        "{}",
+        account.stderr
+    );
+    let nobody = admin(addr, None, &["kick", "zed"]);
+    assert_eq!(nobody.code, Some(1), "{}", nobody.stderr);
+    assert!(!nobody.stderr.contains("loading"), "{}", nobody.stderr);
 
     // A ban kicks Alice and refuses her next login.
     let banned = admin_ok(addr, None, &["ban", "alice"]);
@@ -199,7 +213,7 @@ fn an_operator_lists_kicks_announces_and_bans() {
             ("list", "done", 2.0),
             ("announce", "done", 2.0),
             ("kick", "done", 1.0),
-            ("kick", "not_found", 1.0),
+            ("kick", "not_found", 3.0),
             ("ban", "done", 1.0),
         ],
     );

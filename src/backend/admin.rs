@@ -216,14 +216,23 @@ impl AdminService {
             }
         };
         let mut kicked = self.world.kick(Target::Character(name), reason).await;
+        let mut account = false;
         if kicked.is_empty() {
             if let Some((user_id, _)) = self.account(name).await? {
+                account = true;
                 kicked = self.world.kick(Target::User(user_id), reason).await;
             }
         }
         if kicked.is_empty() {
+            // A kick of an account also refuses its join still loading, if
+            // one is: say so rather than only that nobody was found.
+            let loading = if account {
+                "; a join of the account still loading is refused"
+            } else {
+                ""
+            };
             return Err(Status::not_found(format!(
-                "nobody named {name:?} is in the world"
+                "nobody named {name:?} is in the world{loading}"
             )));
         }
         Ok(pb::KickReply {
