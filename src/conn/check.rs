@@ -72,6 +72,13 @@ enum Farewell {
         /// irose, in the world: one TellCharConn.
         paired: bool,
     },
+    /// An irose game connection closed after its logout or return to
+    /// character select (`logged_out`): its world Leave and TellCharConn,
+    /// and for a logout its auth Logout, were the answer's own.
+    LoggedOut {
+        /// A logout (not a return to character select): one Logout.
+        logout: bool,
+    },
 }
 
 impl Farewell {
@@ -108,6 +115,7 @@ impl Farewell {
             Farewell::Nothing => (0, 0, 0, 0),
             Farewell::Logout { paired } => (1, 0, usize::from(paired), 0),
             Farewell::Leave { paired } => (0, 1, 0, usize::from(paired)),
+            Farewell::LoggedOut { logout } => (usize::from(logout), 1, 0, 1),
         };
         if (logouts, leaves, unbinds, tells) != expected {
             return Err(format!(
@@ -167,14 +175,16 @@ impl Checker {
         }
         // Closing is terminal, within the step too.
         let mut closed_here = false;
+        let mut logged_out = false;
         let mut calls = Vec::new();
         for action in actions {
             match action {
-                Action::Close(_) => {
+                Action::Close(reason) => {
                     if closed_here {
                         return Err(format!("closed twice: {actions:?}"));
                     }
                     closed_here = true;
+                    logged_out = *reason == CloseReason::LoggedOut;
                 }
                 Action::Send(_)
                 | Action::Call(..)
@@ -206,7 +216,19 @@ impl Checker {
             ));
         }
         if closed_here {
-            before.farewell.check(actions)?;
+            let owed = match (before.farewell, logged_out) {
+                (_, false) => before.farewell,
+                // Only an irose player's logout or return to character
+                // select closes so.
+                (Farewell::Leave { paired: true }, true) => Farewell::LoggedOut {
+                    logout: matches!(input, Input::Packet { ptype, .. }
+                        if *ptype == PacketType::PAKCS_LOGOUT_REQ),
+                },
+                (other, true) => {
+                    return Err(format!("a logged_out close owing {other:?}: {actions:?}"));
+                }
+            };
+            owed.check(actions)?;
         }
         // A second join of the session elsewhere kicks this connection: it
         // closes as `kicked` (docs/protocol.md §9 D15).

@@ -36,8 +36,7 @@ pub(super) fn on_packet(
                 GameEvent::Left(LeaveReason::Logout),
                 t.out,
             );
-            close_game_conn(t);
-            Phase::Transferring { session }
+            logged_out(t, session)
         }
         PacketType::PAKCS_CHANGE_CHAR_REQ => {
             // irose: the map connection gets a logout reply, the char
@@ -51,8 +50,7 @@ pub(super) fn on_packet(
             let reason = LeaveReason::ChangeChar;
             t.notify(Call::WorldLeave { session, reason });
             game::tell(t.common, session, GameEvent::Left(reason), t.out);
-            close_game_conn(t);
-            Phase::Transferring { session }
+            logged_out(t, session)
         }
         ptype if is_world_packet(ptype) => {
             if t.family() == Family::Irose {
@@ -82,12 +80,15 @@ pub(super) fn on_packet(
     }
 }
 
-/// irose: the game connection is closed once its 0x707 is written
-/// (docs/protocol.md §10.6, steps 13a and 13b); the char connection stays.
-/// An osIROSE client closes its map connection itself.
-fn close_game_conn(t: &mut Turn<'_, '_>) {
-    if t.family() == Family::Irose {
-        t.out.push(Action::Close(CloseReason::LoggedOut));
+/// After a logout or a return to character select: the session goes on
+/// elsewhere. irose: the game connection is closed once its 0x707 is
+/// written (docs/protocol.md §10.6, steps 13a and 13b); the char
+/// connection stays. An osIROSE client closes its map connection itself.
+fn logged_out(t: &mut Turn<'_, '_>, session: SessionId) -> Phase {
+    let next = Phase::Transferring { session };
+    match t.family() {
+        Family::Irose => t.close(next, CloseReason::LoggedOut),
+        Family::Osirose => next,
     }
 }
 
