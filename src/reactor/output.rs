@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use log::debug;
+use slab::Slab;
 
 use super::net::{Net, Stream};
 use super::probe::Probe;
@@ -18,7 +19,7 @@ use crate::conn::output::EncodeFailure;
 use crate::conn::reason::CloseReason;
 use crate::conn::wire::Wire;
 use crate::conn::{Conn, Prefix};
-use crate::ids::SessionId;
+use crate::ids::{ConnRef, SessionId, SessionMap};
 use crate::protocol::packet_type::{Direction, Family, PacketType};
 use crate::protocol::packets::EncodeError;
 use crate::protocol::HEADER_LEN;
@@ -44,21 +45,9 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     ) {
         let env = &mut self.env;
         for &target in targets {
-            let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
-                continue;
-            };
-            let idx = conn_ref.index as usize;
-            let Some(conn) = self.conns.get_mut(idx) else {
-                continue;
-            };
-            if conn.conn_ref != conn_ref || conn.closing.is_some() {
-                continue;
-            }
-            let Some(wire) = conn.wire.filter(|w| w.dialect.family() == family) else {
-                debug!(
-                    "{} {ptype} in another family's layout; dropped",
-                    Prefix(conn)
-                );
+            let Some((idx, conn, wire)) =
+                world_target(&env.sessions, &mut self.conns, target, family)
+            else {
                 continue;
             };
             env.encode_world(idx, conn, wire, ptype, payload, now);
@@ -100,6 +89,32 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         }
         self.env.deferred = deferred;
     }
+}
+
+/// The connection world output for `target` goes to, with its slot and
+/// wire: the open connection its session is routed to, if it speaks
+/// `family` (the payload's layout; the world never sends the other, and a
+/// target that would get it is logged and skipped).
+pub(super) fn world_target<'c, S>(
+    sessions: &SessionMap<ConnRef>,
+    conns: &'c mut Slab<Conn<S>>,
+    target: u32,
+    family: Family,
+) -> Option<(usize, &'c mut Conn<S>, Wire)> {
+    let &conn_ref = sessions.get(&SessionId(target))?;
+    let idx = conn_ref.index as usize;
+    let conn = conns.get_mut(idx)?;
+    if conn.conn_ref != conn_ref || conn.closing.is_some() {
+        return None;
+    }
+    let Some(wire) = conn.wire.filter(|w| w.dialect.family() == family) else {
+        debug!(
+            "{} world output in another family's layout; dropped",
+            Prefix(conn)
+        );
+        return None;
+    };
+    Some((idx, conn, wire))
 }
 
 /// The id of `ptype` in the dialect of `wire`, if it has one (logged when

@@ -17,12 +17,10 @@ use bytes::{Bytes, BytesMut};
 use log::debug;
 
 use super::net::Net;
-use super::output::{wire_id, write_frame, DIRECT_TARGETS};
+use super::output::{wire_id, world_target, write_frame, DIRECT_TARGETS};
 use super::probe::Probe;
 use super::Reactor;
 use crate::conn::wire::Wire;
-use crate::conn::Prefix;
-use crate::ids::SessionId;
 use crate::protocol::packet_type::{DialectId, Family, PacketType};
 use crate::protocol::{HEADER_LEN, MAX_PACKET_SIZE};
 
@@ -116,30 +114,19 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     /// ([`super::Env::queue_shared`]); a target of the other family (which
     /// the world never sends) gets nothing.
     pub(super) fn end_run(&mut self, now: Instant) {
-        if self.env.run.packets.is_empty() {
+        // A run with packets has their family.
+        let run = &self.env.run;
+        let Some(family) = run.family.filter(|_| !run.packets.is_empty()) else {
             return;
-        }
+        };
         let run = std::mem::take(&mut self.env.run);
-        let family = run.family;
         // Kept between runs: no allocation per run but the frames.
         let mut frames = std::mem::take(&mut self.env.run_frames);
         for &target in &run.targets {
             let env = &mut self.env;
-            let Some(&conn_ref) = env.sessions.get(&SessionId(target)) else {
-                continue;
-            };
-            let idx = conn_ref.index as usize;
-            let Some(conn) = self.conns.get_mut(idx) else {
-                continue;
-            };
-            if conn.conn_ref != conn_ref || conn.closing.is_some() {
-                continue;
-            }
-            let Some(wire) = conn.wire.filter(|w| Some(w.dialect.family()) == family) else {
-                debug!(
-                    "{} world packets in another family's layout; dropped",
-                    Prefix(conn)
-                );
+            let Some((idx, conn, wire)) =
+                world_target(&env.sessions, &mut self.conns, target, family)
+            else {
                 continue;
             };
             let at = match frames.iter().position(|f| f.wire == wire) {
