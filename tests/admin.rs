@@ -188,7 +188,7 @@ fn an_operator_lists_kicks_announces_and_bans() {
     assert!(
         account
             .stderr
-            .contains("a join of the account still loading is refused"),
+            .contains("any join of the account still loading will be refused"),
         "{}",
         account.stderr
     );

@@ -227,7 +227,7 @@ impl AdminService {
             // A kick of an account also refuses its join still loading, if
             // one is: say so rather than only that nobody was found.
             let loading = if account {
-                "; a join of the account still loading is refused"
+                "; any join of the account still loading will be refused"
             } else {
                 ""
             };

@@ -215,18 +215,40 @@ impl Checker {
                 phase.name()
             ));
         }
+        // An irose player's logout or return to character select answers
+        // 0x707, leaves the world and closes the game connection as
+        // `logged_out` (docs/protocol.md §10.5.14); nothing else closes so.
+        let leaving = matches!(input, Input::Packet { ptype, .. }
+            if matches!(*ptype, PacketType::PAKCS_LOGOUT_REQ | PacketType::PAKCS_CHANGE_CHAR_REQ));
+        let irose_player = before.farewell == (Farewell::Leave { paired: true });
+        if logged_out != (irose_player && leaving) {
+            return Err(format!(
+                "logged_out close ({logged_out}) for {input:?} owing {:?}: {actions:?}",
+                before.farewell
+            ));
+        }
+        if logged_out {
+            let answered = actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(ServerPacket::LogoutReply(_))));
+            let unbound = actions
+                .iter()
+                .any(|a| matches!(a, Action::UnbindSession(_)));
+            if !(answered && unbound) {
+                return Err(format!(
+                    "a logged_out close without its LOGOUT_REPLY ({answered}) or \
+                     UnbindSession ({unbound}): {actions:?}"
+                ));
+            }
+        }
         if closed_here {
-            let owed = match (before.farewell, logged_out) {
-                (_, false) => before.farewell,
-                // Only an irose player's logout or return to character
-                // select closes so.
-                (Farewell::Leave { paired: true }, true) => Farewell::LoggedOut {
+            let owed = if logged_out {
+                Farewell::LoggedOut {
                     logout: matches!(input, Input::Packet { ptype, .. }
                         if *ptype == PacketType::PAKCS_LOGOUT_REQ),
-                },
-                (other, true) => {
-                    return Err(format!("a logged_out close owing {other:?}: {actions:?}"));
                 }
+            } else {
+                before.farewell
             };
             owed.check(actions)?;
         }

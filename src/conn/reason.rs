@@ -205,6 +205,38 @@ reasons! {
     }
 }
 
+impl CloseReason {
+    /// Closes that are part of normal operation: logged at `trace`, left
+    /// out of the minute's limit summary.
+    pub const NORMAL: [CloseReason; 3] = [
+        CloseReason::PeerClosed,
+        CloseReason::Shutdown,
+        CloseReason::LoggedOut,
+    ];
+
+    /// Whether this close is one of [`CloseReason::NORMAL`].
+    pub fn is_normal(self) -> bool {
+        CloseReason::NORMAL.contains(&self)
+    }
+
+    /// Whether this close follows a reply on purpose: the socket is
+    /// half-closed and what the client still sends is read and dropped for
+    /// a while, so that a reset does not destroy the reply
+    /// (docs/protocol.md §8).
+    pub fn follows_reply(self) -> bool {
+        matches!(
+            self,
+            CloseReason::Shutdown
+                | CloseReason::LoginRefused
+                | CloseReason::SelectRefused
+                | CloseReason::Kicked
+                | CloseReason::WorldLinkLost
+                | CloseReason::SessionExpired
+                | CloseReason::LoggedOut
+        )
+    }
+}
+
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -109,22 +109,12 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             self.env.uncount_ip(&conn);
             self.env.counters.close(reason.index());
             self.env.limits.closed[reason.index()] += 1;
-            match reason {
-                CloseReason::PeerClosed | CloseReason::Shutdown => {
-                    trace!("{} closed: {reason}", Prefix(&conn))
-                }
-                _ => debug!("{} closed: {reason}", Prefix(&conn)),
+            if reason.is_normal() {
+                trace!("{} closed: {reason}", Prefix(&conn));
+            } else {
+                debug!("{} closed: {reason}", Prefix(&conn));
             }
-            let graceful = matches!(
-                reason,
-                CloseReason::Shutdown
-                    | CloseReason::LoginRefused
-                    | CloseReason::SelectRefused
-                    | CloseReason::Kicked
-                    | CloseReason::WorldLinkLost
-                    | CloseReason::SessionExpired
-            );
-            if graceful && !conn.eof && self.lingering.len() < LINGER_MAX {
+            if reason.follows_reply() && !conn.eof && self.lingering.len() < LINGER_MAX {
                 // Half-close: the FIN follows the last reply, and what the
                 // client still sends is read and dropped until it closes too.
                 // Closing with unread input would send a reset that can

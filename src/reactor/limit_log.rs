@@ -54,10 +54,7 @@ impl LimitLog {
     /// What the interval's line says after its time: ` kind:label=n` for
     /// every count above 0, normal closes left out.
     pub(super) fn line(&self) -> String {
-        let normal = [
-            CloseReason::PeerClosed.index(),
-            CloseReason::Shutdown.index(),
-        ];
+        let normal = CloseReason::NORMAL.map(CloseReason::index);
         let labelled = [
             ("refused", RejectReason::LABELS, &self.rejected),
             ("closed", CloseReason::LABELS, &self.closed),

@@ -561,6 +561,9 @@ fn world_join_forwarding_and_logout() {
     assert!(out
         .iter()
         .any(|a| matches!(a, Action::Notify(_, Call::Logout { .. }))));
+    // An osIROSE client closes its map connection itself.
+    assert_eq!(closed(&out), None);
+    assert!(matches!(h.s.phase(), Phase::Transferring { .. }));
 }
 
 /// Whether a world-phase packet was forwarded, or why it was dropped.

@@ -81,8 +81,9 @@ pub(super) fn on_packet(
 }
 
 /// After a logout or a return to character select: the session goes on
-/// elsewhere. irose: the game connection is closed once its 0x707 is
-/// written (docs/protocol.md §10.6, steps 13a and 13b); the char
+/// elsewhere. irose: the game connection is closed after its 0x707
+/// (docs/protocol.md §10.6, steps 13a and 13b; a close that follows a
+/// reply, so the reactor half-closes it and lets it linger); the char
 /// connection stays. An osIROSE client closes its map connection itself.
 fn logged_out(t: &mut Turn<'_, '_>, session: SessionId) -> Phase {
     let next = Phase::Transferring { session };

@@ -168,11 +168,17 @@ fn the_map_connection_tells_the_char_connection() {
     assert_eq!(sent(&out), [PacketType::PAKWC_LOGOUT_REPLY]);
     let left = GameEvent::Left(LeaveReason::ChangeChar);
     assert_eq!(told(&out), [(SessionId(4242), left)]);
+    // Then the server closes the game connection, the reply first
+    // (docs/protocol.md §10.5.14).
+    assert_eq!(closed(&out), Some(CloseReason::LoggedOut));
+    assert!(matches!(out.last(), Some(Action::Close(_))), "{out:?}");
+    assert_eq!(back.s.phase(), &Phase::Closing(CloseReason::LoggedOut));
     // Logout, and a close in the world, tell it too.
     let mut bye = h.clone();
     let out = bye.packet(2.0, &packets::LogoutReq);
     let left = GameEvent::Left(LeaveReason::Logout);
     assert_eq!(told(&out), [(SessionId(4242), left)]);
+    assert_eq!(closed(&out), Some(CloseReason::LoggedOut));
     let mut out = Vec::new();
     h.s.on_close(&mut out);
     let left = GameEvent::Left(LeaveReason::Disconnect);
