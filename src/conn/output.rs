@@ -34,6 +34,14 @@ const MAX_IOVECS: usize = 64;
 /// allocations (rounded up).
 pub const SHARED_CHUNK_OVERHEAD: usize = 64 + 2 * std::mem::size_of::<Chunk>();
 
+/// Copies the start of `bytes` into the room left in `buffer`; the rest.
+fn fill<'b>(buffer: &mut Buffer, bytes: &'b [u8]) -> &'b [u8] {
+    let n = buffer.spare_len().min(bytes.len());
+    buffer.spare()[..n].copy_from_slice(&bytes[..n]);
+    buffer.commit(n);
+    &bytes[n..]
+}
+
 /// One run of queued bytes.
 enum Chunk {
     /// Encoded into a pooled buffer.
@@ -178,10 +186,10 @@ impl OutQueue {
         let mut buffer = pool.checkout().ok_or(EncodeFailure::NoBuffer)?;
         let n = encode(buffer.spare()).map_err(|_| EncodeFailure::Encoder)?;
         // Only a buffer that holds a frame is kept; a refused one goes back.
-        self.pooled += 1;
-        self.pooled_memory += buffer.capacity();
-        self.chunks.push_back(Chunk::Pooled(buffer));
-        Ok(self.committed(n))
+        buffer.commit(n);
+        self.queued += n;
+        self.push_pooled(buffer);
+        Ok(n)
     }
 
     /// Copies as much of `bytes` as fits into pooled buffers within
@@ -189,31 +197,28 @@ impl OutQueue {
     /// has them): the output is a byte stream, so a frame may straddle two
     /// buffers. Returns the bytes copied; the caller queues the rest.
     pub fn append(&mut self, pool: &BufferPool, bytes: &[u8], budget: usize) -> usize {
-        let mut copied = 0;
-        while copied < bytes.len() {
-            let room = match self.chunks.back_mut() {
-                Some(Chunk::Pooled(buffer)) if buffer.spare_len() > 0 => buffer,
-                _ => {
-                    if self.pooled >= budget {
-                        break;
-                    }
-                    let Some(buffer) = pool.checkout() else { break };
-                    self.pooled += 1;
-                    self.pooled_memory += buffer.capacity();
-                    self.chunks.push_back(Chunk::Pooled(buffer));
-                    match self.chunks.back_mut() {
-                        Some(Chunk::Pooled(buffer)) => buffer,
-                        _ => break,
-                    }
-                }
-            };
-            let n = room.spare_len().min(bytes.len() - copied);
-            room.spare()[..n].copy_from_slice(&bytes[copied..copied + n]);
-            room.commit(n);
-            copied += n;
+        let mut rest = bytes;
+        if let Some(Chunk::Pooled(buffer)) = self.chunks.back_mut() {
+            rest = fill(buffer, rest);
         }
+        while !rest.is_empty() && self.pooled < budget {
+            let Some(mut buffer) = pool.checkout() else {
+                break;
+            };
+            rest = fill(&mut buffer, rest);
+            self.push_pooled(buffer);
+        }
+        let copied = bytes.len() - rest.len();
         self.queued += copied;
         copied
+    }
+
+    /// Queues a pooled buffer holding committed bytes (counted by the
+    /// caller in `queued`).
+    fn push_pooled(&mut self, buffer: Buffer) {
+        self.pooled += 1;
+        self.pooled_memory += buffer.capacity();
+        self.chunks.push_back(Chunk::Pooled(buffer));
     }
 
     /// Marks `n` bytes encoded into the last (pooled) chunk as queued.

@@ -171,7 +171,8 @@ struct Env<P> {
     first: FirstPacket,
     /// Broadcasts to the same targets gathered in this drain (`runs.rs`).
     run: runs::Run,
-    /// A run's frames per (dialect, codec), kept between runs.
+    /// A run's frames per (dialect, codec) while `end_run` queues it;
+    /// empty otherwise, kept for its memory.
     run_frames: Vec<runs::RunFrames>,
     pool: BufferPool,
     /// Buffers kept back for replies: reading stops below this.
@@ -390,7 +391,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     pub fn pass(&mut self, events: &mut N::Events) -> io::Result<Pass> {
         // 1. and 2. Poll, with a timeout equal to the next deadline.
         let now = self.wait(events)?;
-        self.apply_updates();
+        self.apply_updates(now);
         // 3. The listener accepts; sockets become ready.
         let wake = self.socket_events(events, now);
         // 4. Completions become inputs to their connections.

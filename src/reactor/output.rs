@@ -240,10 +240,11 @@ impl<P: Probe> Env<P> {
             self.queued(idx, conn);
         } else if !conn.output.is_empty() {
             push_once(&mut self.deferred, &mut conn.in_deferred, idx);
-            // A reload may have shortened the interval since the deadline
-            // was set.
-            let due = now + self.cfg.world_flush;
-            self.world_flush_at = Some(self.world_flush_at.map_or(due, |at| at.min(due)));
+            // The first world output since the last flush sets its
+            // deadline (a reload to a shorter interval brings it forward:
+            // `reload.rs`).
+            self.world_flush_at
+                .get_or_insert(now + self.cfg.world_flush);
         }
     }
 

@@ -30,27 +30,48 @@ const _: () = assert!(RUN_PACKETS <= u64::BITS as usize, "RunFrames::carried");
 /// Most bytes of frames in one run (a few pooled buffers' worth).
 const RUN_BYTES: usize = 8 * 1024;
 
-/// The broadcasts of the run being gathered.
-#[derive(Default)]
+/// The broadcasts of the run being gathered (none: no run).
 pub(super) struct Run {
     /// Their targets, in the world's order.
     targets: Vec<u32>,
     /// Their payloads' layout.
-    family: Option<Family>,
+    family: Family,
     /// Their packets, in order.
     packets: Vec<(PacketType, Bytes)>,
     /// Bytes of their frames.
     bytes: usize,
+    /// Where runs are sealed: each run's frames are split off it, and its
+    /// memory is taken back once the last target's copy of them is gone
+    /// (`BytesMut::reserve`), so a steady stream of runs allocates nothing.
+    arena: BytesMut,
+}
+
+impl Default for Run {
+    fn default() -> Run {
+        Run {
+            targets: Vec::new(),
+            family: Family::Osirose,
+            packets: Vec::new(),
+            bytes: 0,
+            arena: BytesMut::new(),
+        }
+    }
 }
 
 impl Run {
     /// Whether a broadcast of `size` bytes to `targets` in `family` goes
     /// on this run.
     fn takes(&self, targets: &[u32], family: Family, size: usize) -> bool {
-        self.family == Some(family)
+        self.family == family
             && self.packets.len() < RUN_PACKETS
             && self.bytes + size <= RUN_BYTES
             && self.targets == targets
+    }
+
+    /// Ends the run, keeping the memory of its lists and arena.
+    fn clear(&mut self) {
+        self.packets.clear();
+        self.bytes = 0;
     }
 }
 
@@ -103,7 +124,7 @@ impl<N: Net, P: Probe> Reactor<N, P> {
         let run = &mut self.env.run;
         if run.packets.is_empty() {
             run.targets = targets;
-            run.family = Some(family);
+            run.family = family;
         }
         run.packets.push((ptype, payload));
         run.bytes += size;
@@ -114,25 +135,23 @@ impl<N: Net, P: Probe> Reactor<N, P> {
     /// ([`super::Env::queue_shared`]); a target of the other family (which
     /// the world never sends) gets nothing.
     pub(super) fn end_run(&mut self, now: Instant) {
-        // A run with packets has their family.
-        let run = &self.env.run;
-        let Some(family) = run.family.filter(|_| !run.packets.is_empty()) else {
+        if self.env.run.packets.is_empty() {
             return;
-        };
-        let run = std::mem::take(&mut self.env.run);
-        // Kept between runs: no allocation per run but the frames.
+        }
+        let mut run = std::mem::take(&mut self.env.run);
+        // Kept between runs: no allocation per run.
         let mut frames = std::mem::take(&mut self.env.run_frames);
         for &target in &run.targets {
             let env = &mut self.env;
             let Some((idx, conn, wire)) =
-                world_target(&env.sessions, &mut self.conns, target, family)
+                world_target(&env.sessions, &mut self.conns, target, run.family)
             else {
                 continue;
             };
             let at = match frames.iter().position(|f| f.wire == wire) {
                 Some(at) => at,
                 None => {
-                    frames.push(seal_run(wire, &run.packets));
+                    frames.push(seal_run(wire, &run.packets, run.bytes, &mut run.arena));
                     frames.len() - 1
                 }
             };
@@ -151,27 +170,28 @@ impl<N: Net, P: Probe> Reactor<N, P> {
             }
         }
         self.env.run_frames = frames;
-        // The packet list's memory is kept for the next run.
-        let mut kept = run;
-        kept.packets.clear();
-        kept.bytes = 0;
-        kept.family = None;
-        self.env.run = kept;
+        run.clear();
+        self.env.run = run;
     }
 }
 
-/// The frames of `packets` in `wire`, one after another; a packet its
-/// dialect has no id for, or that does not seal, is left out (logged).
-fn seal_run(wire: Wire, packets: &[(PacketType, Bytes)]) -> RunFrames {
-    let size = packets.iter().map(|(_, p)| HEADER_LEN + p.len()).sum();
-    let mut bytes = BytesMut::zeroed(size);
+/// The frames of `packets` (`size` bytes) in `wire`, one after another,
+/// sealed in `arena`; a packet its dialect has no id for, or that does not
+/// seal, is left out (logged).
+fn seal_run(
+    wire: Wire,
+    packets: &[(PacketType, Bytes)],
+    size: usize,
+    arena: &mut BytesMut,
+) -> RunFrames {
+    arena.resize(size, 0);
     let mut at = 0;
     let mut carried = 0u64;
     for (i, (ptype, payload)) in packets.iter().enumerate() {
         let Some(id) = wire_id(wire, *ptype) else {
             continue;
         };
-        match write_frame(&mut bytes[at..], wire, id, payload) {
+        match write_frame(&mut arena[at..], wire, id, payload) {
             Ok(n) => {
                 at += n;
                 carried |= 1 << i;
@@ -179,10 +199,11 @@ fn seal_run(wire: Wire, packets: &[(PacketType, Bytes)]) -> RunFrames {
             Err(_) => debug!("{ptype} does not seal in {}; dropped", wire.dialect.name()),
         }
     }
-    bytes.truncate(at);
+    arena.truncate(at);
+    let bytes = arena.split().freeze();
     RunFrames {
         wire,
-        bytes: (at > 0).then(|| bytes.freeze()),
+        bytes: (at > 0).then_some(bytes),
         carried,
         targets: 0,
     }

@@ -255,7 +255,14 @@ fn world_output_waits_for_the_world_flush_then_goes_in_one_write() {
 fn a_reload_to_a_shorter_world_flush_shortens_the_wait() {
     let mut w = world(Duration::from_millis(250));
     w.chat(&CROWD, b"slow\0");
-    w.reactor.env.cfg.world_flush = FLUSH;
+    let (reload, updates) = std::sync::mpsc::channel();
+    w.reactor.take_updates(updates);
+    let shorter = ReactorConfig {
+        world_flush: FLUSH,
+        ..w.reactor.env.cfg.clone()
+    };
+    reload.send(shorter).expect("the loop takes updates");
+    w.pass();
     w.chat(&CROWD, b"fast\0");
     w.network.advance(FLUSH);
     w.pass();
