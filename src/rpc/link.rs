@@ -108,7 +108,7 @@ pub(super) async fn world_link(
 type Downstream = Pin<Box<dyn Stream<Item = Result<world::Downstream, tonic::Status>> + Send>>;
 
 /// Opens the world stream reading `upstream`: handed to this process's
-/// embedded world directly when it takes it so (`Local::link_world`: no
+/// embedded world directly when it takes it so (`Local::direct_world`: no
 /// codec), else the `World.Link` call, in-process or over gRPC, with the
 /// gateway's name as `x-gateway` metadata.
 async fn open(
@@ -116,11 +116,9 @@ async fn open(
     gateway: Option<&MetadataValue<Ascii>>,
     upstream: mpsc::Receiver<world::Upstream>,
 ) -> Result<Downstream, tonic::Status> {
-    if let Transport::Local(local) = channel {
-        if local.links_world_directly() {
-            let down = local.link_world(gateway.map(MetadataValue::as_bytes), upstream)?;
-            return Ok(Box::pin(ReceiverStream::new(down)));
-        }
+    if let Some(world) = channel.direct_world() {
+        let down = world?.link(gateway.map(MetadataValue::as_bytes), upstream)?;
+        return Ok(Box::pin(ReceiverStream::new(down)));
     }
     let mut client = WorldClient::new(channel.clone());
     let mut stream = tonic::Request::new(ReceiverStream::new(upstream));

@@ -60,6 +60,9 @@ impl std::fmt::Debug for Local {
     }
 }
 
+/// A world link's downstream as the world queues it.
+pub type Downstream = mpsc::Receiver<Result<crate::pb::world::Downstream, tonic::Status>>;
+
 /// A world service that takes a link's messages in-process, unencoded.
 pub trait DirectWorld: Send + Sync {
     /// Opens a link for the gateway named `gateway` (the bytes its
@@ -71,7 +74,12 @@ pub trait DirectWorld: Send + Sync {
         &self,
         gateway: Option<&[u8]>,
         upstream: mpsc::Receiver<crate::pb::world::Upstream>,
-    ) -> Result<mpsc::Receiver<Result<crate::pb::world::Downstream, tonic::Status>>, tonic::Status>;
+    ) -> Result<Downstream, tonic::Status>;
+}
+
+/// What an in-process call is answered once the embedded backend stops.
+fn stopped() -> tonic::Status {
+    tonic::Status::unavailable("embedded backend stopped")
 }
 
 /// The URL of the embedded backend at `addr`, as `Config::endpoints`
@@ -100,29 +108,17 @@ impl Local {
         self
     }
 
-    /// Whether the world link is handed to this backend's world directly
-    /// ([`Local::link_world`]) rather than through the routes.
-    pub fn links_world_directly(&self) -> bool {
-        self.world.is_some()
-    }
-
-    /// Opens the world link directly ([`DirectWorld`]); refused
-    /// UNAVAILABLE once the backend is stopping, UNIMPLEMENTED without
-    /// [`Local::with_world`].
+    /// The world the link is handed to directly ([`DirectWorld`]), if
+    /// this backend's world takes it so (`None`: through the routes);
+    /// refused UNAVAILABLE once the backend is stopping.
     #[allow(clippy::result_large_err)]
-    pub fn link_world(
-        &self,
-        gateway: Option<&[u8]>,
-        upstream: mpsc::Receiver<crate::pb::world::Upstream>,
-    ) -> Result<mpsc::Receiver<Result<crate::pb::world::Downstream, tonic::Status>>, tonic::Status>
-    {
-        let Some(world) = &self.world else {
-            return Err(tonic::Status::unimplemented("no direct world link"));
-        };
-        if *self.stopped.borrow() {
-            return Err(tonic::Status::unavailable("embedded backend stopped"));
-        }
-        world.link(gateway, upstream)
+    pub fn direct_world(&self) -> Option<Result<&dyn DirectWorld, tonic::Status>> {
+        let world = self.world.as_deref()?;
+        Some(if *self.stopped.borrow() {
+            Err(stopped())
+        } else {
+            Ok(world)
+        })
     }
 
     /// The URL a service is configured with when this backend serves it
@@ -138,6 +134,16 @@ impl Local {
 }
 
 impl Transport {
+    /// This process's world, when the world link is handed to it directly
+    /// ([`Local::direct_world`]).
+    #[allow(clippy::result_large_err)]
+    pub fn direct_world(&self) -> Option<Result<&dyn DirectWorld, tonic::Status>> {
+        match self {
+            Transport::Local(local) => local.direct_world(),
+            Transport::Remote(_) => None,
+        }
+    }
+
     /// The transport for a service at `urls`: in-process when `local`
     /// (the embedded backend, if it runs) serves it, else `remote()`.
     pub fn to(
@@ -171,7 +177,7 @@ impl Service<http::Request<Body>> for Transport {
         match self {
             Transport::Remote(channel) => Box::pin(channel.call(request)),
             Transport::Local(local) if *local.stopped.borrow() => {
-                let status = tonic::Status::unavailable("embedded backend stopped");
+                let status = stopped();
                 let (parts, ()) = status.into_http::<()>().into_parts();
                 Box::pin(std::future::ready(Ok(http::Response::from_parts(
                     parts,
@@ -208,7 +214,7 @@ mod tests {
             &self,
             gateway: Option<&[u8]>,
             _upstream: mpsc::Receiver<pb::Upstream>,
-        ) -> Result<mpsc::Receiver<Result<pb::Downstream, tonic::Status>>, tonic::Status> {
+        ) -> Result<Downstream, tonic::Status> {
             self.0
                 .lock()
                 .expect("the recorder's list")
@@ -231,18 +237,24 @@ mod tests {
         let world = Arc::new(Recorder::default());
         let local = Local::new(addr, Routes::default(), stopped)
             .with_world(Arc::clone(&world) as Arc<dyn DirectWorld>);
-        assert!(local.links_world_directly());
+        let link = |gateway: Option<&[u8]>| match local.direct_world() {
+            Some(Ok(world)) => world
+                .link(gateway, upstream())
+                .map(|_| ())
+                .map_err(|s| s.code()),
+            Some(Err(refused)) => Err(refused.code()),
+            None => panic!("a direct world"),
+        };
 
-        let mut down = local.link_world(Some(b"gw1"), upstream()).expect("opened");
+        let mut down = match local.direct_world() {
+            Some(Ok(world)) => world.link(Some(b"gw1"), upstream()).expect("opened"),
+            _ => panic!("a direct world"),
+        };
         assert!(matches!(down.try_recv(), Ok(Ok(_))), "the world's queue");
-        assert!(local.link_world(None, upstream()).is_ok());
+        assert!(link(None).is_ok());
 
         stop.send_replace(true);
-        let refused = local.link_world(Some(b"gw1"), upstream());
-        assert_eq!(
-            refused.map(|_| ()).map_err(|s| s.code()),
-            Err(tonic::Code::Unavailable)
-        );
+        assert_eq!(link(Some(b"gw1")), Err(tonic::Code::Unavailable));
         let seen = world.0.lock().expect("the recorder's list").clone();
         assert_eq!(
             seen,
@@ -255,11 +267,6 @@ mod tests {
     fn without_a_direct_world_the_link_goes_through_the_routes() {
         let addr = SocketAddr::from(([127, 0, 0, 1], 1));
         let local = Local::new(addr, Routes::default(), watch::channel(false).1);
-        assert!(!local.links_world_directly());
-        let refused = local.link_world(None, upstream());
-        assert_eq!(
-            refused.map(|_| ()).map_err(|s| s.code()),
-            Err(tonic::Code::Unimplemented)
-        );
+        assert!(local.direct_world().is_none());
     }
 }

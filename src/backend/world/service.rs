@@ -66,7 +66,7 @@ impl crate::rpc::transport::DirectWorld for WorldService {
         &self,
         gateway: Option<&[u8]>,
         upstream: mpsc::Receiver<pb::Upstream>,
-    ) -> Result<mpsc::Receiver<Result<pb::Downstream, Status>>, Status> {
+    ) -> Result<crate::rpc::transport::Downstream, Status> {
         let upstream = ReceiverStream::new(upstream).map(Ok);
         self.open(super::admin::gateway_name(gateway), upstream)
             .map(ReceiverStream::into_inner)
