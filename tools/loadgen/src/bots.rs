@@ -392,9 +392,13 @@ impl Bots {
                             break;
                         }
                     };
+                    let Some(ptype) = frame.ptype else {
+                        net.consume(id, frame.wire_len);
+                        continue;
+                    };
                     let body = &net.input(id)[HEADER_LEN.min(frame.data_len)..frame.data_len];
                     let in_map = role == Role::Map && self.bots[idx].step == Step::InMap;
-                    let result = if in_map && frame.ptype == Some(PacketType::PAKWC_NORMAL_CHAT) {
+                    let result = if in_map && ptype == PacketType::PAKWC_NORMAL_CHAT {
                         // The fan-out's millions: read where they lie.
                         let read = self.on_chat(body, now);
                         net.consume(id, frame.wire_len);
@@ -403,10 +407,7 @@ impl Bots {
                         scratch.clear();
                         scratch.extend_from_slice(body);
                         net.consume(id, frame.wire_len);
-                        match frame.ptype {
-                            Some(ptype) => self.on_packet(net, idx, role, ptype, &scratch, now),
-                            None => Ok(()),
-                        }
+                        self.on_packet(net, idx, role, ptype, &scratch, now)
                     };
                     if let Err(why) = result {
                         self.fail(net, idx, why);
@@ -450,8 +451,7 @@ impl Bots {
     /// other line must still decode).
     fn on_chat(&mut self, body: &[u8], now: Instant) -> Result<(), String> {
         let Some(sent) = chat_stamp(body) else {
-            NormalChatBroadcast::decode(body)
-                .map_err(|e| format!("bad_{}: {e}", PacketType::PAKWC_NORMAL_CHAT.name()))?;
+            NormalChatBroadcast::decode(body).map_err(decode_err(PacketType::PAKWC_NORMAL_CHAT))?;
             return Ok(());
         };
         self.delivered_total += 1;
@@ -474,7 +474,7 @@ impl Bots {
     ) -> Result<(), String> {
         use PacketType as T;
         let step = self.bots[idx].step;
-        let decode_err = |e| format!("bad_{}: {e}", ptype.name());
+        let decode_err = decode_err(ptype);
         match (step, role, ptype) {
             (Step::LoginAccept, Role::Login, T::PAKSS_ACCEPT_REPLY) => {
                 let b = &self.bots[idx];
@@ -645,4 +645,11 @@ pub fn run_prefix(letter: char) -> String {
         n /= 36;
     }
     format!("{letter}{}", String::from_utf8_lossy(&digits))
+}
+
+/// How a body that does not decode as `ptype` fails the bot.
+fn decode_err(
+    ptype: PacketType,
+) -> impl Fn(packet_service::protocol::packets::BodyError) -> String {
+    move |e| format!("bad_{}: {e}", ptype.name())
 }

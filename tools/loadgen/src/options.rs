@@ -154,7 +154,12 @@ pub(crate) fn options() -> Options {
         "fanout/pubsub: growth per step (1.3)",
         "X",
     );
-    o.optopt("", "steps", "fanout/pubsub: steps at most (14)", "N");
+    o.optopt(
+        "",
+        "steps",
+        "fanout/pubsub: rates stepped through at most, each tried twice if missed (14)",
+        "N",
+    );
     o.optopt(
         "",
         "refine",

@@ -52,7 +52,8 @@ pub struct SatOpts {
     pub start: f64,
     /// Each step offers this many times the previous one.
     pub factor: f64,
-    /// Steps at most.
+    /// Rates stepped through at most before refining (each tried once
+    /// more when missed).
     pub max_steps: usize,
     /// Steps between the last sustained and the first unsustained rate.
     pub refine: usize,
@@ -205,11 +206,13 @@ struct Steps<'a, F> {
 }
 
 impl<F: Fleet> Steps<'_, F> {
-    /// A step at `offered`, and once more if it was not sustained while
-    /// subscribers remain; the last of them.
+    /// A step at `offered`, and once more if it was not sustained but
+    /// lost no subscriber (a smaller fleet would judge the retry against
+    /// fewer receivers); the last of them.
     fn attempt(&mut self, offered: f64, result: &mut RunResult) -> Result<StepResult, String> {
+        let subscribers = self.fleet.subscribers();
         let s = self.one(offered, result)?;
-        if s.missed.is_some() && self.fleet.subscribers() > 0 {
+        if s.missed.is_some() && self.fleet.subscribers() == subscribers {
             return self.one(offered, result);
         }
         Ok(s)
@@ -263,6 +266,7 @@ pub fn run<F: Fleet>(fleet: &mut F, opts: &SatOpts, result: &mut RunResult) -> R
         sent: 0,
         expected: 0,
     };
+    let subscribers = steps.fleet.subscribers();
     let mut best: Option<StepResult> = None;
     let mut failed_at = None;
     let mut offered = opts.start;
@@ -277,7 +281,8 @@ pub fn run<F: Fleet>(fleet: &mut F, opts: &SatOpts, result: &mut RunResult) -> R
     }
     if let (Some(mut hi), Some(mut lo)) = (failed_at, best.as_ref().map(|b| b.offered)) {
         for _ in 0..opts.refine {
-            if steps.fleet.subscribers() == 0 {
+            // Only the whole fleet judges a rate.
+            if steps.fleet.subscribers() < subscribers {
                 break;
             }
             let s = steps.attempt((lo * hi).sqrt(), result)?;

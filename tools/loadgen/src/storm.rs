@@ -56,7 +56,7 @@ pub struct StormOpts {
 /// Loopback addresses the players connect from (see
 /// [`Net::spread_sources`]): a storm's 30,000 connections from one address
 /// spend the load generator's time searching for free ports.
-pub const SOURCES: u8 = 64;
+const SOURCES: u8 = 64;
 
 /// Side of the square the prepared players are spread over, in map units
 /// (2 km: a zone of the classic maps).
@@ -115,6 +115,7 @@ pub fn run(opts: &StormOpts) -> Result<RunResult, String> {
     result.param("players_requested", opts.players);
     result.param("players", players);
     result.param("open_files_limit", limit);
+    result.param("source_addresses", f64::from(SOURCES));
     result.param("codec", opts.codec.name());
     if players < opts.players {
         result.notes.push(format!(
