@@ -13,7 +13,7 @@
 //! | 4, 5 | drain RPC completions, apply the state machine's actions, submit jobs, retry cleanup | `actions.rs` |
 //! | 4, 11 | world broadcasts gathered into runs, encoded once and copied to every target; flush queued output; the world flush | `runs.rs`, `output.rs` |
 //! | 6, 12–14, 18 | begin a drain, the drain step, reap, linger, close what is left | `close.rs` |
-//! | 8, 9 | buffer waiters; close the oldest stalled buffer holders when the pool runs short | `input.rs`, `pressure.rs` |
+//! | 8, 9 | buffer waiters; when the pool runs short, the world flush early, then close the oldest stalled buffer holders | `input.rs`, `pressure.rs` |
 //! | 9 | read and decode ready connections (bounded per pass) | `input.rs` |
 //! | 10 | timers | `timers.rs` |
 //! | 15, 17, 18 | publish counters, health, the watchdog, the end of a drain | here |

@@ -10,6 +10,11 @@
 //! PAKSW_ANNOUNCE_CHAT per link and family. Every link is sent its own
 //! players' share, so both reach players on every gateway of the world.
 //!
+//! A kick of an account (a ban, or a kick by account name) is also
+//! remembered for a while ([`KickedUsers`]): a join of the account that
+//! was still loading its character when the kick came is refused once it
+//! has loaded, even when nobody of the account was in the world yet.
+//!
 //! A gateway names itself on its `Link` with `x-gateway` metadata
 //! ([`crate::rpc::GATEWAY_METADATA`]); the name is kept per link and shown
 //! in the list.

@@ -1,7 +1,9 @@
 //! The World gRPC service: one `Link` stream per gateway, whose upstream
 //! messages are handled in order by the shared [`WorldState`] (a Join's
 //! reads off the loop: `link.rs`) and whose downstream is the link's
-//! bounded queue.
+//! bounded queue. This process's own gateway opens its link in-process,
+//! handing over the messages unencoded (`DirectWorld`,
+//! `src/rpc/transport.rs`): the same `WorldService::open` serves both.
 //!
 //! A link reads its gateway's next message only once its own queue is at
 //! most half full (waiting at most [`PACE_WAIT`]): what one gateway's
