@@ -216,21 +216,16 @@ impl AdminService {
             }
         };
         let mut kicked = self.world.kick(Target::Character(name), reason).await;
-        let mut account = false;
+        // A kick of an account also refuses its join still loading, if one
+        // is: said rather than only that nobody was found.
+        let mut loading = "";
         if kicked.is_empty() {
             if let Some((user_id, _)) = self.account(name).await? {
-                account = true;
+                loading = "; any join of the account still loading will be refused";
                 kicked = self.world.kick(Target::User(user_id), reason).await;
             }
         }
         if kicked.is_empty() {
-            // A kick of an account also refuses its join still loading, if
-            // one is: say so rather than only that nobody was found.
-            let loading = if account {
-                "; any join of the account still loading will be refused"
-            } else {
-                ""
-            };
             return Err(Status::not_found(format!(
                 "nobody named {name:?} is in the world{loading}"
             )));

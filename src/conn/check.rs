@@ -218,10 +218,17 @@ impl Checker {
         // An irose player's logout or return to character select answers
         // 0x707, leaves the world and closes the game connection as
         // `logged_out` (docs/protocol.md §10.5.14); nothing else closes so.
-        let leaving = matches!(input, Input::Packet { ptype, .. }
-            if matches!(*ptype, PacketType::PAKCS_LOGOUT_REQ | PacketType::PAKCS_CHANGE_CHAR_REQ));
+        // Some(true): a logout; Some(false): a return to character select.
+        let leaving = match input {
+            Input::Packet { ptype, .. } => match *ptype {
+                PacketType::PAKCS_LOGOUT_REQ => Some(true),
+                PacketType::PAKCS_CHANGE_CHAR_REQ => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
         let irose_player = before.farewell == (Farewell::Leave { paired: true });
-        if logged_out != (irose_player && leaving) {
+        if logged_out != (irose_player && leaving.is_some()) {
             return Err(format!(
                 "logged_out close ({logged_out}) for {input:?} owing {:?}: {actions:?}",
                 before.farewell
@@ -242,13 +249,9 @@ impl Checker {
             }
         }
         if closed_here {
-            let owed = if logged_out {
-                Farewell::LoggedOut {
-                    logout: matches!(input, Input::Packet { ptype, .. }
-                        if *ptype == PacketType::PAKCS_LOGOUT_REQ),
-                }
-            } else {
-                before.farewell
+            let owed = match leaving.filter(|_| logged_out) {
+                Some(logout) => Farewell::LoggedOut { logout },
+                None => before.farewell,
             };
             owed.check(actions)?;
         }
